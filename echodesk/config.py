@@ -1,0 +1,234 @@
+"""Typed settings: one YAML file plus ``ECHODESK_*`` environment overrides.
+
+The :class:`Settings` dataclass is the schema: every key is documented next to
+its default. :func:`load` is the only place that reads the file and the
+environment; the result is passed explicitly to whoever needs it (there is no
+global configuration object).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import typing
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from echodesk.errors import ConfigError
+
+ENV_PREFIX = "ECHODESK_"
+DEFAULT_CONFIG = "echodesk.yaml"
+DEFAULT_DATA_DIR = "echodesk-data"
+
+
+def _doc(text: str) -> dict[str, str]:
+    return {"doc": text}
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Every setting Echo reads, with its default and meaning."""
+
+    data_dir: Path = field(
+        default=Path(DEFAULT_DATA_DIR),
+        metadata=_doc("Folder for the SQLite file, attachments and outgoing .eml files."),
+    )
+    database_url: str = field(
+        default="",
+        metadata=_doc(
+            "SQLAlchemy URL. Empty: a SQLite file in data_dir. DATABASE_URL (as hosting "
+            "platforms set it, postgres:// included) is honoured too."
+        ),
+    )
+    support_address: str = field(
+        default="support@localhost",
+        metadata=_doc("The address customers write to; From of every outgoing reply."),
+    )
+    domains: tuple[str, ...] = field(
+        default=(),
+        metadata=_doc("Mail domains Echo serves; empty means the support address's domain."),
+    )
+    ticket_prefix: str = field(
+        default="TKT", metadata=_doc("Ticket number prefix, as in [TKT-0042].")
+    )
+    ticket_number_width: int = field(
+        default=4, metadata=_doc("Digits of a ticket number (zero-padded, grows past it).")
+    )
+    closed_reply: str = field(
+        default="followup",
+        metadata=_doc(
+            "What a customer reply to a closed ticket does: 'reopen' it, or open a "
+            "'followup' ticket linked to it."
+        ),
+    )
+    spool_max_attempts: int = field(
+        default=5, metadata=_doc("Processing attempts before a spool row stays 'failed'.")
+    )
+    spool_retry_seconds: int = field(
+        default=30, metadata=_doc("First retry delay; doubles with every failed attempt.")
+    )
+    spool_inline_limit: int = field(
+        default=1024 * 1024,
+        metadata=_doc("Raw messages larger than this (bytes) are kept as files, not rows."),
+    )
+    worker_batch: int = field(
+        default=50, metadata=_doc("Spool rows a worker claims and commits together.")
+    )
+
+    @property
+    def primary_domain(self) -> str:
+        return self.served_domains[0]
+
+    @property
+    def served_domains(self) -> tuple[str, ...]:
+        if self.domains:
+            return tuple(d.lower() for d in self.domains)
+        return (self.support_address.rpartition("@")[2].lower() or "localhost",)
+
+    def ticket_label(self, number: int) -> str:
+        """``TKT-0042`` for ticket number 42 (prefix and width from settings)."""
+        return f"{self.ticket_prefix}-{number:0{self.ticket_number_width}d}"
+
+    def parse_ticket_label(self, label: str) -> int | None:
+        """42 for ``TKT-0042``, ``tkt-42`` or ``42``; None if it is not a ticket number."""
+        text = label.strip()
+        head, sep, tail = text.rpartition("-")
+        if sep and head.lower() != self.ticket_prefix.lower():
+            return None
+        digits = tail if sep else text
+        return int(digits) if digits.isdigit() and len(digits) <= 12 else None
+
+    def effective_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'echodesk.db').resolve()}"
+
+
+CLOSED_REPLY_CHOICES = ("reopen", "followup")
+
+
+def _coerce(name: str, hint: Any, value: Any, origin: str) -> Any:
+    """Turn a YAML or environment value into the field's type, or say what is wrong."""
+    where = f"setting '{name}' (from {origin})"
+    if hint is Path:
+        if not isinstance(value, str) or not value:
+            raise ConfigError(f"{where}: expected a path, got {value!r}")
+        return Path(value)
+    if hint is str:
+        if not isinstance(value, str):
+            raise ConfigError(f"{where}: expected text, got {value!r}")
+        return value
+    if hint is bool:
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.lower() in (
+            "1",
+            "true",
+            "yes",
+            "on",
+            "0",
+            "false",
+            "no",
+            "off",
+        ):
+            return value.lower() in ("1", "true", "yes", "on")
+        raise ConfigError(f"{where}: expected true or false, got {value!r}")
+    if hint is int:
+        if isinstance(value, bool):
+            raise ConfigError(f"{where}: expected a whole number, got {value!r}")
+        if isinstance(value, int):
+            return value
+        if isinstance(value, str):
+            try:
+                return int(value.strip())
+            except ValueError:
+                pass
+        raise ConfigError(f"{where}: expected a whole number, got {value!r}")
+    if typing.get_origin(hint) is tuple:
+        if isinstance(value, str):
+            value = [part.strip() for part in value.split(",") if part.strip()]
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise ConfigError(f"{where}: expected a list of text, got {value!r}")
+        return tuple(value)
+    raise ConfigError(f"{where}: unsupported type {hint!r}")  # pragma: no cover
+
+
+def _field_types() -> dict[str, Any]:
+    hints = typing.get_type_hints(Settings)
+    return {f.name: hints[f.name] for f in dataclasses.fields(Settings)}
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"cannot read settings file {path}: {exc.strerror}") from exc
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"settings file {path} is not UTF-8 text") from exc
+    try:
+        data = yaml.safe_load(text)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark
+        pos = f":{mark.line + 1}:{mark.column + 1}" if mark else ""
+        raise ConfigError(f"settings file {path}{pos}: {exc.problem}") from exc
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"settings file {path}: {exc}") from exc
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"settings file {path}: expected a mapping of keys to values")
+    return data
+
+
+def load(path: Path | None = None, environ: Mapping[str, str] | None = None) -> Settings:
+    """Read settings from ``path`` (or ECHODESK_CONFIG / ./echodesk.yaml) and the environment.
+
+    A missing default file is fine (the embedded defaults apply); a file named
+    explicitly must exist. Unknown keys, wrong types and broken YAML raise
+    :class:`ConfigError` naming the key or the line.
+    """
+    env = dict(os.environ if environ is None else environ)
+    explicit = path is not None or f"{ENV_PREFIX}CONFIG" in env
+    cfg_path = path or Path(env.get(f"{ENV_PREFIX}CONFIG", DEFAULT_CONFIG))
+    raw: dict[str, Any] = {}
+    if cfg_path.exists() or explicit:
+        raw = _read_yaml(cfg_path)
+    types_ = _field_types()
+    values: dict[str, Any] = {}
+    for key, value in raw.items():
+        if key not in types_:
+            raise ConfigError(f"settings file {cfg_path}: unknown key '{key}'")
+        values[key] = _coerce(key, types_[key], value, str(cfg_path))
+    if env.get("DATABASE_URL"):
+        values["database_url"] = env["DATABASE_URL"]
+    for key, hint in types_.items():
+        var = ENV_PREFIX + key.upper()
+        if var in env:
+            values[key] = _coerce(key, hint, env[var], var)
+    settings = Settings(**values)
+    _validate(settings)
+    return settings
+
+
+def _validate(s: Settings) -> None:
+    if "@" not in s.support_address:
+        raise ConfigError(f"setting 'support_address': {s.support_address!r} is not an address")
+    if s.closed_reply not in CLOSED_REPLY_CHOICES:
+        raise ConfigError(
+            f"setting 'closed_reply': expected one of {', '.join(CLOSED_REPLY_CHOICES)}, "
+            f"got {s.closed_reply!r}"
+        )
+    if not s.ticket_prefix or not s.ticket_prefix.replace("_", "").isalnum():
+        raise ConfigError(
+            f"setting 'ticket_prefix': letters and digits only, got {s.ticket_prefix!r}"
+        )
+    for key in ("ticket_number_width", "spool_max_attempts", "worker_batch"):
+        if getattr(s, key) < 1:
+            raise ConfigError(f"setting '{key}': must be at least 1")
+
+
+__all__ = ["Settings", "load"]

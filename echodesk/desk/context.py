@@ -1,0 +1,28 @@
+"""What the pipeline needs besides the session: settings and the blob store."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from echodesk.config import Settings
+from echodesk.desk.threader import subject_tag_pattern
+from echodesk.store.blobs import BlobStore, LocalBlobStore
+
+
+@dataclass(frozen=True)
+class DeskContext:
+    settings: Settings
+    blobs: BlobStore
+    tag_pattern: re.Pattern[str] = field(init=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "tag_pattern", subject_tag_pattern(self.settings.ticket_prefix))
+
+    @classmethod
+    def for_settings(cls, settings: Settings) -> DeskContext:
+        return cls(settings=settings, blobs=LocalBlobStore(settings.data_dir / "blobs"))
+
+    @property
+    def own_addresses(self) -> tuple[str, ...]:
+        return (self.settings.support_address.lower(),)

@@ -1,0 +1,50 @@
+"""Accepting raw mail into the spool: the ``accept(raw, arrival)`` the wire is given.
+
+Everything that receives mail (SMTP, IMAP, webhook, file import) ends here;
+the row is committed before the caller acknowledges the message.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from echodesk.desk.context import DeskContext
+from echodesk.store import spool
+from echodesk.store.db import Database
+from echodesk.store.spool import Arrival
+
+
+class Intake:
+    def __init__(self, db: Database, ctx: DeskContext) -> None:
+        self.db = db
+        self.ctx = ctx
+
+    def accept(self, raw: bytes, arrival: Arrival) -> int:
+        """Spool one message durably (committed on return) and give its row id."""
+        with self.db.transaction() as session:
+            row = spool.put(
+                session, raw, arrival, self.ctx.blobs, self.ctx.settings.spool_inline_limit
+            )
+            return row.id
+
+    def accept_many(self, items: Iterable[tuple[bytes, Arrival]], batch: int = 200) -> list[int]:
+        """Spool many messages, committing every ``batch`` (for imports from files,
+        whose source stays on disk until the import reports success)."""
+        ids: list[int] = []
+        pending: list[tuple[bytes, Arrival]] = []
+        for item in items:
+            pending.append(item)
+            if len(pending) >= batch:
+                ids += self._commit(pending)
+                pending = []
+        if pending:
+            ids += self._commit(pending)
+        return ids
+
+    def _commit(self, items: list[tuple[bytes, Arrival]]) -> list[int]:
+        limit = self.ctx.settings.spool_inline_limit
+        with self.db.transaction() as session:
+            rows = [
+                spool.put(session, raw, arrival, self.ctx.blobs, limit) for raw, arrival in items
+            ]
+            return [row.id for row in rows]

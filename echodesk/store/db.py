@@ -1,0 +1,98 @@
+"""Engines, sessions and transactions for SQLite and PostgreSQL.
+
+SQLite runs in WAL mode with foreign keys on; its write transactions start
+with ``BEGIN IMMEDIATE`` so two writers queue on the lock (busy timeout)
+instead of failing halfway. Read-only sessions use a plain deferred BEGIN so
+the web archive never waits for the worker.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import create_engine, event
+from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.exc import ArgumentError, NoSuchModuleError
+from sqlalchemy.orm import Session, sessionmaker
+
+from echodesk.errors import StoreError
+
+_IMMEDIATE = "echodesk_immediate"
+
+
+def normalise_url(url: str) -> str:
+    """Accept URLs as hosting platforms write them (``postgres://``) and pick psycopg 3."""
+    url = url.strip()
+    for prefix in ("postgres://", "postgresql://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix) :]
+    return url
+
+
+class Database:
+    """One database: its engine, read sessions and write transactions."""
+
+    def __init__(self, url: str, *, pool_size: int = 5) -> None:
+        self.url = normalise_url(url)
+        try:
+            parsed = make_url(self.url)
+        except ArgumentError as exc:
+            raise StoreError(f"database URL is not valid: {exc}") from exc
+        self.dialect = parsed.get_backend_name()
+        kwargs: dict[str, Any] = {"future": True}
+        if self.dialect == "sqlite":
+            if parsed.database and parsed.database != ":memory:":
+                Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+            kwargs["connect_args"] = {"timeout": 30, "check_same_thread": False}
+        elif self.dialect == "postgresql":
+            kwargs.update(pool_size=pool_size, max_overflow=10, pool_pre_ping=True)
+        else:
+            raise StoreError(f"unsupported database {self.dialect!r}: use sqlite or postgresql")
+        try:
+            self.engine: Engine = create_engine(self.url, **kwargs)
+        except (NoSuchModuleError, ImportError) as exc:
+            raise StoreError(f"no driver for {self.url!r}: {exc}") from exc
+        if self.dialect == "sqlite":
+            _install_sqlite_pragmas(self.engine)
+        self._writer = self.engine.execution_options(**{_IMMEDIATE: True})
+        self.read_sessions = sessionmaker(self.engine, expire_on_commit=False)
+        self.write_sessions = sessionmaker(self._writer, expire_on_commit=False)
+
+    @property
+    def is_postgres(self) -> bool:
+        return self.dialect == "postgresql"
+
+    @contextmanager
+    def transaction(self) -> Iterator[Session]:
+        """A write transaction: committed when the block ends, rolled back on error."""
+        with self.write_sessions() as session, session.begin():
+            yield session
+
+    @contextmanager
+    def reading(self) -> Iterator[Session]:
+        """A read-only session (never blocks a writer on SQLite)."""
+        with self.read_sessions() as session:
+            yield session
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+
+def _install_sqlite_pragmas(engine: Engine) -> None:
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+        dbapi_conn.isolation_level = None  # we issue BEGIN ourselves
+        cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute("PRAGMA foreign_keys=ON")
+        cur.execute("PRAGMA synchronous=NORMAL")
+        cur.execute("PRAGMA busy_timeout=30000")
+        cur.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Any) -> None:
+        immediate = conn.get_execution_options().get(_IMMEDIATE, False)
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")

@@ -1,0 +1,311 @@
+"""The database tables (DESIGN §5), as typed SQLAlchemy 2 models.
+
+Every idempotency rule is a unique constraint (Message-ID, ticket number,
+customer address, IMAP cursor), so "already done" shows up as an
+IntegrityError that callers can treat as such. The models hold no behaviour:
+what happens to a ticket is decided in :mod:`echodesk.desk`.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, ClassVar
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from echodesk.store.types import BigId, UTCDateTime, intpk, str320, text, timestamp, utcnow
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+    type_annotation_map: ClassVar[dict[Any, Any]] = {
+        datetime: UTCDateTime(),
+        dict[str, Any]: JSON(),
+        list[Any]: JSON(),
+    }
+
+
+def _fk(target: str, *, nullable: bool = True, ondelete: str | None = None) -> Any:
+    return mapped_column(BigId, ForeignKey(target, ondelete=ondelete), nullable=nullable)
+
+
+class Customer(Base):
+    __tablename__ = "customers"
+
+    id: Mapped[intpk]
+    email: Mapped[str320] = mapped_column(unique=True)
+    display_name: Mapped[str] = mapped_column(String(320), default="")
+    first_seen_at: Mapped[timestamp] = mapped_column(default=utcnow)
+    last_seen_at: Mapped[timestamp] = mapped_column(default=utcnow)
+    bounced_at: Mapped[datetime | None]
+    deleted_at: Mapped[datetime | None]
+
+
+class Agent(Base):
+    __tablename__ = "agents"
+
+    id: Mapped[intpk]
+    email: Mapped[str320] = mapped_column(unique=True)
+    name: Mapped[str] = mapped_column(String(200), default="")
+    role: Mapped[str] = mapped_column(String(20), default="ops")
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[timestamp] = mapped_column(default=utcnow)
+
+
+class Ticket(Base):
+    __tablename__ = "tickets"
+
+    id: Mapped[intpk]
+    number: Mapped[int] = mapped_column(BigId, unique=True)
+    customer_id: Mapped[int | None] = _fk("customers.id")
+    assignee_id: Mapped[int | None] = _fk("agents.id")
+    status: Mapped[str] = mapped_column(String(20), default="open")
+    priority: Mapped[str] = mapped_column(String(20), default="normal")
+    subject: Mapped[text] = mapped_column(default="")
+    created_at: Mapped[timestamp] = mapped_column(default=utcnow)
+    updated_at: Mapped[timestamp] = mapped_column(default=utcnow)
+    closed_at: Mapped[datetime | None]
+    merged_into_id: Mapped[int | None] = _fk("tickets.id")
+    followup_of_id: Mapped[int | None] = _fk("tickets.id")
+
+    __table_args__ = (
+        Index("ix_tickets_status_updated", "status", "updated_at"),
+        Index("ix_tickets_customer_id", "customer_id"),
+    )
+
+
+class TicketTag(Base):
+    __tablename__ = "ticket_tags"
+
+    ticket_id: Mapped[int] = mapped_column(
+        BigId, ForeignKey("tickets.id", ondelete="CASCADE"), primary_key=True
+    )
+    tag: Mapped[str] = mapped_column(String(100), primary_key=True)
+
+
+class TicketParticipant(Base):
+    """An address that takes part in a ticket: its customer, or someone CC'd.
+
+    A subject tag ``[TKT-0042]`` threads a message only when its sender is one
+    of these (or an agent); anyone else opens a new ticket.
+    """
+
+    __tablename__ = "ticket_participants"
+
+    ticket_id: Mapped[int] = mapped_column(
+        BigId, ForeignKey("tickets.id", ondelete="CASCADE"), primary_key=True
+    )
+    email: Mapped[str] = mapped_column(String(320), primary_key=True)
+    role: Mapped[str] = mapped_column(String(20), default="cc")
+
+    __table_args__ = (Index("ix_ticket_participants_email", "email"),)
+
+
+class Message(Base):
+    """One message of a ticket: inbound mail, outbound reply or internal note."""
+
+    __tablename__ = "messages"
+
+    id: Mapped[intpk]
+    ticket_id: Mapped[int] = _fk("tickets.id", nullable=False)
+    direction: Mapped[str] = mapped_column(String(20))
+    kind: Mapped[str] = mapped_column(String(20), default="customer")
+    message_id: Mapped[str] = mapped_column(String(998), unique=True)
+    content_hash: Mapped[str] = mapped_column(String(64), default="")
+    in_reply_to: Mapped[text] = mapped_column(default="")
+    reference_ids: Mapped[text] = mapped_column(default="")
+    from_email: Mapped[str320] = mapped_column(default="")
+    from_name: Mapped[str] = mapped_column(String(320), default="")
+    to_addrs: Mapped[list[Any]] = mapped_column(default=list)
+    cc_addrs: Mapped[list[Any]] = mapped_column(default=list)
+    subject: Mapped[text] = mapped_column(default="")
+    body_text: Mapped[text] = mapped_column(default="")
+    body_html: Mapped[text] = mapped_column(default="")
+    trimmed_text: Mapped[text] = mapped_column(default="")
+    customer_id: Mapped[int | None] = _fk("customers.id")
+    agent_id: Mapped[int | None] = _fk("agents.id")
+    spool_id: Mapped[int | None] = _fk("inbound_spool.id")
+    thread_reason: Mapped[str] = mapped_column(String(1100), default="")
+    defects: Mapped[list[Any]] = mapped_column(default=list)
+    sent_at: Mapped[datetime | None]
+    created_at: Mapped[timestamp] = mapped_column(default=utcnow)
+
+    __table_args__ = (Index("ix_messages_ticket_id", "ticket_id", "id"),)
+
+
+class MessageReference(Base):
+    """Each id a message names in References/In-Reply-To.
+
+    Lets a parent that arrives after its reply find that reply (and its ticket).
+    """
+
+    __tablename__ = "message_references"
+
+    message_pk: Mapped[int] = mapped_column(
+        BigId, ForeignKey("messages.id", ondelete="CASCADE"), primary_key=True
+    )
+    ref_id: Mapped[str] = mapped_column(String(998), primary_key=True)
+
+    __table_args__ = (Index("ix_message_references_ref_id", "ref_id"),)
+
+
+class Attachment(Base):
+    __tablename__ = "attachments"
+
+    id: Mapped[intpk]
+    message_pk: Mapped[int] = _fk("messages.id", nullable=False, ondelete="CASCADE")
+    filename: Mapped[str] = mapped_column(String(255))
+    content_type: Mapped[str] = mapped_column(String(255))
+    size: Mapped[int] = mapped_column(BigId)
+    sha256: Mapped[str] = mapped_column(String(64))
+    storage_key: Mapped[str] = mapped_column(String(255))
+    content_id: Mapped[str] = mapped_column(String(998), default="")
+    inline: Mapped[bool] = mapped_column(Boolean, default=False)
+    erased_at: Mapped[datetime | None]
+
+    __table_args__ = (
+        Index("ix_attachments_message_pk", "message_pk"),
+        Index("ix_attachments_sha256", "sha256"),
+    )
+
+
+class InboundSpool(Base):
+    """Every received message, raw, before and after processing (DESIGN §2).
+
+    Written and committed before the sender is told the message was accepted.
+    Small messages keep their bytes in ``raw``; large ones in the blob store
+    under ``raw_key``.
+    """
+
+    __tablename__ = "inbound_spool"
+
+    id: Mapped[intpk]
+    source: Mapped[str] = mapped_column(String(20))
+    source_ref: Mapped[text] = mapped_column(default="")
+    received_at: Mapped[timestamp] = mapped_column(default=utcnow)
+    mail_from: Mapped[str] = mapped_column(String(998), default="")
+    rcpt_to: Mapped[list[Any]] = mapped_column(default=list)
+    peer: Mapped[str] = mapped_column(String(200), default="")
+    raw: Mapped[bytes | None] = mapped_column(LargeBinary)
+    raw_key: Mapped[str | None] = mapped_column(String(255))
+    raw_sha256: Mapped[str] = mapped_column(String(64))
+    size: Mapped[int] = mapped_column(BigId)
+    state: Mapped[str] = mapped_column(String(20), default="pending")
+    kind: Mapped[str] = mapped_column(String(20), default="")
+    message_id: Mapped[str] = mapped_column(String(998), default="")
+    content_hash: Mapped[str] = mapped_column(String(64), default="")
+    ticket_id: Mapped[int | None] = _fk("tickets.id")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[timestamp] = mapped_column(default=utcnow)
+    last_error: Mapped[text] = mapped_column(default="")
+    detail: Mapped[text] = mapped_column(default="")
+    processed_at: Mapped[datetime | None]
+
+    __table_args__ = (
+        Index("ix_inbound_spool_state_next", "state", "next_attempt_at"),
+        Index("ix_inbound_spool_message_id", "message_id"),
+    )
+
+
+class Outbox(Base):
+    """Outgoing mail, queued in the same transaction as the change that caused it."""
+
+    __tablename__ = "outbox"
+
+    id: Mapped[intpk]
+    ticket_id: Mapped[int | None] = _fk("tickets.id")
+    message_pk: Mapped[int | None] = _fk("messages.id")
+    purpose: Mapped[str] = mapped_column(String(40), default="reply")
+    state: Mapped[str] = mapped_column(String(20), default="queued")
+    mail_from: Mapped[str] = mapped_column(String(998), default="")
+    rcpt_to: Mapped[list[Any]] = mapped_column(default=list)
+    message_id: Mapped[str] = mapped_column(String(998), default="")
+    raw: Mapped[bytes | None] = mapped_column(LargeBinary)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[timestamp] = mapped_column(default=utcnow)
+    last_error: Mapped[text] = mapped_column(default="")
+    created_at: Mapped[timestamp] = mapped_column(default=utcnow)
+    sent_at: Mapped[datetime | None]
+
+    __table_args__ = (Index("ix_outbox_state_next", "state", "next_attempt_at"),)
+
+
+class AuditLog(Base):
+    """What happened, who did it and to what; payloads carry no more PII than needed."""
+
+    __tablename__ = "audit_log"
+
+    id: Mapped[intpk]
+    at: Mapped[timestamp] = mapped_column(default=utcnow)
+    actor: Mapped[str] = mapped_column(String(320))
+    action: Mapped[str] = mapped_column(String(80))
+    target_type: Mapped[str] = mapped_column(String(40))
+    target_id: Mapped[str] = mapped_column(String(80))
+    ticket_id: Mapped[int | None] = _fk("tickets.id")
+    payload: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+    __table_args__ = (
+        Index("ix_audit_log_ticket_id", "ticket_id"),
+        Index("ix_audit_log_at", "at"),
+    )
+
+
+class ImapState(Base):
+    """The IMAP cursor: which UIDs of which mailbox are already in the spool."""
+
+    __tablename__ = "imap_state"
+
+    id: Mapped[intpk]
+    account: Mapped[str] = mapped_column(String(200))
+    mailbox: Mapped[str] = mapped_column(String(500))
+    uidvalidity: Mapped[int] = mapped_column(BigId)
+    last_uid: Mapped[int] = mapped_column(BigId, default=0)
+    updated_at: Mapped[timestamp] = mapped_column(default=utcnow)
+
+    __table_args__ = (UniqueConstraint("account", "mailbox"),)
+
+
+class Counter(Base):
+    """Named counters for databases without sequences (SQLite ticket numbers)."""
+
+    __tablename__ = "counters"
+
+    name: Mapped[str] = mapped_column(String(50), primary_key=True)
+    value: Mapped[int] = mapped_column(BigId, default=0)
+
+
+__all__ = [
+    "Agent",
+    "Attachment",
+    "AuditLog",
+    "Base",
+    "Counter",
+    "Customer",
+    "ImapState",
+    "InboundSpool",
+    "Message",
+    "MessageReference",
+    "Outbox",
+    "Ticket",
+    "TicketParticipant",
+    "TicketTag",
+]

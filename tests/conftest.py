@@ -1,0 +1,59 @@
+"""Shared fixtures: real databases (SQLite file and a throw-away PostgreSQL cluster).
+
+Every storage test takes the ``db_url`` fixture and so runs twice, once per
+database. The PostgreSQL cluster is started once per test session; each test
+gets a fresh database in it. If the cluster cannot start, the tests fail:
+they never skip silently.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.support.postgres import PgCluster, start_cluster
+
+CORPUS = Path(
+    os.environ.get("ECHODESK_CORPUS")
+    or Path(__file__).resolve().parents[1].parent / "shared" / "corpus"
+)
+
+
+@pytest.fixture(scope="session")
+def pg_cluster() -> Iterator[PgCluster]:
+    cluster = start_cluster()  # raises with the server's log if it cannot start
+    try:
+        yield cluster
+    finally:
+        cluster.stop()
+
+
+_db_counter = itertools.count(1)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A fresh, empty database URL of each kind."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'echodesk.db'}"
+        return
+    cluster: PgCluster = request.getfixturevalue("pg_cluster")
+    name = f"t{os.getpid()}_{next(_db_counter)}"
+    url = cluster.create_database(name)
+    try:
+        yield url
+    finally:
+        cluster.drop_database(name)
+
+
+def corpus_dir() -> Path:
+    """The shared corpus folder, or a skip (a failure in CI) when it is absent."""
+    if CORPUS.is_dir():
+        return CORPUS
+    if os.environ.get("CI"):
+        pytest.fail(f"corpus not found at {CORPUS} (CI must have ../shared)")
+    pytest.skip(f"corpus not found at {CORPUS}: these tests need ../shared/corpus")
