@@ -17,6 +17,7 @@ from echodesk.desk.context import DeskContext
 from echodesk.desk.lookup import SessionLookup
 from echodesk.desk.status import FOLLOWUP, after_customer_reply
 from echodesk.desk.threader import Match, ThreadingKeys, find_ticket, subject_tag
+from echodesk.errors import EchoError
 from echodesk.mailbox.classify import Kind, classify
 from echodesk.mailbox.message import ParsedMessage
 from echodesk.mailbox.parse import parse_message
@@ -84,17 +85,27 @@ def _keys(msg: ParsedMessage, stored_id: str, ctx: DeskContext) -> ThreadingKeys
     )
 
 
+class ConversationBusy(EchoError):
+    """Another worker holds a message of this conversation; try again shortly."""
+
+
 def _lock_thread_keys(session: Session, msg: ParsedMessage) -> None:
     """Serialise workers that handle messages of one conversation (PostgreSQL).
 
     A reply and its parent processed at the same instant by two workers would
     each miss the other and open two tickets; a transaction-level advisory
-    lock per Message-ID involved makes the second wait for the first.
+    lock per Message-ID involved keeps them apart. The lock is only *tried*:
+    waiting could deadlock two workers whose batches overlap, so a busy
+    conversation is handed back to the queue instead.
     """
     if session.get_bind().dialect.name != "postgresql":
         return  # SQLite: BEGIN IMMEDIATE already admits one writer at a time
     for key in sorted({msg.message_id, *msg.thread_ids}):
-        session.execute(text("SELECT pg_advisory_xact_lock(hashtextextended(:k, 0))"), {"k": key})
+        got = session.execute(
+            text("SELECT pg_try_advisory_xact_lock(hashtextextended(:k, 0))"), {"k": key}
+        ).scalar_one()
+        if not got:
+            raise ConversationBusy(f"conversation of <{key}> is being processed elsewhere")
 
 
 def _stored_message_id(session: Session, row: InboundSpool, msg: ParsedMessage) -> tuple[str, str]:

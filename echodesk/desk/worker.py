@@ -17,7 +17,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from echodesk.desk.context import DeskContext
-from echodesk.desk.pipeline import Outcome, process
+from echodesk.desk.pipeline import ConversationBusy, Outcome, process
 from echodesk.store import spool
 from echodesk.store.db import Database
 from echodesk.store.models import InboundSpool
@@ -61,6 +61,11 @@ class Worker:
             outcome = process(session, row, self.ctx)
             savepoint.commit()
             return outcome
+        except ConversationBusy as busy:
+            savepoint.rollback()  # not a failure: the row stays due and is claimed again
+            return Outcome(
+                spool_id=row.id, state="deferred", kind="", message_id="", reason=str(busy)
+            )
         except Exception as exc:  # noqa: BLE001 - any failure is recorded on the row
             savepoint.rollback()
             return self._failed(row, exc)
@@ -99,10 +104,14 @@ class Worker:
             batch = self.run_once()
             if not batch:
                 return done
-            done.extend(batch)
+            if all(o.state == "deferred" for o in batch):
+                time.sleep(0.02)  # another worker holds these conversations
+                continue
+            done.extend(o for o in batch if o.state != "deferred")
             if on_outcome:
                 for outcome in batch:
-                    on_outcome(outcome)
+                    if outcome.state != "deferred":
+                        on_outcome(outcome)
 
     def run_forever(self, stop: Callable[[], bool], idle_sleep: float = 1.0) -> None:
         """The ``serve`` loop: drain, sleep when idle, until ``stop()`` says so."""

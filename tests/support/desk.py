@@ -37,6 +37,7 @@ class Desk:
     def reconfigure(self, **overrides: Any) -> None:
         self.settings = replace(self.settings, **overrides)
         self.ctx = DeskContext.for_settings(self.settings)
+        self.intake = Intake(self.db, self.ctx)
 
     def accept(self, raw: bytes, source: str = "test") -> int:
         return self.intake.accept(raw, Arrival(source=source, rcpt_to=("support@desk.test",)))

@@ -1,0 +1,77 @@
+"""Schema migrations on both databases."""
+
+from __future__ import annotations
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy import inspect
+
+from echodesk.errors import SchemaBehindError, StoreError
+from echodesk.store import migrate
+from echodesk.store.db import Database, normalise_url
+from echodesk.store.models import Base
+
+
+def test_upgrade_creates_every_table_and_matches_the_models(db_url: str) -> None:
+    db = Database(db_url)
+    try:
+        migrate.upgrade(db)
+        tables = set(inspect(db.engine).get_table_names())
+        assert set(Base.metadata.tables) <= tables
+        with db.engine.connect() as conn:
+            ctx = MigrationContext.configure(conn, opts={"compare_type": True})
+            assert compare_metadata(ctx, Base.metadata) == []
+        assert migrate.current_revision(db) == migrate.head_revision()
+        migrate.upgrade(db)  # a second run changes nothing and does not fail
+        assert migrate.current_revision(db) == migrate.head_revision()
+    finally:
+        db.dispose()
+
+
+def test_a_database_that_is_behind_names_the_command(db_url: str) -> None:
+    db = Database(db_url)
+    try:
+        with pytest.raises(SchemaBehindError, match="echodesk db upgrade"):
+            migrate.ensure_current(db, auto_upgrade=False)
+        migrate.ensure_current(db, auto_upgrade=True)
+        migrate.ensure_current(db, auto_upgrade=False)
+    finally:
+        db.dispose()
+
+
+def test_sqlite_runs_in_wal_mode_with_foreign_keys(tmp_path: object) -> None:
+    db = Database(f"sqlite:///{tmp_path}/x.db")
+    try:
+        with db.engine.connect() as conn:
+            assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+            assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+    finally:
+        db.dispose()
+
+
+@pytest.mark.parametrize(
+    ("given", "expected"),
+    [
+        ("postgres://u:p@h:5432/d", "postgresql+psycopg://u:p@h:5432/d"),
+        ("postgresql://u@h/d", "postgresql+psycopg://u@h/d"),
+        ("postgresql+psycopg://u@h/d", "postgresql+psycopg://u@h/d"),
+        ("sqlite:///x.db", "sqlite:///x.db"),
+    ],
+)
+def test_urls_as_hosting_platforms_write_them(given: str, expected: str) -> None:
+    assert normalise_url(given) == expected
+
+
+def test_an_unreachable_database_is_a_clear_error() -> None:
+    db = Database("postgresql://nobody@127.0.0.1:1/none")
+    try:
+        with pytest.raises(StoreError, match="cannot reach the database"):
+            migrate.current_revision(db)
+    finally:
+        db.dispose()
+
+
+def test_unsupported_database_kinds_are_refused() -> None:
+    with pytest.raises(StoreError, match="unsupported database"):
+        Database("mysql://u@h/d")

@@ -1,0 +1,57 @@
+"""Ticket numbers stay unique when many writers take them at the same instant."""
+
+from __future__ import annotations
+
+import threading
+
+from echodesk.store import migrate
+from echodesk.store import tickets as ticket_store
+from echodesk.store.db import Database
+
+
+def test_concurrent_writers_never_share_a_number(db_url: str) -> None:
+    db = Database(db_url, pool_size=8)
+    migrate.upgrade(db)
+    taken: list[int] = []
+    lock = threading.Lock()
+    errors: list[BaseException] = []
+    start = threading.Barrier(4)
+
+    def take(n: int) -> None:
+        try:
+            start.wait()
+            for _ in range(n):
+                with db.transaction() as session:
+                    number = ticket_store.next_number(session)
+                with lock:
+                    taken.append(number)
+        except Exception as exc:  # noqa: BLE001 - surfaced by the assertion below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=take, args=(50,)) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    db.dispose()
+    assert errors == []
+    assert len(taken) == 200
+    assert len(set(taken)) == 200
+    assert min(taken) == 1
+
+
+def test_a_rolled_back_number_leaves_at_most_a_gap(db_url: str) -> None:
+    db = Database(db_url)
+    migrate.upgrade(db)
+    try:
+        with db.transaction() as session:
+            first = ticket_store.next_number(session)
+        session = db.write_sessions()
+        with session.begin():
+            ticket_store.next_number(session)
+            session.rollback()
+        with db.transaction() as session:
+            third = ticket_store.next_number(session)
+        assert third > first
+    finally:
+        db.dispose()
