@@ -32,11 +32,19 @@ class Verdict:
 
 LOOP_HEADER = "x-echodesk-loop"
 
-_BOUNCE_SENDERS = re.compile(r"^(mailer-daemon|postmaster|mail-daemon|mailerdaemon)@", re.I)
+_BOUNCE_SENDERS = re.compile(
+    r"^(mailer-daemon|postmaster|post_master|mail-daemon|mailerdaemon)@", re.I
+)
+_BOUNCE_NAMES = re.compile(
+    r"mailer[- ]?daemon|mail delivery (system|subsystem|service)|postmaster|"
+    r"system administrator|mail administrator",
+    re.I,
+)
 _BOUNCE_SUBJECTS = re.compile(
     r"(undeliver(ed|able)|delivery (status notification|failure|has failed)|returned mail|"
     r"failure notice|mail delivery (failed|failure|subsystem)|non[- ]?delivery|"
-    r"delivery notification|could not be delivered|unzustellbar|nicht zustellbar)",
+    r"delivery notification|could not be delivered|unzustellbar|nicht zustellbar|"
+    r"warning: message .* delayed|delayed mail|delivery delayed|returned to sender)",
     re.I,
 )
 _AUTO_SUBJECTS = re.compile(
@@ -70,12 +78,26 @@ def _bounce(msg: ParsedMessage, _own: Iterable[str]) -> Verdict | None:
         return Verdict(Kind.BOUNCE, "multipart/report; report-type=delivery-status")
     if ctype == "multipart/report" and report == "feedback-report":
         return Verdict(Kind.BOUNCE, "feedback report (ARF complaint)")
+    if any(a.content_type == "message/delivery-status" for a in msg.attachments):
+        return Verdict(Kind.BOUNCE, "carries a message/delivery-status report")
     if msg.header("x-failed-recipients"):
         return Verdict(Kind.BOUNCE, "X-Failed-Recipients")
-    sender = msg.from_.key if msg.from_ else ""
-    if _BOUNCE_SENDERS.match(sender) and _BOUNCE_SUBJECTS.search(msg.subject):
-        return Verdict(Kind.BOUNCE, f"sender {sender.split('@')[0]} and a delivery-failure subject")
+    if _from_mail_system(msg) and (
+        _BOUNCE_SUBJECTS.search(msg.subject)
+        or any(a.content_type in _RETURNED for a in msg.attachments)
+    ):
+        return Verdict(Kind.BOUNCE, "sent by a mail system, with a delivery-failure report")
     return None
+
+
+_RETURNED = frozenset({"message/rfc822", "text/rfc822-headers", "message/delivery-status"})
+
+
+def _from_mail_system(msg: ParsedMessage) -> bool:
+    """From names a mailer daemon or postmaster (by address or, for ``<>``, by name)."""
+    if msg.from_ is None:
+        return False
+    return bool(_BOUNCE_SENDERS.match(msg.from_.key) or _BOUNCE_NAMES.search(msg.from_.name))
 
 
 def _loop(msg: ParsedMessage, own: Iterable[str]) -> Verdict | None:

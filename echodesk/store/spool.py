@@ -65,7 +65,12 @@ def raw_bytes(row: InboundSpool, blobs: BlobStore) -> bytes:
     if row.raw is not None:
         return bytes(row.raw)
     if row.raw_key:
-        return blobs.get(row.raw_key)
+        try:
+            return blobs.get(row.raw_key)
+        except KeyError:
+            raise NotFoundError(
+                f"spool row {row.id}: raw bytes missing from the blob store ({row.raw_key})"
+            ) from None
     raise NotFoundError(f"spool row {row.id} has no raw bytes left")
 
 

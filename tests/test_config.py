@@ -1,0 +1,99 @@
+"""Settings: the YAML file, ECHODESK_* overrides, and clear errors naming the key."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from echodesk.config import Settings, load
+from echodesk.errors import ConfigError
+
+
+def _write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "echodesk.yaml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_defaults_without_a_file(tmp_path: Path) -> None:
+    settings = load(None, {"ECHODESK_CONFIG": str(_write(tmp_path, ""))})
+    assert settings == Settings()
+    assert settings.effective_database_url().startswith("sqlite:///")
+    assert settings.effective_database_url().endswith("echodesk-data/echodesk.db")
+
+
+def test_a_missing_default_file_is_fine_but_a_named_one_is_not(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert load(None, {}).ticket_prefix == "TKT"
+    with pytest.raises(ConfigError, match="cannot read settings file"):
+        load(tmp_path / "nope.yaml", {})
+
+
+def test_file_values_and_environment_overrides(tmp_path: Path) -> None:
+    path = _write(
+        tmp_path,
+        "support_address: help@acme.test\nticket_prefix: ACME\n"
+        "domains: [acme.test, acme.example]\nworker_batch: 7\n",
+    )
+    env = {
+        "ECHODESK_TICKET_PREFIX": "HD",
+        "ECHODESK_DOMAINS": "a.test, b.test",
+        "ECHODESK_DATA_DIR": str(tmp_path / "d"),
+    }
+    settings = load(path, env)
+    assert settings.support_address == "help@acme.test"
+    assert settings.ticket_prefix == "HD"
+    assert settings.domains == ("a.test", "b.test")
+    assert settings.worker_batch == 7
+    assert settings.data_dir == tmp_path / "d"
+
+
+def test_database_url_from_the_platform_and_from_echodesk(tmp_path: Path) -> None:
+    path = _write(tmp_path, "")
+    assert load(path, {"DATABASE_URL": "postgres://u@h/d"}).database_url == "postgres://u@h/d"
+    both = {"DATABASE_URL": "postgres://u@h/d", "ECHODESK_DATABASE_URL": "postgresql://x@y/z"}
+    assert load(path, both).database_url == "postgresql://x@y/z"
+
+
+@pytest.mark.parametrize(
+    ("text", "env", "message"),
+    [
+        ("colour: blue\n", {}, "unknown key 'colour'"),
+        ("worker_batch: many\n", {}, "setting 'worker_batch'"),
+        ("", {"ECHODESK_WORKER_BATCH": "1.5"}, "ECHODESK_WORKER_BATCH"),
+        ("domains: {a: 1}\n", {}, "setting 'domains'"),
+        ("support_address: nobody\n", {}, "setting 'support_address'"),
+        ("closed_reply: delete\n", {}, "setting 'closed_reply'"),
+        ("ticket_prefix: 'T K'\n", {}, "setting 'ticket_prefix'"),
+        ("worker_batch: 0\n", {}, "setting 'worker_batch'"),
+        ("- just\n- a list\n", {}, "expected a mapping"),
+        ("support_address: [unclosed\n", {}, r"echodesk.yaml:\d+:\d+"),
+        ("a: b: c\n", {}, r"echodesk.yaml:1:\d+"),
+    ],
+)
+def test_bad_settings_name_the_key_or_line(
+    tmp_path: Path, text: str, env: dict[str, str], message: str
+) -> None:
+    with pytest.raises(ConfigError, match=message):
+        load(_write(tmp_path, text), env)
+
+
+def test_a_settings_file_that_is_not_text(tmp_path: Path) -> None:
+    path = tmp_path / "echodesk.yaml"
+    path.write_bytes(b"\xff\xfe\x00garbage")
+    with pytest.raises(ConfigError, match="not UTF-8"):
+        load(path, {})
+
+
+def test_ticket_labels() -> None:
+    s = Settings(ticket_prefix="TKT", ticket_number_width=4)
+    assert s.ticket_label(42) == "TKT-0042"
+    assert s.ticket_label(123456) == "TKT-123456"
+    assert s.parse_ticket_label("TKT-0042") == 42
+    assert s.parse_ticket_label("tkt-42") == 42
+    assert s.parse_ticket_label("42") == 42
+    assert s.parse_ticket_label("ABC-42") is None
+    assert s.parse_ticket_label("TKT-x") is None
