@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import mailbox as stdlib_mailbox
 import os
+import shlex
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -232,3 +234,27 @@ def test_a_failed_message_is_listed_and_retried_by_hand(tmp_path: Path) -> None:
     retried = cli.run("spool", "retry", str(row_id))
     assert f"spool row {row_id}: processed" in retried.stdout
     assert [t["number"] for t in cli.json("tickets")] == ["TKT-0001"]
+
+
+def test_ingest_shows_a_progress_bar_on_a_terminal(tmp_path: Path) -> None:
+    script = shutil.which("script")
+    assert script, "util-linux 'script' is needed to give the command a terminal"
+    cli = Cli(tmp_path)
+    folder = tmp_path / "in"
+    folder.mkdir()
+    for i in range(3):
+        (folder / f"{i}.eml").write_bytes(
+            make_mail(message_id=f"p{i}@customer.test", subject=f"Subject {i}")
+        )
+    command = shlex.join([sys.executable, "-m", "echodesk.cli", "ingest", str(folder)])
+    proc = subprocess.run(
+        [script, "-qec", command, "/dev/null"],
+        env=cli.env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        stdin=subprocess.DEVNULL,
+    )
+    assert proc.returncode == 0, proc.stdout
+    assert "ingesting" in proc.stdout and "100%" in proc.stdout
+    assert "tickets created: 3" in proc.stdout
