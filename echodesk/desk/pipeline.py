@@ -193,8 +193,9 @@ def _customer_mail(
     ctx: DeskContext,
 ) -> Outcome:
     now = utcnow()
+    seen = min(msg.date, now) if msg.date else now  # imports of old mail keep their dates
     sender = msg.from_
-    customer = customers.upsert(session, sender.key, sender.name, now) if sender else None
+    customer = customers.upsert(session, sender.key, sender.name, seen) if sender else None
     ticket, created, reason = _target_ticket(session, msg, match, customer, ctx)
     _join_early_replies(session, ticket, stored_id)
     _store_message(session, ctx, row, msg, stored_id, ticket, customer, Kind.CUSTOMER, reason)
