@@ -59,16 +59,22 @@ _JUNK = frozenset({_EMPTY, _QUOTE, _ATTRIB, _FIELD, _MARKER, _DELIM, _RULE, _MOB
 _MAX_HEADER_LEN = 400  # an attribution longer than this is prose, not a header
 _MAX_JOIN = 4  # attributions wrap over at most this many extra lines
 _MAX_SIG_LINES = 10  # a "signature" after a separator rule is short
+_MIN_TAIL_LINES = 4  # text below a final quote shorter than this is a footer
+_WRAP_WIDTH = 60  # quoted lines at least this long may have been hard-wrapped
 
 _ZERO_WIDTH = "\u200b\u200c\u200d\u2060\ufeff\u00ad"
 _RULE_CHARS = frozenset("-=*~+#_ \t")
 _DASH_CHARS = frozenset("\u2014\u2013 \t")  # em and en dashes
 _GMAIL_TRACKER = "\u1427"  # the dot some Gmail add-ons append below the reply
+_COLONS = ":\uff1a"  # ASCII and full-width (CJK) colon
+_RSQUO = "\u2019"  # typographic apostrophe
 
 # --- quotes ----------------------------------------------------------------------
 
 # ">" quoting, plus the "C>" / "Richard>" initials style some old clients use.
 _QUOTE_RE = re.compile(r"[ \t]*(?:>|[A-Z]{1,3}>(?= |$)|[A-Z][a-z]{1,14}>(?= |$))")
+# "| quoted" as some webmail and forum mailers quote; table rows end with "|".
+_PIPE_QUOTE_RE = re.compile(r"[ \t]*\|(?= |$)")
 _FENCE_RE = re.compile(r"[ \t]{0,3}(`{3,}|~{3,})")
 
 # --- attribution lines ("On ... wrote:") ---------------------------------------
@@ -76,8 +82,8 @@ _FENCE_RE = re.compile(r"[ \t]{0,3}(`{3,}|~{3,})")
 _VERBS = (
     r"wrote|writes|schrieb|geschrieben|a\s+écrit|écrit|escribió|escreveu|ha\s+scritto|"
     r"scritto|schreef|geschreven|skrev|skriver|kirjoitti|napisał\(a\)|napisała|napisał|"
-    r"napisal|napsal|napsala|написал\(а\)|написала|написал|написав|пише|писал|έγραψε|"
-    r"yazdı|írta|scrise|rašė|rakstīja|kirjutas|menulis"
+    r"napisal|napsal|napsala|написал\(а\)|написала|написал|написав|пише|писал|έγραψε|"  # noqa: RUF001
+    r"yazdı|írta|scrise|rašė|rakstīja|kirjutas|menulis"  # noqa: RUF001
 )
 _CJK_VERBS = r"写道|寫道|書きました|のメッセージ|작성"
 _VERB_RE = re.compile(rf"(?<!\w)(?:{_VERBS})(?!\w)|{_CJK_VERBS}", re.IGNORECASE)
@@ -89,50 +95,83 @@ _MAIL_VERB_RE = re.compile(
 )
 _OPENER_RE = re.compile(
     r"(?:on|am|le|el|em|op|il|den|på|dnia|w\s+dniu|dne|dňa|at|quoting|zitat\s+von|"
-    r"citando|in\s+article|в|у|στις|pada|vào|kl|"
+    r"citando|in\s+article|в|у|στις|pada|vào|kl|"  # noqa: RUF001
     r"mon|tue|wed|thu|fri|sat|sun|jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)"
     r"(?!\w)|\d|在",
     re.IGNORECASE,
 )
-_DATE_RE = re.compile(
-    r"\d{1,2}[:.]\d{2}(?!\d)|\d{1,4}[./-]\d{1,2}[./-]\d{1,4}|\d{1,4}\s?[年月日]"
+# Numeric dates and times, but not IP addresses or SMTP status codes ("5.2.1").
+_NUM_DATE = (
+    r"(?<![\d.])(?:\d{4}[./-]\d{1,2}[./-]\d{1,2}|\d{1,2}[./-]\d{1,2}[./-](?:\d{4}|\d{2}))"
+    r"(?!\d)(?!\.\d)"
 )
+_TIME = r"(?<![\d.])\d{1,2}[:.]\d{2}(?!\d)(?!\.\d)"
+_DATE_RE = re.compile(rf"{_TIME}|{_NUM_DATE}|\d{{1,4}}\s?[年月日]")
 _YEAR_RE = re.compile(r"(?<!\d)(?:19|20)\d{2}(?!\d)")
 _DAY_RE = re.compile(r"(?<![\d:.])\d{1,2}(?![\d:])")
-_DATE_START_RE = re.compile(
-    r"\d{1,4}[./-]\d{1,2}[./-]\d{1,4}|\d{1,2}:\d{2}|\d{4}\s?年|"
-    r"(?:mon|tue|wed|thu|fri|sat|sun)[a-z]{0,6},?\s+\d",
-    re.IGNORECASE,
+# Weekday names and abbreviations that Gmail and others put first: "tir. 18. apr.",
+# Russian "Wednesday, 30 Apr.", "pe 20. lokakuuta", "Mo., 1. Jan". Only with a day
+# number after.
+_WEEKDAYS = (
+    r"monday|tuesday|wednesday|thursday|friday|saturday|sunday|montag|dienstag|mittwoch|"
+    r"donnerstag|freitag|samstag|sonntag|lundi|mardi|mercredi|jeudi|vendredi|samedi|"
+    r"dimanche|lunes|martes|miércoles|jueves|viernes|sábado|domingo|segunda-feira|"
+    r"terça-feira|quarta-feira|quinta-feira|sexta-feira|segunda|terça|quarta|quinta|sexta|"
+    r"lunedì|martedì|mercoledì|giovedì|venerdì|sabato|domenica|maandag|dinsdag|woensdag|"
+    r"donderdag|vrijdag|zaterdag|zondag|mandag|tirsdag|onsdag|torsdag|fredag|lørdag|"
+    r"søndag|måndag|tisdag|lördag|söndag|maanantai|tiistai|keskiviikko|torstai|perjantai|"
+    r"lauantai|sunnuntai|poniedziałek|wtorek|środa|czwartek|piątek|sobota|niedziela|"
+    r"понедельник|вторник|среда|четверг|пятница|суббота|воскресенье|понеділок|вівторок|"
+    r"середа|четвер|пʼятниця|субота|неділя|"
+    r"mon|tues|tue|wed|thurs|thur|thu|fri|sat|sun|mo|di|mi|do|fr|sa|so|lun|mar|mer|jeu|"
+    r"ven|sam|dim|mié|jue|vie|sáb|dom|seg|ter|qua|qui|sex|gio|sab|ma|wo|vr|za|zo|man|tir|"
+    r"ons|tor|fre|lør|søn|mån|tis|lör|sön|ti|ke|to|pe|la|su|pon|wt|śr|czw|pt|sob|niedz|"
+    r"nd|пн|вт|ср|чт|пт|сб|вс|нд"  # noqa: RUF001
 )
+_WEEKDAY_START_RE = re.compile(rf"(?:{_WEEKDAYS})(?![\w-])\.?,?\s{{1,3}}\d", re.IGNORECASE)
+_DATE_START_RE = re.compile(rf"{_NUM_DATE}|\d{{1,2}}:\d{{2}}|\d{{4}}\s?年")
+_RAW_HEADER_RE = re.compile(r"[A-Za-z][\w-]{1,30}:\s")
 _GMAIL_DATE_RE = re.compile(r"\d{4}-\d{2}-\d{2} \d{1,2}:\d{2} GMT[+-]\d{1,2}:\d{2} \S")
 
 # --- header blocks ("From: ... / Sent: ... / To: ... / Subject: ...") -------------
 
-_FIELD_RE = re.compile(r"[ \t]*[*_]{0,2}([^:：*_\n]{1,32}?)[ \t]*[*_]{0,2}[ \t]*[:：]")
-_FIELD_KEYS: dict[str, str] = {}
-for _cat, _words in {
-    "from": "from|von|de|da|van|från|fra|lähettäjä|od|от|від|发件人|寄件者|差出人|"
-    "보낸 사람|kimden|feladó|afzender|remitente|expéditeur|absender|mittente|frá",
-    "date": "sent|date|gesendet|datum|envoyé|envoyé le|enviado|enviada|inviato|data|"
-    "verzonden|skickat|sendt|dato|lähetetty|päivämäärä|wysłano|wysłane|отправлено|дата|"
-    "надіслано|发送时间|日期|送信日時|日付|날짜|gönderildi|tarih|fecha|message du|"
-    "date de l'envoi|sent at|verstuurd|odesláno|elküldve",
-    "to": "to|an|à|a|para|aan|till|til|vastaanottaja|do|кому|收件人|宛先|받는 사람|kime|"
-    "destinataire|per|címzett|komu|pour",
-    "cc": "cc|kopie|copie|copie à|kopia|kopio|копия|копія|抄送|bcc|dw|cci|kópia|kopi",
-    "subject": "subject|betreff|objet|asunto|assunto|oggetto|onderwerp|ämne|emne|aihe|"
-    "temat|тема|主题|主旨|件名|제목|konu|sujet|tárgy|předmět|aiheeseen",
-    "reply": "reply-to|risposta|antwort an|répondre à|responder a|rispondi a",
-}.items():
-    for _word in _words.split("|"):
-        _FIELD_KEYS[_word] = _cat
+_FIELD_RE = re.compile(r"[ \t]*[*_]{0,2}([^:\uff1a*_\n]{1,32}?)[ \t]*[*_]{0,2}[ \t]*[:\uff1a]")
+
+
+def _vocabulary(spec: str) -> frozenset[str]:
+    """Turn a "|"-separated word list into a set; long lists read better as one string."""
+    return frozenset(word for word in spec.split("|") if word)
+
+
+def _field_keys(categories: dict[str, str]) -> dict[str, str]:
+    """Map each localised header name ("betreff", "objet") to its category."""
+    return {word: cat for cat, spec in categories.items() for word in _vocabulary(spec)}
+
+
+_FIELD_KEYS = _field_keys(
+    {
+        "from": "from|von|de|da|van|från|fra|lähettäjä|od|от|від|发件人|寄件者|差出人|"
+        "보낸 사람|kimden|feladó|afzender|remitente|expéditeur|absender|mittente|frá",
+        "date": "sent|date|gesendet|datum|envoyé|envoyé le|enviado|enviada|inviato|data|"
+        "verzonden|skickat|sendt|dato|lähetetty|päivämäärä|wysłano|wysłane|отправлено|дата|"
+        "надіслано|发送时间|日期|送信日時|日付|날짜|gönderildi|tarih|fecha|message du|"
+        "date de l'envoi|sent at|verstuurd|odesláno|elküldve",
+        "to": "to|an|à|a|para|aan|till|til|vastaanottaja|do|кому|收件人|宛先|받는 사람|kime|"
+        "destinataire|per|címzett|komu|pour",
+        "cc": "cc|kopie|copie|copie à|kopia|kopio|копия|копія|抄送|bcc|dw|cci|kópia|kopi",
+        "subject": "subject|betreff|objet|asunto|assunto|oggetto|onderwerp|ämne|emne|aihe|"
+        "temat|тема|主题|主旨|件名|제목|konu|sujet|tárgy|předmět|aiheeseen",
+        "reply": "reply-to|risposta|antwort an|répondre à|responder a|rispondi a",
+    }
+)
 
 # --- forward / original-message markers ------------------------------------------
 
-_MARKER_PHRASES = frozenset(
+_MARKER_PHRASES = _vocabulary(
     "original message|forwarded message|forwarded email|message transféré|"
     "message d'origine|mail original|message original|ursprüngliche nachricht|"
-    "weitergeleitete nachricht|originalnachricht|mensaje original|mensaje reenviado|"
+    "weitergeleitete nachricht|originalnachricht|original nachricht|original-nachricht|"
+    "mensaje original|mensaje reenviado|"
     "mensagem original|mensagem encaminhada|messaggio originale|messaggio inoltrato|"
     "oorspronkelijk bericht|origineel bericht|doorgestuurd bericht|ursprungligt meddelande|"
     "vidarebefordrat meddelande|oprindelig besked|oprindelig meddelelse|videresendt besked|"
@@ -141,14 +180,14 @@ _MARKER_PHRASES = frozenset(
     "исходное сообщение|пересылаемое сообщение|пересланное сообщение|"
     "оригінальне повідомлення|переслане повідомлення|původní zpráva|přeposlaná zpráva|"
     "orijinal mesaj|iletilen mesaj|原始邮件|原始郵件|转发的邮件|轉寄的郵件|元のメッセージ|"
-    "転送されたメッセージ|원본 메시지|전달된 메시지".split("|")
+    "転送されたメッセージ|원본 메시지|전달된 메시지"
 )
 # Phrases that mark a forward on their own, without surrounding dashes.
-_STANDALONE_MARKERS = frozenset(
+_STANDALONE_MARKERS = _vocabulary(
     "begin forwarded message|anfang der weitergeleiteten nachricht|"
     "début du message réexpédié|début du message transféré|inicio del mensaje reenviado|"
     "início da mensagem reencaminhada|inizio messaggio inoltrato|"
-    "begin doorgestuurd bericht|vidarebefordrat brev".split("|")
+    "begin doorgestuurd bericht|vidarebefordrat brev"
 )
 
 # --- mobile footers ------------------------------------------------------------
@@ -156,28 +195,85 @@ _STANDALONE_MARKERS = frozenset(
 _MD_LINK_RE = re.compile(r"\[([^\]\n]{0,100})\]\([^)\n]{0,300}\)")
 _ANGLE_URL_RE = re.compile(r"<(?:https?://|mailto:|www\.)[^<>\s]{0,300}>", re.IGNORECASE)
 _BARE_URL_RE = re.compile(r"(?:https?://|www\.)\S{0,300}", re.IGNORECASE)
-_CLAUSE_END_RE = re.compile(r"[,;.!(]")
-_MOBILE_PREFIXES = (
-    "sent from ", "sent via ", "sent with ", "sent using ", "sent by ", "sent on ",
-    "posted from ", "get outlook for ", "envoyé de ", "envoyé depuis ", "envoye de ",
-    "envoye depuis ", "envoyé à partir de ", "envoyé avec ", "obtenir outlook pour ",
-    "gesendet von ", "gesendet mit ", "gesendet vom ", "von meinem ",
-    "diese nachricht wurde von meinem ", "enviado desde ", "enviado do ", "enviado de ",
-    "enviado con ", "enviado com ", "enviado a partir do ", "inviato da ", "inviato dal ",
-    "inviato dalla ", "inviato con ", "verzonden vanaf ", "verzonden met ",
-    "verzonden vanuit ", "verstuurd vanaf ", "verstuurd met ", "verzonden van ",
-    "skickat från ", "sendt fra ", "sendt från ", "lähetetty ", "wysłane z ", "wysłano z ",
-    "отправлено с ", "отправлено из ", "надіслано з ", "надіслано із ", "odesláno z ",
-    "odoslané z ", "从我的", "從我的", "发自我的", "發自我的", "from my ",
+_CLAUSE_END_RE = re.compile(r"[,;!(]|\.(?=\s|$)")
+# Footer openers that say "sent from my ..." outright: a short rest is enough.
+_FOOTER_PREFIXES = (
+    "sent from ",
+    "get outlook for ",
+    "obtenir outlook pour ",
+    "envoyé de mon ",
+    "envoyé depuis mon ",
+    "envoye de mon ",
+    "envoye depuis mon ",
+    "envoyé depuis ",
+    "gesendet von ",
+    "enviado desde ",
+    "enviado do meu ",
+    "enviado de mi ",
+    "enviado de meu ",
+    "inviato da ",
+    "inviato dal mio ",
+    "verzonden vanaf ",
+    "verstuurd vanaf ",
+    "verzonden met ",
+    "skickat från min ",
+    "sendt fra min ",
+    "sendt fra ",
+    "wysłane z mojego ",
+    "wysłane z ",
+    "отправлено с ",  # noqa: RUF001
+    "отправлено из ",
+    "надіслано з ",
+    "odesláno z ",
+    "从我的",
+    "從我的",
+    "发自我的",
+    "發自我的",
 )
-_MOBILE_SUFFIXES = ("から送信", "에서 보냄", "'dan gönderildi", "’dan gönderildi")
-_DEVICE_WORDS = frozenset(
-    "iphone ipad ipod android blackberry mobile phone cell cellphone smartphone tablet "
-    "galaxy samsung htc nokia huawei xiaomi pixel nexus motorola moto sony xperia oneplus "
-    "windows outlook mail gmail yahoo aol mailbox airmail spark device handheld wiko "
-    "alcatel verizon sprint t-mobile kindle surface watch mobilgerät handy appareil "
-    "portable téléphone móvil movil celular dispositivo telefono cellulare mobiel "
-    "telefoon mobiltelefon".split()
+# Openers that also start ordinary sentences ("Sent with the invoice", "From my
+# experience"): the rest must name a device or a mail app.
+_WEAK_FOOTER_PREFIXES = (
+    "sent via ",
+    "sent with ",
+    "sent using ",
+    "sent by ",
+    "sent on ",
+    "posted from ",
+    "from my ",
+    "envoyé avec ",
+    "envoyé à partir de ",
+    "gesendet mit ",
+    "gesendet vom ",
+    "enviado con ",
+    "enviado com ",
+    "enviado de ",
+    "enviado a partir do ",
+    "inviato con ",
+    "verzonden vanuit ",
+    "verstuurd met ",
+    "verzonden van ",
+    "skickat från ",
+    "sendt från ",
+    "lähetetty ",
+    "wysłano z ",
+    "надіслано із ",
+    "odoslané z ",
+)
+# German puts the verb last: "Von meinem iPhone gesendet".
+_VERB_LAST_PREFIXES = ("von meinem ", "diese nachricht wurde von meinem ")
+_MOBILE_SUFFIXES = ("から送信", "에서 보냄", "'dan gönderildi", f"{_RSQUO}dan gönderildi")
+# Word starts that name a device or a mail app ("mobil" covers Mobiltelefon too).
+_DEVICE_WORDS = tuple(
+    sorted(
+        _vocabulary(
+            "iphone|ipad|ipod|android|blackberry|mobil|phone|cell|smartphone|tablet|"
+            "galaxy|samsung|htc|nokia|huawei|xiaomi|pixel|nexus|motorola|moto|sony|xperia|"
+            "oneplus|windows|outlook|mail|gmail|yahoo|aol|airmail|spark|sparrow|device|"
+            "handheld|wiko|alcatel|verizon|kindle|appareil|téléphone|móvil|movil|celular|"
+            "dispositivo|telefon|cellulare|mobiel|telefoon|thunderbird|k9|proton|tutanota|"
+            "superhuman|web.de|gmx|libero"
+        )
+    )
 )
 _EXCUSE_WORDS = ("excuse", "typo", "brevity", "brief", "short")
 
@@ -191,7 +287,10 @@ def _is_prose(line: str) -> bool:
     separator means the separator was decoration inside the message.
     """
     words = line.split()
-    ends_sentence = line.rstrip().endswith((".", "!", "?", ":"))
+    stripped = line.strip()
+    if len(stripped) >= 80 or stripped.endswith(("\u3002", "\uff01", "\uff1f")):
+        return True  # long lines and CJK sentences (no spaces to count words by)
+    ends_sentence = stripped.endswith((".", "!", "?", ":"))
     return (len(words) >= 6 and ends_sentence) or len(words) >= 12
 
 
@@ -211,7 +310,7 @@ def _is_strong_delimiter(stripped: str) -> bool:
     """
     if stripped in ("--", _GMAIL_TRACKER):
         return True
-    return len(stripped) >= 3 and set(stripped) == {"_"}
+    return stripped.count("_") >= 2 and set(stripped) <= {"_", " ", "\t"}
 
 
 def _is_rule(stripped: str) -> bool:
@@ -225,7 +324,7 @@ def _is_marker(stripped: str) -> bool:
     """Recognise "-----Original Message-----" style separators in many languages."""
     if len(stripped) > 80:
         return False
-    core = stripped.strip("*_-=<>[] \t").strip().rstrip(":：").strip().lower()
+    core = stripped.strip("*_-=<>[] \t").strip().rstrip(_COLONS).strip().lower()
     if core in _STANDALONE_MARKERS:
         return True
     return core in _MARKER_PHRASES and "--" in stripped
@@ -252,10 +351,22 @@ def _is_mobile(line: str) -> bool:
         return False
     if core.endswith(_MOBILE_SUFFIXES):
         return len(core.split()) <= 6
-    for prefix in _MOBILE_PREFIXES:
+    if core.startswith(_VERB_LAST_PREFIXES):
+        return core.endswith("gesendet") and len(core.split()) <= 12
+    for prefix in _FOOTER_PREFIXES:
         if core.startswith(prefix):
             return _looks_like_device_tail(core[len(prefix) :])
+    for prefix in _WEAK_FOOTER_PREFIXES:
+        if core.startswith(prefix):
+            rest = core[len(prefix) :]
+            return _names_device(_split_clause(rest)[0]) and _looks_like_device_tail(rest)
     return False
+
+
+def _names_device(head: str) -> bool:
+    """Say whether any word starts like a device or mail app ("iPhonesta" counts)."""
+    words = head.replace("-", " ").replace("'", " ").replace(_RSQUO, " ").split()
+    return any(word.startswith(_DEVICE_WORDS) for word in words)
 
 
 def _looks_like_device_tail(rest: str) -> bool:
@@ -264,10 +375,7 @@ def _looks_like_device_tail(rest: str) -> bool:
     words = head.split()
     if not words or len(words) > 8:
         return False
-    if not tail.strip():
-        return True
-    names = {w.strip("'’\"") for w in head.replace("-", " ").split()}
-    if names & _DEVICE_WORDS:
+    if not tail.strip() or _names_device(head):
         return True
     return any(word in tail for word in _EXCUSE_WORDS)
 
@@ -302,51 +410,61 @@ def _has_date(text: str) -> bool:
 
 def _starts_like_header(text: str) -> bool:
     """Say whether text opens the way attributions do ("On", "Am", a date, ...)."""
-    return bool(_OPENER_RE.match(text.lstrip("-*_= \t")))
+    text = text.lstrip("-*_= \t")
+    return bool(_OPENER_RE.match(text) or _WEEKDAY_START_RE.match(text))
 
 
-def _is_dated_sender(text: str, colon: bool) -> bool:
-    """Recognise verb-less attributions: "2016-03-03 17:21 GMT+01:00 Name <a@b>:"."""
-    if not _DATE_START_RE.match(text):
+def _is_dated_sender(text: str, colon: bool, quote_next: bool) -> bool:
+    """Recognise verb-less attributions: "2016-03-03 17:21 GMT+01:00 Name <a@b>:".
+
+    Without the colon ("2013/7/20 Name <a@b>") a log line would look the same, so
+    a quote must follow.
+    """
+    if not (_DATE_START_RE.match(text) or _WEEKDAY_START_RE.match(text)):
         return False
     if _GMAIL_DATE_RE.match(text):
         return True
     has_mail = "@" in text
-    return has_mail and (colon or text.endswith(">"))
+    return has_mail and (colon or (quote_next and text.endswith(">")))
 
 
-def _is_attribution(text: str, single: bool) -> bool:
+def _is_attribution(text: str, single: bool, quote_next: bool) -> bool:
     """Decide whether a (possibly joined) line introduces quoted history.
 
     A verb such as "wrote" is not enough ("On the other hand, I wrote this"): it must
     end the line or be followed by a colon, and a date or an address must be present.
-    Lines that do not open like a header need the address right before the verb.
+    Without the colon, or when the line does not open like a header ("On", "Am", a
+    date), the address must come right before the verb: "At 10:30 nobody wrote" is
+    prose, "Jane <j@x> wrote" is not.
     """
     if len(text) > _MAX_HEADER_LEN or text.startswith(">"):
         return False
-    body = text.rstrip(" \t:：-\u2013\u2014")
-    colon = text.endswith((":", "："))
+    body = text.rstrip(f" \t{_COLONS}-\u2013\u2014")
+    colon = text.endswith(tuple(_COLONS))
     dated = _has_date(text)
     has_mail = "@" in text or "mailto:" in text.lower()
     start = _starts_like_header(text)
     mail_verb = bool(_MAIL_VERB_RE.search(text))
-    if _VERB_END_RE.search(body) and (
-        (dated and (single or start)) or mail_verb or (has_mail and start)
-    ):
+    verb_last = bool(_VERB_END_RE.search(body)) and (colon or mail_verb)
+    if verb_last and ((dated and (single or start)) or mail_verb or (has_mail and start)):
         return True
     if colon and _VERB_RE.search(text) and (dated or has_mail) and (start or mail_verb):
         return True
-    return _is_dated_sender(text, colon)
+    if dated and has_mail and text.endswith((">:", f">{_COLONS[1]}")):
+        return True  # verb-less forms such as Hebrew Gmail's "... <a@b>:"
+    return _is_dated_sender(text, colon, quote_next)
 
 
-def _attribution_start(lines: list[str], blocked: list[bool], end: int, floor: int) -> int:
-    """Find where an attribution ending on line ``end`` starts, or return -1.
+def _attribution_candidates(
+    lines: list[str], blocked: list[bool], end: int, floor: int, quote_next: bool
+) -> list[tuple[int, str]]:
+    """List (start, joined text) candidates for an attribution ending on ``end``.
 
-    Mail clients wrap long attributions, so up to ``_MAX_JOIN`` earlier lines are
-    joined. The shortest candidate that opens like a header wins; failing that, the
-    shortest candidate that qualifies at all (e.g. "Name <a@b> schrieb am ...:").
+    Mail clients wrap long attributions, so up to ``_MAX_JOIN`` earlier lines (and
+    one blank line) are joined. Shortest first; quoted lines never start one, and a
+    "Key: value" header line (a pasted header block) is never part of one.
     """
-    fallback = -1
+    out: list[tuple[int, str]] = []
     parts: list[str] = []
     blanks = 0
     for i in range(end, max(floor, end - _MAX_JOIN - 1), -1):
@@ -358,33 +476,93 @@ def _attribution_start(lines: list[str], blocked: list[bool], end: int, floor: i
             if blanks > 1:
                 break
             continue
+        if _RAW_HEADER_RE.match(line):
+            break
         parts.insert(0, line)
         joined = " ".join(parts)
-        if len(joined) > _MAX_HEADER_LEN:
+        if len(joined) > _MAX_HEADER_LEN or (line.startswith(">") and len(line) > 30):
             break
-        if line.startswith(">"):
-            if len(line) > 30:
+        if not line.startswith(">") and _is_attribution(joined, i == end, quote_next):
+            out.append((i, joined))
+    return out
+
+
+def _attribution_start(
+    lines: list[str], blocked: list[bool], end: int, floor: int, quote_next: bool
+) -> int:
+    """Find where an attribution ending on line ``end`` starts, or return -1.
+
+    The shortest candidate that opens like a header wins, extended over earlier
+    lines ending in a comma ("On Nov 21, 2014," / "at 10:18," / "John <j@x> wrote:").
+    Failing that, the shortest one that qualifies at all ("Name <a@b> schrieb am
+    ...:"), preferring one that does not start with a bare address.
+    """
+    candidates = _attribution_candidates(lines, blocked, end, floor, quote_next)
+    headed = [i for i, joined in candidates if _starts_like_header(joined)]
+    if headed:
+        best = headed[0]
+        for i in headed[1:]:
+            between = [lines[k].rstrip() for k in range(i, best) if lines[k].strip()]
+            if not all(line.endswith(",") for line in between):
                 break
-            continue
-        if _is_attribution(joined, single=i == end):
-            if _starts_like_header(joined):
-                return i
-            if fallback < 0:
-                fallback = i
-    return fallback
+            best = i
+        return best
+    plain = [i for i, _ in candidates if not lines[i].lstrip().startswith(("<", "mailto:"))]
+    if plain:
+        return plain[0]
+    return candidates[0][0] if candidates else -1
+
+
+def _may_end_attribution(line: str) -> bool:
+    """Cheap pre-check: can an attribution end on this line at all?
+
+    Every rule in :func:`_is_attribution` needs the last line to end with a colon,
+    an address bracket or a "wrote" verb, or to be Gmail's dated sender line.
+    """
+    last = line.strip()
+    if not last or len(last) > _MAX_HEADER_LEN:
+        return False
+    if last.endswith((":", "\uff1a", ">")):
+        return True
+    return bool(_VERB_END_RE.search(last.rstrip(" \t-\u2013\u2014"))) or bool(
+        _GMAIL_DATE_RE.match(last)
+    )
 
 
 def _mark_attributions(lines: list[str], kinds: list[str], blocked: list[bool]) -> None:
     """Mark every line of every (possibly wrapped) attribution as ``_ATTRIB``."""
     last_end = -1
     for end in range(len(lines)):
-        if blocked[end] or len(lines[end]) > _MAX_HEADER_LEN:
+        if blocked[end] or not _may_end_attribution(lines[end]):
             continue
-        start = _attribution_start(lines, blocked, end, last_end)
+        following = end + 1
+        while following < len(lines) and kinds[following] == _EMPTY:
+            following += 1
+        quote_next = following < len(lines) and kinds[following] == _QUOTE
+        start = _attribution_start(lines, blocked, end, last_end, quote_next)
         if start >= 0:
             for i in range(start, end + 1):
                 kinds[i] = _ATTRIB
             last_end = end
+
+
+def _mark_bare_attributions(lines: list[str], kinds: list[str]) -> None:
+    """Mark "Bob wrote:" lines (no date, no address) that directly introduce a quote.
+
+    Without a date or an address the verb alone is weak evidence, so the line must
+    be short, end with a colon and be followed by ">" quoted lines.
+    """
+    for i, line in enumerate(lines):
+        stripped = line.strip()
+        if kinds[i] != _TEXT or len(stripped) > 100 or not stripped.endswith(tuple(_COLONS)):
+            continue
+        if not _VERB_END_RE.search(stripped.rstrip(f" \t{_COLONS}")):
+            continue
+        following = i + 1
+        while following < len(lines) and kinds[following] == _EMPTY:
+            following += 1
+        if following < len(lines) and kinds[following] == _QUOTE:
+            kinds[i] = _ATTRIB
 
 
 # --- classification -------------------------------------------------------------------
@@ -412,9 +590,11 @@ def _line_kind(line: str) -> str:
     """Classify one line on its own (attributions and header blocks come later)."""
     if _is_blank(line):
         return _EMPTY
+    stripped = line.strip()
     if _QUOTE_RE.match(line):
         return _QUOTE
-    stripped = line.strip()
+    if _PIPE_QUOTE_RE.match(line) and (stripped == "|" or not stripped.endswith("|")):
+        return _QUOTE
     if _is_marker(stripped):
         return _MARKER
     if _is_strong_delimiter(stripped):
@@ -430,7 +610,8 @@ def _mark_field_blocks(lines: list[str], kinds: list[str]) -> None:
     """Mark embedded header blocks (three or more "Key: value" lines incl. From/Date).
 
     A lone "From: our database" in prose stays text; a block of From/Sent/To/Subject
-    is the top of a quoted or forwarded message.
+    is the top of a quoted or forwarded message. A block without a subject must name
+    an address, so "From: Berlin / To: Munich / Date: 5 May" in a booking stays text.
     """
     i = 0
     while i < len(lines):
@@ -438,7 +619,8 @@ def _mark_field_blocks(lines: list[str], kinds: list[str]) -> None:
             i += 1
             continue
         last, cats, count = _scan_fields(lines, kinds, i)
-        if count >= 3 and len(cats) >= 3 and cats & {"from", "date"}:
+        mail_like = "subject" in cats or any("@" in lines[j] for j in range(i, last + 1))
+        if count >= 3 and len(cats) >= 3 and cats & {"from", "date"} and mail_like:
             for j in range(i, last + 1):
                 kinds[j] = _FIELD
         i = last + 1
@@ -466,13 +648,237 @@ def _scan_fields(lines: list[str], kinds: list[str], start: int) -> tuple[int, s
     return last, cats, count
 
 
+def _mark_wrapped_quotes(lines: list[str], kinds: list[str]) -> None:
+    """Re-attach quoted lines that a client wrapped without repeating the ">".
+
+    A long quoted line cut mid-sentence, then one unprefixed line that goes on in
+    lower case, then more quote (or a blank line) is a broken wrap. An inline answer
+    starts a sentence of its own, so a capitalised line is left alone.
+    """
+    for i in range(1, len(lines)):
+        if kinds[i] != _TEXT or kinds[i - 1] != _QUOTE or not lines[i].lstrip()[:1].islower():
+            continue
+        previous = lines[i - 1].rstrip()
+        if len(previous) < _WRAP_WIDTH or previous.endswith((".", "!", "?", ":")):
+            continue
+        if i + 1 == len(lines) or kinds[i + 1] in (_QUOTE, _EMPTY):
+            kinds[i] = _QUOTE
+
+
 def _classify(lines: list[str]) -> list[str]:
     """Give every line a kind; fenced code is always plain text."""
     blocked = _fenced_lines(lines)
     kinds = [_TEXT if blocked[i] else _line_kind(line) for i, line in enumerate(lines)]
     _mark_attributions(lines, kinds, blocked)
+    _mark_bare_attributions(lines, kinds)
     _mark_field_blocks(lines, kinds)
+    _mark_wrapped_quotes(lines, kinds)
     for i, is_code in enumerate(blocked):
         if is_code:
             kinds[i] = _TEXT
     return kinds
+
+
+# --- selection ------------------------------------------------------------------------
+
+
+def _signature_block_follows(lines: list[str], kinds: list[str], rule: int) -> bool:
+    """Say whether a separator rule introduces a short signature-like block.
+
+    Markdown uses "----" and "====" inside messages, so a rule only ends the reply
+    when what follows (up to quoted history or the end) is a few non-prose lines,
+    and never when it underlines the line right above it (a setext heading, or a
+    form's "New message:" title).
+    """
+    if rule > 0 and kinds[rule - 1] == _TEXT:
+        return False
+    count = 0
+    for j in range(rule + 1, min(len(lines), rule + 6 * _MAX_SIG_LINES)):
+        kind = kinds[j]
+        if kind in _HISTORY:
+            break
+        if kind == _EMPTY or kind in (_RULE, _DELIM):
+            continue
+        if _is_prose(lines[j]):
+            return False
+        count += 1
+        if count > _MAX_SIG_LINES:
+            return False
+    return count > 0
+
+
+def _signature_start(lines: list[str], kinds: list[str]) -> int:
+    """Index of the delimiter or footer that ends the author's text, else ``len``.
+
+    Only counts after some content: a delimiter at the very top is a forward's
+    decoration, not the end of an empty reply.
+    """
+    seen = False
+    for i, kind in enumerate(kinds):
+        if kind in (_TEXT, _QUOTE):
+            seen = True
+            continue
+        ends_text = kind in (_DELIM, _MOBILE) or (
+            kind == _RULE and _signature_block_follows(lines, kinds, i)
+        )
+        if seen and ends_text:
+            return i
+    return len(kinds)
+
+
+def _next_content(kinds: list[str], keep: list[bool], start: int, stop: int) -> int:
+    """First kept, non-empty line in ``[start, stop)``, or ``stop``."""
+    for i in range(start, stop):
+        if keep[i] and kinds[i] != _EMPTY:
+            return i
+    return stop
+
+
+def _drop_leading_headers(kinds: list[str], keep: list[bool], stop: int) -> None:
+    """Drop a forward marker / header block at the very top, keeping the body below.
+
+    A forwarded mail with nothing typed above it is shown as its body, which is
+    what the sender wanted the desk to read.
+    """
+    i = _next_content(kinds, keep, 0, stop)
+    while i < stop and kinds[i] in (_MARKER, _FIELD, _DELIM, _RULE, _MOBILE, _EMPTY):
+        keep[i] = False
+        i += 1
+
+
+def _drop_bottom_quote(kinds: list[str], keep: list[bool], stop: int) -> bool:
+    """Handle bottom posting: history first, then only new text below it.
+
+    Only an attribution marks this: a bare leading quote followed by text is the
+    context the author chose to keep. Returns True when the history was dropped.
+    """
+    first = _next_content(kinds, keep, 0, stop)
+    if first >= stop or kinds[first] != _ATTRIB:
+        return False
+    j = first
+    while j < stop and kinds[j] in (_ATTRIB, _QUOTE, _FIELD, _EMPTY):
+        j += 1
+    rest = kinds[j:stop]
+    if _TEXT not in rest or any(kind in _HISTORY for kind in rest):
+        return False
+    for i in range(first, j):
+        keep[i] = False
+    return True
+
+
+def _answered_inline(kinds: list[str], start: int, stop: int, min_tail: int) -> bool:
+    """Say whether the author wrote answers below the quote that follows an attribution.
+
+    Text between two quotes is an inline answer. Text only after the last quote counts
+    when it has at least ``min_tail`` lines: a short tail below a top-posted reply is
+    usually a footer or a signature that the author's client appended.
+    """
+    first = start
+    while first < stop and kinds[first] == _EMPTY:
+        first += 1
+    if first >= stop or kinds[first] != _QUOTE:
+        return False
+    text_lines = 0
+    for k in range(first, stop):
+        if kinds[k] == _QUOTE and text_lines:
+            return True
+        if kinds[k] == _TEXT:
+            text_lines += 1
+    return text_lines >= min_tail
+
+
+def _is_salutation(line: str) -> bool:
+    """Say whether a line is only a greeting such as "Hi," or "Hello John!"."""
+    stripped = line.strip()
+    return len(stripped) <= 40 and stripped.endswith((",", "!")) and len(stripped.split()) <= 5
+
+
+def _cut_history(lines: list[str], kinds: list[str], keep: list[bool], stop: int) -> int:
+    """Cut at the first history marker that follows the author's text.
+
+    Markers before any text, and attributions the author answered inline below, are
+    dropped on their own. After a mere greeting ("Hi,") any text below the quote is
+    the answer. Returns the cut index (``stop`` when nothing was cut).
+    """
+    seen_text = False
+    greeting_only = True
+    i = 0
+    while i < stop:
+        kind = kinds[i]
+        if not keep[i] or kind not in (_TEXT, _ATTRIB, _FIELD, _MARKER):
+            i += 1
+            continue
+        if kind == _TEXT:
+            seen_text = True
+            greeting_only = greeting_only and _is_salutation(lines[i])
+            i += 1
+            continue
+        end = i
+        while end + 1 < stop and kinds[end + 1] == kind:
+            end += 1
+        min_tail = 1 if greeting_only else _MIN_TAIL_LINES
+        inline = kind == _ATTRIB and _answered_inline(kinds, end + 1, stop, min_tail)
+        if seen_text and not inline:
+            for k in range(i, stop):
+                keep[k] = False
+            return i
+        for k in range(i, end + 1):
+            keep[k] = False
+        i = end + 1
+    return stop
+
+
+def _drop_trailing_junk(kinds: list[str], keep: list[bool]) -> None:
+    """Remove quotes, markers and blank lines left at the end of the kept text."""
+    for i in range(len(kinds) - 1, -1, -1):
+        if not keep[i]:
+            continue
+        if kinds[i] not in _JUNK:
+            return
+        keep[i] = False
+
+
+def _signature_text(lines: list[str], kinds: list[str], start: int, cut: int) -> str:
+    """Return the author's signature block starting at ``start`` ('' if none).
+
+    A delimiter found below an unquoted original message belongs to that message,
+    and a block of nothing but separator lines is no signature.
+    """
+    if start >= len(lines) or any(kinds[k] == _TEXT for k in range(cut, start)):
+        return ""
+    end = start + 1
+    while end < len(lines) and kinds[end] not in _HISTORY:
+        end += 1
+    if not any(kinds[k] in (_TEXT, _MOBILE) for k in range(start, end)):
+        return ""
+    return "\n".join(lines[start:end]).strip()
+
+
+def _normalise(text: str) -> str:
+    """Use "\\n" line endings only: CRLF (Windows) and bare CR (old Macs) both occur."""
+    return text.replace("\r\n", "\n").replace("\r", "\n")
+
+
+def trim_reply(text: str) -> Trimmed:
+    """Split an inbound plain-text body into the new reply and what was cut.
+
+    Never raises for any ``str``. When cutting would leave nothing although the body
+    has content (only a quote, only a signature), the whole body is returned as
+    ``text`` so that the desk never shows an empty message.
+    """
+    body = _normalise(text)
+    lines = body.split("\n")
+    kinds = _classify(lines)
+    sig = _signature_start(lines, kinds)
+    keep = [i < sig for i in range(len(lines))]
+    _drop_leading_headers(kinds, keep, sig)
+    cut = sig
+    if not _drop_bottom_quote(kinds, keep, sig):
+        cut = _cut_history(lines, kinds, keep, sig)
+    _drop_trailing_junk(kinds, keep)
+    kept = "\n".join(line for line, k in zip(lines, keep, strict=True) if k).strip()
+    if not any(k and kind == _TEXT for k, kind in zip(keep, kinds, strict=True)) or not kept:
+        return Trimmed(text=body.strip(), removed="", signature="")
+    removed = "\n".join(line for line, k in zip(lines, keep, strict=True) if not k)
+    signature = _signature_text(lines, kinds, sig, cut)
+    return Trimmed(text=kept, removed=removed.strip(), signature=signature)
