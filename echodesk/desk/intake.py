@@ -22,10 +22,9 @@ class Intake:
     def accept(self, raw: bytes, arrival: Arrival) -> int:
         """Spool one message durably (committed on return) and give its row id."""
         with self.db.transaction() as session:
-            row = spool.put(
+            return spool.put(
                 session, raw, arrival, self.ctx.blobs, self.ctx.settings.spool_inline_limit
             )
-            return row.id
 
     def accept_many(self, items: Iterable[tuple[bytes, Arrival]], batch: int = 200) -> list[int]:
         """Spool many messages, committing every ``batch`` (for imports from files,
@@ -44,7 +43,4 @@ class Intake:
     def _commit(self, items: list[tuple[bytes, Arrival]]) -> list[int]:
         limit = self.ctx.settings.spool_inline_limit
         with self.db.transaction() as session:
-            rows = [
-                spool.put(session, raw, arrival, self.ctx.blobs, limit) for raw, arrival in items
-            ]
-            return [row.id for row in rows]
+            return spool.put_many(session, items, self.ctx.blobs, limit)

@@ -1,38 +1,32 @@
-"""What happens to one spooled message (DESIGN §2 step 2).
+"""What happens to a batch of spooled messages (DESIGN §2 step 2).
 
-``process`` runs inside the worker's transaction and never commits, retries
-or catches: it parses, classifies, threads and writes ticket, message,
-attachments and audit rows, and returns an :class:`Outcome`. If anything
-raises, the worker rolls the whole message back and records the failure.
+``process_batch`` runs inside the worker's transaction and never commits,
+retries or catches: it parses every message, fetches what the decisions can
+depend on in a few queries, decides each message in spool order
+(:mod:`echodesk.desk.decide`), and writes the plan with multi-row statements.
+If anything raises, the worker rolls the batch back and processes its rows one
+at a time, so a bad message fails alone.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
 
-from sqlalchemy import select, text
+from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from echodesk.desk.batch import AuditEntry, BatchIndex, Item, Plan, TicketState
 from echodesk.desk.context import DeskContext
-from echodesk.desk.lookup import SessionLookup
-from echodesk.desk.status import FOLLOWUP, after_customer_reply
-from echodesk.desk.threader import Match, ThreadingKeys, find_ticket, subject_tag
-from echodesk.errors import EchoError
-from echodesk.mailbox.classify import Kind, classify
-from echodesk.mailbox.message import ParsedMessage
+from echodesk.desk.decide import ACTOR, Decider
 from echodesk.mailbox.parse import parse_message
-from echodesk.mailbox.trim import trim_reply
-from echodesk.store import audit, customers, spool, tickets
-from echodesk.store.models import (
-    Attachment,
-    Customer,
-    InboundSpool,
-    Message,
-    Ticket,
-)
+from echodesk.store import lookups, spool, writes
+from echodesk.store import tickets as ticket_store
+from echodesk.store.models import Attachment, Ticket
+from echodesk.store.spool import Claimed
 from echodesk.store.types import utcnow
-
-ACTOR = "system:pipeline"
 
 
 @dataclass(frozen=True)
@@ -50,340 +44,256 @@ class Outcome:
     reason: str = ""
 
 
-def process(session: Session, row: InboundSpool, ctx: DeskContext) -> Outcome:
-    """Turn one pending spool row into ticket changes, in the caller's transaction."""
-    msg = parse_message(spool.raw_bytes(row, ctx.blobs))
-    _lock_thread_keys(session, msg)
-    row.content_hash = msg.content_hash
-    stored_id, duplicate_of = _stored_message_id(session, row, msg)
-    if duplicate_of:
-        return _finish(row, "duplicate", "duplicate", stored_id, None, duplicate_of)
-    verdict = classify(msg, ctx.own_addresses)
-    if verdict.kind in (Kind.BOUNCE, Kind.LOOP):
-        audit.record(
-            session,
-            actor=ACTOR,
-            action=f"mail.{verdict.kind.value}",
-            target_type="spool",
-            target_id=row.id,
-            payload={"reason": verdict.reason},
-        )
-        return _finish(row, "processed", verdict.kind.value, stored_id, None, verdict.reason)
-    match = find_ticket(_keys(msg, stored_id, ctx), SessionLookup(session))
-    if verdict.kind is Kind.AUTO_REPLY:
-        return _auto_reply(session, row, msg, stored_id, match, verdict.reason, ctx)
-    return _customer_mail(session, row, msg, stored_id, match, ctx)
+def process_batch(session: Session, rows: Sequence[Claimed], ctx: DeskContext) -> list[Outcome]:
+    """Decide and write every claimed row; rows whose conversation is busy are deferred."""
+    items = [Item(row.id, parse_message(spool.raw_bytes(row, ctx.blobs))) for row in rows]
+    items, deferred = _lock_conversations(session, items)
+    now = utcnow()
+    decider = Decider(ctx.settings, ctx.tag_pattern, _index(session, items, ctx), now)
+    for item in items:
+        decider.decide(item)
+    tickets = _apply(session, decider.plan, decider.index, ctx, now)
+    return [_outcome(item, decider.index, tickets) for item in items] + deferred
 
 
-def _keys(msg: ParsedMessage, stored_id: str, ctx: DeskContext) -> ThreadingKeys:
-    return ThreadingKeys(
-        message_id=stored_id,
-        in_reply_to=msg.in_reply_to,
-        references=msg.references,
-        subject_tag=subject_tag(msg.subject, ctx.tag_pattern),
-        sender=msg.from_.key if msg.from_ else "",
-    )
+def _lock_conversations(session: Session, items: list[Item]) -> tuple[list[Item], list[Outcome]]:
+    """Take a transaction-level advisory lock per Message-ID involved (PostgreSQL).
 
-
-class ConversationBusy(EchoError):
-    """Another worker holds a message of this conversation; try again shortly."""
-
-
-def _lock_thread_keys(session: Session, msg: ParsedMessage) -> None:
-    """Serialise workers that handle messages of one conversation (PostgreSQL).
-
-    A reply and its parent processed at the same instant by two workers would
-    each miss the other and open two tickets; a transaction-level advisory
-    lock per Message-ID involved keeps them apart. The lock is only *tried*:
-    waiting could deadlock two workers whose batches overlap, so a busy
-    conversation is handed back to the queue instead.
+    A reply and its parent decided at the same instant by two workers would
+    each miss the other and open two tickets. The locks are only *tried*:
+    waiting could deadlock two workers whose batches overlap, so a message
+    whose conversation is busy stays queued for the next round.
     """
     if session.get_bind().dialect.name != "postgresql":
-        return  # SQLite: BEGIN IMMEDIATE already admits one writer at a time
-    for key in sorted({msg.message_id, *msg.thread_ids}):
-        got = session.execute(
-            text("SELECT pg_try_advisory_xact_lock(hashtextextended(:k, 0))"), {"k": key}
-        ).scalar_one()
-        if not got:
-            raise ConversationBusy(f"conversation of <{key}> is being processed elsewhere")
-
-
-def _stored_message_id(session: Session, row: InboundSpool, msg: ParsedMessage) -> tuple[str, str]:
-    """The id to store the message under, and a reason if it is a duplicate.
-
-    Same Message-ID and same content: a redelivery. Same Message-ID but other
-    content (some mailers reuse ids): a different message, stored under a
-    derived id so neither is lost.
-    """
-    seen = session.execute(
-        select(InboundSpool.id).where(
-            InboundSpool.message_id == msg.message_id,
-            InboundSpool.content_hash == msg.content_hash,
-            InboundSpool.state.in_(("processed", "quarantined")),
-            InboundSpool.id != row.id,
-        )
-    ).first()
-    if seen is not None:
-        return msg.message_id, f"same Message-ID and content as spool row {seen[0]}"
-    existing = tickets.message_by_id(session, msg.message_id)
-    if existing is None:
-        return msg.message_id, ""
-    if existing.content_hash == msg.content_hash or existing.direction != "inbound":
-        return msg.message_id, f"already stored as message {existing.id}"
-    derived = f"{msg.message_id}#{msg.content_hash[:16]}"
-    if tickets.message_by_id(session, derived) is not None:
-        return derived, "already stored under a derived Message-ID"
-    return derived, ""
-
-
-def _finish(
-    row: InboundSpool,
-    state: str,
-    kind: str,
-    message_id: str,
-    ticket: Ticket | None,
-    reason: str,
-    *,
-    created: bool = False,
-) -> Outcome:
-    spool.mark_done(
-        row,
-        state=state,
-        kind=kind,
-        message_id=message_id,
-        ticket_id=ticket.id if ticket else None,
-        detail=reason,
-    )
-    return Outcome(
-        spool_id=row.id,
-        state=state,
-        kind=kind,
-        message_id=message_id,
-        ticket_id=ticket.id if ticket else None,
-        ticket_number=ticket.number if ticket else None,
-        created_ticket=created,
-        appended=ticket is not None and not created,
-        reason=reason,
-    )
-
-
-def _auto_reply(
-    session: Session,
-    row: InboundSpool,
-    msg: ParsedMessage,
-    stored_id: str,
-    match: Match,
-    reason: str,
-    ctx: DeskContext,
-) -> Outcome:
-    """Auto-replies are kept on their ticket when they thread, and never answered."""
-    if match.ticket_id is None:
-        return _finish(row, "processed", Kind.AUTO_REPLY.value, stored_id, None, reason)
-    ticket = session.get_one(Ticket, match.ticket_id)
-    _store_message(session, ctx, row, msg, stored_id, ticket, None, Kind.AUTO_REPLY, match.reason)
-    return _finish(row, "processed", Kind.AUTO_REPLY.value, stored_id, ticket, reason)
-
-
-def _customer_mail(
-    session: Session,
-    row: InboundSpool,
-    msg: ParsedMessage,
-    stored_id: str,
-    match: Match,
-    ctx: DeskContext,
-) -> Outcome:
-    now = utcnow()
-    seen = min(msg.date, now) if msg.date else now  # imports of old mail keep their dates
-    sender = msg.from_
-    customer = customers.upsert(session, sender.key, sender.name, seen) if sender else None
-    ticket, created, reason = _target_ticket(session, msg, match, customer, ctx)
-    _join_early_replies(session, ticket, stored_id)
-    _store_message(session, ctx, row, msg, stored_id, ticket, customer, Kind.CUSTOMER, reason)
-    return _finish(
-        row, "processed", Kind.CUSTOMER.value, stored_id, ticket, reason, created=created
-    )
-
-
-def _target_ticket(
-    session: Session,
-    msg: ParsedMessage,
-    match: Match,
-    customer: Customer | None,
-    ctx: DeskContext,
-) -> tuple[Ticket, bool, str]:
-    """The ticket the message goes to (reopened, or a new follow-up), and whether it is new."""
-    if match.ticket_id is None:
-        ticket = _open_ticket(session, msg, customer, ctx, mentioned=match.mentioned)
-        return ticket, True, match.reason
-    ticket = session.get_one(Ticket, match.ticket_id)
-    new_status = after_customer_reply(ticket.status, ctx.settings.closed_reply)
-    if new_status == FOLLOWUP:
-        followup = _open_ticket(session, msg, customer, ctx, followup_of=ticket)
-        return followup, True, f"follow-up of closed ticket ({match.reason})"
-    if new_status != ticket.status:
-        audit.record(
-            session,
-            actor=ACTOR,
-            action="tickets.reopen",
-            target_type="ticket",
-            target_id=ticket.number,
-            ticket_id=ticket.id,
-            payload={"from": ticket.status, "to": new_status},
-        )
-        ticket.status = new_status
-        ticket.closed_at = None
-    if match.reason.startswith("parent of"):
-        ticket.subject = msg.subject or ticket.subject  # the root's subject, not "Re: ..."
-    return ticket, False, match.reason
-
-
-def _open_ticket(
-    session: Session,
-    msg: ParsedMessage,
-    customer: Customer | None,
-    ctx: DeskContext,
-    *,
-    mentioned: int | None = None,
-    followup_of: Ticket | None = None,
-) -> Ticket:
-    now = utcnow()
-    ticket = Ticket(
-        number=tickets.next_number(session),
-        customer_id=customer.id if customer else None,
-        status="open",
-        priority="normal",
-        subject=msg.subject[:2000],
-        created_at=now,
-        updated_at=now,
-        followup_of_id=followup_of.id if followup_of else None,
-    )
-    session.add(ticket)
-    session.flush()
-    payload: dict[str, object] = {"subject_length": len(ticket.subject)}
-    if mentioned is not None:
-        payload["mentions"] = ctx.settings.ticket_label(mentioned)
-    if followup_of is not None:
-        payload["followup_of"] = ctx.settings.ticket_label(followup_of.number)
-    audit.record(
-        session,
-        actor=ACTOR,
-        action="tickets.create",
-        target_type="ticket",
-        target_id=ticket.number,
-        ticket_id=ticket.id,
-        payload=payload,
-    )
-    return ticket
-
-
-def _join_early_replies(session: Session, ticket: Ticket, message_id: str) -> None:
-    """Tickets opened by replies that came before this, their parent, join this ticket."""
-    for other_id in tickets.tickets_referencing(session, message_id):
-        other = tickets.resolve_merged(session, session.get_one(Ticket, other_id))
-        if other.id == ticket.id:
-            continue
-        moved = tickets.move_messages(session, other.id, ticket.id)
-        other.merged_into_id = ticket.id
-        other.status = "closed"
-        other.closed_at = utcnow()
-        audit.record(
-            session,
-            actor=ACTOR,
-            action="tickets.merge",
-            target_type="ticket",
-            target_id=other.number,
-            ticket_id=ticket.id,
-            payload={
-                "into": ticket.number,
-                "messages": moved,
-                "reason": "replies arrived before their parent",
-            },
-        )
-
-
-def _store_message(
-    session: Session,
-    ctx: DeskContext,
-    row: InboundSpool,
-    msg: ParsedMessage,
-    stored_id: str,
-    ticket: Ticket,
-    customer: Customer | None,
-    kind: Kind,
-    reason: str,
-) -> Message:
-    now = utcnow()
-    sender = msg.from_
-    message = Message(
-        ticket_id=ticket.id,
-        direction="inbound",
-        kind=kind.value,
-        message_id=stored_id,
-        content_hash=msg.content_hash,
-        in_reply_to=" ".join(msg.in_reply_to),
-        reference_ids=" ".join(msg.references),
-        from_email=sender.key if sender else "",
-        from_name=sender.name if sender else "",
-        to_addrs=[str(a) for a in msg.to],
-        cc_addrs=[str(a) for a in msg.cc],
-        subject=msg.subject,
-        body_text=msg.text,
-        body_html=msg.html,
-        trimmed_text=trim_reply(msg.text).text,
-        customer_id=customer.id if customer else None,
-        spool_id=row.id,
-        thread_reason=reason[:1000],
-        defects=list(msg.defects[:50]),
-        sent_at=msg.date,
-        created_at=now,
-    )
-    session.add(message)
-    session.flush()
-    tickets.add_references(session, message.id, msg.thread_ids)
-    for part in msg.attachments:
-        session.add(
-            Attachment(
-                message_pk=message.id,
-                filename=part.filename,
-                content_type=part.content_type[:255],
-                size=part.size,
-                sha256=part.sha256,
-                storage_key=ctx.blobs.put(part.data),
-                content_id=part.content_id[:998],
-                inline=part.inline,
+        return items, []  # SQLite: BEGIN IMMEDIATE already admits one writer at a time
+    ready: list[Item] = []
+    deferred: list[Outcome] = []
+    stmt = text("SELECT pg_try_advisory_xact_lock(hashtextextended(:k, 0))")
+    for item in items:
+        keys = sorted({item.msg.message_id, *item.msg.thread_ids})
+        if all(session.execute(stmt, {"k": key}).scalar_one() for key in keys):
+            ready.append(item)
+        else:
+            deferred.append(
+                Outcome(
+                    item.row_id,
+                    "deferred",
+                    "",
+                    item.msg.message_id,
+                    reason="conversation busy in another worker",
+                )
             )
-        )
-    _add_participants(session, ctx, ticket, msg, customer, kind)
-    ticket.updated_at = now
-    audit.record(
-        session,
-        actor=sender.key if sender else ACTOR,
-        action="messages.inbound",
-        target_type="message",
-        target_id=message.id,
-        ticket_id=ticket.id,
-        payload={
-            "kind": kind.value,
-            "thread_reason": reason[:200],
-            "attachments": len(msg.attachments),
-        },
+    return ready, deferred
+
+
+def _index(session: Session, items: list[Item], ctx: DeskContext) -> BatchIndex:
+    """Fetch, in a few queries, everything the batch's decisions can depend on."""
+    own_ids = [i.msg.message_id for i in items]
+    derived = [f"{i.msg.message_id}#{i.msg.content_hash[:16]}" for i in items]
+    parents = [mid for i in items for mid in i.msg.thread_ids]
+    stored = lookups.stored_messages(session, own_ids + derived + parents)
+    children = lookups.replies_naming(session, own_ids)
+    tags = [n for i in items if (n := _tag(i, ctx)) is not None]
+    ticket_ids = {m.ticket_id for m in stored.values()} | {t for v in children.values() for t in v}
+    tickets = lookups.tickets(session, ticket_ids, tags)
+    return BatchIndex(
+        spool_seen=lookups.processed_spool_keys(session, own_ids),
+        stored=stored,
+        children=children,
+        tickets=tickets,
+        participants=lookups.participants(
+            session, [t.id for t in tickets.values() if t.number in set(tags)]
+        ),
+        agents=lookups.active_agent_emails(session),
     )
-    return message
 
 
-def _add_participants(
+def _tag(item: Item, ctx: DeskContext) -> int | None:
+    match = ctx.tag_pattern.search(item.msg.subject)
+    return int(match.group(1)) if match else None
+
+
+def _apply(
+    session: Session, plan: Plan, index: BatchIndex, ctx: DeskContext, now: datetime
+) -> dict[int, int]:
+    """Write the plan; return the id of every ticket key (new tickets get theirs here)."""
+    customer_ids = writes.upsert_customers(session, plan.customers)
+    ids = _insert_tickets(session, plan.new_tickets, customer_ids)
+    ids.update({key: key for key in index.tickets if key > 0})
+    writes.update_by_id(
+        session,
+        Ticket,
+        [
+            {
+                "b_id": ids[t.key],
+                **{
+                    col: (ids[v] if col == "merged_into_id" and v else v)
+                    for col, v in t.changes.items()
+                },
+            }
+            for t in index.tickets.values()
+            if t.changes
+        ],
+    )
+    message_ids = _insert_messages(session, plan, ids, customer_ids, ctx, now)
+    writes.insert_participants(
+        session,
+        [
+            {"ticket_id": ids[key], "email": email, "role": role}
+            for key, people in plan.participants.items()
+            for email, role in people.items()
+        ],
+    )
+    merge_audit = [_merge(session, index, ids, m.source, m.target, m.reason) for m in plan.merges]
+    writes.insert_audit(
+        session, [_audit_row(e, ids, index, message_ids) for e in plan.audit] + merge_audit
+    )
+    writes.finish_spool_rows(session, [_spool_row(item, index, ids) for item in plan.items])
+    return ids
+
+
+def _insert_tickets(
+    session: Session, new: list[TicketState], customer_ids: dict[str, int]
+) -> dict[int, int]:
+    numbers = writes.allocate_numbers(session, len(new))
+    for ticket, number in zip(new, numbers, strict=True):
+        ticket.number = number
+    rows = [
+        {
+            "number": t.number,
+            "customer_id": customer_ids.get(t.customer_email or ""),
+            "status": "open",
+            "priority": "normal",
+            "subject": t.subject,
+            "created_at": t.created_at,
+            "updated_at": t.created_at,
+            "followup_of_id": t.followup_of,
+        }
+        for t in new
+    ]
+    return dict(zip([t.key for t in new], writes.insert_tickets(session, rows), strict=True))
+
+
+def _insert_messages(
     session: Session,
+    plan: Plan,
+    ids: dict[int, int],
+    customer_ids: dict[str, int],
     ctx: DeskContext,
-    ticket: Ticket,
-    msg: ParsedMessage,
-    customer: Customer | None,
-    kind: Kind,
-) -> None:
-    if kind is not Kind.CUSTOMER:
-        return
-    if customer is not None:
-        tickets.add_participants(session, ticket.id, [customer.email], "customer")
-    own = set(ctx.own_addresses)
-    domains = set(ctx.settings.served_domains)
-    cc = [a.key for a in (*msg.cc, *msg.to) if a.key not in own and a.domain not in domains]
-    tickets.add_participants(session, ticket.id, cc, "cc")
+    now: datetime,
+) -> list[int]:
+    rows: list[dict[str, Any]] = []
+    for planned in plan.messages:
+        msg, item = planned.item.msg, planned.item
+        rows.append(
+            {
+                "ticket_id": ids[planned.ticket],
+                "direction": "inbound",
+                "kind": planned.kind.value,
+                "message_id": item.stored_id,
+                "content_hash": msg.content_hash,
+                "in_reply_to": " ".join(msg.in_reply_to),
+                "reference_ids": " ".join(msg.references),
+                "from_email": msg.from_.key if msg.from_ else "",
+                "from_name": msg.from_.name if msg.from_ else "",
+                "to_addrs": [str(a) for a in msg.to],
+                "cc_addrs": [str(a) for a in msg.cc],
+                "subject": msg.subject,
+                "body_text": msg.text,
+                "body_html": msg.html,
+                "trimmed_text": planned.trimmed,
+                "customer_id": customer_ids.get(planned.customer_email or ""),
+                "agent_id": None,
+                "spool_id": item.row_id,
+                "thread_reason": planned.reason[:1000],
+                "defects": list(msg.defects[:50]),
+                "sent_at": msg.date,
+                "created_at": now,
+            }
+        )
+    message_ids = writes.insert_messages(session, rows)
+    refs, files = [], []
+    for planned, pk in zip(plan.messages, message_ids, strict=True):
+        msg = planned.item.msg
+        refs += [{"message_pk": pk, "ref_id": ref} for ref in msg.thread_ids]
+        files += [
+            {
+                "message_pk": pk,
+                "filename": part.filename,
+                "content_type": part.content_type[:255],
+                "size": part.size,
+                "sha256": part.sha256,
+                "storage_key": ctx.blobs.put(part.data, durable=False),
+                "content_id": part.content_id[:998],
+                "inline": part.inline,
+            }
+            for part in msg.attachments
+        ]
+    writes.insert_references(session, refs)
+    writes.insert_rows(session, Attachment, files)
+    return message_ids
+
+
+def _merge(
+    session: Session, index: BatchIndex, ids: dict[int, int], source: int, target: int, reason: str
+) -> dict[str, Any]:
+    moved = ticket_store.move_messages(session, ids[source], ids[target])
+    number = index.tickets[source].number
+    return {
+        "at": utcnow(),
+        "actor": ACTOR,
+        "action": "tickets.merge",
+        "target_type": "ticket",
+        "target_id": str(number),
+        "ticket_id": ids[target],
+        "payload": {"into": index.tickets[target].number, "messages": moved, "reason": reason},
+    }
+
+
+def _audit_row(
+    entry: AuditEntry, ids: dict[int, int], index: BatchIndex, message_ids: list[int]
+) -> dict[str, Any]:
+    if entry.target_type == "ticket":
+        target = str(index.tickets[entry.target].number)
+    elif entry.target_type == "message":
+        target = str(message_ids[entry.target])
+    else:
+        target = str(entry.target)
+    return {
+        "at": utcnow(),
+        "actor": entry.actor,
+        "action": entry.action,
+        "target_type": entry.target_type,
+        "target_id": target,
+        "ticket_id": ids[entry.ticket] if entry.ticket is not None else None,
+        "payload": entry.payload,
+    }
+
+
+def _spool_row(item: Item, index: BatchIndex, ids: dict[int, int]) -> dict[str, Any]:
+    ticket = ids[index.live(item.ticket)] if item.ticket is not None else None
+    return {
+        "b_id": item.row_id,
+        "state": item.state,
+        "kind": item.kind,
+        "message_id": item.stored_id,
+        "content_hash": item.msg.content_hash,
+        "ticket_id": ticket,
+        "detail": item.reason[:4000],
+        "processed_at": utcnow(),
+    }
+
+
+def _outcome(item: Item, index: BatchIndex, ids: dict[int, int]) -> Outcome:
+    live = index.live(item.ticket) if item.ticket is not None else None
+    return Outcome(
+        spool_id=item.row_id,
+        state=item.state,
+        kind=item.kind,
+        message_id=item.stored_id,
+        ticket_id=ids[live] if live is not None else None,
+        ticket_number=index.tickets[live].number if live is not None else None,
+        created_ticket=item.created,
+        appended=item.ticket is not None and not item.created,
+        reason=item.reason,
+    )

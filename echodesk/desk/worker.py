@@ -1,26 +1,27 @@
 """The one loop that drains the spool: claim, process, commit; retry with backoff.
 
 Pipeline stages never commit or retry; this module does both (STYLE §1). A
-batch of rows is claimed in one transaction and each row is processed inside
-its own savepoint, so a failing message is rolled back alone and recorded as
-a failed attempt while the rest of the batch commits. If the batch itself
-cannot commit, its rows are processed again one transaction each.
+batch of rows is claimed and processed in one transaction, inside a savepoint.
+If the batch fails, the savepoint is rolled back and the rows are processed
+again one at a time, each in its own savepoint, so a bad message fails alone:
+its attempt is recorded with the error and it is retried later with a doubling
+delay, until it stays ``failed`` for an operator to look at.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from echodesk.desk.context import DeskContext
-from echodesk.desk.pipeline import ConversationBusy, Outcome, process
+from echodesk.desk.pipeline import Outcome, process_batch
 from echodesk.store import spool
 from echodesk.store.db import Database
-from echodesk.store.models import InboundSpool
+from echodesk.store.spool import Claimed
 
 log = logging.getLogger(__name__)
 
@@ -39,63 +40,39 @@ class Worker:
 
     def run_once(self) -> list[Outcome]:
         """Process one batch of due rows; [] when there is nothing to do."""
-        claimed: list[int] = []
-        try:
-            with self.db.transaction() as session:
-                rows = spool.claim(session, self.batch)
-                claimed = [row.id for row in rows]
-                return [self._one(session, row) for row in rows]
-        except SQLAlchemyError as exc:
-            if not claimed:
-                raise
-            log.warning(
-                "batch of %d rows failed to commit (%s); retrying one by one",
-                len(claimed),
-                describe(exc),
-            )
-            return [o for o in (self._alone(row_id) for row_id in claimed) if o is not None]
+        with self.db.transaction() as session:
+            rows = spool.claim(session, self.batch)
+            if not rows:
+                return []
+            try:
+                with session.begin_nested():
+                    return process_batch(session, rows, self.ctx)
+            except Exception as exc:  # noqa: BLE001 - retried row by row below
+                if len(rows) == 1:
+                    return [self._failed(session, rows[0], exc)]
+                log.warning(
+                    "batch of %d failed (%s); processing rows one by one", len(rows), describe(exc)
+                )
+            return [self._one(session, row) for row in rows]
 
-    def _one(self, session: Session, row: InboundSpool) -> Outcome:
-        savepoint = session.begin_nested()
+    def _one(self, session: Session, row: Claimed) -> Outcome:
         try:
-            outcome = process(session, row, self.ctx)
-            savepoint.commit()
-            return outcome
-        except ConversationBusy as busy:
-            savepoint.rollback()  # not a failure: the row stays due and is claimed again
-            return Outcome(
-                spool_id=row.id, state="deferred", kind="", message_id="", reason=str(busy)
-            )
+            with session.begin_nested():
+                return process_batch(session, [row], self.ctx)[0]
         except Exception as exc:  # noqa: BLE001 - any failure is recorded on the row
-            savepoint.rollback()
-            return self._failed(row, exc)
+            return self._failed(session, row, exc)
 
-    def _failed(self, row: InboundSpool, exc: BaseException) -> Outcome:
+    def _failed(self, session: Session, row: Claimed, exc: BaseException) -> Outcome:
         log.error("spool row %s failed: %s", row.id, describe(exc), exc_info=exc)
         settings = self.ctx.settings
-        spool.mark_failed(
+        state = spool.mark_failed(
+            session,
             row,
             describe(exc),
             max_attempts=settings.spool_max_attempts,
             first_delay=settings.spool_retry_seconds,
         )
-        return Outcome(
-            spool_id=row.id,
-            state=row.state if row.state == "failed" else "retry",
-            kind=row.kind,
-            message_id=row.message_id,
-            reason=row.last_error,
-        )
-
-    def _alone(self, row_id: int) -> Outcome | None:
-        try:
-            with self.db.transaction() as session:
-                row = spool.claim_one(session, row_id)
-                return None if row is None else self._one(session, row)
-        except SQLAlchemyError as exc:
-            with self.db.transaction() as session:
-                row = spool.claim_one(session, row_id)
-                return None if row is None else self._failed(row, exc)
+        return Outcome(spool_id=row.id, state=state, kind="", message_id="", reason=describe(exc))
 
     def run_until_idle(self, on_outcome: Callable[[Outcome], None] | None = None) -> list[Outcome]:
         """Process until no row is due (rows waiting for a retry delay are left)."""
@@ -104,14 +81,14 @@ class Worker:
             batch = self.run_once()
             if not batch:
                 return done
-            if all(o.state == "deferred" for o in batch):
+            finished = [o for o in batch if o.state != "deferred"]
+            if not finished:
                 time.sleep(0.02)  # another worker holds these conversations
                 continue
-            done.extend(o for o in batch if o.state != "deferred")
+            done.extend(finished)
             if on_outcome:
-                for outcome in batch:
-                    if outcome.state != "deferred":
-                        on_outcome(outcome)
+                for outcome in finished:
+                    on_outcome(outcome)
 
     def run_forever(self, stop: Callable[[], bool], idle_sleep: float = 1.0) -> None:
         """The ``serve`` loop: drain, sleep when idle, until ``stop()`` says so."""
@@ -122,7 +99,3 @@ class Worker:
             except SQLAlchemyError as exc:
                 log.error("worker cannot reach the database: %s", describe(exc))
                 time.sleep(min(30.0, idle_sleep * 5))
-
-
-def outcomes_for(outcomes: Sequence[Outcome], ids: set[int]) -> list[Outcome]:
-    return [o for o in outcomes if o.spool_id in ids]

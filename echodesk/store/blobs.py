@@ -15,8 +15,13 @@ from typing import Protocol
 
 
 class BlobStore(Protocol):
-    def put(self, data: bytes) -> str:
-        """Store ``data`` durably and return its key (sha256 hex)."""
+    def put(self, data: bytes, *, durable: bool = True) -> str:
+        """Store ``data`` and return its key (sha256 hex).
+
+        ``durable=False`` skips the flush to disk: for bytes that can be made
+        again from a durable copy (attachments, re-extractable from the raw
+        message kept in the spool).
+        """
         ...
 
     def get(self, key: str) -> bytes:
@@ -36,23 +41,26 @@ class LocalBlobStore:
     def __init__(self, root: Path, *, fsync: bool = True) -> None:
         self.root = root
         self.fsync = fsync
+        self._dirs: set[Path] = set()
 
     def _path(self, key: str) -> Path:
         if len(key) != 64 or any(c not in "0123456789abcdef" for c in key):
             raise KeyError(key)
         return self.root / key[:2] / key[2:4] / key
 
-    def put(self, data: bytes) -> str:
+    def put(self, data: bytes, *, durable: bool = True) -> str:
         key = hashlib.sha256(data).hexdigest()
         path = self._path(key)
         if path.exists():
             return key
-        path.parent.mkdir(parents=True, exist_ok=True)
+        if path.parent not in self._dirs:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self._dirs.add(path.parent)
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
         try:
             with os.fdopen(fd, "wb") as fh:
                 fh.write(data)
-                if self.fsync:
+                if self.fsync and durable:
                     fh.flush()
                     os.fsync(fh.fileno())
             os.replace(tmp, path)

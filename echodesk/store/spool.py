@@ -12,8 +12,9 @@ import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import cast
 
-from sqlalchemy import func, select
+from sqlalchemy import Table, func, insert, select, update
 from sqlalchemy.orm import Session, defer
 
 from echodesk.errors import NotFoundError
@@ -36,32 +37,62 @@ class Arrival:
     received_at: datetime | None = None
 
 
-def put(
-    session: Session, raw: bytes, arrival: Arrival, blobs: BlobStore, inline_limit: int
-) -> InboundSpool:
+def put(session: Session, raw: bytes, arrival: Arrival, blobs: BlobStore, inline_limit: int) -> int:
     """Add a pending row holding ``raw``; the caller commits before acknowledging."""
-    digest = hashlib.sha256(raw).hexdigest()
-    large = len(raw) > inline_limit
-    row = InboundSpool(
-        source=arrival.source,
-        source_ref=arrival.source_ref,
-        received_at=arrival.received_at or utcnow(),
-        mail_from=arrival.mail_from,
-        rcpt_to=list(arrival.rcpt_to),
-        peer=arrival.peer,
-        raw=None if large else raw,
-        raw_key=blobs.put(raw) if large else None,
-        raw_sha256=digest,
-        size=len(raw),
-        state="pending",
-        next_attempt_at=utcnow(),
-    )
-    session.add(row)
-    session.flush()
-    return row
+    return put_many(session, [(raw, arrival)], blobs, inline_limit)[0]
 
 
-def raw_bytes(row: InboundSpool, blobs: BlobStore) -> bytes:
+def put_many(
+    session: Session,
+    items: Sequence[tuple[bytes, Arrival]],
+    blobs: BlobStore,
+    inline_limit: int,
+) -> list[int]:
+    """Add pending rows in one statement; large messages go to the blob store first."""
+    now = utcnow()
+    rows = []
+    for raw, arrival in items:
+        large = len(raw) > inline_limit
+        rows.append(
+            {
+                "source": arrival.source,
+                "source_ref": arrival.source_ref,
+                "received_at": arrival.received_at or now,
+                "mail_from": arrival.mail_from,
+                "rcpt_to": list(arrival.rcpt_to),
+                "peer": arrival.peer,
+                "raw": None if large else raw,
+                "raw_key": blobs.put(raw) if large else None,
+                "raw_sha256": hashlib.sha256(raw).hexdigest(),
+                "size": len(raw),
+                "state": "pending",
+                "kind": "",
+                "message_id": "",
+                "content_hash": "",
+                "attempts": 0,
+                "next_attempt_at": now,
+                "last_error": "",
+                "detail": "",
+            }
+        )
+    if not rows:
+        return []
+    table = cast(Table, InboundSpool.__table__)
+    stmt = insert(table).returning(table.c.id, sort_by_parameter_order=True)
+    return [int(i) for i in session.connection().execute(stmt, rows).scalars()]
+
+
+@dataclass(frozen=True)
+class Claimed:
+    """A spool row locked by this transaction: just what processing needs."""
+
+    id: int
+    raw: bytes | None
+    raw_key: str | None
+    attempts: int
+
+
+def raw_bytes(row: Claimed | InboundSpool, blobs: BlobStore) -> bytes:
     if row.raw is not None:
         return bytes(row.raw)
     if row.raw_key:
@@ -74,55 +105,44 @@ def raw_bytes(row: InboundSpool, blobs: BlobStore) -> bytes:
     raise NotFoundError(f"spool row {row.id} has no raw bytes left")
 
 
-def claim(session: Session, limit: int, now: datetime | None = None) -> list[InboundSpool]:
+_CLAIM_COLUMNS = (InboundSpool.id, InboundSpool.raw, InboundSpool.raw_key, InboundSpool.attempts)
+
+
+def claim(session: Session, limit: int, now: datetime | None = None) -> list[Claimed]:
     """Lock up to ``limit`` due pending rows, oldest first, for this transaction."""
     stmt = (
-        select(InboundSpool)
+        select(*_CLAIM_COLUMNS)
         .where(InboundSpool.state == "pending", InboundSpool.next_attempt_at <= (now or utcnow()))
         .order_by(InboundSpool.id)
         .limit(limit)
     )
     if session.get_bind().dialect.name == "postgresql":
         stmt = stmt.with_for_update(skip_locked=True)
-    return list(session.scalars(stmt))
+    return [Claimed(*row) for row in session.execute(stmt)]
 
 
-def claim_one(session: Session, row_id: int) -> InboundSpool | None:
+def claim_one(session: Session, row_id: int) -> Claimed | None:
     """Lock one row by id if it is still pending (another worker may have taken it)."""
-    stmt = select(InboundSpool).where(InboundSpool.id == row_id, InboundSpool.state == "pending")
+    stmt = select(*_CLAIM_COLUMNS).where(InboundSpool.id == row_id, InboundSpool.state == "pending")
     if session.get_bind().dialect.name == "postgresql":
         stmt = stmt.with_for_update(skip_locked=True)
-    return session.scalars(stmt).first()
+    row = session.execute(stmt).first()
+    return Claimed(*row) if row else None
 
 
-def mark_done(
-    row: InboundSpool,
-    *,
-    state: str,
-    kind: str,
-    message_id: str,
-    ticket_id: int | None,
-    detail: str = "",
-) -> None:
-    row.state = state
-    row.kind = kind
-    row.message_id = message_id
-    row.ticket_id = ticket_id
-    row.detail = detail
-    row.attempts += 1
-    row.last_error = ""
-    row.processed_at = utcnow()
-
-
-def mark_failed(row: InboundSpool, error: str, *, max_attempts: int, first_delay: int) -> None:
+def mark_failed(
+    session: Session, row: Claimed, error: str, *, max_attempts: int, first_delay: int
+) -> str:
     """Record a failed attempt; retry later with doubling delay, or give up as 'failed'."""
-    row.attempts += 1
-    row.last_error = error[:4000]
-    if row.attempts >= max_attempts:
-        row.state = "failed"
-        return
-    delay = first_delay * 2 ** (row.attempts - 1)
-    row.next_attempt_at = utcnow() + timedelta(seconds=min(delay, 6 * 3600))
+    attempts = row.attempts + 1
+    values: dict[str, object] = {"attempts": attempts, "last_error": error[:4000]}
+    if attempts >= max_attempts:
+        values["state"] = "failed"
+    else:
+        delay = first_delay * 2 ** (attempts - 1)
+        values["next_attempt_at"] = utcnow() + timedelta(seconds=min(delay, 6 * 3600))
+    session.execute(update(InboundSpool).where(InboundSpool.id == row.id).values(**values))
+    return str(values.get("state", "retry"))
 
 
 def retry(session: Session, row_id: int) -> InboundSpool:

@@ -9,10 +9,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
 from sqlalchemy import func, select
 
-from echodesk.desk.pipeline import ConversationBusy, process
+from echodesk.desk.pipeline import process_batch
 from echodesk.store import spool as spool_store
 from echodesk.store.models import InboundSpool, Message, Ticket
 from tests.support.desk import Desk
@@ -110,13 +109,12 @@ def test_a_reply_and_its_parent_in_two_open_transactions_end_in_one_ticket(
     with first.begin():
         row = spool_store.claim_one(first, reply)
         assert row is not None
-        assert process(first, row, desk.ctx).created_ticket
+        assert process_batch(first, [row], desk.ctx)[0].created_ticket
         with second.begin():
             other = spool_store.claim_one(second, parent)
             assert other is not None
-            with pytest.raises(ConversationBusy):
-                process(second, other, desk.ctx)
-            second.rollback()
+            # The parent's conversation is held by the first transaction: deferred.
+            assert process_batch(second, [other], desk.ctx)[0].state == "deferred"
     # The first transaction has committed; the parent, retried, joins the reply.
     outcome = desk.run_worker_until_idle()[0]
     assert outcome.spool_id == parent and not outcome.created_ticket

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import threading
 
-from echodesk.store import migrate
-from echodesk.store import tickets as ticket_store
+from echodesk.store import migrate, writes
 from echodesk.store.db import Database
 
 
@@ -22,7 +21,7 @@ def test_concurrent_writers_never_share_a_number(db_url: str) -> None:
             start.wait()
             for _ in range(n):
                 with db.transaction() as session:
-                    number = ticket_store.next_number(session)
+                    number = writes.allocate_numbers(session, 1)[0]
                 with lock:
                     taken.append(number)
         except Exception as exc:  # noqa: BLE001 - surfaced by the assertion below
@@ -45,13 +44,13 @@ def test_a_rolled_back_number_leaves_at_most_a_gap(db_url: str) -> None:
     migrate.upgrade(db)
     try:
         with db.transaction() as session:
-            first = ticket_store.next_number(session)
+            first = writes.allocate_numbers(session, 1)[0]
         session = db.write_sessions()
         with session.begin():
-            ticket_store.next_number(session)
+            writes.allocate_numbers(session, 1)
             session.rollback()
         with db.transaction() as session:
-            third = ticket_store.next_number(session)
+            third = writes.allocate_numbers(session, 1)[0]
         assert third > first
     finally:
         db.dispose()

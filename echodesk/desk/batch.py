@@ -1,0 +1,152 @@
+"""Deciding a batch of messages in memory: the index the threader reads, and the plan.
+
+The pipeline fetches what the batch can depend on (see
+:mod:`echodesk.store.lookups`) into a :class:`BatchIndex`, then decides the
+messages one by one in spool order. Each decision updates the index, so a
+message sees the tickets and messages the earlier ones of the same batch
+created, exactly as if they had been committed one at a time. The result is
+a :class:`Plan`: plain rows for :mod:`echodesk.store.writes` to apply.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from echodesk.mailbox.classify import Kind
+from echodesk.mailbox.message import ParsedMessage
+from echodesk.store.lookups import StoredMessage, TicketRow
+
+
+@dataclass
+class TicketState:
+    """A ticket as the batch sees it; ``key`` is its id, or a negative key until inserted."""
+
+    key: int
+    number: int | None
+    status: str
+    subject: str
+    merged_into: int | None = None
+    new: bool = False
+    customer_email: str | None = None
+    followup_of: int | None = None
+    created_at: datetime | None = None
+    #: Columns to update on an existing ticket, by column name.
+    changes: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Item:
+    """One claimed spool row and what became of it."""
+
+    row_id: int
+    msg: ParsedMessage
+    stored_id: str = ""
+    state: str = "processed"
+    kind: str = ""
+    reason: str = ""
+    ticket: int | None = None
+    created: bool = False
+
+
+@dataclass
+class PlannedMessage:
+    item: Item
+    ticket: int
+    kind: Kind
+    reason: str
+    customer_email: str | None
+    trimmed: str
+
+
+@dataclass
+class Merge:
+    source: int
+    target: int
+    reason: str
+
+
+@dataclass
+class AuditEntry:
+    actor: str
+    action: str
+    target_type: str
+    ticket: int | None
+    payload: dict[str, Any]
+    #: What the target id is: a ticket key, a spool row id, or a planned message index.
+    target: int
+
+
+@dataclass
+class Plan:
+    items: list[Item] = field(default_factory=list)
+    new_tickets: list[TicketState] = field(default_factory=list)
+    messages: list[PlannedMessage] = field(default_factory=list)
+    merges: list[Merge] = field(default_factory=list)
+    audit: list[AuditEntry] = field(default_factory=list)
+    customers: dict[str, tuple[str, datetime]] = field(default_factory=dict)
+    participants: dict[int, dict[str, str]] = field(default_factory=dict)
+
+
+class BatchIndex:
+    """What is known about stored and just-decided messages; the threader's lookup."""
+
+    def __init__(
+        self,
+        *,
+        spool_seen: set[tuple[str, str]],
+        stored: Mapping[str, StoredMessage],
+        children: Mapping[str, list[int]],
+        tickets: Mapping[int, TicketRow],
+        participants: Mapping[int, set[str]],
+        agents: set[str],
+    ) -> None:
+        self.spool_seen = set(spool_seen)
+        self.messages: dict[str, tuple[int, str, str]] = {
+            mid: (m.ticket_id, m.content_hash, m.direction) for mid, m in stored.items()
+        }
+        self.children = {k: list(v) for k, v in children.items()}
+        self.tickets = {
+            t.id: TicketState(t.id, t.number, t.status, t.subject, t.merged_into_id)
+            for t in tickets.values()
+        }
+        self.by_number = {t.number: t.id for t in tickets.values()}
+        self.participants = {k: set(v) for k, v in participants.items()}
+        self.agents = agents
+        self._next_key = -1
+
+    def new_key(self) -> int:
+        key, self._next_key = self._next_key, self._next_key - 1
+        return key
+
+    def live(self, key: int) -> int:
+        """Follow merges to the ticket that lives on (cycle-safe)."""
+        seen = {key}
+        ticket = self.tickets.get(key)
+        while ticket is not None and ticket.merged_into is not None:
+            if ticket.merged_into in seen:
+                break
+            seen.add(ticket.merged_into)
+            key = ticket.merged_into
+            ticket = self.tickets.get(key)
+        return key
+
+    # -- TicketLookup --------------------------------------------------
+    def tickets_by_message_ids(self, ids: Sequence[str]) -> Mapping[str, int]:
+        return {mid: self.live(self.messages[mid][0]) for mid in ids if mid in self.messages}
+
+    def tickets_replying_to(self, message_id: str) -> Sequence[int]:
+        out: dict[int, None] = {}
+        for key in self.children.get(message_id, ()):
+            out.setdefault(self.live(key), None)
+        return list(out)
+
+    def ticket_by_number(self, number: int) -> int | None:
+        key = self.by_number.get(number)
+        return None if key is None else self.live(key)
+
+    def is_participant(self, ticket_id: int, email: str) -> bool:
+        key = email.strip().lower()
+        return key in self.participants.get(ticket_id, set()) or key in self.agents

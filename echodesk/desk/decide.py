@@ -1,0 +1,231 @@
+"""The decisions for each message of a batch (DESIGN §2 classification, §3 threading).
+
+Pure logic over the :class:`BatchIndex`: no database, no files. Order:
+duplicate → bounce / loop (recorded) → thread → auto-reply (kept on its
+ticket, never reopens it) → customer mail (customer, ticket opened, reopened
+or followed up, replies that came before their parent joined in).
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+
+from echodesk.config import Settings
+from echodesk.desk.batch import (
+    AuditEntry,
+    BatchIndex,
+    Item,
+    Merge,
+    Plan,
+    PlannedMessage,
+    TicketState,
+)
+from echodesk.desk.status import FOLLOWUP, after_customer_reply
+from echodesk.desk.threader import Match, ThreadingKeys, find_ticket, subject_tag
+from echodesk.mailbox.classify import Kind, classify
+from echodesk.mailbox.message import ParsedMessage
+from echodesk.mailbox.trim import trim_reply
+
+ACTOR = "system:pipeline"
+
+
+class Decider:
+    def __init__(
+        self, settings: Settings, tag_pattern: re.Pattern[str], index: BatchIndex, now: datetime
+    ) -> None:
+        self.settings = settings
+        self.tag_pattern = tag_pattern
+        self.index = index
+        self.now = now
+        self.plan = Plan()
+        self.own = (settings.support_address.lower(),)
+
+    def decide(self, item: Item) -> None:
+        """Decide one message and record the result on ``item`` and in the plan."""
+        self.plan.items.append(item)
+        msg = item.msg
+        item.stored_id, duplicate_of = self._stored_id(msg)
+        if duplicate_of:
+            item.state, item.kind, item.reason = "duplicate", "duplicate", duplicate_of
+            return
+        self.index.spool_seen.add((msg.message_id, msg.content_hash))
+        verdict = classify(msg, self.own)
+        item.kind = verdict.kind.value
+        if verdict.kind in (Kind.BOUNCE, Kind.LOOP):
+            item.reason = verdict.reason
+            self._audit(
+                f"mail.{verdict.kind.value}", "spool", item.row_id, None, {"reason": verdict.reason}
+            )
+            return
+        match = find_ticket(self._keys(item), self.index)
+        if verdict.kind is Kind.AUTO_REPLY:
+            item.reason = verdict.reason
+            if match.ticket_id is not None:
+                item.ticket = match.ticket_id
+                self._add_message(item, match.ticket_id, Kind.AUTO_REPLY, match.reason, None)
+            return
+        self._customer_mail(item, match)
+
+    def _keys(self, item: Item) -> ThreadingKeys:
+        msg = item.msg
+        return ThreadingKeys(
+            message_id=item.stored_id,
+            in_reply_to=msg.in_reply_to,
+            references=msg.references,
+            subject_tag=subject_tag(msg.subject, self.tag_pattern),
+            sender=msg.from_.key if msg.from_ else "",
+        )
+
+    def _stored_id(self, msg: ParsedMessage) -> tuple[str, str]:
+        """The id to store the message under, and a reason if it is a duplicate.
+
+        Same Message-ID and content: a redelivery. Same Message-ID, other
+        content (some mailers reuse ids): another message, stored under a
+        derived id so neither is lost.
+        """
+        if (msg.message_id, msg.content_hash) in self.index.spool_seen:
+            return msg.message_id, "same Message-ID and content as an earlier delivery"
+        known = self.index.messages.get(msg.message_id)
+        if known is None:
+            return msg.message_id, ""
+        _, content_hash, direction = known
+        if content_hash == msg.content_hash or direction != "inbound":
+            return msg.message_id, "already stored"
+        derived = f"{msg.message_id}#{msg.content_hash[:16]}"
+        if derived in self.index.messages:
+            return derived, "already stored under a derived Message-ID"
+        return derived, ""
+
+    def _customer_mail(self, item: Item, match: Match) -> None:
+        msg = item.msg
+        sender = msg.from_
+        email = sender.key if sender else None
+        if sender is not None:
+            seen = min(msg.date, self.now) if msg.date else self.now
+            name, first = self.plan.customers.get(sender.key, (sender.name, seen))
+            self.plan.customers[sender.key] = (name or sender.name, min(first, seen))
+        ticket, created, reason = self._target_ticket(item, match, email)
+        item.ticket, item.created, item.reason = ticket, created, reason
+        self._join_early_replies(ticket, item.stored_id)
+        self._add_message(item, ticket, Kind.CUSTOMER, reason, email)
+
+    def _target_ticket(self, item: Item, match: Match, email: str | None) -> tuple[int, bool, str]:
+        if match.ticket_id is None:
+            return self._open(item, email, mentioned=match.mentioned), True, match.reason
+        ticket = self.index.tickets[match.ticket_id]
+        new_status = after_customer_reply(ticket.status, self.settings.closed_reply)
+        if new_status == FOLLOWUP:
+            key = self._open(item, email, followup_of=ticket)
+            return key, True, f"follow-up of closed ticket ({match.reason})"
+        if new_status != ticket.status:
+            self._audit(
+                "tickets.reopen",
+                "ticket",
+                ticket.key,
+                ticket.key,
+                {"from": ticket.status, "to": new_status},
+            )
+            ticket.status = new_status
+            ticket.changes.update(status=new_status, closed_at=None)
+        if match.reason.startswith("parent of") and item.msg.subject:
+            ticket.subject = item.msg.subject[:2000]  # the root's subject, not "Re: ..."
+            ticket.changes["subject"] = ticket.subject
+        return ticket.key, False, match.reason
+
+    def _open(
+        self,
+        item: Item,
+        email: str | None,
+        *,
+        mentioned: int | None = None,
+        followup_of: TicketState | None = None,
+    ) -> int:
+        key = self.index.new_key()
+        ticket = TicketState(
+            key=key,
+            number=None,
+            status="open",
+            subject=item.msg.subject[:2000],
+            new=True,
+            customer_email=email,
+            followup_of=followup_of.key if followup_of else None,
+            created_at=self.now,
+        )
+        self.index.tickets[key] = ticket
+        self.plan.new_tickets.append(ticket)
+        payload: dict[str, object] = {"subject_length": len(ticket.subject)}
+        if mentioned is not None:
+            payload["mentions"] = self.settings.ticket_label(mentioned)
+        if followup_of is not None and followup_of.number is not None:
+            payload["followup_of"] = self.settings.ticket_label(followup_of.number)
+        self._audit("tickets.create", "ticket", key, key, payload)
+        return key
+
+    def _join_early_replies(self, target: int, message_id: str) -> None:
+        """Tickets opened by replies that came before this, their parent, join it."""
+        for other in self.index.tickets_replying_to(message_id):
+            if other == target:
+                continue
+            source = self.index.tickets[other]
+            self.index.participants.setdefault(target, set()).update(
+                self.index.participants.get(other, set())
+            )
+            source.merged_into = target
+            source.status = "closed"
+            source.changes.update(merged_into_id=target, status="closed", closed_at=self.now)
+            self.plan.merges.append(Merge(other, target, "replies arrived before their parent"))
+
+    def _add_message(
+        self, item: Item, ticket: int, kind: Kind, reason: str, email: str | None
+    ) -> None:
+        msg = item.msg
+        self.plan.messages.append(
+            PlannedMessage(item, ticket, kind, reason, email, trim_reply(msg.text).text)
+        )
+        self.index.messages[item.stored_id] = (ticket, msg.content_hash, "inbound")
+        for parent in msg.thread_ids:
+            self.index.children.setdefault(parent, []).append(ticket)
+        state = self.index.tickets[ticket]
+        state.changes["updated_at"] = self.now
+        if kind is Kind.CUSTOMER:
+            self._add_participants(ticket, msg, email)
+        actor = msg.from_.key if msg.from_ else ACTOR
+        self._audit(
+            "messages.inbound",
+            "message",
+            len(self.plan.messages) - 1,
+            ticket,
+            {
+                "kind": kind.value,
+                "thread_reason": reason[:200],
+                "attachments": len(msg.attachments),
+            },
+            actor=actor,
+        )
+
+    def _add_participants(self, ticket: int, msg: ParsedMessage, email: str | None) -> None:
+        people = self.plan.participants.setdefault(ticket, {})
+        known = self.index.participants.setdefault(ticket, set())
+        if email:
+            people.setdefault(email, "customer")
+            known.add(email)
+        domains = set(self.settings.served_domains)
+        for address in (*msg.cc, *msg.to):
+            key = address.key
+            if key and key not in self.own and address.domain not in domains:
+                people.setdefault(key, "cc")
+                known.add(key)
+
+    def _audit(
+        self,
+        action: str,
+        target_type: str,
+        target: int,
+        ticket: int | None,
+        payload: dict[str, object],
+        actor: str = ACTOR,
+    ) -> None:
+        self.plan.audit.append(
+            AuditEntry(actor, action, target_type, ticket, dict(payload), target)
+        )

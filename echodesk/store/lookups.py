@@ -1,0 +1,138 @@
+"""Set-at-a-time reads for a batch of incoming messages.
+
+The pipeline decides a whole batch in memory; these queries fetch, in a few
+round trips, everything those decisions can depend on: which Message-IDs are
+already stored (and where), which stored messages name the batch's ids as
+parents, the tickets involved, their participants and the active agents.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+from sqlalchemy.sql.elements import ColumnElement
+
+from echodesk.store.models import (
+    Agent,
+    InboundSpool,
+    Message,
+    MessageReference,
+    Ticket,
+    TicketParticipant,
+)
+
+_CHUNK = 500
+
+
+def _chunks(values: Iterable[str | int]) -> Iterable[list[str | int]]:
+    items = list(dict.fromkeys(values))
+    for start in range(0, len(items), _CHUNK):
+        yield items[start : start + _CHUNK]
+
+
+@dataclass
+class StoredMessage:
+    message_id: str
+    ticket_id: int
+    content_hash: str
+    direction: str
+
+
+@dataclass
+class TicketRow:
+    id: int
+    number: int
+    status: str
+    subject: str
+    merged_into_id: int | None
+    updated_at: datetime
+
+
+def processed_spool_keys(session: Session, message_ids: Sequence[str]) -> set[tuple[str, str]]:
+    """(Message-ID, content hash) of rows already processed: a redelivery is a duplicate."""
+    out: set[tuple[str, str]] = set()
+    for chunk in _chunks(message_ids):
+        stmt = select(InboundSpool.message_id, InboundSpool.content_hash).where(
+            InboundSpool.message_id.in_(chunk),
+            InboundSpool.state.in_(("processed", "quarantined")),
+        )
+        out.update((mid, h) for mid, h in session.execute(stmt))
+    return out
+
+
+def stored_messages(session: Session, message_ids: Sequence[str]) -> dict[str, StoredMessage]:
+    out: dict[str, StoredMessage] = {}
+    for chunk in _chunks(message_ids):
+        stmt = select(
+            Message.message_id, Message.ticket_id, Message.content_hash, Message.direction
+        ).where(Message.message_id.in_(chunk))
+        for mid, tid, h, direction in session.execute(stmt):
+            out[mid] = StoredMessage(mid, tid, h, direction)
+    return out
+
+
+def replies_naming(session: Session, message_ids: Sequence[str]) -> dict[str, list[int]]:
+    """For each id, the tickets of stored messages that name it as a parent, oldest first."""
+    out: dict[str, list[int]] = {}
+    for chunk in _chunks(message_ids):
+        first = func.min(Message.id)
+        stmt = (
+            select(MessageReference.ref_id, Message.ticket_id, first)
+            .join(Message, Message.id == MessageReference.message_pk)
+            .where(MessageReference.ref_id.in_(chunk))
+            .group_by(MessageReference.ref_id, Message.ticket_id)
+            .order_by(MessageReference.ref_id, first)
+        )
+        for ref_id, tid, _ in session.execute(stmt):
+            out.setdefault(ref_id, []).append(tid)
+    return out
+
+
+def _ticket_rows(session: Session, where: ColumnElement[bool]) -> list[TicketRow]:
+    stmt = select(
+        Ticket.id,
+        Ticket.number,
+        Ticket.status,
+        Ticket.subject,
+        Ticket.merged_into_id,
+        Ticket.updated_at,
+    ).where(where)
+    return [TicketRow(*row) for row in session.execute(stmt)]
+
+
+def tickets(
+    session: Session, ids: Iterable[int] = (), numbers: Iterable[int] = ()
+) -> dict[int, TicketRow]:
+    """Tickets by id or number, plus every ticket they were merged into."""
+    found: dict[int, TicketRow] = {}
+    for chunk in _chunks(numbers):
+        found.update((t.id, t) for t in _ticket_rows(session, Ticket.number.in_(chunk)))
+    wanted = set(ids)
+    while True:
+        wanted |= {t.merged_into_id for t in found.values() if t.merged_into_id}
+        missing = wanted - set(found)
+        if not missing:
+            return found
+        for chunk in _chunks(missing):
+            rows = _ticket_rows(session, Ticket.id.in_(chunk))
+            found.update((t.id, t) for t in rows)
+        wanted -= {i for i in missing if i not in found}  # ids that do not exist
+
+
+def participants(session: Session, ticket_ids: Iterable[int]) -> dict[int, set[str]]:
+    out: dict[int, set[str]] = {}
+    for chunk in _chunks(ticket_ids):
+        stmt = select(TicketParticipant.ticket_id, TicketParticipant.email).where(
+            TicketParticipant.ticket_id.in_(chunk)
+        )
+        for tid, email in session.execute(stmt):
+            out.setdefault(tid, set()).add(email)
+    return out
+
+
+def active_agent_emails(session: Session) -> set[str]:
+    return set(session.scalars(select(Agent.email).where(Agent.active.is_(True))))
