@@ -29,6 +29,10 @@ def test_upgrade_creates_every_table_and_matches_the_models(db_url: str) -> None
         db.dispose()
 
 
+def test_the_code_knows_the_newest_migration() -> None:
+    assert migrate.head_revision() == migrate.SCHEMA_HEAD
+
+
 def test_a_database_that_is_behind_names_the_command(db_url: str) -> None:
     db = Database(db_url)
     try:
