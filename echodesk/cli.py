@@ -13,7 +13,7 @@ import sys
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from functools import wraps
+from functools import cached_property, wraps
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -23,6 +23,7 @@ from echodesk import __version__
 from echodesk.config import Settings, load
 from echodesk.desk.context import DeskContext
 from echodesk.desk.intake import Intake
+from echodesk.desk.parsing import default_processes
 from echodesk.desk.pipeline import Outcome
 from echodesk.desk.worker import Worker
 from echodesk.errors import EchoError, NotFoundError
@@ -58,9 +59,17 @@ class App:
                 migrate.ensure_current(self._db, auto_upgrade=self._db.dialect == "sqlite")
         return self._db
 
-    @property
+    @cached_property
     def ctx(self) -> DeskContext:
-        return DeskContext.for_settings(self.settings)
+        wanted = self.settings.parse_processes
+        processes = default_processes() if wanted < 0 else wanted
+        return DeskContext.for_settings(self.settings, parse_processes=processes)
+
+    def close(self) -> None:
+        if "ctx" in self.__dict__:
+            self.ctx.parser.close()
+        if self._db is not None:
+            self._db.dispose()
 
 
 def friendly_errors(func: F) -> F:
@@ -98,7 +107,9 @@ def main(ctx: click.Context, config_path: Path | None, verbose: bool) -> None:
         level=logging.INFO if verbose else logging.WARNING,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
-    ctx.obj = App(config_path)
+    app = App(config_path)
+    ctx.obj = app
+    ctx.call_on_close(app.close)
 
 
 pass_app = click.make_pass_decorator(App)

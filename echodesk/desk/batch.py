@@ -43,6 +43,7 @@ class Item:
 
     row_id: int
     msg: ParsedMessage
+    trimmed: str = ""
     stored_id: str = ""
     state: str = "processed"
     kind: str = ""

@@ -25,7 +25,6 @@ from echodesk.desk.status import FOLLOWUP, after_customer_reply
 from echodesk.desk.threader import Match, ThreadingKeys, find_ticket, subject_tag
 from echodesk.mailbox.classify import Kind, classify
 from echodesk.mailbox.message import ParsedMessage
-from echodesk.mailbox.trim import trim_reply
 
 ACTOR = "system:pipeline"
 
@@ -180,9 +179,7 @@ class Decider:
         self, item: Item, ticket: int, kind: Kind, reason: str, email: str | None
     ) -> None:
         msg = item.msg
-        self.plan.messages.append(
-            PlannedMessage(item, ticket, kind, reason, email, trim_reply(msg.text).text)
-        )
+        self.plan.messages.append(PlannedMessage(item, ticket, kind, reason, email, item.trimmed))
         self.index.messages[item.stored_id] = (ticket, msg.content_hash, "inbound")
         for parent in msg.thread_ids:
             self.index.children.setdefault(parent, []).append(ticket)

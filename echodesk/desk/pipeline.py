@@ -21,7 +21,6 @@ from sqlalchemy.orm import Session
 from echodesk.desk.batch import AuditEntry, BatchIndex, Item, Plan, TicketState
 from echodesk.desk.context import DeskContext
 from echodesk.desk.decide import ACTOR, Decider
-from echodesk.mailbox.parse import parse_message
 from echodesk.store import lookups, spool, writes
 from echodesk.store import tickets as ticket_store
 from echodesk.store.models import Attachment, Ticket
@@ -46,7 +45,8 @@ class Outcome:
 
 def process_batch(session: Session, rows: Sequence[Claimed], ctx: DeskContext) -> list[Outcome]:
     """Decide and write every claimed row; rows whose conversation is busy are deferred."""
-    items = [Item(row.id, parse_message(spool.raw_bytes(row, ctx.blobs))) for row in rows]
+    parsed = ctx.parser.parse([spool.raw_bytes(row, ctx.blobs) for row in rows])
+    items = [Item(row.id, p.msg, trimmed=p.trimmed) for row, p in zip(rows, parsed, strict=True)]
     items, deferred = _lock_conversations(session, items)
     now = utcnow()
     decider = Decider(ctx.settings, ctx.tag_pattern, _index(session, items, ctx), now)
