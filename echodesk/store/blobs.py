@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import tempfile
 from pathlib import Path
 from typing import Protocol
 
@@ -36,37 +35,39 @@ class BlobStore(Protocol):
 
 
 class LocalBlobStore:
-    """Files under ``root/ab/cd/<sha256>``, written atomically and fsynced."""
+    """Files under ``root/ab/<sha256>``, written to a temporary name and renamed into place."""
 
     def __init__(self, root: Path, *, fsync: bool = True) -> None:
         self.root = root
         self.fsync = fsync
-        self._dirs: set[Path] = set()
+        self._dirs: set[str] = set()
 
     def _path(self, key: str) -> Path:
         if len(key) != 64 or any(c not in "0123456789abcdef" for c in key):
             raise KeyError(key)
-        return self.root / key[:2] / key[2:4] / key
+        return self.root / key[:2] / key
 
     def put(self, data: bytes, *, durable: bool = True) -> str:
         key = hashlib.sha256(data).hexdigest()
         path = self._path(key)
-        if path.exists():
-            return key
-        if path.parent not in self._dirs:
+        if key[:2] not in self._dirs:
             path.parent.mkdir(parents=True, exist_ok=True)
-            self._dirs.add(path.parent)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+            self._dirs.add(key[:2])
+        elif path.exists():
+            return key
+        tmp = path.with_name(f".{key}.{os.getpid()}.tmp")
         try:
-            with os.fdopen(fd, "wb") as fh:
+            with open(tmp, "wb") as fh:
                 fh.write(data)
                 if self.fsync and durable:
                     fh.flush()
                     os.fsync(fh.fileno())
             os.replace(tmp, path)
         except BaseException:
-            Path(tmp).unlink(missing_ok=True)
+            tmp.unlink(missing_ok=True)
             raise
+        if self.fsync and durable:
+            _fsync_dir(path.parent)  # the rename itself must survive a crash too
         return key
 
     def get(self, key: str) -> bytes:
@@ -80,3 +81,11 @@ class LocalBlobStore:
 
     def exists(self, key: str) -> bool:
         return self._path(key).exists()
+
+
+def _fsync_dir(folder: Path) -> None:
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
