@@ -66,23 +66,25 @@ def _lock_conversations(session: Session, items: list[Item]) -> tuple[list[Item]
     """
     if session.get_bind().dialect.name != "postgresql":
         return items, []  # SQLite: BEGIN IMMEDIATE already admits one writer at a time
-    ready: list[Item] = []
-    deferred: list[Outcome] = []
-    stmt = text("SELECT pg_try_advisory_xact_lock(hashtextextended(:k, 0))")
-    for item in items:
-        keys = sorted({item.msg.message_id, *item.msg.thread_ids})
-        if all(session.execute(stmt, {"k": key}).scalar_one() for key in keys):
-            ready.append(item)
-        else:
-            deferred.append(
-                Outcome(
-                    item.row_id,
-                    "deferred",
-                    "",
-                    item.msg.message_id,
-                    reason="conversation busy in another worker",
-                )
-            )
+    wanted = {item.row_id: sorted({item.msg.message_id, *item.msg.thread_ids}) for item in items}
+    keys = sorted({key for item_keys in wanted.values() for key in item_keys})
+    stmt = text(
+        "SELECT k, pg_try_advisory_xact_lock(hashtextextended(k, 0)) "
+        "FROM unnest(CAST(:keys AS text[])) AS t(k)"
+    )
+    held = {key for key, ok in session.execute(stmt, {"keys": keys}) if ok}
+    ready = [item for item in items if all(k in held for k in wanted[item.row_id])]
+    deferred = [
+        Outcome(
+            item.row_id,
+            "deferred",
+            "",
+            item.msg.message_id,
+            reason="conversation busy in another worker",
+        )
+        for item in items
+        if item not in ready
+    ]
     return ready, deferred
 
 
