@@ -17,6 +17,7 @@ from __future__ import annotations
 import base64
 import binascii
 import codecs
+import functools
 import re
 
 # Labels seen in real mail that Python's codec registry does not resolve, or
@@ -27,6 +28,8 @@ _ALIASES = {
     "ks_c_5601": "cp949",
     "euc-kr": "cp949",
     "gb2312": "gb18030",
+    "iso-gb2312": "gb18030",
+    "x-gb2312": "gb18030",
     "gbk": "gb18030",
     "x-gbk": "gb18030",
     "cp936": "gb18030",
@@ -104,13 +107,27 @@ def normalise_charset(label: str | None) -> str:
     if not label:
         return ""
     name = label.strip().strip("\"'").lower()
-    name = _ALIASES.get(name, name)
+    return _codec(_ALIASES.get(name, name)) if name.isascii() else ""
+
+
+# Python codecs that are not charsets a sender can mean, or that raise on
+# bytes instead of replacing them.
+_NOT_CHARSETS = frozenset(
+    {"idna", "punycode", "unicode_escape", "raw_unicode_escape", "undefined", "mbcs", "oem"}
+)
+
+
+@functools.lru_cache(maxsize=256)
+def _codec(name: str) -> str:
+    """The codec for ``name`` if it decodes bytes to text, else ''."""
     if not name:
         return ""
     try:
-        return codecs.lookup(name).name
-    except LookupError:
+        codec = codecs.lookup(name).name
+        b"".decode(codec)  # rejects bytes-to-bytes codecs such as base64_codec
+    except (LookupError, ValueError, TypeError):
         return ""
+    return "" if codec in _NOT_CHARSETS else codec
 
 
 def is_multibyte(codec: str) -> bool:
@@ -150,11 +167,56 @@ def decode_bytes(data: bytes, label: str | None) -> tuple[str, str | None]:
         text = _strict(data, codec)
         if text is not None:
             return text, None
+        if codec.startswith("iso2022_jp"):
+            text = decode_jis(data)
+            if text is not None:
+                return text, None
         for sibling in _SIBLINGS.get(codec, ()):
+            if data.isascii() and not sibling.startswith("iso2022"):
+                continue  # an 8-bit codec "decodes" 7-bit data by ignoring its escapes
             text = _strict(data, sibling)
             if text is not None:
                 return text, f"charset {label!r} did not fit; decoded as {sibling}"
     return _fallback(data, label, codec)
+
+
+_JIS_MODES = {b"$B": "jis", b"$@": "jis", b"(B": "ascii", b"(J": "ascii", b"(I": "kana"}
+
+
+def decode_jis(data: bytes) -> str | None:
+    """ISO-2022-JP as Windows writes it (CP50220): JIS X 0208 plus NEC/IBM extensions.
+
+    Python's ``iso2022_jp`` rejects the NEC row-13 characters (circled digits,
+    ``㈱``) that Outlook and Windows mailers put in subjects and file names.
+    Each two-byte JIS character is mapped to its Shift_JIS code and the result
+    decoded as cp932, which has the extensions. None if this is not ISO-2022-JP.
+    """
+    out = bytearray()
+    mode = "ascii"
+    i = 0
+    size = len(data)
+    while i < size:
+        byte = data[i]
+        if byte == 0x1B:
+            mode = _JIS_MODES.get(data[i + 1 : i + 3], "")
+            if not mode:
+                return None
+            i += 3
+        elif byte >= 0x80 or (mode == "jis" and i + 1 >= size):
+            return None
+        elif mode == "jis" and byte > 0x20:
+            out += _jis_to_sjis(byte, data[i + 1])
+            i += 2
+        else:
+            out.append(byte + 0x80 if mode == "kana" and byte > 0x20 else byte)
+            i += 1
+    return _strict(bytes(out), "cp932")
+
+
+def _jis_to_sjis(j1: int, j2: int) -> bytes:
+    s1 = ((j1 + 1) >> 1) + (0x70 if j1 < 0x5F else 0xB0)
+    s2 = j2 + (0x1F + (j2 >= 0x60) if j1 % 2 else 0x7E)
+    return bytes((s1 & 0xFF, s2 & 0xFF))
 
 
 def _fallback(data: bytes, label: str | None, codec: str) -> tuple[str, str | None]:
@@ -169,11 +231,64 @@ def _fallback(data: bytes, label: str | None, codec: str) -> tuple[str, str | No
     if text is not None:
         return text, None if not label else f"{what}; decoded as utf-8"
     if codec and codec != "ascii":
-        return data.decode(codec, "replace"), f"{what}: undecodable bytes replaced"
+        try:
+            return data.decode(codec, "replace"), f"{what}: undecodable bytes replaced"
+        except (UnicodeError, LookupError):  # pragma: no cover - codec is a vetted charset
+            pass
     text = data.decode("utf-8", "replace")
     if _mostly_utf8(data, text):
         return text, f"{what}: utf-8 with undecodable bytes replaced"
-    return data.decode("cp1252", "replace"), f"{what}; read as windows-1252"
+    guess = "cp1252" if codec else guess_8bit(data)
+    return data.decode(guess, "replace"), f"{what}; read as {guess}"
+
+
+_HIGH = bytes(range(0x80, 0x100))
+_HIGH_RUN = re.compile(rb"[\x80-\xff]{2,}")
+# Anchored at word starts: an unanchored "\S*[high]" backtracks quadratically
+# over long words without high bytes (base64 lines).
+_HIGH_WORD = re.compile(rb"(?<!\S)\S*?[\x80-\xff]\S*")
+_CJK_GUESSES = ("gb18030", "big5hkscs", "cp949")
+_GUESS_SAMPLE = 16384  # plenty of evidence for a guess, bounded cost
+_OUTSIDE = {
+    (low, high): bytes(b for b in range(0x100) if not low <= b < high)
+    for low, high in ((0xC0, 0xE0), (0xE0, 0x100), (0x80, 0xA1))
+}
+_ASCII = bytes(range(0x80))
+_NOT_ASCII_LETTER = bytes(b for b in range(0x100) if not chr(b).isascii() or not chr(b).isalpha())
+
+
+def guess_8bit(data: bytes) -> str:
+    """A codec for 8-bit text that declares no charset and is not UTF-8.
+
+    A cheap byte-pattern guess, not a detector. In Latin text, words with
+    high bytes have more ASCII letters than high bytes; Cyrillic and CJK
+    words are nearly all high bytes. Russian letters sit at 0xC0-0xFF, the
+    frequent lower-case ones in the lower half for KOI8-R and the upper half
+    for Windows-1251; CJK double-byte text spreads over the whole range,
+    Shift_JIS with many lead bytes below 0xA1, which GB2312, Big5 and EUC-KR
+    do not use.
+    """
+    sample = data[:_GUESS_SAMPLE]
+    if len(data) > _GUESS_SAMPLE and b"\n" in sample:
+        sample = sample[: sample.rindex(b"\n")]  # never a CJK trail byte: a safe cut
+    words = b"".join(_HIGH_WORD.findall(sample))  # only words with 8-bit letters
+    high = len(words) - len(words.translate(None, _HIGH))
+    letters = len(words.translate(None, _NOT_ASCII_LETTER))
+    if not high or high < letters:
+        return "cp1252"
+    runs = b"".join(_HIGH_RUN.findall(sample)) or sample.translate(None, _ASCII)
+    if _count(runs, 0xC0, 0xE0) * 10 >= len(runs) * 7:
+        return "koi8_r"
+    if _count(runs, 0xE0, 0x100) * 10 >= len(runs) * 7:
+        return "cp1251"
+    sjis = _count(runs, 0x80, 0xA1) * 10 > len(runs)
+    order = ("cp932", *_CJK_GUESSES) if sjis else _CJK_GUESSES
+    return next((c for c in order if _strict(sample, c) is not None), "cp1252")
+
+
+def _count(data: bytes, low: int, high: int) -> int:
+    """How many bytes of ``data`` lie in [low, high), counted in C by bytes.translate."""
+    return len(data.translate(None, _OUTSIDE[(low, high)]))
 
 
 def _mostly_utf8(data: bytes, text: str) -> bool:
@@ -183,7 +298,7 @@ def _mostly_utf8(data: bytes, text: str) -> bool:
     as UTF-8 with a U+FFFD than as Windows-1252 mojibake throughout.
     """
     bad = text.count("\ufffd")
-    good = sum(1 for ch in text if ord(ch) > 127) - bad
+    good = len(text) - len(text.encode("ascii", "ignore")) - bad
     return good > 3 * bad
 
 
@@ -208,7 +323,7 @@ def decode_raw(value: str, fallback: str | None) -> tuple[str, str | None]:
     text = _strict(raw, "utf-8")
     if text is not None:
         return text, None
-    text, _ = decode_bytes(raw, fallback or "cp1252")
+    text, _ = decode_bytes(raw, fallback or guess_8bit(raw))
     return text, "header with raw 8-bit bytes decoded by guess"
 
 
@@ -292,7 +407,9 @@ def _word_bytes(encoding: str, payload: str) -> bytes | None:
         return None
     if encoding in "qQ":
         return binascii.a2b_qp(raw, header=True)
-    raw = _NOT_BASE64.sub(b"", raw)
+    raw = raw.replace(b" ", b"").rstrip(b"=")
+    if _NOT_BASE64.search(raw):
+        return None  # not base64: keep the word as written
     if len(raw) % 4 == 1:
         raw = raw[:-1]
     try:

@@ -2,28 +2,40 @@
 
 The MIME tree comes from the stdlib parser in compat32 mode (what mail-parser
 builds on: fast, and it keeps undecodable header bytes); addresses are read
-with mail-parser's recovering address parser, which survives broken quoting
-and encoded display names. We walk the tree ourselves because a help desk
-needs two things mail-parser does not give: forwarded messages kept whole as
-``.eml`` attachments (not melted into the body), and a body that is text even
-when the sender only wrote HTML.
+with mail-parser's recovering address parser, with the stdlib's lenient one
+as a fallback for the mailboxes mail-parser refuses to guess at. We walk the
+tree ourselves because a help desk needs things mail-parser does not give:
+forwarded messages kept whole as ``.eml`` attachments (not melted into the
+body), a body that is text even when the sender only wrote HTML, and header
+text recovered from raw 8-bit bytes in the charset the message itself uses.
 """
 
 from __future__ import annotations
 
-import email
-import email.message
+import binascii
 import email.utils
+import functools
 import hashlib
 import mimetypes
 import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from email.errors import MessageDefect, MissingHeaderBodySeparatorDefect
 from email.message import Message
+from email.parser import BytesParser
+from email.policy import Compat32
 
 from mailparser.utils import get_addresses
 
-from echodesk.mailbox.charsets import decode_bytes, decode_header
+from echodesk.mailbox.charsets import (
+    decode_bytes,
+    decode_header,
+    decode_raw,
+    guess_8bit,
+    has_raw_bytes,
+    is_multibyte,
+    normalise_charset,
+)
 from echodesk.mailbox.html_text import html_to_text
 from echodesk.mailbox.message import Address, AttachmentPart, ParsedMessage
 
@@ -52,6 +64,7 @@ KEPT_HEADERS = frozenset(
         "x-loop",
         "delivered-to",
         "x-original-to",
+        "envelope-to",
         "feedback-type",
         "x-echodesk-loop",
         "x-mailgun-sflag",
@@ -66,20 +79,38 @@ KEPT_HEADERS = frozenset(
 GENERATED_ID_DOMAIN = "generated.echodesk.invalid"
 _ID_RE = re.compile(r"<([^<>\s]+)>")
 _MAX_ID = 900
+_MAX_DEPTH = 60
+_FORWARD_TYPES = frozenset({"message/rfc822", "message/global", "message/news"})
+
+
+class _RawHeaders(Compat32):
+    """compat32, except header values come back as ``str`` with raw bytes kept.
+
+    Stock compat32 wraps a header holding 8-bit bytes in a ``Header`` whose
+    ``str()`` is U+FFFD soup; we want the bytes (as surrogates) so that
+    :func:`decode_raw` can decode them in the charset the message uses.
+    """
+
+    def header_fetch_parse(self, name: str, value: str) -> str:
+        return value
+
+    def fold_binary(self, name: str, value: str) -> bytes:
+        """As compat32, but an empty value is written ``Name:`` as it arrived."""
+        if not value:
+            return f"{name}:{self.linesep}".encode("ascii", "surrogateescape")
+        return super().fold_binary(name, value)
+
+
+_POLICY = _RawHeaders()
 
 
 def parse_message(raw: bytes) -> ParsedMessage:
     """Parse ``raw``; whatever is wrong with it lands in ``defects``, never in an exception."""
     try:
-        msg: Message = email.message_from_bytes(raw)
-    except RecursionError:
-        return _unreadable(raw, "MIME nesting too deep to parse")
-    try:
-        return _build(raw, msg)
-    except RecursionError:
-        return _unreadable(raw, "MIME nesting too deep to parse")
-    except Exception as exc:
-        return _unreadable(raw, f"unreadable message ({type(exc).__name__}: {exc})")
+        return _parse(bytes(raw))
+    # The promise is "never raises": any bug meeting hostile input degrades to raw text.
+    except Exception as exc:  # noqa: BLE001
+        return _unreadable(bytes(raw), f"unreadable message ({type(exc).__name__}: {exc})")
 
 
 @dataclass
@@ -88,44 +119,227 @@ class _Bodies:
     htmls: list[str] = field(default_factory=list)
     attachments: list[AttachmentPart] = field(default_factory=list)
     defects: list[str] = field(default_factory=list)
+    #: Charset for raw 8-bit header bytes and undeclared text (see _header_charset).
+    hint: str | None = None
+    #: Line ending for re-serialised parts (forwarded .eml, reports).
+    linesep: str = "\n"
 
 
-def _build(raw: bytes, msg: Message) -> ParsedMessage:
-    defects: list[str] = [type(d).__name__ for d in msg.defects]
-    body_charset = msg.get_content_charset() or None
-    subject, subject_defects = decode_header(msg.get("subject", ""), body_charset)
+def _parse(raw: bytes) -> ParsedMessage:
+    msg, defects, readable = _read_tree(raw)
+    bodies = _Bodies(defects=defects, hint=_header_charset(msg), linesep=_linesep(raw))
+    if readable:
+        _walk(msg, bodies, depth=0)
+    return _build(raw, msg, bodies)
+
+
+# -- reading the tree -------------------------------------------------------
+
+
+def _read_tree(raw: bytes) -> tuple[Message, list[str], bool]:
+    """The stdlib's MIME tree, the defects found reading it, and whether the body was read.
+
+    Nesting deep enough to exhaust the stack leaves us the headers only. A
+    header block broken by a stray line (the stdlib then takes every later
+    header for body text) is repaired and read again.
+    """
+    parser = BytesParser(policy=_POLICY)
+    try:
+        msg = parser.parsebytes(raw)
+    except RecursionError:
+        head = parser.parsebytes(raw, headersonly=True)
+        return head, ["MIME nesting too deep to parse; body not read"], False
+    defects = [_defect_name(d) for d in msg.defects]
+    if "MissingHeaderBodySeparatorDefect" in defects:
+        repaired = _repair_header_block(raw)
+        if repaired is not None:
+            again = parser.parsebytes(repaired)
+            if not any(isinstance(d, MissingHeaderBodySeparatorDefect) for d in again.defects):
+                fixed = [_defect_name(d) for d in again.defects]
+                return again, ["malformed header lines repaired", *fixed], True
+    return msg, defects, True
+
+
+def _defect_name(defect: MessageDefect | object) -> str:
+    return type(defect).__name__
+
+
+_HEADER_LINE = re.compile(rb"^[\x21-\x39\x3b-\x7e]+[ \t]*:")
+_CORE_HEADER = re.compile(
+    rb"^(?:from|to|cc|subject|date|message-id|mime-version|content-type|received|reply-to)[ \t]*:",
+    re.I,
+)
+_HEAD_END = re.compile(rb"\r?\n\r?\n")
+_PARAM_LINE = re.compile(rb"^[A-Za-z0-9*._-]+[ \t]*=")
+
+
+def _repair_header_block(raw: bytes) -> bytes | None:
+    """Mend a header block that contains lines which are neither fields nor folds.
+
+    Seen in the wild: junk such as ``---- Original message ----`` above the
+    headers, folded values whose continuation lines lost their leading space,
+    and MIME parameters (``boundary="..."``) put on an unindented line after a
+    ``;`` (Windows 7 Snipping Tool). Junk before the first field is dropped; a
+    stray line is taken as a lost fold when it continues a parameter list or
+    core fields (From, Subject, Content-Type, ...) follow it. Returns None
+    when nothing needed mending, i.e. the body really did start early.
+    """
+    end = _HEAD_END.search(raw)
+    head, rest = (raw[: end.start()], raw[end.start() :]) if end else (raw, b"")
+    lines = head.splitlines(keepends=True)
+    last_core = max((i for i, line in enumerate(lines) if _CORE_HEADER.match(line)), default=-1)
+    out: list[bytes] = []
+    changed = False
+    for index, line in enumerate(lines):
+        if _is_header_line(line, index):
+            out.append(line)
+        elif out and out[-1].rstrip().endswith(b";") and _PARAM_LINE.match(line):
+            out.append(b" " + line)
+            changed = True
+        elif index > last_core:  # no core field follows: the body starts here
+            out.append(b"\r\n" if line.endswith(b"\r\n") else b"\n")
+            out.extend(lines[index:])
+            break
+        else:
+            if out:
+                out.append(b" " + line)
+            changed = True
+    return b"".join(out) + rest if changed else None
+
+
+def _is_header_line(line: bytes, index: int) -> bool:
+    """A field (``Name: value``), a fold, or an mbox ``From `` line at the very top."""
+    return bool(
+        _HEADER_LINE.match(line)
+        or line[:1] in (b" ", b"\t")
+        or (index == 0 and line.startswith(b"From "))
+    )
+
+
+def _reparse_part(part: Message) -> Message | None:
+    """A sub-part whose header block the stdlib cut short, read again after mending."""
+    payload = _raw_payload(part)
+    if payload is None:
+        return None
+    head = "".join(f"{name}: {value}\n" for name, value in part.items())
+    try:
+        raw = (head + payload).encode("ascii", "surrogateescape")
+    except UnicodeEncodeError:
+        return None
+    repaired = _repair_header_block(raw)
+    if repaired is None:
+        return None
+    fixed = BytesParser(policy=_POLICY).parsebytes(repaired)
+    if any(isinstance(d, MissingHeaderBodySeparatorDefect) for d in fixed.defects):
+        return None
+    return fixed
+
+
+# -- building the message ---------------------------------------------------
+
+
+def _build(raw: bytes, msg: Message, bodies: _Bodies) -> ParsedMessage:
+    """Assemble the frozen message once the body parts are sorted."""
+    defects = bodies.defects
+    charset = bodies.hint
+    subject, subject_defects = decode_header(msg.get("subject", ""), charset)
     defects += subject_defects
-    bodies = _Bodies()
-    _walk(msg, bodies, depth=0)
-    defects += bodies.defects
-    html = "\n".join(bodies.htmls)
-    text = "\n\n".join(t for t in bodies.texts if t.strip()) or (html_to_text(html) if html else "")
+    html = "\n".join(h for h in bodies.htmls if h.strip())
+    text = "\n\n".join(t for t in bodies.texts if t.strip())
+    if not text and html:
+        text = html_to_text(html)
+    if not (text.strip() or html.strip() or bodies.attachments):
+        defects.append("no body: the message has no text, HTML or attachment")
     content_hash = _content_hash(raw, msg)
-    message_id = first_id(str(msg.get("message-id", "") or ""))
+    message_id = first_id(_header_text(msg, "message-id", charset))
+    from_ = _addresses(msg, "from", defects, charset)
     return ParsedMessage(
         message_id=message_id or f"{content_hash[:32]}@{GENERATED_ID_DOMAIN}",
         message_id_generated=not message_id,
-        in_reply_to=tuple(all_ids(_header_text(msg, "in-reply-to"))[:1]),
-        references=tuple(all_ids(_header_text(msg, "references"))),
+        in_reply_to=tuple(all_ids(_header_text(msg, "in-reply-to", charset))),
+        references=tuple(all_ids(_header_text(msg, "references", charset))),
         subject=subject,
-        from_=next(iter(_addresses(msg, "from", defects)), None),
-        to=_addresses(msg, "to", defects),
-        cc=_addresses(msg, "cc", defects),
-        reply_to=_addresses(msg, "reply-to", defects),
+        from_=from_[0] if from_ else None,
+        to=_addresses(msg, "to", defects, charset),
+        cc=_addresses(msg, "cc", defects, charset),
+        reply_to=_addresses(msg, "reply-to", defects, charset),
         date=_date(msg, defects),
         text=text,
         html=html,
         attachments=tuple(bodies.attachments),
-        headers=_kept_headers(msg, body_charset),
+        headers=_kept_headers(msg, charset),
         content_hash=content_hash,
         size=len(raw),
         defects=tuple(dict.fromkeys(defects)),
     )
 
 
-def _header_text(msg: Message, name: str) -> str:
+def _header_charset(msg: Message) -> str | None:
+    """The charset to read raw 8-bit header bytes (and undeclared text) in.
+
+    One the message declares, looking at its first parts (forwarded messages
+    included: a spam-filter wrapper declares Latin-1 around a GB2312
+    original). A CJK charset wins over a Latin one, because a Latin codec
+    decodes CJK bytes into plausible-looking garbage, never the reverse;
+    otherwise the first declared charset that is neither ASCII nor UTF-8
+    (UTF-8 is always tried first). With nothing declared, a guess from the
+    raw bytes of the Subject and From headers.
+    """
+    codecs = [normalise_charset(_param(part, "charset")) for part in _first_parts(msg)]
+    declared = [c for c in codecs if c and c not in ("ascii", "utf-8")]
+    if declared:
+        return next((c for c in declared if is_multibyte(c)), declared[0])
+    raw = f"{msg.get('subject', '')} {msg.get('from', '')}"
+    if not has_raw_bytes(raw):
+        return None
+    data = raw.encode("ascii", "surrogateescape")
+    return None if _is_utf8(data) else guess_8bit(data)
+
+
+def _is_utf8(data: bytes) -> bool:
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+def _first_parts(msg: Message, limit: int = 40) -> list[Message]:
+    """Up to ``limit`` parts of ``msg``, breadth first, without recursion."""
+    queue = [msg]
+    seen: list[Message] = []
+    while queue and len(seen) < limit:
+        current = queue.pop(0)
+        seen.append(current)
+        if current.is_multipart():  # get_payload() on a leaf would decode it
+            payload = current.get_payload()
+            if isinstance(payload, list):
+                queue.extend(p for p in payload if isinstance(p, Message))
+    return seen
+
+
+def _param(part: Message, name: str, header: str = "content-type") -> str:
+    """A MIME parameter as text ('' if absent or unreadable); RFC 2231 values decoded."""
+    try:
+        value = part.get_param(name, header=header)
+    except (ValueError, LookupError, TypeError, AttributeError):
+        return ""
+    if isinstance(value, tuple):
+        label, _, data = value
+        try:  # RFC 2231: the stdlib hands over the raw bytes as latin-1 text
+            raw = data.encode("latin-1", "surrogateescape")
+        except UnicodeEncodeError:
+            raw = data.encode("utf-8", "surrogateescape")
+        text, _ = decode_bytes(raw, label or "utf-8")
+        return text
+    return value if isinstance(value, str) else ""
+
+
+def _header_text(msg: Message, name: str, charset: str | None) -> str:
+    """Every value of header ``name`` joined by spaces, raw bytes decoded."""
     values = msg.get_all(name) or []
-    return " ".join(str(v) for v in values)
+    text, _ = decode_raw(" ".join(str(v) for v in values), charset)
+    return text
 
 
 def first_id(value: str) -> str:
@@ -137,12 +351,13 @@ def first_id(value: str) -> str:
 def all_ids(value: str) -> list[str]:
     """Every ``<id>`` in a header value, in order, without duplicates.
 
-    Ids written without angle brackets (seen from broken mailers) are taken as
+    Text around the ids (``Your message of ...``, comments) is ignored. Ids
+    written without angle brackets (seen from broken mailers) are taken as
     whitespace-separated tokens that contain an ``@``.
     """
     found = _ID_RE.findall(value)
     if not found:
-        found = [tok.strip("<>,;") for tok in value.split() if "@" in tok]
+        found = [tok.strip("<>,;()\"'") for tok in value.split() if "@" in tok]
     out: dict[str, None] = {}
     for mid in found:
         if mid and len(mid) <= _MAX_ID:
@@ -150,36 +365,75 @@ def all_ids(value: str) -> list[str]:
     return list(out)
 
 
-def _addresses(msg: Message, name: str, defects: list[str]) -> tuple[Address, ...]:
+# -- addresses ----------------------------------------------------------------
+
+_COMMENT = re.compile(r"\s*\([^()]*\)")
+_LOCAL_ONLY = re.compile(r"^[A-Za-z0-9._+-]+$")
+
+
+def _addresses(
+    msg: Message, name: str, defects: list[str], charset: str | None
+) -> tuple[Address, ...]:
+    """The mailboxes of an address header, display names decoded.
+
+    mail-parser splits the list before any encoded word is decoded, so a comma
+    inside an encoded display name cannot split a mailbox. When it refuses a
+    mailbox as ambiguous (``"Name" <addr@host.>``, ``MAILER-DAEMON (Mail
+    Delivery System)``, an unclosed ``<``), the stdlib's lenient reading of
+    the header is used instead and the defect recorded.
+    """
     values = msg.get_all(name)
     if not values:
         return ()
-    raw, _ = decode_header_raw8bit(", ".join(str(v) for v in values))
-    problems: list[str] = []
-    try:
-        pairs = get_addresses(raw, defects=problems, decode_names=True)
-    except Exception:
-        pairs = email.utils.getaddresses([raw])
-        problems.append("address header unreadable")
-    if problems:
+    raw, _ = decode_raw(", ".join(str(v) for v in values), charset)
+    raw = raw.replace("\r", "").replace("\n", "")
+    pairs = _mailboxes(raw)
+    if pairs is None:
         defects.append(f"{name}: address header defect")
+        pairs = email.utils.getaddresses([raw])
     out: list[Address] = []
     for display, addr in pairs:
-        addr = addr.strip()
-        if not addr or "@" not in addr:
-            continue
-        display_text, _ = decode_header(display)
-        out.append(Address(name=display_text.strip().strip('"'), email=addr))
+        address = _address(display, addr, raw, allow_local=name == "from")
+        if address is not None:
+            out.append(address)
     return tuple(out)
 
 
-def decode_header_raw8bit(value: str) -> tuple[str, bool]:
-    """Header value with raw 8-bit bytes (surrogate-escaped) turned into text."""
-    if not re.search("[\udc80-\udcff]", value):
-        return value, False
-    data = value.encode("ascii", "surrogateescape")
-    text, _ = decode_bytes(data, "utf-8")
-    return text, True
+def _mailboxes(raw: str) -> list[tuple[str, str]] | None:
+    """(display, address) pairs from mail-parser, or None when it gave up on any."""
+    problems: list[dict[str, object]] = []
+    try:
+        pairs = get_addresses(raw, defects=problems)
+    # Third-party parsing of hostile text: any failure just means "use the stdlib".
+    except Exception:  # noqa: BLE001
+        return None
+    if any(not p.get("recovered") for p in problems if isinstance(p, dict)):
+        return None
+    return [(str(display), str(addr)) for display, addr in pairs]
+
+
+def _address(display: str, addr: str, raw: str, *, allow_local: bool) -> Address | None:
+    """One cleaned mailbox, or None for an empty or unusable one.
+
+    A comment after a display name (``MAILER-DAEMON (Mail Delivery System)
+    <postmaster@host>``) is not part of the name, RFC 5322 3.4, unless the
+    name was quoted. An address without ``@`` is only kept for From, where
+    ``MAILER-DAEMON`` is what bounce detection looks for.
+    """
+    addr = addr.strip()
+    if "@" not in addr and "@" in display and not _LOCAL_ONLY.match(addr):
+        display, addr = addr, display.strip()  # "Name (addr@host)": the comment held the address
+    elif not display and " " in addr and '"' not in addr and "@" in addr.rpartition(" ")[2]:
+        display, _, addr = addr.rpartition(" ")  # "Name addr@host", no angle brackets
+    if not addr or ("@" not in addr and not (allow_local and _LOCAL_ONLY.match(addr))):
+        return None
+    if "(" in display and f'"{display}' not in raw:
+        display = _COMMENT.sub("", display).strip() or display
+    name, _ = decode_header(display)
+    return Address(name=name.strip().strip("\"'").strip(), email=addr)
+
+
+# -- other headers ------------------------------------------------------------
 
 
 def _date(msg: Message, defects: list[str]) -> datetime | None:
@@ -210,131 +464,408 @@ def _kept_headers(msg: Message, charset: str | None) -> dict[str, tuple[str, ...
     return {k: tuple(v) for k, v in out.items()}
 
 
+def _body_start(raw: bytes) -> int:
+    """Offset of the body: after the first empty line (LF or CRLF), or the end."""
+    ends = [i for i in (raw.find(b"\n\n"), raw.find(b"\n\r\n")) if i != -1]
+    if not ends:
+        return len(raw)
+    first = min(ends)
+    return first + (2 if raw.startswith(b"\n\n", first) else 3)
+
+
 def _content_hash(raw: bytes, msg: Message) -> str:
     """A hash of what the sender wrote, blind to trace headers added in transit.
 
     Two deliveries of one message differ in Received:, Delivered-To: and the
-    like but agree on the originator's headers and the body; a redelivery is
-    recognised by this hash together with the Message-ID.
+    like (and sometimes in line endings) but agree on the originator's headers
+    and the body; a redelivery is recognised by this hash together with the
+    Message-ID.
     """
-    head_end = raw.find(b"\n\n")
-    crlf_end = raw.find(b"\r\n\r\n")
-    if crlf_end != -1 and (head_end == -1 or crlf_end < head_end):
-        body = raw[crlf_end + 4 :]
-    else:
-        body = raw[head_end + 2 :] if head_end != -1 else b""
-    body = b"\n".join(line.rstrip() for line in body.replace(b"\r\n", b"\n").split(b"\n"))
+    body = raw[_body_start(raw) :].replace(b"\r\n", b"\n")
+    if b" \n" in body or b"\t\n" in body:  # rare: most bodies have no trailing blanks
+        body = b"\n".join(line.rstrip(b" \t") for line in body.split(b"\n"))
     h = hashlib.sha256()
     for name in ("from", "to", "subject", "date", "message-id"):
-        h.update(name.encode() + b":" + str(msg.get(name, "")).encode("utf-8", "surrogateescape"))
+        value = str(msg.get(name, "")).replace("\r\n", "\n")
+        h.update(name.encode() + b":" + value.encode("utf-8", "surrogateescape"))
         h.update(b"\n")
-    h.update(body.rstrip(b"\n"))
+    h.update(body.rstrip())
     return h.hexdigest()
 
 
-# -- the MIME walk ---------------------------------------------------------
-
-_MAX_DEPTH = 60
+# -- the MIME walk ------------------------------------------------------------
 
 
-def _walk(part: Message, out: _Bodies, depth: int) -> None:
-    """Sort every leaf into text body, HTML body or attachment."""
+def _walk(part: Message, out: _Bodies, depth: int, related: bool = False) -> None:
+    """Sort every leaf into text body, HTML body or attachment.
+
+    ``related`` is true inside multipart/related, whose parts with a
+    Content-ID are the HTML's inline images whatever their disposition says.
+    """
     if depth > _MAX_DEPTH:
-        out.defects.append("MIME nesting deeper than 60 levels; inner parts skipped")
+        out.defects.append(f"MIME nesting deeper than {_MAX_DEPTH} levels; inner parts skipped")
         return
     ctype = part.get_content_type()
-    out.defects.extend(type(d).__name__ for d in part.defects if depth)
-    if ctype in ("message/rfc822", "message/global") or (
-        ctype.startswith("message/") and part.is_multipart()
-    ):
-        out.attachments.append(_forwarded(part))
+    if ctype in _FORWARD_TYPES:
+        out.attachments.append(_forwarded(part, out))
         return
-    if part.is_multipart():
-        payload = part.get_payload()
-        if isinstance(payload, list):
-            for child in payload:
-                if isinstance(child, Message):
-                    _walk(child, out, depth + 1)
+    payload = part.get_payload() if part.is_multipart() else None
+    if ctype.startswith("message/") and isinstance(payload, list):
+        out.attachments.append(_report(part, payload, out))
         return
-    _leaf(part, out)
+    if depth and payload is None and _cut_short(part):
+        fixed = _reparse_part(part)
+        if fixed is not None:
+            out.defects.append("malformed part header repaired")
+            _walk(fixed, out, depth, related)
+            return
+    if isinstance(payload, list):
+        for child in payload:
+            if isinstance(child, Message):
+                _walk(child, out, depth + 1, ctype == "multipart/related")
+    else:
+        _leaf(part, out, related)
+    # After the leaf: decoding its payload may have added defects to the part.
+    out.defects.extend(_defect_name(d) for d in part.defects)
 
 
-def _leaf(part: Message, out: _Bodies) -> None:
+def _cut_short(part: Message) -> bool:
+    return any(isinstance(d, MissingHeaderBodySeparatorDefect) for d in part.defects)
+
+
+def _leaf(part: Message, out: _Bodies, related: bool = False) -> None:
+    """A part with content: body text, body HTML, or an attachment."""
     ctype = part.get_content_type()
     disposition = (part.get_content_disposition() or "").lower()
-    filename = _filename(part, out.defects)
-    is_body_type = ctype in ("text/plain", "text/html")
-    if is_body_type and disposition != "attachment" and not (filename and not disposition):
-        text = _decoded_text(part, out.defects)
-        (out.htmls if ctype == "text/html" else out.texts).append(text)
+    filename = _filename(part, out)
+    if ctype.startswith("multipart/"):
+        ctype = "text/plain"  # boundary never found: the stdlib kept the content as text
+    if ctype in ("text/plain", "text/html") and _is_body(disposition, filename, out):
+        text = _decoded_text(part, out)
+        if ctype == "text/html":
+            out.htmls.append(text)
+        else:
+            out.texts.append(_split_uuencoded(text, out))
         return
     data = _payload_bytes(part, out.defects)
-    cid = str(part.get("content-id", "") or "").strip().strip("<>")
+    cid = str(part.get("content-id", "") or "").strip().strip("<>").strip()
+    if not data and not filename:
+        return  # an empty, nameless part carries nothing worth listing
     out.attachments.append(
         AttachmentPart(
-            filename=filename or _made_up_name(ctype, len(out.attachments) + 1),
+            filename=filename
+            or _made_up_name(part, ctype, cid, f"part-{len(out.attachments) + 1}"),
             content_type=ctype,
             data=data,
             content_id=cid,
-            inline=disposition == "inline" or (bool(cid) and disposition != "attachment"),
+            inline=disposition == "inline"
+            or (bool(cid) and (related or disposition != "attachment")),
         )
     )
 
 
-def _filename(part: Message, defects: list[str]) -> str:
-    try:
-        name = part.get_filename()
-    except (ValueError, LookupError, TypeError):
-        defects.append("unreadable attachment file name")
-        return ""
+def _is_body(disposition: str, filename: str, out: _Bodies) -> bool:
+    """Whether a text or HTML part is (part of) the body rather than a file.
+
+    A named part is a file, unless nothing else is the body: some mailers
+    name their only text part (McAfee bounces: ``name="deliveryproblems.txt"``).
+    """
+    if disposition == "attachment":
+        return False
+    return not filename or not any(t.strip() for t in (*out.texts, *out.htmls))
+
+
+def _filename(part: Message, out: _Bodies) -> str:
+    """The sender's file name for a part, decoded (RFC 2231 or 2047) and made safe."""
+    name = _param(part, "filename", "content-disposition") or _param(part, "name")
     if not name:
         return ""
-    text, problems = decode_header(name)
-    defects.extend(problems)
+    hint = normalise_charset(_param(part, "charset")) or out.hint
+    text, problems = decode_header(name, hint, keep_spaces=True)
+    out.defects.extend(problems)
     # A file name is shown and offered for download: keep only its last path part.
-    text = text.replace("\\", "/").rsplit("/", 1)[-1]
+    return _clean_name(text.replace("\\", "/").rsplit("/", 1)[-1])
+
+
+def _clean_name(text: str) -> str:
+    """A name without control characters, trimmed to 255 characters."""
     return "".join(ch for ch in text if ch >= " " and ch != "\x7f").strip()[:255]
 
 
-def _made_up_name(ctype: str, index: int) -> str:
-    ext = mimetypes.guess_extension(ctype, strict=False) or ".bin"
-    return f"part-{index}{ext}"
+# Extensions for invented file names; a fixed table so names do not depend on
+# the host's /etc/mime.types.
+_EXTENSIONS = {
+    "application/octet-stream": ".bin",
+    "application/pdf": ".pdf",
+    "application/pgp-encrypted": ".pgp",
+    "application/pgp-signature": ".asc",
+    "application/pkcs7-signature": ".p7s",
+    "application/x-pkcs7-signature": ".p7s",
+    "application/ms-tnef": ".dat",
+    "image/jpeg": ".jpg",
+    "image/jpg": ".jpg",
+    "image/pjpeg": ".jpg",
+    "image/png": ".png",
+    "image/gif": ".gif",
+    "message/rfc822": ".eml",
+    "text/calendar": ".ics",
+    "text/html": ".html",
+    "text/plain": ".txt",
+    "text/x-vcard": ".vcf",
+    "text/vcard": ".vcf",
+}
+_FILE_LIKE = re.compile(r"^[\w\-. ]{1,100}\.[A-Za-z0-9]{2,5}$")
+
+
+def _made_up_name(part: Message, ctype: str, cid: str, default: str) -> str:
+    """A name for a part the sender did not name.
+
+    Outlook's inline images carry their name in the Content-ID
+    (``image001.png@01D...``); otherwise the Content-Description (``Delivery
+    report``) or ``default``, with an extension for the type.
+    """
+    local = cid.partition("@")[0]
+    if _FILE_LIKE.match(local):
+        return local
+    description = _clean_name(str(part.get("content-description", "") or ""))[:80]
+    stem = description.replace("/", "_").replace("\\", "_") or default
+    return stem + _extension(ctype)
+
+
+def _extension(ctype: str) -> str:
+    if ctype in _EXTENSIONS:
+        return _EXTENSIONS[ctype]
+    if ctype.startswith(("text/", "message/")):
+        return ".txt"
+    return _builtin_types().guess_extension(ctype) or ".bin"
+
+
+@functools.cache
+def _builtin_types() -> mimetypes.MimeTypes:
+    return mimetypes.MimeTypes()
+
+
+def _raw_payload(part: Message) -> str | None:
+    """The part's content exactly as parsed, 8-bit bytes still kept as surrogates.
+
+    ``get_payload()`` cannot be used: on a payload with 8-bit bytes it decodes
+    them by the declared charset with errors replaced, losing the original
+    bytes. The parsed text lives in ``_payload`` (so since Python 3.2).
+    """
+    raw = getattr(part, "_payload", None)
+    if isinstance(raw, str):
+        return raw
+    payload = part.get_payload()
+    return payload if isinstance(payload, str) else None
 
 
 def _payload_bytes(part: Message, defects: list[str]) -> bytes:
+    """The part's content with its transfer encoding undone (raw if that fails).
+
+    Done here rather than by ``get_payload(decode=True)``: the stdlib does not
+    strip the encoding's name (``"base64 "`` from Exchange goes undecoded) and
+    returns truncated base64 as the undecoded text.
+    """
+    raw = _raw_payload(part)
+    if raw is None:
+        return b""
     try:
-        data = part.get_payload(decode=True)
-    except Exception:
-        defects.append("undecodable transfer encoding; raw part kept")
-        data = None
-    if isinstance(data, bytes):
-        return data
-    raw = part.get_payload()
-    if isinstance(raw, str):
-        return raw.encode("utf-8", "surrogateescape")
-    return b""
+        data = raw.encode("ascii", "surrogateescape")
+    except UnicodeEncodeError:
+        data = raw.encode("utf-8", "surrogateescape")
+    cte = str(part.get("content-transfer-encoding", "") or "").strip().lower()
+    if cte == "base64":
+        return _base64(data, defects)
+    if cte == "quoted-printable":
+        if b" \n" in data or b" \r\n" in data or b"\t\n" in data or b"\t\r\n" in data:
+            # RFC 2045 6.7: blanks at line ends were added in transport; without
+            # this a soft break written "= " survives as a literal "=".
+            data = _BLANKS_AT_EOL.sub(b"", data)
+        return binascii.a2b_qp(data)
+    if cte in ("x-uuencode", "uuencode", "x-uue", "uue"):
+        text = data.decode("ascii", "replace").replace("\r\n", "\n")
+        begin = _UU_BEGIN.search(text)
+        end = _UU_END.search(text, begin.end()) if begin else None
+        decoded = _uudecode(text[begin.end() : end.start()] if begin and end else text)
+        return decoded if decoded is not None else data
+    return data
 
 
-def _decoded_text(part: Message, defects: list[str]) -> str:
-    data = _payload_bytes(part, defects)
-    text, problem = decode_bytes(data, part.get_content_charset())
+_NOT_BASE64 = re.compile(rb"[^A-Za-z0-9+/]")
+_BLANKS_AT_EOL = re.compile(rb"[ \t]+(?=\r?\n)")
+_BASE64_TEXT = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/= \t\r\n"
+
+
+def _base64(data: bytes, defects: list[str]) -> bytes:
+    """Lenient base64: junk characters skipped, a truncated final group completed.
+
+    The stdlib hands back the undecoded base64 text when the length is wrong
+    (a truncated mail), which would put base64 soup into the ticket body.
+    """
+    if data.translate(None, _BASE64_TEXT):  # bytes.translate: a fast C scan for junk
+        defects.append("invalid characters in base64 skipped")
+    try:
+        return binascii.a2b_base64(data)
+    except (binascii.Error, ValueError):
+        pass
+    clean = _NOT_BASE64.sub(b"", data.partition(b"=")[0])
+    if len(clean) % 4 == 1:
+        clean = clean[:-1]
+    defects.append("truncated base64 in a part; decoded what could be read")
+    return binascii.a2b_base64(clean + b"=" * (-len(clean) % 4))
+
+
+def _decoded_text(part: Message, out: _Bodies) -> str:
+    """A text part as str, in its declared charset or, without one, the best guess.
+
+    Undeclared 8-bit text is UTF-8 if it decodes as such, else read in the
+    charset the rest of the message uses (``out.hint``) or one guessed from it.
+    """
+    data = _payload_bytes(part, out.defects)
+    declared = _param(part, "charset")
+    if declared or data.isascii() or _is_utf8(data):
+        text, problem = decode_bytes(data, declared or "utf-8")
+    else:
+        codec = out.hint or guess_8bit(data)
+        text, problem = decode_bytes(data, codec)
+        problem = problem or f"text part without charset read as {codec}"
     if problem:
-        defects.append(problem)
+        out.defects.append(problem)
     return text.replace("\r\n", "\n").replace("\r", "\n")
 
 
-def _forwarded(part: Message) -> AttachmentPart:
+_UU_BEGIN = re.compile(r"^begin [0-7]{3,4} ([^\n]+)\n", re.M)
+_UU_END = re.compile(r"^end[ \t]*$\n?", re.M)
+_MAX_UU_TRIES = 20
+
+
+def _split_uuencoded(text: str, out: _Bodies) -> str:
+    """Lift uuencoded files (Lotus Notes, old clients) out of a text body into attachments.
+
+    At most ``_MAX_UU_TRIES`` candidate ``begin`` lines are tried, so text full
+    of lines that merely look like one stays linear.
+    """
+    if "begin " not in text:
+        return text
+    pieces: list[str] = []
+    pos = 0
+    for _ in range(_MAX_UU_TRIES):
+        begin = _UU_BEGIN.search(text, pos)
+        end = _UU_END.search(text, begin.end()) if begin else None
+        if begin is None or end is None:
+            break
+        data = _uudecode(text[begin.end() : end.start()])
+        if data is None:
+            pieces.append(text[pos : begin.end()])
+            pos = begin.end()
+            continue
+        pieces.append(text[pos : begin.start()])
+        pos = end.end()
+        name = _clean_name(begin.group(1).replace("\\", "/").rsplit("/", 1)[-1])
+        ctype = _builtin_types().guess_type(name)[0] or "application/octet-stream"
+        out.attachments.append(
+            AttachmentPart(filename=name or "uuencoded.bin", content_type=ctype, data=data)
+        )
+    pieces.append(text[pos:])
+    return "".join(pieces)
+
+
+def _uudecode(block: str) -> bytes | None:
+    """The bytes of a uuencoded block, or None if it is not one."""
+    chunks: list[bytes] = []
+    for line in block.split("\n"):
+        if not line or line in ("`", " "):
+            continue
+        try:
+            chunks.append(binascii.a2b_uu(line.encode("ascii")))
+        except (binascii.Error, UnicodeEncodeError):
+            try:  # some encoders pad lines wrongly; decode the length the line declares
+                nbytes = ((ord(line[0]) - 32) & 63) * 4 // 3
+                chunks.append(binascii.a2b_uu(line[: nbytes + 1].encode("ascii")))
+            except (binascii.Error, UnicodeEncodeError, IndexError):
+                return None
+    return b"".join(chunks)
+
+
+def _forwarded(part: Message, out: _Bodies) -> AttachmentPart:
     """A message/rfc822 part, kept whole as an .eml file named after its subject."""
-    payload = part.get_payload()
+    payload = part.get_payload() if part.is_multipart() else None
     inner = payload[0] if isinstance(payload, list) and payload else None
-    if isinstance(inner, Message):
-        data = inner.as_bytes()
-        subject, _ = decode_header(inner.get("subject", ""))
+    cte = str(part.get("content-transfer-encoding", "") or "").strip().lower()
+    if isinstance(inner, Message) and cte not in ("base64", "quoted-printable"):
+        data = _as_bytes(inner, _own_linesep(inner) or out.linesep)
     else:
-        data = _payload_bytes(part, [])
-        subject = ""
-    safe = re.sub(r"[^\w .,()\-]+", "_", subject).strip(" ._")[:80] or "forwarded-message"
-    return AttachmentPart(filename=f"{safe}.eml", content_type="message/rfc822", data=data)
+        # Encoded (against RFC 2046, but seen): the stdlib parsed the encoded
+        # text as if it were the message. Decode it and read the headers again.
+        if isinstance(inner, Message):
+            encoded = _as_bytes(inner, "\n")
+            data = _base64(encoded, []) if cte == "base64" else binascii.a2b_qp(encoded)
+        else:
+            data = _payload_bytes(part, [])
+        inner = BytesParser(policy=_POLICY).parsebytes(data, headersonly=True)
+    subject, _ = decode_header(inner.get("subject", ""), _header_charset(inner) or out.hint)
+    name = _filename(part, out)
+    if not name:
+        description = str(part.get("content-description", "") or "")
+        stem = subject or decode_header(description)[0] or "forwarded-message"
+        name = _clean_name(stem.replace("/", "_").replace("\\", "_"))[:200] + ".eml"
+    return AttachmentPart(
+        filename=name,
+        content_type=part.get_content_type(),
+        data=data,
+        content_id=str(part.get("content-id", "") or "").strip().strip("<>"),
+        inline=(part.get_content_disposition() or "") == "inline",
+    )
+
+
+def _report(part: Message, blocks: list[Message | str], out: _Bodies) -> AttachmentPart:
+    """A delivery-status / disposition / feedback report: its fields as a text attachment."""
+    data = b"".join(_as_bytes(b, out.linesep) for b in blocks if isinstance(b, Message))
+    data = data.rstrip(b"\r\n") + out.linesep.encode() if data.strip() else b""
+    ctype = part.get_content_type()
+    return AttachmentPart(
+        filename=_filename(part, out) or _made_up_name(part, ctype, "", ctype.partition("/")[2]),
+        content_type=ctype,
+        data=data,
+    )
+
+
+_AS_WRITTEN = {
+    "\n": _POLICY.clone(max_line_length=None),
+    "\r\n": _POLICY.clone(max_line_length=None, linesep="\r\n"),
+}
+
+
+def _linesep(raw: bytes) -> str:
+    """The line ending the message was written with (that of its first line)."""
+    end = raw.find(b"\n")
+    return "\r\n" if end > 0 and raw[end - 1 : end] == b"\r" else "\n"
+
+
+def _own_linesep(msg: Message) -> str | None:
+    """The line ending inside ``msg``'s own content, if a text leaf shows one.
+
+    Mail is often stored with mixed endings (a CRLF envelope around an LF
+    forwarded message), so the outer message's ending is only a fallback.
+    """
+    for part in _first_parts(msg, limit=8):
+        payload = _raw_payload(part) if not part.is_multipart() else None
+        if payload is not None and "\n" in payload:
+            return "\r\n" if "\r\n" in payload else "\n"
+    return None
+
+
+def _as_bytes(msg: Message, linesep: str) -> bytes:
+    """``msg`` serialised again, as close to the original bytes as the stdlib allows.
+
+    Headers are not re-folded (compat32 would fold every long Received: line),
+    and an empty message gives no bytes. The generator recurses, so guard it.
+    """
+    try:
+        data = msg.as_bytes(policy=_AS_WRITTEN[linesep])
+    except (RecursionError, LookupError, UnicodeError, ValueError, TypeError):
+        data = str(msg.get_payload()).encode("utf-8", "surrogateescape")
+    return data if data.strip() else b""
 
 
 def _unreadable(raw: bytes, reason: str) -> ParsedMessage:
