@@ -23,7 +23,6 @@ from echodesk import __version__
 from echodesk.config import Settings, load
 from echodesk.desk.context import DeskContext
 from echodesk.desk.intake import Intake
-from echodesk.desk.parsing import default_processes
 from echodesk.desk.pipeline import Outcome
 from echodesk.desk.worker import Worker
 from echodesk.errors import EchoError, NotFoundError
@@ -61,13 +60,9 @@ class App:
 
     @cached_property
     def ctx(self) -> DeskContext:
-        wanted = self.settings.parse_processes
-        processes = default_processes() if wanted < 0 else wanted
-        return DeskContext.for_settings(self.settings, parse_processes=processes)
+        return DeskContext.for_settings(self.settings)
 
     def close(self) -> None:
-        if "ctx" in self.__dict__:
-            self.ctx.parser.close()
         if self._db is not None:
             self._db.dispose()
 

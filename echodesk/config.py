@@ -78,13 +78,6 @@ class Settings:
     worker_batch: int = field(
         default=100, metadata=_doc("Spool rows a worker claims and commits together.")
     )
-    parse_processes: int = field(
-        default=-1,
-        metadata=_doc(
-            "Helper processes that parse big batches: -1 one per extra core (at most 3), "
-            "0 none (parse in the worker itself)."
-        ),
-    )
 
     @property
     def primary_domain(self) -> str:

@@ -6,7 +6,6 @@ import re
 from dataclasses import dataclass, field
 
 from echodesk.config import Settings
-from echodesk.desk.parsing import BatchParser
 from echodesk.desk.threader import subject_tag_pattern
 from echodesk.store.blobs import BlobStore, LocalBlobStore
 
@@ -15,20 +14,14 @@ from echodesk.store.blobs import BlobStore, LocalBlobStore
 class DeskContext:
     settings: Settings
     blobs: BlobStore
-    parser: BatchParser = field(default_factory=BatchParser)
     tag_pattern: re.Pattern[str] = field(init=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "tag_pattern", subject_tag_pattern(self.settings.ticket_prefix))
 
     @classmethod
-    def for_settings(cls, settings: Settings, *, parse_processes: int = 0) -> DeskContext:
-        """The context for ``settings``; ``parse_processes`` helpers parse big batches."""
-        return cls(
-            settings=settings,
-            blobs=LocalBlobStore(settings.data_dir / "blobs"),
-            parser=BatchParser(parse_processes),
-        )
+    def for_settings(cls, settings: Settings) -> DeskContext:
+        return cls(settings=settings, blobs=LocalBlobStore(settings.data_dir / "blobs"))
 
     @property
     def own_addresses(self) -> tuple[str, ...]:

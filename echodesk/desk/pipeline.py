@@ -21,6 +21,8 @@ from sqlalchemy.orm import Session
 from echodesk.desk.batch import AuditEntry, BatchIndex, Item, Plan, TicketState
 from echodesk.desk.context import DeskContext
 from echodesk.desk.decide import ACTOR, Decider
+from echodesk.mailbox.parse import parse_message
+from echodesk.mailbox.trim import trim_reply
 from echodesk.store import lookups, spool, writes
 from echodesk.store import tickets as ticket_store
 from echodesk.store.models import Attachment, Ticket
@@ -45,8 +47,7 @@ class Outcome:
 
 def process_batch(session: Session, rows: Sequence[Claimed], ctx: DeskContext) -> list[Outcome]:
     """Decide and write every claimed row; rows whose conversation is busy are deferred."""
-    parsed = ctx.parser.parse([spool.raw_bytes(row, ctx.blobs) for row in rows])
-    items = [Item(row.id, p.msg, trimmed=p.trimmed) for row, p in zip(rows, parsed, strict=True)]
+    items = [_parse(row, ctx) for row in rows]
     items, deferred = _lock_conversations(session, items)
     now = utcnow()
     decider = Decider(ctx.settings, ctx.tag_pattern, _index(session, items, ctx), now)
@@ -54,6 +55,11 @@ def process_batch(session: Session, rows: Sequence[Claimed], ctx: DeskContext) -
         decider.decide(item)
     tickets = _apply(session, decider.plan, decider.index, ctx, now)
     return [_outcome(item, decider.index, tickets) for item in items] + deferred
+
+
+def _parse(row: Claimed, ctx: DeskContext) -> Item:
+    msg = parse_message(spool.raw_bytes(row, ctx.blobs))
+    return Item(row.id, msg, trimmed=trim_reply(msg.text).text)
 
 
 def _lock_conversations(session: Session, items: list[Item]) -> tuple[list[Item], list[Outcome]]:
