@@ -399,8 +399,33 @@ def _addresses(
     return tuple(out)
 
 
+_ADDR = r"[^<>\s\"(),;:\\@]+@[^<>\s\"(),;:\\@]+"
+_PLAIN_MAILBOX = re.compile(rf"\s*(?:([^<>\"(),;:\\=@]*?)\s*<({_ADDR})>|({_ADDR}))\s*")
+_NOT_PLAIN = re.compile(r'["(\\;:]|=\?|[^\x00-\x7f]')
+
+
+def _plain_mailboxes(raw: str) -> list[tuple[str, str]] | None:
+    """The common case read directly: ``Name <a@b>, c@d`` with no quoting,
+    comments, groups or encoded words (None otherwise, for the full parser)."""
+    if _NOT_PLAIN.search(raw):
+        return None
+    pairs: list[tuple[str, str]] = []
+    for element in raw.split(","):
+        if not element.strip():
+            continue
+        match = _PLAIN_MAILBOX.fullmatch(element)
+        if match is None:
+            return None
+        name, angle, bare = match.groups()
+        pairs.append(((name or "").strip(), angle or bare))
+    return pairs
+
+
 def _mailboxes(raw: str) -> list[tuple[str, str]] | None:
     """(display, address) pairs from mail-parser, or None when it gave up on any."""
+    plain = _plain_mailboxes(raw)
+    if plain is not None:
+        return plain
     problems: list[dict[str, object]] = []
     try:
         pairs = get_addresses(raw, defects=problems)

@@ -666,3 +666,27 @@ def test_pathological_input_stays_linear(name: str) -> None:
     message = parse_message(raw)
     assert time.perf_counter() - start < 3.0
     assert not crashed(message)
+
+
+def test_plain_address_fast_path_agrees_with_mail_parser() -> None:
+    """The shortcut for ``Name <a@b>, c@d`` must read every header as mail-parser does."""
+    from mailparser.utils import get_addresses
+
+    from echodesk.mailbox.parse import _plain_mailboxes
+    from tests.conftest import corpus_dir
+
+    checked = 0
+    for path in sorted(corpus_dir().rglob("*")):
+        if not path.is_file() or path.stat().st_size > 2_000_000:
+            continue
+        head = path.read_bytes().split(b"\n\n", 1)[0].decode("ascii", "replace")
+        for line in head.splitlines():
+            name, _, value = line.partition(":")
+            if name.lower() not in ("from", "to", "cc", "reply-to") or not value.strip():
+                continue
+            plain = _plain_mailboxes(value)
+            if plain is None:
+                continue
+            checked += 1
+            assert plain == [tuple(p) for p in get_addresses(value)], (path, value)
+    assert checked > 500
