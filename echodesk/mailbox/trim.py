@@ -338,13 +338,24 @@ def _clean_footer(line: str) -> str:
     return core.strip().strip("()<>[]*_~\"'").strip().rstrip(".!").strip().lower()
 
 
+def _footer_hint() -> re.Pattern[str]:
+    """A cheap first test: the line holds the first word of some known footer."""
+    prefixes = (*_FOOTER_PREFIXES, *_WEAK_FOOTER_PREFIXES, *_VERB_LAST_PREFIXES)
+    words = {p.split()[0] for p in prefixes if p.split()}
+    words |= {suffix.strip("'" + _RSQUO)[:3] for suffix in _MOBILE_SUFFIXES}
+    return re.compile("|".join(sorted(map(re.escape, words))), re.IGNORECASE)
+
+
+_FOOTER_HINT = _footer_hint()
+
+
 def _is_mobile(line: str) -> bool:
     """Recognise mobile and webmail footers such as "Sent from my iPhone".
 
     A prefix alone is not enough ("Sent from my desk, is much easier..." is prose),
     so the words after it must be few and either name a device or end the line.
     """
-    if len(line) > 200:
+    if len(line) > 200 or not _FOOTER_HINT.search(line):
         return False
     core = _clean_footer(line)
     if not core or len(core) > 100:
@@ -353,9 +364,11 @@ def _is_mobile(line: str) -> bool:
         return len(core.split()) <= 6
     if core.startswith(_VERB_LAST_PREFIXES):
         return core.endswith("gesendet") and len(core.split()) <= 12
-    for prefix in _FOOTER_PREFIXES:
-        if core.startswith(prefix):
-            return _looks_like_device_tail(core[len(prefix) :])
+    if core.startswith(_FOOTER_PREFIXES):
+        prefix = next(p for p in _FOOTER_PREFIXES if core.startswith(p))
+        return _looks_like_device_tail(core[len(prefix) :])
+    if not core.startswith(_WEAK_FOOTER_PREFIXES):
+        return False
     for prefix in _WEAK_FOOTER_PREFIXES:
         if core.startswith(prefix):
             rest = core[len(prefix) :]
