@@ -48,7 +48,10 @@ def put_many(
     blobs: BlobStore,
     inline_limit: int,
 ) -> list[int]:
-    """Add pending rows in one statement; large messages go to the blob store first."""
+    """Add pending rows in one statement; large messages go to the blob store first.
+
+    Returns the new row ids in increasing order (not necessarily item order).
+    """
     now = utcnow()
     rows = []
     for raw, arrival in items:
@@ -78,8 +81,10 @@ def put_many(
     if not rows:
         return []
     table = cast(Table, InboundSpool.__table__)
-    stmt = insert(table).returning(table.c.id, sort_by_parameter_order=True)
-    return [int(i) for i in session.connection().execute(stmt, rows).scalars()]
+    # Unordered RETURNING: callers need the set of new ids, and asking for them
+    # in parameter order would make SQLite run one statement per row.
+    stmt = insert(table).returning(table.c.id)
+    return sorted(int(i) for i in session.connection().execute(stmt, rows).scalars())
 
 
 @dataclass(frozen=True)

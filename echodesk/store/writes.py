@@ -110,13 +110,25 @@ def upsert_customers(session: Session, people: dict[str, tuple[str, datetime]]) 
     return ids
 
 
-def insert_returning_ids(session: Session, model: type[Any], rows: Sequence[Row]) -> list[int]:
-    """Insert rows and return their new ids in the same order."""
+def _insert_keyed(session: Session, model: type[Any], rows: Sequence[Row], key: str
+                  ) -> list[int]:
+    """Insert rows and return their ids in order, found again by a unique column.
+
+    ``INSERT ... RETURNING`` in parameter order makes SQLAlchemy fall back to
+    one statement per row on SQLite; one plain multi-row insert plus one
+    select by the unique key is a few statements for the whole batch.
+    """
     if not rows:
         return []
     table = _table(model)
-    stmt = insert(table).returning(table.c.id, sort_by_parameter_order=True)
-    return [int(i) for i in session.connection().execute(stmt, list(rows)).scalars()]
+    session.connection().execute(insert(table), list(rows))
+    wanted = [row[key] for row in rows]
+    found: dict[Any, int] = {}
+    column = table.c[key]
+    for start in range(0, len(wanted), 500):
+        stmt = select(column, table.c.id).where(column.in_(wanted[start : start + 500]))
+        found.update((k, int(i)) for k, i in session.connection().execute(stmt))
+    return [found[k] for k in wanted]
 
 
 def update_by_id(session: Session, model: type[Any], rows: Sequence[Row]) -> None:
@@ -154,11 +166,13 @@ def insert_audit(session: Session, rows: Sequence[Row]) -> None:
 
 
 def insert_tickets(session: Session, rows: Sequence[Row]) -> list[int]:
-    return insert_returning_ids(session, Ticket, rows)
+    """Insert new tickets (unique numbers); their ids in the same order."""
+    return _insert_keyed(session, Ticket, rows, "number")
 
 
 def insert_messages(session: Session, rows: Sequence[Row]) -> list[int]:
-    return insert_returning_ids(session, Message, rows)
+    """Insert new messages (unique Message-IDs); their ids in the same order."""
+    return _insert_keyed(session, Message, rows, "message_id")
 
 
 _SPOOL_RESULT = (
