@@ -320,6 +320,9 @@ def _first_parts(msg: Message, limit: int = 40) -> list[Message]:
 
 def _param(part: Message, name: str, header: str = "content-type") -> str:
     """A MIME parameter as text ('' if absent or unreadable); RFC 2231 values decoded."""
+    raw_header = part.get(header)
+    if raw_header is None or name not in str(raw_header).lower():
+        return ""  # the common case, without parsing every parameter
     try:
         value = part.get_param(name, header=header)
     except (ValueError, LookupError, TypeError, AttributeError):
@@ -400,13 +403,14 @@ def _addresses(
 
 
 _ADDR = r"[^<>\s\"(),;:\\@]+@[^<>\s\"(),;:\\@]+"
-_PLAIN_MAILBOX = re.compile(rf"\s*(?:([^<>\"(),;:\\=@]*?)\s*<({_ADDR})>|({_ADDR}))\s*")
-_NOT_PLAIN = re.compile(r'["(\\;:]|=\?|[^\x00-\x7f]')
+_PLAIN_MAILBOX = re.compile(rf"\s*(?:([^<>\"(),;:\\@]*?)\s*<({_ADDR})>|({_ADDR}))\s*")
+_NOT_PLAIN = re.compile(r'["(\\;:]|[^\x00-\x7f]')
 
 
 def _plain_mailboxes(raw: str) -> list[tuple[str, str]] | None:
     """The common case read directly: ``Name <a@b>, c@d`` with no quoting,
-    comments, groups or encoded words (None otherwise, for the full parser)."""
+    comments or groups (None otherwise, for the full parser). Encoded words in
+    a name are left for the caller to decode, as mail-parser leaves them."""
     if _NOT_PLAIN.search(raw):
         return None
     pairs: list[tuple[str, str]] = []
