@@ -119,15 +119,24 @@ class _Bodies:
     htmls: list[str] = field(default_factory=list)
     attachments: list[AttachmentPart] = field(default_factory=list)
     defects: list[str] = field(default_factory=list)
-    #: Charset for raw 8-bit header bytes and undeclared text (see _header_charset).
-    hint: str | None = None
     #: Line ending for re-serialised parts (forwarded .eml, reports).
     linesep: str = "\n"
+    #: The message, for the charset hint, worked out only when something needs it.
+    msg: Message | None = None
+    _hint: str | None = None
+    _hint_known: bool = False
+
+    def hint(self) -> str | None:
+        """Charset for raw 8-bit header bytes and undeclared text (see _header_charset)."""
+        if not self._hint_known:
+            self._hint = _header_charset(self.msg) if self.msg is not None else None
+            self._hint_known = True
+        return self._hint
 
 
 def _parse(raw: bytes) -> ParsedMessage:
     msg, defects, readable = _read_tree(raw)
-    bodies = _Bodies(defects=defects, hint=_header_charset(msg), linesep=_linesep(raw))
+    bodies = _Bodies(defects=defects, linesep=_linesep(raw), msg=msg)
     if readable:
         _walk(msg, bodies, depth=0)
     return _build(raw, msg, bodies)
@@ -241,7 +250,8 @@ def _reparse_part(part: Message) -> Message | None:
 def _build(raw: bytes, msg: Message, bodies: _Bodies) -> ParsedMessage:
     """Assemble the frozen message once the body parts are sorted."""
     defects = bodies.defects
-    charset = bodies.hint
+    # Header bytes need a charset guess only when the header block is not ASCII.
+    charset = None if raw[: _head_end(raw)].isascii() else bodies.hint()
     subject, subject_defects = decode_header(msg.get("subject", ""), charset)
     defects += subject_defects
     html = "\n".join(h for h in bodies.htmls if h.strip())
@@ -272,6 +282,12 @@ def _build(raw: bytes, msg: Message, bodies: _Bodies) -> ParsedMessage:
         size=len(raw),
         defects=tuple(dict.fromkeys(defects)),
     )
+
+
+def _head_end(raw: bytes) -> int:
+    """Where the header block ends (the whole message if there is no blank line)."""
+    ends = [i for i in (raw.find(b"\n\n"), raw.find(b"\r\n\r\n")) if i != -1]
+    return min(ends) if ends else len(raw)
 
 
 def _header_charset(msg: Message) -> str | None:
@@ -609,7 +625,7 @@ def _filename(part: Message, out: _Bodies) -> str:
     name = _param(part, "filename", "content-disposition") or _param(part, "name")
     if not name:
         return ""
-    hint = normalise_charset(_param(part, "charset")) or out.hint
+    hint = normalise_charset(_param(part, "charset")) or out.hint()
     text, problems = decode_header(name, hint, keep_spaces=True)
     out.defects.extend(problems)
     # A file name is shown and offered for download: keep only its last path part.
@@ -755,7 +771,7 @@ def _decoded_text(part: Message, out: _Bodies) -> str:
     if declared or data.isascii() or _is_utf8(data):
         text, problem = decode_bytes(data, declared or "utf-8")
     else:
-        codec = out.hint or guess_8bit(data)
+        codec = out.hint() or guess_8bit(data)
         text, problem = decode_bytes(data, codec)
         problem = problem or f"text part without charset read as {codec}"
     if problem:
@@ -832,7 +848,7 @@ def _forwarded(part: Message, out: _Bodies) -> AttachmentPart:
         else:
             data = _payload_bytes(part, [])
         inner = BytesParser(policy=_POLICY).parsebytes(data, headersonly=True)
-    subject, _ = decode_header(inner.get("subject", ""), _header_charset(inner) or out.hint)
+    subject, _ = decode_header(inner.get("subject", ""), _header_charset(inner) or out.hint())
     name = _filename(part, out)
     if not name:
         description = str(part.get("content-description", "") or "")
