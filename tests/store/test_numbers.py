@@ -19,11 +19,13 @@ def test_concurrent_writers_never_share_a_number(db_url: str) -> None:
     def take(n: int) -> None:
         try:
             start.wait()
-            for _ in range(n):
+            for i in range(n):
+                block = 1 + i % 3  # a worker takes as many numbers as its batch opens
                 with db.transaction() as session:
-                    number = writes.allocate_numbers(session, 1)[0]
+                    numbers = writes.allocate_numbers(session, block)
+                assert numbers == sorted(numbers) and len(numbers) == block
                 with lock:
-                    taken.append(number)
+                    taken.extend(numbers)
         except Exception as exc:  # noqa: BLE001 - surfaced by the assertion below
             errors.append(exc)
 
@@ -34,8 +36,9 @@ def test_concurrent_writers_never_share_a_number(db_url: str) -> None:
         t.join()
     db.dispose()
     assert errors == []
-    assert len(taken) == 200
-    assert len(set(taken)) == 200
+    expected = 4 * sum(1 + i % 3 for i in range(50))
+    assert len(taken) == expected
+    assert len(set(taken)) == expected
     assert min(taken) == 1
 
 
