@@ -24,7 +24,6 @@ from echodesk.desk.decide import ACTOR, Decider
 from echodesk.mailbox.parse import parse_message
 from echodesk.mailbox.trim import trim_reply
 from echodesk.store import lookups, spool, writes
-from echodesk.store import tickets as ticket_store
 from echodesk.store.models import Attachment, Ticket
 from echodesk.store.spool import Claimed
 from echodesk.store.types import utcnow
@@ -245,7 +244,7 @@ def _insert_messages(
 def _merge(
     session: Session, index: BatchIndex, ids: dict[int, int], source: int, target: int, reason: str
 ) -> dict[str, Any]:
-    moved = ticket_store.move_messages(session, ids[source], ids[target])
+    moved = writes.move_messages(session, ids[source], ids[target])
     number = index.tickets[source].number
     return {
         "at": utcnow(),

@@ -25,6 +25,7 @@ from echodesk.store.models import (
     MessageReference,
     Ticket,
     TicketParticipant,
+    TicketTag,
 )
 
 Row = dict[str, Any]
@@ -35,7 +36,7 @@ def _table(model: type[Any]) -> Table:
     return cast(Table, model.__table__)
 
 
-def _insert_ignore(
+def insert_ignore(
     session: Session, model: type[Any], rows: Sequence[Row], conflict: list[str]
 ) -> None:
     if not rows:
@@ -68,7 +69,7 @@ def upsert_customers(session: Session, people: dict[str, tuple[str, datetime]]) 
     """
     if not people:
         return {}
-    _insert_ignore(
+    insert_ignore(
         session,
         Customer,
         [
@@ -110,8 +111,7 @@ def upsert_customers(session: Session, people: dict[str, tuple[str, datetime]]) 
     return ids
 
 
-def _insert_keyed(session: Session, model: type[Any], rows: Sequence[Row], key: str
-                  ) -> list[int]:
+def _insert_keyed(session: Session, model: type[Any], rows: Sequence[Row], key: str) -> list[int]:
     """Insert rows and return their ids in order, found again by a unique column.
 
     ``INSERT ... RETURNING`` in parameter order makes SQLAlchemy fall back to
@@ -154,7 +154,7 @@ def insert_references(session: Session, rows: Sequence[Row]) -> None:
 
 
 def insert_participants(session: Session, rows: Sequence[Row]) -> None:
-    _insert_ignore(session, TicketParticipant, rows, ["ticket_id", "email"])
+    insert_ignore(session, TicketParticipant, rows, ["ticket_id", "email"])
 
 
 def insert_attachments(session: Session, rows: Sequence[Row]) -> None:
@@ -201,3 +201,26 @@ def finish_spool_rows(session: Session, rows: Sequence[Row]) -> None:
         )
     )
     session.connection().execute(stmt, list(rows))
+
+
+def move_messages(session: Session, from_ticket: int, to_ticket: int) -> int:
+    """Re-home every message, participant and tag of one ticket in another; messages moved."""
+    conn = session.connection()
+    messages = _table(Message)
+    result = conn.execute(
+        update(messages).where(messages.c.ticket_id == from_ticket).values(ticket_id=to_ticket)
+    )
+    people = _table(TicketParticipant)
+    rows = conn.execute(
+        select(people.c.email, people.c.role).where(people.c.ticket_id == from_ticket)
+    )
+    insert_participants(session, [{"ticket_id": to_ticket, "email": e, "role": r} for e, r in rows])
+    tags = _table(TicketTag)
+    found = conn.execute(select(tags.c.tag).where(tags.c.ticket_id == from_ticket)).scalars()
+    insert_ignore(
+        session,
+        TicketTag,
+        [{"ticket_id": to_ticket, "tag": t} for t in found],
+        ["ticket_id", "tag"],
+    )
+    return int(result.rowcount)
