@@ -18,9 +18,17 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from echodesk.desk.batch import AuditEntry, BatchIndex, Item, Plan, TicketState
+from echodesk.desk.batch import (
+    AuditEntry,
+    BatchIndex,
+    Item,
+    Plan,
+    PlannedMessage,
+    TicketState,
+)
 from echodesk.desk.context import DeskContext
 from echodesk.desk.decide import ACTOR, Decider
+from echodesk.desk.threader import subject_tag
 from echodesk.mailbox.parse import parse_message
 from echodesk.mailbox.trim import trim_reply
 from echodesk.store import lookups, spool, writes
@@ -78,18 +86,14 @@ def _lock_conversations(session: Session, items: list[Item]) -> tuple[list[Item]
         "FROM unnest(CAST(:keys AS text[])) AS t(k)"
     )
     held = {key for key, ok in session.execute(stmt, {"keys": keys}) if ok}
-    ready = [item for item in items if all(k in held for k in wanted[item.row_id])]
-    deferred = [
-        Outcome(
-            item.row_id,
-            "deferred",
-            "",
-            item.msg.message_id,
-            reason="conversation busy in another worker",
-        )
-        for item in items
-        if item not in ready
-    ]
+    ready: list[Item] = []
+    deferred: list[Outcome] = []
+    for item in items:
+        if all(key in held for key in wanted[item.row_id]):
+            ready.append(item)
+        else:
+            busy = "conversation busy in another worker"
+            deferred.append(Outcome(item.row_id, "deferred", "", item.msg.message_id, reason=busy))
     return ready, deferred
 
 
@@ -100,7 +104,7 @@ def _index(session: Session, items: list[Item], ctx: DeskContext) -> BatchIndex:
     parents = [mid for i in items for mid in i.msg.thread_ids]
     stored = lookups.stored_messages(session, own_ids + derived + parents)
     children = lookups.replies_naming(session, own_ids)
-    tags = [n for i in items if (n := _tag(i, ctx)) is not None]
+    tags = {n for i in items if (n := subject_tag(i.msg.subject, ctx.tag_pattern)) is not None}
     ticket_ids = {m.ticket_id for m in stored.values()} | {t for v in children.values() for t in v}
     tickets = lookups.tickets(session, ticket_ids, tags)
     return BatchIndex(
@@ -109,15 +113,10 @@ def _index(session: Session, items: list[Item], ctx: DeskContext) -> BatchIndex:
         children=children,
         tickets=tickets,
         participants=lookups.participants(
-            session, [t.id for t in tickets.values() if t.number in set(tags)]
+            session, [t.id for t in tickets.values() if t.number in tags]
         ),
         agents=lookups.active_agent_emails(session),
     )
-
-
-def _tag(item: Item, ctx: DeskContext) -> int | None:
-    match = ctx.tag_pattern.search(item.msg.subject)
-    return int(match.group(1)) if match else None
 
 
 def _apply(
@@ -127,21 +126,7 @@ def _apply(
     customer_ids = writes.upsert_customers(session, plan.customers)
     ids = _insert_tickets(session, plan.new_tickets, customer_ids)
     ids.update({key: key for key in index.tickets if key > 0})
-    writes.update_by_id(
-        session,
-        Ticket,
-        [
-            {
-                "b_id": ids[t.key],
-                **{
-                    col: (ids[v] if col == "merged_into_id" and v else v)
-                    for col, v in t.changes.items()
-                },
-            }
-            for t in index.tickets.values()
-            if t.changes
-        ],
-    )
+    writes.update_by_id(session, Ticket, _ticket_changes(index, ids))
     message_ids = _insert_messages(session, plan, ids, customer_ids, ctx, now)
     writes.insert_participants(
         session,
@@ -157,6 +142,18 @@ def _apply(
     )
     writes.finish_spool_rows(session, [_spool_row(item, index, ids) for item in plan.items])
     return ids
+
+
+def _ticket_changes(index: BatchIndex, ids: dict[int, int]) -> list[dict[str, Any]]:
+    """The changed columns of every ticket the batch touched, keys turned into ids."""
+    rows = []
+    for ticket in index.tickets.values():
+        if ticket.changes:
+            row = {"b_id": ids[ticket.key], **ticket.changes}
+            if row.get("merged_into_id") is not None:
+                row["merged_into_id"] = ids[row["merged_into_id"]]
+            rows.append(row)
+    return rows
 
 
 def _insert_tickets(
@@ -189,35 +186,7 @@ def _insert_messages(
     ctx: DeskContext,
     now: datetime,
 ) -> list[int]:
-    rows: list[dict[str, Any]] = []
-    for planned in plan.messages:
-        msg, item = planned.item.msg, planned.item
-        rows.append(
-            {
-                "ticket_id": ids[planned.ticket],
-                "direction": "inbound",
-                "kind": planned.kind.value,
-                "message_id": item.stored_id,
-                "content_hash": msg.content_hash,
-                "in_reply_to": " ".join(msg.in_reply_to),
-                "reference_ids": " ".join(msg.references),
-                "from_email": msg.from_.key if msg.from_ else "",
-                "from_name": msg.from_.name if msg.from_ else "",
-                "to_addrs": [str(a) for a in msg.to],
-                "cc_addrs": [str(a) for a in msg.cc],
-                "subject": msg.subject,
-                "body_text": msg.text,
-                "body_html": msg.html,
-                "trimmed_text": planned.trimmed,
-                "customer_id": customer_ids.get(planned.customer_email or ""),
-                "agent_id": None,
-                "spool_id": item.row_id,
-                "thread_reason": planned.reason[:1000],
-                "defects": list(msg.defects[:50]),
-                "sent_at": msg.date,
-                "created_at": now,
-            }
-        )
+    rows = [_message_row(planned, ids, customer_ids, now) for planned in plan.messages]
     message_ids = writes.insert_messages(session, rows)
     refs, files = [], []
     for planned, pk in zip(plan.messages, message_ids, strict=True):
@@ -239,6 +208,36 @@ def _insert_messages(
     writes.insert_references(session, refs)
     writes.insert_rows(session, Attachment, files)
     return message_ids
+
+
+def _message_row(
+    planned: PlannedMessage, ids: dict[int, int], customer_ids: dict[str, int], now: datetime
+) -> dict[str, Any]:
+    msg, item = planned.item.msg, planned.item
+    return {
+        "ticket_id": ids[planned.ticket],
+        "direction": "inbound",
+        "kind": planned.kind.value,
+        "message_id": item.stored_id,
+        "content_hash": msg.content_hash,
+        "in_reply_to": " ".join(msg.in_reply_to),
+        "reference_ids": " ".join(msg.references),
+        "from_email": msg.from_.key if msg.from_ else "",
+        "from_name": msg.from_.name if msg.from_ else "",
+        "to_addrs": [str(a) for a in msg.to],
+        "cc_addrs": [str(a) for a in msg.cc],
+        "subject": msg.subject,
+        "body_text": msg.text,
+        "body_html": msg.html,
+        "trimmed_text": planned.trimmed,
+        "customer_id": customer_ids.get(planned.customer_email or ""),
+        "agent_id": None,
+        "spool_id": item.row_id,
+        "thread_reason": planned.reason[:1000],
+        "defects": list(msg.defects[:50]),
+        "sent_at": msg.date,
+        "created_at": now,
+    }
 
 
 def _merge(
