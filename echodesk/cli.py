@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import signal
 import sys
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -329,10 +330,7 @@ def worker(app: App, until_idle: bool) -> None:
         outcomes = work.run_until_idle()
         click.echo(json.dumps({"processed": len(outcomes)}))
         return
-    try:
-        work.run_forever(lambda: False)
-    except KeyboardInterrupt:
-        click.echo("stopped", err=True)
+    _run_until_stopped(work)
 
 
 @main.command()
@@ -347,10 +345,27 @@ def serve(app: App) -> None:
         f"database {database.dialect}; Ctrl-C stops",
         err=True,
     )
+    _run_until_stopped(worker)
+
+
+def _run_until_stopped(worker: Worker) -> None:
+    """Run the worker until SIGTERM (as platforms stop a process) or Ctrl-C.
+
+    The signal only sets a flag: the batch in hand finishes and commits first.
+    """
+    stopping: list[int] = []
+
+    def stop(signum: int, _frame: object) -> None:
+        stopping.append(signum)
+
+    previous = signal.signal(signal.SIGTERM, stop)
     try:
-        worker.run_forever(lambda: False)
+        worker.run_forever(lambda: bool(stopping), idle_sleep=0.5)
     except KeyboardInterrupt:
-        click.echo("stopped", err=True)
+        pass
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    click.echo("stopped", err=True)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -7,8 +7,10 @@ import mailbox as stdlib_mailbox
 import os
 import shlex
 import shutil
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -258,3 +260,34 @@ def test_ingest_shows_a_progress_bar_on_a_terminal(tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stdout
     assert "ingesting" in proc.stdout and "100%" in proc.stdout
     assert "tickets created: 3" in proc.stdout
+
+
+def test_the_worker_picks_up_new_mail_and_stops_cleanly_on_sigterm(tmp_path: Path) -> None:
+    cli = Cli(tmp_path)
+    cli.run("db", "upgrade")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "echodesk.cli", "worker"],
+        env=cli.env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        settings = Settings(data_dir=tmp_path / "data", support_address="support@desk.test")
+        db = Database(settings.effective_database_url())
+        Intake(db, DeskContext.for_settings(settings)).accept(
+            make_mail(message_id="live@customer.test"), Arrival(source="smtp")
+        )
+        db.dispose()
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if cli.json("tickets"):
+                break
+            time.sleep(0.2)
+        assert [t["number"] for t in cli.json("tickets")] == ["TKT-0001"]
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0, err
+    assert "stopped" in err
