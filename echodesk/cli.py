@@ -28,11 +28,11 @@ from echodesk.desk.pipeline import Outcome
 from echodesk.desk.worker import Worker
 from echodesk.errors import EchoError, NotFoundError
 from echodesk.mailbox.files import count_messages, iter_messages
+from echodesk.mailbox.message import Envelope
 from echodesk.store import migrate, reports
 from echodesk.store import spool as spool_store
 from echodesk.store import tickets as ticket_store
 from echodesk.store.db import Database
-from echodesk.store.spool import Arrival
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -180,10 +180,10 @@ def _null_bar() -> _NullCtx:
     return _NullCtx(_NullBar())
 
 
-def _arrivals(paths: tuple[str, ...]) -> Iterator[tuple[bytes, Arrival]]:
+def _arrivals(paths: tuple[str, ...]) -> Iterator[tuple[bytes, Envelope]]:
     for target in paths:
         for item in iter_messages(target):
-            yield item.raw, Arrival(source="file", source_ref=item.ref)
+            yield item.raw, Envelope(source="file", source_ref=item.ref)
 
 
 def _summary(accepted: int, outcomes: list[Outcome]) -> dict[str, int]:

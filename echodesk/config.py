@@ -30,6 +30,30 @@ def _doc(text: str) -> dict[str, str]:
 
 
 @dataclass(frozen=True)
+class ImapAccount:
+    """One mailbox Echo fetches mail from (setting ``imap``, a list of these)."""
+
+    name: str = field(metadata=_doc("A short name, unique among the accounts (logs, cursor)."))
+    host: str = field(metadata=_doc("IMAP server host name."))
+    user: str = field(metadata=_doc("Login name."))
+    port: int = field(default=993, metadata=_doc("Port: 993 with tls, 143 otherwise."))
+    tls: bool = field(default=True, metadata=_doc("Implicit TLS (IMAPS)."))
+    starttls: bool = field(
+        default=False, metadata=_doc("Upgrade with STARTTLS; never falls back to plain text.")
+    )
+    password: str = field(
+        default="", repr=False, metadata=_doc("The password, or use password_env.")
+    )
+    password_env: str = field(
+        default="", metadata=_doc("Environment variable holding the password.")
+    )
+    folder: str = field(default="INBOX", metadata=_doc("Folder to fetch from."))
+    processed_folder: str = field(
+        default="", metadata=_doc("Move fetched mail here instead of flagging it \\Seen.")
+    )
+
+
+@dataclass(frozen=True)
 class Settings:
     """Every setting Echo reads, with its default and meaning."""
 
@@ -74,6 +98,26 @@ class Settings:
     spool_inline_limit: int = field(
         default=1024 * 1024,
         metadata=_doc("Raw messages larger than this (bytes) are kept as files, not rows."),
+    )
+    smtp_listen: str = field(
+        default="127.0.0.1:2525", metadata=_doc("HOST:PORT the SMTP receiver listens on.")
+    )
+    max_message_size: int = field(
+        default=25 * 1024 * 1024,
+        metadata=_doc("Largest message accepted, in bytes (announced in EHLO SIZE; 552 above)."),
+    )
+    smtp_tls_cert: str = field(
+        default="", metadata=_doc("PEM certificate for STARTTLS (with smtp_tls_key).")
+    )
+    smtp_tls_key: str = field(default="", metadata=_doc("PEM private key for STARTTLS."))
+    smtp_timeout: int = field(
+        default=300, metadata=_doc("Seconds an idle or slow SMTP client may keep a connection.")
+    )
+    imap: tuple[ImapAccount, ...] = field(
+        default=(), metadata=_doc("Mailboxes to fetch mail from (a list of accounts).")
+    )
+    imap_poll_seconds: int = field(
+        default=60, metadata=_doc("Polling interval for servers without IDLE.")
     )
     worker_batch: int = field(
         default=100, metadata=_doc("Spool rows a worker claims and commits together.")
@@ -148,6 +192,8 @@ def _coerce(name: str, hint: Any, value: Any, origin: str) -> Any:
             except ValueError:
                 pass
         raise ConfigError(f"{where}: expected a whole number, got {value!r}")
+    if hint == tuple[ImapAccount, ...]:
+        return _imap_accounts(name, value, origin)
     if typing.get_origin(hint) is tuple:
         if isinstance(value, str):
             value = [part.strip() for part in value.split(",") if part.strip()]
@@ -155,6 +201,36 @@ def _coerce(name: str, hint: Any, value: Any, origin: str) -> Any:
             raise ConfigError(f"{where}: expected a list of text, got {value!r}")
         return tuple(value)
     raise ConfigError(f"{where}: unsupported type {hint!r}")  # pragma: no cover
+
+
+def _imap_accounts(name: str, value: Any, origin: str) -> tuple[ImapAccount, ...]:
+    """The ``imap`` list: each entry a mapping of ImapAccount keys (YAML or JSON text)."""
+    if isinstance(value, str):
+        try:
+            value = yaml.safe_load(value) or []
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"setting '{name}' (from {origin}): unreadable: {exc}") from exc
+    if not isinstance(value, list):
+        raise ConfigError(f"setting '{name}' (from {origin}): expected a list of accounts")
+    hints = typing.get_type_hints(ImapAccount)
+    accounts = []
+    for index, entry in enumerate(value):
+        where = f"{name}[{index}]"
+        if not isinstance(entry, dict):
+            raise ConfigError(f"setting '{where}' (from {origin}): expected a mapping")
+        fields: dict[str, Any] = {}
+        for key, item in entry.items():
+            if key not in hints:
+                raise ConfigError(f"setting '{where}' (from {origin}): unknown key '{key}'")
+            fields[key] = _coerce(f"{where}.{key}", hints[key], item, origin)
+        for key in ("name", "host", "user"):
+            if not fields.get(key):
+                raise ConfigError(f"setting '{where}.{key}' (from {origin}): required")
+        accounts.append(ImapAccount(**fields))
+    names = [a.name for a in accounts]
+    if len(set(names)) != len(names):
+        raise ConfigError(f"setting '{name}' (from {origin}): account names must be unique")
+    return tuple(accounts)
 
 
 def _field_types() -> dict[str, Any]:
@@ -209,9 +285,23 @@ def load(path: Path | None = None, environ: Mapping[str, str] | None = None) -> 
         var = ENV_PREFIX + key.upper()
         if var in env:
             values[key] = _coerce(key, hint, env[var], var)
+    if "imap" in values:
+        values["imap"] = tuple(_with_password(a, env) for a in values["imap"])
     settings = Settings(**values)
     _validate(settings)
     return settings
+
+
+def _with_password(account: ImapAccount, env: Mapping[str, str]) -> ImapAccount:
+    """Resolve ``password_env`` now, so a missing variable is a start-up error."""
+    if account.password or not account.password_env:
+        return account
+    if account.password_env not in env:
+        raise ConfigError(
+            f"setting 'imap' account '{account.name}': environment variable "
+            f"{account.password_env} (password_env) is not set"
+        )
+    return dataclasses.replace(account, password=env[account.password_env])
 
 
 def _validate(s: Settings) -> None:
@@ -226,7 +316,19 @@ def _validate(s: Settings) -> None:
         raise ConfigError(
             f"setting 'ticket_prefix': letters and digits only, got {s.ticket_prefix!r}"
         )
-    for key in ("ticket_number_width", "spool_max_attempts", "worker_batch"):
+    host, sep, port = s.smtp_listen.rpartition(":")
+    if not sep or not host or not port.isdigit():
+        raise ConfigError(f"setting 'smtp_listen': expected HOST:PORT, got {s.smtp_listen!r}")
+    if bool(s.smtp_tls_cert) != bool(s.smtp_tls_key):
+        raise ConfigError("settings 'smtp_tls_cert' and 'smtp_tls_key' go together")
+    for key in (
+        "ticket_number_width",
+        "spool_max_attempts",
+        "worker_batch",
+        "max_message_size",
+        "smtp_timeout",
+        "imap_poll_seconds",
+    ):
         if getattr(s, key) < 1:
             raise ConfigError(f"setting '{key}': must be at least 1")
 

@@ -17,8 +17,8 @@ from typing import Any
 from echodesk.config import Settings
 from echodesk.desk.context import DeskContext
 from echodesk.desk.intake import Intake
+from echodesk.mailbox.message import Envelope
 from echodesk.store.db import Database
-from echodesk.store.spool import Arrival
 from tests.support.mail import make_mail
 from tests.support.postgres import PgCluster
 
@@ -220,7 +220,7 @@ def test_a_failed_message_is_listed_and_retried_by_hand(tmp_path: Path) -> None:
     db = Database(settings.effective_database_url())
     ctx = DeskContext.for_settings(settings)
     raw = make_mail(message_id="x@customer.test")
-    row_id = Intake(db, ctx).accept(raw, Arrival(source="smtp"))
+    row_id = Intake(db, ctx).accept(raw, Envelope(source="smtp"))
     db.dispose()
     blob = next(p for p in (tmp_path / "data" / "blobs").rglob("*") if p.is_file())
     blob.unlink()  # the fault: the raw bytes cannot be read
@@ -277,7 +277,7 @@ def test_the_worker_picks_up_new_mail_and_stops_cleanly_on_sigterm(tmp_path: Pat
         settings = Settings(data_dir=tmp_path / "data", support_address="support@desk.test")
         db = Database(settings.effective_database_url())
         Intake(db, DeskContext.for_settings(settings)).accept(
-            make_mail(message_id="live@customer.test"), Arrival(source="smtp")
+            make_mail(message_id="live@customer.test"), Envelope(source="smtp")
         )
         db.dispose()
         deadline = time.monotonic() + 60

@@ -97,3 +97,54 @@ def test_ticket_labels() -> None:
     assert s.parse_ticket_label("42") == 42
     assert s.parse_ticket_label("ABC-42") is None
     assert s.parse_ticket_label("TKT-x") is None
+
+
+def test_imap_accounts(tmp_path: Path) -> None:
+    path = _write(
+        tmp_path,
+        """
+imap:
+  - name: support
+    host: imap.example.com
+    user: support@example.com
+    password_env: SUPPORT_IMAP_PASSWORD
+    processed_folder: Echo/Processed
+  - name: sales
+    host: 127.0.0.1
+    port: 10143
+    tls: false
+    user: sales
+    password: secret
+""",
+    )
+    settings = load(path, {"SUPPORT_IMAP_PASSWORD": "hunter2"})
+    support, sales = settings.imap
+    assert (support.port, support.tls, support.folder) == (993, True, "INBOX")
+    assert support.password == "hunter2" and "hunter2" not in repr(support)
+    assert support.processed_folder == "Echo/Processed"
+    assert (sales.port, sales.tls, sales.password) == (10143, False, "secret")
+
+
+@pytest.mark.parametrize(
+    ("text", "env", "message"),
+    [
+        ("imap:\n  - {name: a, hots: x, user: u}\n", {}, r"imap\[0\]' .*unknown key 'hots'"),
+        ("imap:\n  - {name: a, user: u}\n", {}, r"imap\[0\].host' .*required"),
+        ("imap:\n  - {name: a, host: h, user: u, port: many}\n", {}, r"imap\[0\].port"),
+        ("imap:\n  - {name: a, host: h, user: u, password_env: NOPE}\n", {}, "NOPE"),
+        ("imap:\n  - {name: a, host: h, user: u}\n  - {name: a, host: h, user: u}\n", {}, "unique"),
+        ("imap: yes\n", {}, "list of accounts"),
+        ("smtp_listen: localhost\n", {}, "HOST:PORT"),
+        ("smtp_tls_cert: /x.pem\n", {}, "go together"),
+    ],
+)
+def test_bad_imap_and_smtp_settings(
+    tmp_path: Path, text: str, env: dict[str, str], message: str
+) -> None:
+    with pytest.raises(ConfigError, match=message):
+        load(_write(tmp_path, text), env)
+
+
+def test_imap_accounts_from_the_environment(tmp_path: Path) -> None:
+    env = {"ECHODESK_IMAP": '[{"name": "x", "host": "h", "user": "u", "password": "p"}]'}
+    assert load(_write(tmp_path, ""), env).imap[0].host == "h"

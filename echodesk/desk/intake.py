@@ -1,4 +1,4 @@
-"""Accepting raw mail into the spool: the ``accept(raw, arrival)`` the wire is given.
+"""Accepting raw mail into the spool: the ``accept(raw, envelope)`` the wire is given.
 
 Everything that receives mail (SMTP, IMAP, webhook, file import) ends here;
 the row is committed before the caller acknowledges the message.
@@ -9,9 +9,21 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from echodesk.desk.context import DeskContext
+from echodesk.mailbox.message import Envelope
 from echodesk.store import spool
 from echodesk.store.db import Database
 from echodesk.store.spool import Arrival
+
+
+def _arrival(envelope: Envelope) -> Arrival:
+    return Arrival(
+        source=envelope.source,
+        mail_from=envelope.mail_from,
+        rcpt_to=envelope.rcpt_to,
+        peer=envelope.peer,
+        source_ref=envelope.source_ref,
+        received_at=envelope.received_at,
+    )
 
 
 class Intake:
@@ -19,20 +31,24 @@ class Intake:
         self.db = db
         self.ctx = ctx
 
-    def accept(self, raw: bytes, arrival: Arrival) -> int:
+    def accept(self, raw: bytes, envelope: Envelope) -> int:
         """Spool one message durably (committed on return) and give its row id."""
         with self.db.transaction() as session:
             return spool.put(
-                session, raw, arrival, self.ctx.blobs, self.ctx.settings.spool_inline_limit
+                session,
+                raw,
+                _arrival(envelope),
+                self.ctx.blobs,
+                self.ctx.settings.spool_inline_limit,
             )
 
-    def accept_many(self, items: Iterable[tuple[bytes, Arrival]], batch: int = 200) -> list[int]:
+    def accept_many(self, items: Iterable[tuple[bytes, Envelope]], batch: int = 200) -> list[int]:
         """Spool many messages, committing every ``batch`` (for imports from files,
         whose source stays on disk until the import reports success)."""
         ids: list[int] = []
         pending: list[tuple[bytes, Arrival]] = []
-        for item in items:
-            pending.append(item)
+        for raw, envelope in items:
+            pending.append((raw, _arrival(envelope)))
             if len(pending) >= batch:
                 ids += self._commit(pending)
                 pending = []

@@ -8,6 +8,7 @@ the rules engine, the pipeline and the web archive read them.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -97,3 +98,20 @@ class ParsedMessage:
             if mid != self.message_id:
                 seen.setdefault(mid, None)
         return tuple(seen)
+
+
+@dataclass(frozen=True)
+class Envelope:
+    """How a message reached Echo, as the wire saw it (kept on its spool row)."""
+
+    source: str  # smtp | imap | webhook | file
+    mail_from: str = ""
+    rcpt_to: tuple[str, ...] = ()
+    peer: str = ""  # the client's address, or the IMAP account and folder
+    source_ref: str = ""  # file path, IMAP UIDVALIDITY:UID, ...
+    received_at: datetime | None = None
+
+
+#: What a receiver is handed: store the raw message durably, return its spool id.
+#: It must not return before the message is committed; it raises if it cannot.
+Accept = Callable[[bytes, Envelope], int]

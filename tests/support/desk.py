@@ -15,10 +15,10 @@ from echodesk.desk.context import DeskContext
 from echodesk.desk.intake import Intake
 from echodesk.desk.pipeline import Outcome
 from echodesk.desk.worker import Worker
+from echodesk.mailbox.message import Envelope
 from echodesk.store import migrate, reports
 from echodesk.store import tickets as ticket_store
 from echodesk.store.db import Database
-from echodesk.store.spool import Arrival
 
 
 class Desk:
@@ -40,7 +40,7 @@ class Desk:
         self.intake = Intake(self.db, self.ctx)
 
     def accept(self, raw: bytes, source: str = "test") -> int:
-        return self.intake.accept(raw, Arrival(source=source, rcpt_to=("support@desk.test",)))
+        return self.intake.accept(raw, Envelope(source=source, rcpt_to=("support@desk.test",)))
 
     def run_worker_until_idle(self) -> list[Outcome]:
         return Worker(self.db, self.ctx).run_until_idle()
