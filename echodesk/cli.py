@@ -29,6 +29,7 @@ from echodesk.desk.worker import Worker
 from echodesk.errors import EchoError, NotFoundError
 from echodesk.mailbox.files import count_messages, iter_messages
 from echodesk.mailbox.message import Envelope
+from echodesk.mailbox.smtp import SmtpReceiver
 from echodesk.store import migrate, reports
 from echodesk.store import spool as spool_store
 from echodesk.store import tickets as ticket_store
@@ -334,18 +335,34 @@ def worker(app: App, until_idle: bool) -> None:
 
 
 @main.command()
+@click.option(
+    "--smtp",
+    "smtp_listen",
+    metavar="HOST:PORT",
+    help="Where the SMTP receiver listens (default: setting smtp_listen).",
+)
 @pass_app
 @friendly_errors
-def serve(app: App) -> None:
-    """Run Echo: the pipeline worker (receivers and the web archive join it as they land)."""
+def serve(app: App, smtp_listen: str | None) -> None:
+    """Run Echo: SMTP receiver and pipeline worker in one process (SIGTERM stops it)."""
     database = app.database()
-    worker = Worker(database, app.ctx)
+    settings = app.settings
+    receiver = SmtpReceiver.for_settings(settings, Intake(database, app.ctx).accept, smtp_listen)
+    try:
+        receiver.start()
+    except (OSError, RuntimeError) as exc:
+        raise EchoError(
+            f"cannot listen for SMTP on {smtp_listen or settings.smtp_listen}: {exc}"
+        ) from exc
     click.echo(
-        f"echodesk {__version__}: data in {app.settings.data_dir}, "
-        f"database {database.dialect}; Ctrl-C stops",
+        f"echodesk {__version__}: SMTP on {smtp_listen or settings.smtp_listen}, data in "
+        f"{settings.data_dir}, database {database.dialect}; SIGTERM or Ctrl-C stops",
         err=True,
     )
-    _run_until_stopped(worker)
+    try:
+        _run_until_stopped(Worker(database, app.ctx))
+    finally:
+        receiver.stop()
 
 
 def _run_until_stopped(worker: Worker) -> None:

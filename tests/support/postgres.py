@@ -95,6 +95,30 @@ class PgCluster:
     def drop_database(self, name: str) -> None:
         self.psql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
+    def pause(self) -> None:
+        """Stop the server but keep its data (to test a database outage)."""
+        subprocess.run(
+            [f"{self.bindir}/pg_ctl", "-D", self.data, "-m", "fast", "-w", "stop"], **self._kw()
+        )
+
+    def resume(self) -> None:
+        subprocess.run(
+            [
+                f"{self.bindir}/pg_ctl",
+                "-D",
+                self.data,
+                "-o",
+                _options(self.port, self.base),
+                "-l",
+                f"{self.base}/log",
+                "-w",
+                "-t",
+                "30",
+                "start",
+            ],
+            **self._kw(),
+        )
+
     def stop(self) -> None:
         try:
             subprocess.run(
@@ -103,6 +127,14 @@ class PgCluster:
             )
         finally:
             shutil.rmtree(self.base, ignore_errors=True)
+
+
+def _options(port: int, base: str) -> str:
+    return (
+        f"-c port={port} -c listen_addresses=127.0.0.1 -c unix_socket_directories={base} "
+        "-c fsync=off -c synchronous_commit=off -c full_page_writes=off "
+        "-c max_connections=200"
+    )
 
 
 def start_cluster() -> PgCluster:

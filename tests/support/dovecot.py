@@ -1,0 +1,204 @@
+"""A throw-away Dovecot IMAP server for tests: loopback port, Maildir in a temp dir.
+
+The recipe is the one measured in ``../shared/notes/test-servers.md``: a
+passwd-file of users with plain passwords, Maildir under a temporary folder,
+``dovecot -F -c CONF`` in the foreground. Dovecot needs root here (its mail
+processes run as ``nobody``); the suite runs as root in CI. A missing binary
+or a server that does not come up raises: an IMAP test must never skip
+silently.
+
+Each start writes a new ``login_greeting`` token, so the readiness probe
+cannot be fooled by an old instance that still holds the port for a moment
+(``restart()`` reuses the port, because a running poller is configured with
+it).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from imapclient import IMAPClient
+
+from tests.support.postgres import free_port
+
+DOVECOT = os.environ.get("ECHODESK_TEST_DOVECOT", "/usr/sbin/dovecot")
+HOST = "127.0.0.1"
+
+_CONF = """\
+protocols = imap
+listen = {host}
+base_dir = {base}/run
+state_dir = {base}/state
+instance_name = echodesk-test-{port}
+log_path = {base}/dovecot.log
+ssl = no
+disable_plaintext_auth = no
+auth_mechanisms = plain login
+auth_failure_delay = 0
+first_valid_uid = 1
+login_greeting = {greeting}
+mail_location = maildir:{base}/mail/%u/Maildir
+passdb {{
+  driver = passwd-file
+  args = scheme=PLAIN username_format=%u {base}/users
+}}
+userdb {{
+  driver = static
+  args = uid=nobody gid=nogroup home={base}/mail/%u
+}}
+service imap-login {{
+  inet_listener imap {{
+    address = {host}
+    port = {port}
+  }}
+  inet_listener imaps {{
+    port = 0
+  }}
+}}
+"""
+
+
+class Dovecot:
+    """One Dovecot instance; ``add_user`` works while it runs (passwd-file is re-read)."""
+
+    def __init__(self) -> None:
+        if not os.access(DOVECOT, os.X_OK):
+            raise RuntimeError(
+                f"Dovecot not found at {DOVECOT}: install Debian's 'dovecot-imapd' "
+                "(scripts/test does) or set ECHODESK_TEST_DOVECOT"
+            )
+        # Not under pytest's tmp_path: its parents are 0700 and the auth
+        # process (user 'dovecot') must read the users file.
+        self.base = Path(tempfile.mkdtemp(prefix="echodesk-dovecot-"))
+        os.chmod(self.base, 0o755)
+        for sub in ("run", "state", "mail"):
+            (self.base / sub).mkdir()
+        shutil.chown(self.base / "mail", "nobody", "nogroup")
+        (self.base / "users").write_text("")
+        self.host = HOST
+        self.port = free_port()
+        self.users: dict[str, str] = {}
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._generation = 0
+
+    # -- lifecycle ---------------------------------------------------------------
+
+    def start(self, timeout: float = 15) -> None:
+        """Start the server and return once it greets with this start's token."""
+        self._generation += 1
+        greeting = f"echodesk-test-{os.getpid()}-{self._generation}"
+        conf = self.base / "dovecot.conf"
+        conf.write_text(
+            _CONF.format(host=self.host, port=self.port, base=self.base, greeting=greeting)
+        )
+        deadline = time.monotonic() + timeout
+        while True:
+            self._proc = subprocess.Popen(
+                [DOVECOT, "-F", "-c", str(conf)],
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.PIPE,
+            )
+            if self._wait_ready(greeting, deadline):
+                return
+            # Exited at once: most likely the old instance's port is not free yet.
+            err = self._reap()
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"Dovecot did not start on port {self.port}: {err}")
+            time.sleep(0.2)
+
+    def _wait_ready(self, greeting: str, deadline: float) -> bool:
+        """True once our instance greets; False if the process ended first."""
+        assert self._proc is not None
+        while time.monotonic() < deadline:
+            if self._proc.poll() is not None:
+                return False
+            if greeting in self._greeting():
+                return True
+            time.sleep(0.02)
+        self._proc.kill()
+        self._proc.wait()
+        raise RuntimeError(f"Dovecot did not answer on port {self.port}:\n{self.log()}")
+
+    def _greeting(self) -> str:
+        try:
+            with socket.create_connection((self.host, self.port), timeout=1) as sock:
+                return sock.recv(200).decode("ascii", "replace")
+        except OSError:
+            return ""
+
+    def _reap(self) -> str:
+        assert self._proc is not None
+        _, err = self._proc.communicate()
+        self._proc = None
+        return err.decode(errors="replace").strip() or self.log()
+
+    def stop(self) -> None:
+        """Terminate and wait (about a second); the Maildir stays for a restart."""
+        if self._proc is None:
+            return
+        self._proc.terminate()
+        try:
+            self._proc.communicate(timeout=15)
+        except subprocess.TimeoutExpired:
+            self._proc.kill()
+            self._proc.communicate()
+        self._proc = None
+
+    def restart(self) -> None:
+        """Stop and start again on the same port, with the same users and mail."""
+        self.stop()
+        self.start()
+
+    def destroy(self) -> None:
+        self.stop()
+        shutil.rmtree(self.base, ignore_errors=True)
+
+    def log(self) -> str:
+        path = self.base / "dovecot.log"
+        return path.read_text(errors="replace")[-4000:] if path.exists() else ""
+
+    def __enter__(self) -> Dovecot:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.destroy()
+
+    # -- users and clients -----------------------------------------------------
+
+    def add_user(self, user: str, password: str = "secret") -> None:
+        self.users[user] = password
+        lines = "".join(f"{u}:{{PLAIN}}{p}\n" for u, p in self.users.items())
+        tmp = self.base / "users.tmp"
+        tmp.write_text(lines)
+        os.chmod(tmp, 0o644)
+        tmp.replace(self.base / "users")
+
+    def client(self, user: str) -> Any:
+        """A logged-in IMAPClient for ``user`` ("someone else" in the tests)."""
+        client = IMAPClient(self.host, self.port, ssl=False, timeout=10)
+        client.login(user, self.users[user])
+        return client
+
+
+def start_dovecot() -> Dovecot:
+    server = Dovecot()
+    try:
+        server.start()
+    except BaseException:
+        server.destroy()
+        raise
+    return server
