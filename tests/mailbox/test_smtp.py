@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 import smtplib
 import socket
 import ssl
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -247,3 +249,68 @@ def test_recipient_policy(recipient: str, accepted: bool) -> None:
         postmaster_domains=frozenset({"desk.test", "served.test"}),
     )
     assert policy.accepts(recipient) is accepted
+
+
+def test_sigkill_while_a_client_streams_loses_and_doubles_nothing(
+    tmp_path: Path, db_url: str
+) -> None:
+    server = EchoProcess(tmp_path, db_url).start()
+    acked: list[str] = []
+    attempted: list[str] = []
+    stop = threading.Event()
+
+    def stream() -> None:
+        try:
+            with smtplib.SMTP("127.0.0.1", server.port, timeout=30) as client:
+                for i in range(100_000):
+                    if stop.is_set():
+                        return
+                    mid = f"crash{i}@customer.test"
+                    attempted.append(mid)
+                    client.sendmail(
+                        "alice@customer.test",
+                        ["support@desk.test"],
+                        make_mail(message_id=mid, subject=f"Crash {i}"),
+                    )
+                    acked.append(mid)
+        except (smtplib.SMTPException, OSError):
+            return  # the server died under us: exactly the point
+
+    sender = threading.Thread(target=stream)
+    sender.start()
+    deadline = time.monotonic() + 60
+    while len(acked) < 40 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    server.kill()  # SIGKILL: no clean-up of any kind
+    stop.set()
+    sender.join(timeout=60)
+    assert len(acked) >= 40
+
+    server.start()  # the restarted worker processes whatever was spooled
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            spool = server.cli("spool")
+            if spool and all(r["state"] == "processed" for r in spool):
+                break
+            time.sleep(0.3)
+        stored = [m["message_id"] for t in _shown(server) for m in t["messages"]]
+    finally:
+        server.stop()
+    assert len(stored) == len(set(stored)), "a message was stored twice"
+    assert set(acked) <= set(stored), "a message that got 250 is missing"
+    assert set(stored) <= set(attempted)
+    assert len(stored) - len(acked) <= 1  # at most the one in flight when the server died
+    assert {r["state"] for r in spool} == {"processed"} and len(spool) == len(stored)
+
+
+def _shown(server: EchoProcess) -> list[dict[str, object]]:
+    out = subprocess.run(
+        [sys.executable, "-m", "echodesk.cli", "show", "--all", "--json"],
+        env=server.env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert out.returncode == 0, out.stderr
+    return [json.loads(line) for line in out.stdout.splitlines()]

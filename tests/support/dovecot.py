@@ -1,8 +1,10 @@
 """A throw-away Dovecot IMAP server for tests: loopback port, Maildir in a temp dir.
 
-The recipe is the one measured in ``../shared/notes/test-servers.md``: a
-passwd-file of users with plain passwords, Maildir under a temporary folder,
-``dovecot -F -c CONF`` in the foreground. Dovecot needs root here (its mail
+The recipe is the one measured in ``../shared/notes/test-servers.md``:
+Maildir under a temporary folder, ``dovecot -F -c CONF`` in the foreground.
+Instead of a passwd-file, a static passdb lets *any* user name log in with
+:data:`PASSWORD`, so each test can take a fresh mailbox without a reload
+(Dovecot re-reads a passwd-file at most once a second). Dovecot needs root here (its mail
 processes run as ``nobody``); the suite runs as root in CI. A missing binary
 or a server that does not come up raises: an IMAP test must never skip
 silently.
@@ -31,6 +33,7 @@ from tests.support.postgres import free_port
 
 DOVECOT = os.environ.get("ECHODESK_TEST_DOVECOT", "/usr/sbin/dovecot")
 HOST = "127.0.0.1"
+PASSWORD = "secret"
 
 _CONF = """\
 protocols = imap
@@ -47,8 +50,8 @@ first_valid_uid = 1
 login_greeting = {greeting}
 mail_location = maildir:{base}/mail/%u/Maildir
 passdb {{
-  driver = passwd-file
-  args = scheme=PLAIN username_format=%u {base}/users
+  driver = static
+  args = password={password}
 }}
 userdb {{
   driver = static
@@ -67,7 +70,7 @@ service imap-login {{
 
 
 class Dovecot:
-    """One Dovecot instance; ``add_user`` works while it runs (passwd-file is re-read)."""
+    """One Dovecot instance; every user name is a mailbox, the password is PASSWORD."""
 
     def __init__(self) -> None:
         if not os.access(DOVECOT, os.X_OK):
@@ -82,10 +85,8 @@ class Dovecot:
         for sub in ("run", "state", "mail"):
             (self.base / sub).mkdir()
         shutil.chown(self.base / "mail", "nobody", "nogroup")
-        (self.base / "users").write_text("")
         self.host = HOST
         self.port = free_port()
-        self.users: dict[str, str] = {}
         self._proc: subprocess.Popen[bytes] | None = None
         self._generation = 0
 
@@ -97,7 +98,13 @@ class Dovecot:
         greeting = f"echodesk-test-{os.getpid()}-{self._generation}"
         conf = self.base / "dovecot.conf"
         conf.write_text(
-            _CONF.format(host=self.host, port=self.port, base=self.base, greeting=greeting)
+            _CONF.format(
+                host=self.host,
+                port=self.port,
+                base=self.base,
+                greeting=greeting,
+                password=PASSWORD,
+            )
         )
         deadline = time.monotonic() + timeout
         while True:
@@ -177,20 +184,12 @@ class Dovecot:
     ) -> None:
         self.destroy()
 
-    # -- users and clients -----------------------------------------------------
-
-    def add_user(self, user: str, password: str = "secret") -> None:
-        self.users[user] = password
-        lines = "".join(f"{u}:{{PLAIN}}{p}\n" for u, p in self.users.items())
-        tmp = self.base / "users.tmp"
-        tmp.write_text(lines)
-        os.chmod(tmp, 0o644)
-        tmp.replace(self.base / "users")
+    # -- clients ---------------------------------------------------------------
 
     def client(self, user: str) -> Any:
         """A logged-in IMAPClient for ``user`` ("someone else" in the tests)."""
         client = IMAPClient(self.host, self.port, ssl=False, timeout=10)
-        client.login(user, self.users[user])
+        client.login(user, PASSWORD)
         return client
 
 
