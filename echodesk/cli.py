@@ -24,6 +24,7 @@ from echodesk import __version__
 from echodesk.config import Settings, load
 from echodesk.desk.context import DeskContext
 from echodesk.desk.intake import Intake
+from echodesk.desk.jobs import start_scheduler
 from echodesk.desk.pipeline import Outcome
 from echodesk.desk.worker import Worker
 from echodesk.errors import EchoError, NotFoundError
@@ -366,11 +367,14 @@ def serve(app: App, smtp_listen: str | None) -> None:
 
 
 def _run_until_stopped(worker: Worker) -> None:
-    """Run the worker until SIGTERM (as platforms stop a process) or Ctrl-C.
+    """Run the worker and the scheduled jobs until SIGTERM (as platforms stop a process)
+    or Ctrl-C.
 
     The signal only sets a flag: the batch in hand finishes and commits first.
     """
+    logging.getLogger().setLevel(min(logging.getLogger().level, logging.INFO))
     stopping: list[int] = []
+    scheduler = start_scheduler(worker.db, worker.ctx)
 
     def stop(signum: int, _frame: object) -> None:
         stopping.append(signum)
@@ -382,6 +386,7 @@ def _run_until_stopped(worker: Worker) -> None:
         pass
     finally:
         signal.signal(signal.SIGTERM, previous)
+        scheduler.shutdown(wait=False)
     click.echo("stopped", err=True)
 
 

@@ -119,6 +119,9 @@ class Settings:
     imap_poll_seconds: int = field(
         default=60, metadata=_doc("Polling interval for servers without IDLE.")
     )
+    spool_report_seconds: int = field(
+        default=300, metadata=_doc("How often serve and worker log the spool's state.")
+    )
     worker_batch: int = field(
         default=100, metadata=_doc("Spool rows a worker claims and commits together.")
     )
@@ -328,6 +331,7 @@ def _validate(s: Settings) -> None:
         "max_message_size",
         "smtp_timeout",
         "imap_poll_seconds",
+        "spool_report_seconds",
     ):
         if getattr(s, key) < 1:
             raise ConfigError(f"setting '{key}': must be at least 1")

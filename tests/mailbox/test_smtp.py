@@ -314,3 +314,25 @@ def _shown(server: EchoProcess) -> list[dict[str, object]]:
     )
     assert out.returncode == 0, out.stderr
     return [json.loads(line) for line in out.stdout.splitlines()]
+
+
+def test_serve_logs_each_message_and_reports_the_spool(tmp_path: Path) -> None:
+    server = EchoProcess(tmp_path, ECHODESK_SPOOL_REPORT_SECONDS="1").start()
+    try:
+        _send(
+            server.port, make_mail(message_id="logged@customer.test", body="a secret body line\n")
+        )
+        with smtplib.SMTP("127.0.0.1", server.port, timeout=30) as client:
+            client.ehlo()
+            client.mail("mallory@evil.test")
+            client.rcpt("victim@elsewhere.test")
+        server.wait_for_tickets(1)
+        time.sleep(1.5)
+    finally:
+        server.stop()
+    log = server.log.read_text()
+    assert "smtp received peer=127.0.0.1 mail_from=alice@customer.test" in log
+    assert "spool_id=1" in log
+    assert "smtp rejected recipient peer=127.0.0.1 mail_from=mallory@evil.test" in log
+    assert "spool: 0 pending, 0 failed" in log
+    assert "secret body" not in log

@@ -1,0 +1,58 @@
+"""Scheduled jobs: APScheduler 3 as an in-process timer.
+
+One scheduler per process, jobs registered in code at start-up
+(``replace_existing``, ``coalesce``, one instance at a time). Durable state
+lives in the database, never in the scheduler, so any number of processes can
+run the same schedule; a job that must run once cluster-wide takes a
+PostgreSQL advisory lock itself.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from apscheduler.schedulers.background import BackgroundScheduler
+from sqlalchemy import func, select
+
+from echodesk.desk.context import DeskContext
+from echodesk.store.db import Database
+from echodesk.store.models import InboundSpool
+
+log = logging.getLogger(__name__)
+
+
+def report_spool(db: Database) -> dict[str, int]:
+    """Log how many messages wait and how many failed, so operators see trouble early."""
+    with db.reading() as session:
+        stmt = (
+            select(InboundSpool.state, func.count())
+            .where(InboundSpool.state.in_(("pending", "failed", "quarantined")))
+            .group_by(InboundSpool.state)
+        )
+        counts = {state: int(n) for state, n in session.execute(stmt)}
+    level = logging.WARNING if counts.get("failed") else logging.INFO
+    log.log(
+        level,
+        "spool: %d pending, %d failed, %d quarantined",
+        counts.get("pending", 0),
+        counts.get("failed", 0),
+        counts.get("quarantined", 0),
+    )
+    return counts
+
+
+def start_scheduler(db: Database, ctx: DeskContext) -> BackgroundScheduler:
+    """Start the process's scheduler with every job Echo runs on a timer."""
+    scheduler = BackgroundScheduler(timezone="UTC")
+    scheduler.add_job(
+        report_spool,
+        "interval",
+        args=[db],
+        id="spool-report",
+        seconds=ctx.settings.spool_report_seconds,
+        replace_existing=True,
+        coalesce=True,
+        max_instances=1,
+    )
+    scheduler.start()
+    return scheduler
