@@ -7,9 +7,9 @@ with status 2; anything else is a bug and keeps its traceback.
 
 from __future__ import annotations
 
+import imaplib
 import json
 import logging
-import signal
 import sys
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -24,13 +24,12 @@ from echodesk import __version__
 from echodesk.config import Settings, load
 from echodesk.desk.context import DeskContext
 from echodesk.desk.intake import Intake
-from echodesk.desk.jobs import start_scheduler
 from echodesk.desk.pipeline import Outcome
 from echodesk.desk.worker import Worker
 from echodesk.errors import EchoError, NotFoundError
 from echodesk.mailbox.files import count_messages, iter_messages
 from echodesk.mailbox.message import Envelope
-from echodesk.mailbox.smtp import SmtpReceiver
+from echodesk.serving import Services, pollers_for
 from echodesk.store import migrate, reports
 from echodesk.store import spool as spool_store
 from echodesk.store import tickets as ticket_store
@@ -320,74 +319,76 @@ def spool_retry(app: App, row_id: int) -> None:
     )
 
 
-@main.command()
-@click.option("--until-idle", is_flag=True, help="Stop when no message is due.")
-@pass_app
-@friendly_errors
-def worker(app: App, until_idle: bool) -> None:
-    """Run only the pipeline worker (several may run against one database)."""
-    database = app.database()
-    work = Worker(database, app.ctx)
-    if until_idle:
-        outcomes = work.run_until_idle()
-        click.echo(json.dumps({"processed": len(outcomes)}))
-        return
-    _run_until_stopped(work)
-
-
-@main.command()
-@click.option(
+SMTP_OPTION = click.option(
     "--smtp",
     "smtp_listen",
     metavar="HOST:PORT",
     help="Where the SMTP receiver listens (default: setting smtp_listen).",
 )
+
+
+@main.command()
+@SMTP_OPTION
 @pass_app
 @friendly_errors
 def serve(app: App, smtp_listen: str | None) -> None:
-    """Run Echo: SMTP receiver and pipeline worker in one process (SIGTERM stops it)."""
-    database = app.database()
+    """Run Echo: SMTP receiver, IMAP pollers, worker and scheduled jobs (SIGTERM stops it)."""
+    _announce(app, smtp_listen)
+    Services(app.settings, app.database(), app.ctx, smtp_listen=smtp_listen).run()
+    click.echo("stopped", err=True)
+
+
+@main.command()
+@SMTP_OPTION
+@click.option("--until-idle", is_flag=True, help="Only process the spool, then exit.")
+@pass_app
+@friendly_errors
+def worker(app: App, smtp_listen: str | None, until_idle: bool) -> None:
+    """Everything but the web archive (Procfile's worker); several may share a database."""
+    if until_idle:
+        outcomes = Worker(app.database(), app.ctx).run_until_idle()
+        click.echo(json.dumps({"processed": len(outcomes)}))
+        return
+    _announce(app, smtp_listen)
+    Services(app.settings, app.database(), app.ctx, smtp_listen=smtp_listen).run()
+    click.echo("stopped", err=True)
+
+
+@main.command()
+@click.option("--once", is_flag=True, help="Fetch each mailbox once, process, and exit.")
+@pass_app
+@friendly_errors
+def poll(app: App, once: bool) -> None:
+    """Fetch mail from the IMAP accounts in settings (cron: --once)."""
     settings = app.settings
-    receiver = SmtpReceiver.for_settings(settings, Intake(database, app.ctx).accept, smtp_listen)
-    try:
-        receiver.start()
-    except (OSError, RuntimeError) as exc:
-        raise EchoError(
-            f"cannot listen for SMTP on {smtp_listen or settings.smtp_listen}: {exc}"
-        ) from exc
+    if not settings.imap:
+        raise EchoError("no IMAP accounts in settings (setting 'imap')")
+    database = app.database()
+    if not once:
+        Services(settings, database, app.ctx, with_smtp=False, with_worker=False).run()
+        return
+    fetched = {}
+    for poller in pollers_for(settings, database, app.ctx):
+        try:
+            fetched[poller.account.name] = poller.poll_once()
+        except (OSError, imaplib.IMAP4.error) as exc:
+            raise EchoError(f"IMAP account '{poller.account.name}': {exc}") from exc
+        finally:
+            poller.close()
+    outcomes = Worker(database, app.ctx).run_until_idle()
+    click.echo(json.dumps({"fetched": fetched, "processed": len(outcomes)}))
+
+
+def _announce(app: App, smtp_listen: str | None) -> None:
+    logging.getLogger().setLevel(min(logging.getLogger().level, logging.INFO))
+    settings = app.settings
+    accounts = ", ".join(a.name for a in settings.imap) or "none"
     click.echo(
-        f"echodesk {__version__}: SMTP on {smtp_listen or settings.smtp_listen}, data in "
-        f"{settings.data_dir}, database {database.dialect}; SIGTERM or Ctrl-C stops",
+        f"echodesk {__version__}: SMTP on {smtp_listen or settings.smtp_listen}, IMAP "
+        f"{accounts}, data in {settings.data_dir}, database {app.database().dialect}; "
+        "SIGTERM or Ctrl-C stops",
         err=True,
     )
-    try:
-        _run_until_stopped(Worker(database, app.ctx))
-    finally:
-        receiver.stop()
-
-
-def _run_until_stopped(worker: Worker) -> None:
-    """Run the worker and the scheduled jobs until SIGTERM (as platforms stop a process)
-    or Ctrl-C.
-
-    The signal only sets a flag: the batch in hand finishes and commits first.
-    """
-    logging.getLogger().setLevel(min(logging.getLogger().level, logging.INFO))
-    stopping: list[int] = []
-    scheduler = start_scheduler(worker.db, worker.ctx)
-
-    def stop(signum: int, _frame: object) -> None:
-        stopping.append(signum)
-
-    previous = signal.signal(signal.SIGTERM, stop)
-    try:
-        worker.run_forever(lambda: bool(stopping), idle_sleep=0.5)
-    except KeyboardInterrupt:
-        pass
-    finally:
-        signal.signal(signal.SIGTERM, previous)
-        scheduler.shutdown(wait=False)
-    click.echo("stopped", err=True)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -226,6 +226,10 @@ def _imap_accounts(name: str, value: Any, origin: str) -> tuple[ImapAccount, ...
             if key not in hints:
                 raise ConfigError(f"setting '{where}' (from {origin}): unknown key '{key}'")
             fields[key] = _coerce(f"{where}.{key}", hints[key], item, origin)
+        if fields.get("starttls") and "tls" not in fields:
+            fields["tls"] = False  # STARTTLS upgrades a plain connection
+        if not fields.get("tls", True) and "port" not in fields:
+            fields["port"] = 143
         for key in ("name", "host", "user"):
             if not fields.get(key):
                 raise ConfigError(f"setting '{where}.{key}' (from {origin}): required")

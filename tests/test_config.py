@@ -148,3 +148,9 @@ def test_bad_imap_and_smtp_settings(
 def test_imap_accounts_from_the_environment(tmp_path: Path) -> None:
     env = {"ECHODESK_IMAP": '[{"name": "x", "host": "h", "user": "u", "password": "p"}]'}
     assert load(_write(tmp_path, ""), env).imap[0].host == "h"
+
+
+def test_imap_starttls_alone_means_a_plain_connection_upgraded(tmp_path: Path) -> None:
+    path = _write(tmp_path, "imap:\n  - {name: a, host: h, user: u, password: p, starttls: true}\n")
+    account = load(path, {}).imap[0]
+    assert (account.tls, account.starttls, account.port) == (False, True, 143)

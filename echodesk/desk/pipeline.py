@@ -29,6 +29,7 @@ from echodesk.desk.batch import (
 from echodesk.desk.context import DeskContext
 from echodesk.desk.decide import ACTOR, Decider
 from echodesk.desk.threader import subject_tag
+from echodesk.mailbox.message import ParsedMessage
 from echodesk.mailbox.parse import parse_message
 from echodesk.mailbox.trim import trim_reply
 from echodesk.store import lookups, spool, writes
@@ -52,9 +53,24 @@ class Outcome:
     reason: str = ""
 
 
-def process_batch(session: Session, rows: Sequence[Claimed], ctx: DeskContext) -> list[Outcome]:
-    """Decide and write every claimed row; rows whose conversation is busy are deferred."""
-    items = [_parse(row, ctx) for row in rows]
+@dataclass(frozen=True)
+class Parsed:
+    """A spool row's message, parsed and trimmed (outside any database transaction)."""
+
+    row_id: int
+    msg: ParsedMessage
+    trimmed: str
+
+
+def parse_row(row: Claimed, ctx: DeskContext) -> Parsed:
+    """Parse and trim one row; raises only if its raw bytes cannot be read."""
+    msg = parse_message(spool.raw_bytes(row, ctx.blobs))
+    return Parsed(row.id, msg, trim_reply(msg.text).text)
+
+
+def process_batch(session: Session, parsed: Sequence[Parsed], ctx: DeskContext) -> list[Outcome]:
+    """Decide and write every parsed row; rows whose conversation is busy are deferred."""
+    items = [Item(p.row_id, p.msg, trimmed=p.trimmed) for p in parsed]
     items, deferred = _lock_conversations(session, items)
     now = utcnow()
     decider = Decider(ctx.settings, ctx.tag_pattern, _index(session, items, ctx), now)
@@ -62,11 +78,6 @@ def process_batch(session: Session, rows: Sequence[Claimed], ctx: DeskContext) -
         decider.decide(item)
     tickets = _apply(session, decider.plan, decider.index, ctx, now)
     return [_outcome(item, decider.index, tickets) for item in items] + deferred
-
-
-def _parse(row: Claimed, ctx: DeskContext) -> Item:
-    msg = parse_message(spool.raw_bytes(row, ctx.blobs))
-    return Item(row.id, msg, trimmed=trim_reply(msg.text).text)
 
 
 def _lock_conversations(session: Session, items: list[Item]) -> tuple[list[Item], list[Outcome]]:

@@ -1,10 +1,12 @@
 """The one loop that drains the spool: claim, process, commit; retry with backoff.
 
-Pipeline stages never commit or retry; this module does both (STYLE §1). A
-batch of rows is claimed and processed in one transaction, inside a savepoint.
-If the batch fails, the savepoint is rolled back and the rows are processed
-again one at a time, each in its own savepoint, so a bad message fails alone:
-its attempt is recorded with the error and it is retried later with a doubling
+Pipeline stages never commit or retry; this module does both (STYLE §1).
+Rows are parsed outside the write transaction where the database allows it
+(SQLite has one writer at a time, and receivers must not wait for parsing),
+then decided and written in one transaction, inside a savepoint. If the
+batch fails, the savepoint is rolled back and the rows are processed again
+one at a time, each in its own savepoint, so a bad message fails alone: its
+attempt is recorded with the error and it is retried later with a doubling
 delay, until it stays ``failed`` for an operator to look at.
 """
 
@@ -12,18 +14,20 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from echodesk.desk.context import DeskContext
-from echodesk.desk.pipeline import Outcome, process_batch
+from echodesk.desk.pipeline import Outcome, Parsed, parse_row, process_batch
 from echodesk.store import spool
 from echodesk.store.db import Database
 from echodesk.store.spool import Claimed
 
 log = logging.getLogger(__name__)
+
+ParseResult = Parsed | Exception
 
 
 def describe(exc: BaseException) -> str:
@@ -40,25 +44,59 @@ class Worker:
 
     def run_once(self) -> list[Outcome]:
         """Process one batch of due rows; [] when there is nothing to do."""
+        if self.db.is_postgres:
+            return self._claim_then_parse()
+        return self._parse_then_claim()
+
+    def _claim_then_parse(self) -> list[Outcome]:
+        """PostgreSQL: lock rows first (other workers skip them), parse inside."""
         with self.db.transaction() as session:
             rows = spool.claim(session, self.batch)
-            if not rows:
-                return []
-            try:
-                with session.begin_nested():
-                    return process_batch(session, rows, self.ctx)
-            except Exception as exc:  # noqa: BLE001 - retried row by row below
-                if len(rows) == 1:
-                    return [self._failed(session, rows[0], exc)]
-                log.warning(
-                    "batch of %d failed (%s); processing rows one by one", len(rows), describe(exc)
-                )
-            return [self._one(session, row) for row in rows]
+            return self._process(session, rows, {r.id: self._parse(r) for r in rows})
 
-    def _one(self, session: Session, row: Claimed) -> Outcome:
+    def _parse_then_claim(self) -> list[Outcome]:
+        """SQLite: parse before taking the single write lock, then claim what is left."""
+        with self.db.reading() as session:
+            peeked = spool.due(session, self.batch)
+        if not peeked:
+            return []
+        parsed = {row.id: self._parse(row) for row in peeked}
+        with self.db.transaction() as session:
+            rows = spool.claim_ids(session, list(parsed))
+            return self._process(session, rows, parsed)
+
+    def _parse(self, row: Claimed) -> ParseResult:
+        try:
+            return parse_row(row, self.ctx)
+        except Exception as exc:  # noqa: BLE001 - recorded on the row by _process
+            return exc
+
+    def _process(
+        self, session: Session, rows: Sequence[Claimed], parsed: dict[int, ParseResult]
+    ) -> list[Outcome]:
+        failed = [
+            self._failed(session, row, result)
+            for row in rows
+            if isinstance(result := parsed[row.id], Exception)
+        ]
+        good = [(row, result) for row in rows if isinstance(result := parsed[row.id], Parsed)]
+        if not good:
+            return failed
         try:
             with session.begin_nested():
-                return process_batch(session, [row], self.ctx)[0]
+                return failed + process_batch(session, [p for _, p in good], self.ctx)
+        except Exception as exc:  # noqa: BLE001 - retried row by row below
+            if len(good) == 1:
+                return [*failed, self._failed(session, good[0][0], exc)]
+            log.warning(
+                "batch of %d failed (%s); processing rows one by one", len(good), describe(exc)
+            )
+        return failed + [self._one(session, row, item) for row, item in good]
+
+    def _one(self, session: Session, row: Claimed, item: Parsed) -> Outcome:
+        try:
+            with session.begin_nested():
+                return process_batch(session, [item], self.ctx)[0]
         except Exception as exc:  # noqa: BLE001 - any failure is recorded on the row
             return self._failed(session, row, exc)
 

@@ -338,15 +338,28 @@ def _clean_footer(line: str) -> str:
     return core.strip().strip("()<>[]*_~\"'").strip().rstrip(".!").strip().lower()
 
 
-def _footer_hint() -> re.Pattern[str]:
-    """A cheap first test: the line holds the first word of some known footer."""
+def _footer_words() -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """First words of the known footers, and the suffix footers, for a cheap first test."""
     prefixes = (*_FOOTER_PREFIXES, *_WEAK_FOOTER_PREFIXES, *_VERB_LAST_PREFIXES)
-    words = {p.split()[0] for p in prefixes if p.split()}
-    words |= {suffix.strip("'" + _RSQUO)[:3] for suffix in _MOBILE_SUFFIXES}
-    return re.compile("|".join(sorted(map(re.escape, words))), re.IGNORECASE)
+    words = tuple(sorted({p.split()[0] for p in prefixes if p.split()}))
+    return words, tuple(suffix.strip("'" + _RSQUO) for suffix in _MOBILE_SUFFIXES)
 
 
-_FOOTER_HINT = _footer_hint()
+_FOOTER_FIRST_WORDS, _FOOTER_SUFFIXES = _footer_words()
+
+
+def _may_be_footer(line: str) -> bool:
+    """Could ``line`` be a footer at all? Most lines are prose and fail here cheaply.
+
+    A footer starts with one of the known first words (after markup), ends
+    with a known suffix, or carries a link that cleaning may remove.
+    """
+    head = line.lstrip(" \t*_~\"'([<>").lower()
+    return (
+        head.startswith(_FOOTER_FIRST_WORDS)
+        or "http" in line
+        or any(suffix in line for suffix in _FOOTER_SUFFIXES)
+    )
 
 
 def _is_mobile(line: str) -> bool:
@@ -355,7 +368,7 @@ def _is_mobile(line: str) -> bool:
     A prefix alone is not enough ("Sent from my desk, is much easier..." is prose),
     so the words after it must be few and either name a device or end the line.
     """
-    if len(line) > 200 or not _FOOTER_HINT.search(line):
+    if len(line) > 200 or not _may_be_footer(line):
         return False
     core = _clean_footer(line)
     if not core or len(core) > 100:

@@ -8,6 +8,7 @@ the web archive never waits for the worker.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -35,7 +36,7 @@ def normalise_url(url: str) -> str:
 class Database:
     """One database: its engine, read sessions and write transactions."""
 
-    def __init__(self, url: str, *, pool_size: int = 5) -> None:
+    def __init__(self, url: str, *, pool_size: int = 12) -> None:
         self.url = normalise_url(url)
         try:
             parsed = make_url(self.url)
@@ -48,7 +49,7 @@ class Database:
                 Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
             kwargs["connect_args"] = {"timeout": 30, "check_same_thread": False}
         elif self.dialect == "postgresql":
-            kwargs.update(pool_size=pool_size, max_overflow=10, pool_pre_ping=True)
+            kwargs.update(pool_size=pool_size, max_overflow=20, pool_pre_ping=True)
         else:
             raise StoreError(f"unsupported database {self.dialect!r}: use sqlite or postgresql")
         try:
@@ -58,6 +59,11 @@ class Database:
         if self.dialect == "sqlite":
             _install_sqlite_pragmas(self.engine)
         self._writer = self.engine.execution_options(**{_IMMEDIATE: True})
+        # SQLite admits one writer: queue this process's writers on a lock, which
+        # wakes the next at once, instead of in SQLite's sleeping busy handler.
+        self._write_lock: threading.Lock | None = (
+            threading.Lock() if self.dialect == "sqlite" else None
+        )
         self.read_sessions = sessionmaker(self.engine, expire_on_commit=False)
         self.write_sessions = sessionmaker(self._writer, expire_on_commit=False)
 
@@ -68,7 +74,11 @@ class Database:
     @contextmanager
     def transaction(self) -> Iterator[Session]:
         """A write transaction: committed when the block ends, rolled back on error."""
-        with self.write_sessions() as session, session.begin():
+        if self._write_lock is None:
+            with self.write_sessions() as session, session.begin():
+                yield session
+            return
+        with self._write_lock, self.write_sessions() as session, session.begin():
             yield session
 
     @contextmanager

@@ -126,6 +126,30 @@ def claim(session: Session, limit: int, now: datetime | None = None) -> list[Cla
     return [Claimed(*row) for row in session.execute(stmt)]
 
 
+def due(session: Session, limit: int) -> list[Claimed]:
+    """The oldest due pending rows, read without locking (SQLite reads them before its
+    write lock, so parsing does not hold up writers)."""
+    stmt = (
+        select(*_CLAIM_COLUMNS)
+        .where(InboundSpool.state == "pending", InboundSpool.next_attempt_at <= utcnow())
+        .order_by(InboundSpool.id)
+        .limit(limit)
+    )
+    return [Claimed(*row) for row in session.execute(stmt)]
+
+
+def claim_ids(session: Session, ids: Sequence[int]) -> list[Claimed]:
+    """Those of ``ids`` still pending, locked for this transaction (without raw bytes)."""
+    stmt = (
+        select(InboundSpool.id, InboundSpool.attempts)
+        .where(InboundSpool.id.in_(list(ids)), InboundSpool.state == "pending")
+        .order_by(InboundSpool.id)
+    )
+    if session.get_bind().dialect.name == "postgresql":
+        stmt = stmt.with_for_update(skip_locked=True)
+    return [Claimed(row_id, None, None, attempts) for row_id, attempts in session.execute(stmt)]
+
+
 def claim_one(session: Session, row_id: int) -> Claimed | None:
     """Lock one row by id if it is still pending (another worker may have taken it)."""
     stmt = select(*_CLAIM_COLUMNS).where(InboundSpool.id == row_id, InboundSpool.state == "pending")

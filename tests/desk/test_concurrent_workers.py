@@ -11,7 +11,7 @@ from pathlib import Path
 
 from sqlalchemy import func, select
 
-from echodesk.desk.pipeline import process_batch
+from echodesk.desk.pipeline import parse_row, process_batch
 from echodesk.store import spool as spool_store
 from echodesk.store.models import InboundSpool, Message, Ticket
 from tests.support.desk import Desk
@@ -109,12 +109,14 @@ def test_a_reply_and_its_parent_in_two_open_transactions_end_in_one_ticket(
     with first.begin():
         row = spool_store.claim_one(first, reply)
         assert row is not None
-        assert process_batch(first, [row], desk.ctx)[0].created_ticket
+        assert process_batch(first, [parse_row(row, desk.ctx)], desk.ctx)[0].created_ticket
         with second.begin():
             other = spool_store.claim_one(second, parent)
             assert other is not None
             # The parent's conversation is held by the first transaction: deferred.
-            assert process_batch(second, [other], desk.ctx)[0].state == "deferred"
+            assert (
+                process_batch(second, [parse_row(other, desk.ctx)], desk.ctx)[0].state == "deferred"
+            )
     # The first transaction has committed; the parent, retried, joins the reply.
     outcome = desk.run_worker_until_idle()[0]
     assert outcome.spool_id == parent and not outcome.created_ticket

@@ -17,8 +17,10 @@ it).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import tempfile
@@ -57,6 +59,12 @@ userdb {{
   driver = static
   args = uid=nobody gid=nogroup home={base}/mail/%u
 }}
+# No growing delay after failed logins (the wrong-password test retries fast).
+service anvil {{
+  unix_listener anvil-auth-penalty {{
+    mode = 0
+  }}
+}}
 service imap-login {{
   inet_listener imap {{
     address = {host}
@@ -72,7 +80,7 @@ service imap-login {{
 class Dovecot:
     """One Dovecot instance; every user name is a mailbox, the password is PASSWORD."""
 
-    def __init__(self) -> None:
+    def __init__(self, extra_conf: str = "") -> None:
         if not os.access(DOVECOT, os.X_OK):
             raise RuntimeError(
                 f"Dovecot not found at {DOVECOT}: install Debian's 'dovecot-imapd' "
@@ -87,6 +95,7 @@ class Dovecot:
         shutil.chown(self.base / "mail", "nobody", "nogroup")
         self.host = HOST
         self.port = free_port()
+        self.extra_conf = extra_conf  # more settings, e.g. a narrower imap_capability
         self._proc: subprocess.Popen[bytes] | None = None
         self._generation = 0
 
@@ -105,15 +114,18 @@ class Dovecot:
                 greeting=greeting,
                 password=PASSWORD,
             )
+            + self.extra_conf
         )
         deadline = time.monotonic() + timeout
         while True:
-            self._proc = subprocess.Popen(
-                [DOVECOT, "-F", "-c", str(conf)],
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.PIPE,
-            )
+            with open(self.base / "stderr.log", "wb") as stderr:  # start-up errors land here
+                self._proc = subprocess.Popen(
+                    [DOVECOT, "-F", "-c", str(conf)],
+                    stdin=subprocess.DEVNULL,
+                    stdout=subprocess.DEVNULL,
+                    stderr=stderr,
+                    start_new_session=True,  # its own process group: stop() ends every child
+                )
             if self._wait_ready(greeting, deadline):
                 return
             # Exited at once: most likely the old instance's port is not free yet.
@@ -131,8 +143,7 @@ class Dovecot:
             if greeting in self._greeting():
                 return True
             time.sleep(0.02)
-        self._proc.kill()
-        self._proc.wait()
+        self.stop(grace=0.5)
         raise RuntimeError(f"Dovecot did not answer on port {self.port}:\n{self.log()}")
 
     def _greeting(self) -> str:
@@ -144,20 +155,28 @@ class Dovecot:
 
     def _reap(self) -> str:
         assert self._proc is not None
-        _, err = self._proc.communicate()
+        self._proc.wait()
         self._proc = None
-        return err.decode(errors="replace").strip() or self.log()
+        err = (self.base / "stderr.log").read_text(errors="replace").strip()
+        return err or self.log()
 
-    def stop(self) -> None:
-        """Terminate and wait (about a second); the Maildir stays for a restart."""
+    def stop(self, grace: float = 2.0) -> None:
+        """Terminate the master; after at most ``grace`` seconds kill its whole group.
+
+        A clean shutdown with a client logged in can take Dovecot ten
+        seconds, and a master that exits sooner may leave a session's imap
+        process running on. Killing the process group afterwards ends every
+        session for sure, which to a client looks like a crashed server. The
+        Maildir stays for a restart.
+        """
         if self._proc is None:
             return
         self._proc.terminate()
-        try:
-            self._proc.communicate(timeout=15)
-        except subprocess.TimeoutExpired:
-            self._proc.kill()
-            self._proc.communicate()
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self._proc.wait(timeout=grace)
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self._proc.pid, signal.SIGKILL)
+        self._proc.wait()
         self._proc = None
 
     def restart(self) -> None:
@@ -169,9 +188,11 @@ class Dovecot:
         self.stop()
         shutil.rmtree(self.base, ignore_errors=True)
 
-    def log(self) -> str:
+    def log(self, tail: int | None = 4000) -> str:
+        """The server's log (its last ``tail`` characters; None for all of it)."""
         path = self.base / "dovecot.log"
-        return path.read_text(errors="replace")[-4000:] if path.exists() else ""
+        text = path.read_text(errors="replace") if path.exists() else ""
+        return text if tail is None else text[-tail:]
 
     def __enter__(self) -> Dovecot:
         return self
@@ -193,8 +214,8 @@ class Dovecot:
         return client
 
 
-def start_dovecot() -> Dovecot:
-    server = Dovecot()
+def start_dovecot(extra_conf: str = "") -> Dovecot:
+    server = Dovecot(extra_conf)
     try:
         server.start()
     except BaseException:
