@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import signal
+import sys
 import threading
 from dataclasses import dataclass, field
 
@@ -50,6 +51,11 @@ class Services:
 
     def run(self) -> None:
         """Start everything, run until SIGTERM or Ctrl-C, then stop in order."""
+        # Receivers share the interpreter with the worker: switch threads often, so
+        # the SMTP event loop answers while a batch is being decided.
+        sys.setswitchinterval(0.001)
+        # aiosmtpd logs every SMTP command at INFO; Echo logs one line per message.
+        logging.getLogger("mail.log").setLevel(logging.WARNING)
         receiver = self._start_receiver() if self.with_smtp else None
         threads = self._start_pollers()
         scheduler = start_scheduler(self.db, self.ctx)
