@@ -1,19 +1,22 @@
-"""Running Echo's long-lived parts in one process: receiver, pollers, worker, jobs.
+"""Running Echo's long-lived parts together: receiver, pollers, worker, jobs.
 
 ``echodesk serve`` and ``echodesk worker`` both come here. The SMTP receiver
 runs on aiosmtpd's own thread, each IMAP account on a thread of its own, the
-scheduled jobs on APScheduler's, and the pipeline worker on the main thread.
-SIGTERM (how platforms stop a process) or Ctrl-C stops them in order: first
-nothing new is accepted, then the batch in hand finishes and commits.
+scheduled jobs on APScheduler's, and the pipeline worker in a child process,
+so receivers answer promptly while batches are decided. SIGTERM (how
+platforms stop a process) or Ctrl-C stops them in order: first nothing new is
+accepted, then the worker finishes and commits the batch in hand.
 """
 
 from __future__ import annotations
 
 import logging
+import multiprocessing
+import os
 import signal
-import sys
 import threading
 from dataclasses import dataclass, field
+from multiprocessing.process import BaseProcess
 
 from echodesk.config import Settings
 from echodesk.desk.context import DeskContext
@@ -51,21 +54,19 @@ class Services:
 
     def run(self) -> None:
         """Start everything, run until SIGTERM or Ctrl-C, then stop in order."""
-        # Receivers share the interpreter with the worker: switch threads often, so
-        # the SMTP event loop answers while a batch is being decided.
-        sys.setswitchinterval(0.001)
         # aiosmtpd logs every SMTP command at INFO; Echo logs one line per message.
         logging.getLogger("mail.log").setLevel(logging.WARNING)
+        worker = WorkerProcess(self.settings) if self.with_worker else None
+        if worker is not None:
+            worker.start()
         receiver = self._start_receiver() if self.with_smtp else None
         threads = self._start_pollers()
         scheduler = start_scheduler(self.db, self.ctx)
         previous = signal.signal(signal.SIGTERM, lambda *_: self.stop_event.set())
         try:
-            if self.with_worker:
-                Worker(self.db, self.ctx).run_forever(self.stop_event.is_set, idle_sleep=0.5)
-            else:
-                while not self.stop_event.wait(0.5):
-                    pass
+            while not self.stop_event.wait(0.5):
+                if worker is not None:
+                    worker.keep_alive()
         except KeyboardInterrupt:
             pass
         finally:
@@ -76,6 +77,8 @@ class Services:
             for thread in threads:
                 thread.join(timeout=30)
             scheduler.shutdown(wait=False)
+            if worker is not None:
+                worker.stop()
             log.info("stopped")
 
     def _start_receiver(self) -> SmtpReceiver:
@@ -101,3 +104,56 @@ class Services:
             thread.start()
             threads.append(thread)
         return threads
+
+
+class WorkerProcess:
+    """The pipeline worker in a process of its own.
+
+    Receivers must answer within milliseconds while the worker parses and
+    decides batches; in one interpreter they would take turns. The worker
+    stops when told (SIGTERM: after the batch in hand) and when the process
+    that started it is gone, so a killed ``serve`` leaves nothing running.
+    """
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.context = multiprocessing.get_context("spawn")
+        self.process: BaseProcess | None = None
+
+    def start(self) -> None:
+        self.process = self.context.Process(
+            target=run_worker, args=(self.settings, os.getpid()), name="echodesk-worker"
+        )
+        self.process.start()
+
+    def keep_alive(self) -> None:
+        """Restart the worker if it died (it is stateless; the spool holds the work)."""
+        if self.process is not None and not self.process.is_alive():
+            log.error("worker process exited with %s; starting a new one", self.process.exitcode)
+            self.start()
+
+    def stop(self) -> None:
+        if self.process is None or not self.process.is_alive():
+            return
+        self.process.terminate()  # SIGTERM: finish the batch in hand, then exit
+        self.process.join(timeout=60)
+        if self.process.is_alive():
+            self.process.kill()
+            self.process.join(timeout=10)
+
+
+def run_worker(settings: Settings, parent: int) -> None:
+    """Entry point of the worker process."""
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    stopping: list[int] = []
+    signal.signal(signal.SIGTERM, lambda signum, _frame: stopping.append(signum))
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the parent, which stops us
+    db = Database(settings.effective_database_url())
+    try:
+        Worker(db, DeskContext.for_settings(settings)).run_forever(
+            lambda: bool(stopping) or os.getppid() != parent, idle_sleep=0.5
+        )
+    finally:
+        db.dispose()

@@ -20,7 +20,7 @@ from echodesk.desk.intake import Intake
 from echodesk.mailbox.message import Envelope
 from echodesk.store.db import Database
 from tests.support.mail import make_mail
-from tests.support.postgres import PgCluster
+from tests.support.postgres import PgCluster, free_port
 
 
 class Cli:
@@ -265,8 +265,9 @@ def test_ingest_shows_a_progress_bar_on_a_terminal(tmp_path: Path) -> None:
 def test_the_worker_picks_up_new_mail_and_stops_cleanly_on_sigterm(tmp_path: Path) -> None:
     cli = Cli(tmp_path)
     cli.run("db", "upgrade")
+    listen = f"127.0.0.1:{free_port()}"  # the worker runs the SMTP receiver too
     proc = subprocess.Popen(
-        [sys.executable, "-m", "echodesk.cli", "worker"],
+        [sys.executable, "-m", "echodesk.cli", "worker", "--smtp", listen],
         env=cli.env,
         stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE,
