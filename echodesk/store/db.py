@@ -8,7 +8,9 @@ the web archive never waits for the worker.
 
 from __future__ import annotations
 
+import sqlite3
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -104,5 +106,34 @@ def _install_sqlite_pragmas(engine: Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Any) -> None:
-        immediate = conn.get_execution_options().get(_IMMEDIATE, False)
-        conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+        if conn.get_execution_options().get(_IMMEDIATE, False):
+            _begin_immediate(conn.connection.dbapi_connection)
+        else:
+            conn.exec_driver_sql("BEGIN")
+
+
+def _begin_immediate(dbapi_conn: Any, timeout: float = 30.0) -> None:
+    """Take SQLite's write lock, polling every millisecond or two.
+
+    SQLite's own busy handler sleeps ever longer (up to 25 ms a time) while
+    another process holds the lock, so a receiver waiting behind a worker's
+    commit would answer tens of milliseconds late; polling wakes it within a
+    couple of milliseconds of the lock being free.
+    """
+    deadline = time.monotonic() + timeout
+    pause = 0.0005
+    cur = dbapi_conn.cursor()
+    try:
+        cur.execute("PRAGMA busy_timeout=0")
+        while True:
+            try:
+                cur.execute("BEGIN IMMEDIATE")
+                return
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) or time.monotonic() > deadline:
+                    raise
+                time.sleep(pause)
+                pause = min(pause * 1.5, 0.002)
+    finally:
+        cur.execute("PRAGMA busy_timeout=30000")
+        cur.close()
