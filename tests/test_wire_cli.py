@@ -24,6 +24,16 @@ def _imap_env(port: int, user: str) -> dict[str, str]:
     return {"ECHODESK_IMAP": json.dumps([account])}
 
 
+def _poll_once(echo: EchoProcess) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "echodesk.cli", "poll", "--once"],
+        env=echo.env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
 def test_poll_once_fetches_and_processes_then_finds_nothing_new(tmp_path: Path) -> None:
     dovecot = start_dovecot()
     try:
