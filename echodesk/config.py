@@ -127,10 +127,6 @@ class Settings:
     )
 
     @property
-    def primary_domain(self) -> str:
-        return self.served_domains[0]
-
-    @property
     def served_domains(self) -> tuple[str, ...]:
         if self.domains:
             return tuple(d.lower() for d in self.domains)

@@ -33,7 +33,7 @@ from echodesk.mailbox.message import ParsedMessage
 from echodesk.mailbox.parse import parse_message
 from echodesk.mailbox.trim import trim_reply
 from echodesk.store import lookups, spool, writes
-from echodesk.store.models import Attachment, Ticket
+from echodesk.store.models import Ticket
 from echodesk.store.spool import Claimed
 from echodesk.store.types import utcnow
 
@@ -217,7 +217,7 @@ def _insert_messages(
             for part in msg.attachments
         ]
     writes.insert_references(session, refs)
-    writes.insert_rows(session, Attachment, files)
+    writes.insert_attachments(session, files)
     return message_ids
 
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import cast
 
-from sqlalchemy import Table, func, insert, select, update
+from sqlalchemy import Table, insert, select, update
 from sqlalchemy.orm import Session, defer
 
 from echodesk.errors import NotFoundError
@@ -195,8 +195,3 @@ def rows(
     if limit:
         stmt = stmt.limit(limit)
     return session.scalars(stmt).all()
-
-
-def pending_count(session: Session) -> int:
-    stmt = select(func.count()).select_from(InboundSpool).where(InboundSpool.state == "pending")
-    return int(session.scalar(stmt) or 0)
