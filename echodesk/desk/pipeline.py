@@ -63,8 +63,15 @@ class Parsed:
 
 
 def parse_row(row: Claimed, ctx: DeskContext) -> Parsed:
-    """Parse and trim one row; raises only if its raw bytes cannot be read."""
+    """Parse and trim one row, and store its attachments' bytes.
+
+    Raises only if its raw bytes cannot be read. The attachment files are
+    content-addressed, so writing them before the transaction is harmless if
+    it rolls back, and it keeps file I/O out of the database's write lock.
+    """
     msg = parse_message(spool.raw_bytes(row, ctx.blobs))
+    for part in msg.attachments:
+        ctx.blobs.put(part.data, durable=False)  # re-derivable from the raw message
     return Parsed(row.id, msg, trim_reply(msg.text).text)
 
 
@@ -76,7 +83,7 @@ def process_batch(session: Session, parsed: Sequence[Parsed], ctx: DeskContext) 
     decider = Decider(ctx.settings, ctx.tag_pattern, _index(session, items, ctx), now)
     for item in items:
         decider.decide(item)
-    tickets = _apply(session, decider.plan, decider.index, ctx, now)
+    tickets = _apply(session, decider.plan, decider.index, now)
     return [_outcome(item, decider.index, tickets) for item in items] + deferred
 
 
@@ -130,15 +137,13 @@ def _index(session: Session, items: list[Item], ctx: DeskContext) -> BatchIndex:
     )
 
 
-def _apply(
-    session: Session, plan: Plan, index: BatchIndex, ctx: DeskContext, now: datetime
-) -> dict[int, int]:
+def _apply(session: Session, plan: Plan, index: BatchIndex, now: datetime) -> dict[int, int]:
     """Write the plan; return the id of every ticket key (new tickets get theirs here)."""
     customer_ids = writes.upsert_customers(session, plan.customers)
     ids = _insert_tickets(session, plan.new_tickets, customer_ids)
     ids.update({key: key for key in index.tickets if key > 0})
     writes.update_by_id(session, Ticket, _ticket_changes(index, ids))
-    message_ids = _insert_messages(session, plan, ids, customer_ids, ctx, now)
+    message_ids = _insert_messages(session, plan, ids, customer_ids, now)
     writes.insert_participants(
         session,
         [
@@ -194,7 +199,6 @@ def _insert_messages(
     plan: Plan,
     ids: dict[int, int],
     customer_ids: dict[str, int],
-    ctx: DeskContext,
     now: datetime,
 ) -> list[int]:
     rows = [_message_row(planned, ids, customer_ids, now) for planned in plan.messages]
@@ -210,7 +214,7 @@ def _insert_messages(
                 "content_type": part.content_type[:255],
                 "size": part.size,
                 "sha256": part.sha256,
-                "storage_key": ctx.blobs.put(part.data, durable=False),
+                "storage_key": part.sha256,  # stored by parse_row
                 "content_id": part.content_id[:998],
                 "inline": part.inline,
             }
