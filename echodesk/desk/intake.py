@@ -33,9 +33,9 @@ class Intake:
 
     def accept(self, raw: bytes, envelope: Envelope) -> int:
         """Spool one message durably (committed on return) and give its row id."""
-        with self.db.transaction() as session:
+        with self.db.writing() as conn:
             return spool.put(
-                session,
+                conn,
                 raw,
                 _arrival(envelope),
                 self.ctx.blobs,
@@ -58,5 +58,5 @@ class Intake:
 
     def _commit(self, items: list[tuple[bytes, Arrival]]) -> list[int]:
         limit = self.ctx.settings.spool_inline_limit
-        with self.db.transaction() as session:
-            return spool.put_many(session, items, self.ctx.blobs, limit)
+        with self.db.writing() as conn:
+            return spool.put_many(conn, items, self.ctx.blobs, limit)

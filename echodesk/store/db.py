@@ -12,12 +12,12 @@ import sqlite3
 import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import create_engine, event
-from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -82,6 +82,14 @@ class Database:
             return
         with self._write_lock, self.write_sessions() as session, session.begin():
             yield session
+
+    @contextmanager
+    def writing(self) -> Iterator[Connection]:
+        """A write transaction on a bare connection: the receivers' short path, without
+        the ORM session's bookkeeping (committed when the block ends)."""
+        lock = self._write_lock if self._write_lock is not None else nullcontext()
+        with lock, self._writer.begin() as conn:
+            yield conn
 
     @contextmanager
     def reading(self) -> Iterator[Session]:

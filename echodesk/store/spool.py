@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 from typing import cast
 
 from sqlalchemy import Table, insert, select, update
+from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session, defer
 
 from echodesk.errors import NotFoundError
@@ -37,13 +38,13 @@ class Arrival:
     received_at: datetime | None = None
 
 
-def put(session: Session, raw: bytes, arrival: Arrival, blobs: BlobStore, inline_limit: int) -> int:
+def put(conn: Connection, raw: bytes, arrival: Arrival, blobs: BlobStore, inline_limit: int) -> int:
     """Add a pending row holding ``raw``; the caller commits before acknowledging."""
-    return put_many(session, [(raw, arrival)], blobs, inline_limit)[0]
+    return put_many(conn, [(raw, arrival)], blobs, inline_limit)[0]
 
 
 def put_many(
-    session: Session,
+    conn: Connection,
     items: Sequence[tuple[bytes, Arrival]],
     blobs: BlobStore,
     inline_limit: int,
@@ -84,7 +85,7 @@ def put_many(
     # Unordered RETURNING: callers need the set of new ids, and asking for them
     # in parameter order would make SQLite run one statement per row.
     stmt = insert(table).returning(table.c.id)
-    return sorted(int(i) for i in session.connection().execute(stmt, rows).scalars())
+    return sorted(int(i) for i in conn.execute(stmt, rows).scalars())
 
 
 @dataclass(frozen=True)
