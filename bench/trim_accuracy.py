@@ -21,8 +21,10 @@ expected files mean; this script maps each to "the text the author wrote":
   lines are compared without trailing blanks. ``reply-quotations-share-block.eml``
   has only a check (non-empty, no "From"). The HTML fixtures are skipped (this is a
   plain-text trimmer). ``signature/emails/stripped`` is reported as its own set:
-  the expected body is the stripped body minus the expected signature; upstream's
-  detector also uses the sender's name, which ``trim_reply`` does not get.
+  the expected body is the stripped body minus the expected signature, trimmed with
+  the fixture's sender (as the pipeline passes the From name and address); the
+  positive samples in ``signature/emails/P`` that have a sender file must yield a
+  signature.
 * crisp-email-reply-parser: ``expected-literals.tsv``. ``visible_text``,
   ``first_fragment_trimmed`` and ``first_fragment`` are compared stripped (the first
   fragment is the new reply unless the author answered inline) and without trailing
@@ -98,11 +100,12 @@ class Case:
     normalise: Callable[[str], str] = _strip
     check: Check | None = None
     note: str = ""
+    sender: str = ""
 
     def run(self) -> tuple[bool, str, float]:
         """Trim the body; return (passed, compared actual text, seconds taken)."""
         started = time.perf_counter()
-        result = trim_reply(self.body)
+        result = trim_reply(self.body, self.sender)
         elapsed = time.perf_counter() - started
         actual = self.normalise(self.view(result))
         if self.check is not None:
@@ -307,11 +310,24 @@ def load_talon_signatures(root: Path) -> FixtureSet:
         stem = path.name[: -len("_body")]
         body = _read(path)
         signature = _read(path.with_name(f"{stem}_signature")).strip()
+        sender = _read(path.with_name(f"{stem}_sender")).strip()
         stripped = body.strip()
         expected = stripped[: len(stripped) - len(signature)] if signature else stripped
-        found.cases.append(Case(stem, body, expected))
+        found.cases.append(Case(stem, body, expected, sender=sender))
+    for path in sorted((base / "P").glob("*_body")):
+        stem = path.name[: -len("_body")]
+        found.cases.append(
+            Case(
+                f"P/{stem}",
+                _read(path),
+                sender=_read(path.with_name(f"{stem}_sender")).strip(),
+                check=lambda result: bool(result.signature),
+                note="positive sample: a signature must be found",
+            )
+        )
     for path in sorted((base / "P").glob("*")):
-        found.skipped.append((f"P/{path.name}", "positive sample without exact expectation"))
+        if not path.name.endswith(("_body", "_sender")):
+            found.skipped.append((f"P/{path.name}", "positive sample without a sender file"))
     return found
 
 

@@ -72,7 +72,8 @@ def parse_row(row: Claimed, ctx: DeskContext) -> Parsed:
     msg = parse_message(spool.raw_bytes(row, ctx.blobs))
     for part in msg.attachments:
         ctx.blobs.put(part.data, durable=False)  # re-derivable from the raw message
-    return Parsed(row.id, msg, trim_reply(msg.text).text)
+    sender = f"{msg.from_.name} {msg.from_.email}" if msg.from_ is not None else ""
+    return Parsed(row.id, msg, trim_reply(msg.text, sender).text)
 
 
 def process_batch(session: Session, parsed: Sequence[Parsed], ctx: DeskContext) -> list[Outcome]:

@@ -885,8 +885,82 @@ def _normalise(text: str) -> str:
     return text.replace("\r\n", "\n").replace("\r", "\n")
 
 
-def trim_reply(text: str) -> Trimmed:
+# --- the sender's own sign-off ----------------------------------------------------------
+
+_SIGNOFF_WINDOW = 10  # a sign-off sits within the last lines of the reply
+_SIGNOFF_LINE_LEN = 60  # signature lines are short
+_NAME_TOKEN_RE = re.compile(r"[^\W\d_]{2,}")
+_ROLE_LOCAL_PARTS = _vocabulary(
+    "admin|billing|contact|help|hello|info|mail|mailer|noreply|no|reply|office|orders|"
+    "postmaster|sales|service|support|team|webmaster"
+)
+
+
+def _name_tokens(sender: str) -> frozenset[str]:
+    """Lower-cased words that name the sender: display-name words, address local part.
+
+    Role mailboxes ("support@", "info@") name nobody, so they give no tokens.
+    """
+    tokens: set[str] = set()
+    for part in sender.split():
+        if "@" in part:
+            local = part.strip("<>\"'").split("@", 1)[0]
+            found = {w.lower() for w in _NAME_TOKEN_RE.findall(local)}
+            tokens |= found - _ROLE_LOCAL_PARTS
+        else:
+            tokens |= {w.lower() for w in _NAME_TOKEN_RE.findall(part)}
+    return frozenset(tokens)
+
+
+def _names_sender(line: str, tokens: frozenset[str]) -> bool:
+    """A short line whose first two words include one of the sender's names."""
+    stripped = line.strip()
+    if not stripped or len(stripped) > _SIGNOFF_LINE_LEN:
+        return False
+    words = [w.lower() for w in _NAME_TOKEN_RE.findall(stripped)]
+    return len(words) <= 6 and any(w in tokens for w in words[:2])
+
+
+def _is_closing(line: str) -> bool:
+    """A closing such as "Thanks," or "Best regards,": a short line ending in a comma."""
+    stripped = line.strip()
+    return 0 < len(stripped) <= 40 and stripped.endswith(",") and len(stripped.split()) <= 4
+
+
+def _cut_signoff(text: str, sender: str) -> tuple[str, str]:
+    """Split the author's name block ("Thanks,\nNoam\n555-0100") off the reply's end.
+
+    Without a "-- " delimiter a signature is only recognisable by whose it is: a
+    short line near the end that starts with the sender's own name, followed only by
+    short lines (title, phone, address), optionally preceded by a closing phrase.
+    Returns ``(text, signature)``; nothing is cut when no text would remain above.
+    """
+    tokens = _name_tokens(sender)
+    if not tokens:
+        return text, ""
+    lines = text.split("\n")
+    first = max(1, len(lines) - _SIGNOFF_WINDOW)
+    start = -1
+    for i in range(len(lines) - 1, first - 1, -1):
+        if len(lines[i].strip()) > _SIGNOFF_LINE_LEN:
+            break
+        if _names_sender(lines[i], tokens):
+            start = i
+    if start < 0:
+        return text, ""
+    if start > 1 and _is_closing(lines[start - 1]):
+        start -= 1
+    kept = "\n".join(lines[:start]).strip()
+    if not kept:
+        return text, ""
+    return kept, "\n".join(lines[start:]).strip()
+
+
+def trim_reply(text: str, sender: str = "") -> Trimmed:
     """Split an inbound plain-text body into the new reply and what was cut.
+
+    ``sender`` (display name and/or address of the author) lets an undelimited
+    signature that starts with the author's own name be cut too.
 
     Never raises for any ``str``. When cutting would leave nothing although the body
     has content (only a quote, only a signature), the whole body is returned as
@@ -907,4 +981,8 @@ def trim_reply(text: str) -> Trimmed:
         return Trimmed(text=body.strip(), removed="", signature="")
     removed = "\n".join(line for line, k in zip(lines, keep, strict=True) if not k)
     signature = _signature_text(lines, kinds, sig, cut)
+    if sender and not signature:
+        kept, signature = _cut_signoff(kept, sender)
+        if signature:
+            removed = f"{signature}\n{removed}"
     return Trimmed(text=kept, removed=removed.strip(), signature=signature)

@@ -283,6 +283,37 @@ def test_sent_from_in_a_sentence_is_not_a_footer() -> None:
     assert trim_reply(body).text == body.strip()
 
 
+def test_senders_own_name_block_is_cut_as_a_signature() -> None:
+    body = (
+        "The export finished, thanks for the quick fix.\n\n"
+        "Best regards,\nGina Moretti\nHead of Finance\n+1 555 346 9947\n"
+    )
+    result = trim_reply(body, "Gina Moretti gina@example.com")
+    assert result.text == "The export finished, thanks for the quick fix."
+    assert result.signature.startswith("Best regards,\nGina Moretti")
+    assert trim_reply(body).text == body.strip()  # without a sender nothing is guessed
+
+
+def test_sender_named_by_the_address_local_part() -> None:
+    body = "Please cancel my order.\n\nnoam.levi\nwww.example.com\n"
+    assert trim_reply(body, "noam.levi@example.com").text == "Please cancel my order."
+
+
+def test_the_senders_name_in_prose_or_a_role_address_cuts_nothing() -> None:
+    prose = "Hi,\n\nGina here again: the invoice is still wrong.\nCan you look at it today?"
+    assert trim_reply(prose, "Gina Moretti <gina@example.com>").text == prose
+    role = "My order 1234 did not arrive.\n\nSupport Team\nAcme"
+    assert trim_reply(role, "support@acme.example").text == role
+    long_line = (
+        "Noam asked me to write because the page shows an error every time he logs in."
+    )
+    assert trim_reply(f"Hello,\n\n{long_line}", "Noam").text == f"Hello,\n\n{long_line}"
+
+
+def test_a_message_that_is_only_the_senders_name_is_kept() -> None:
+    assert trim_reply("Noam\n", "Noam").text == "Noam"
+
+
 def test_mobile_footer_before_quoted_history() -> None:
     body = (
         "Hello\n\nSent from my iPhone\n\n"
@@ -410,7 +441,7 @@ FLOORS = {
     "discourse-email_reply_trimmer": 95.0,
     "github-email_reply_parser": 85.0,
     "talon": 92.0,
-    "talon-signatures": 30.0,
+    "talon-signatures": 90.0,
     "crisp-email-reply-parser": 90.0,
 }
 
