@@ -54,6 +54,37 @@ class ImapAccount:
 
 
 @dataclass(frozen=True)
+class RelaySettings:
+    """The SMTP server outgoing mail is handed to (setting ``relay``).
+
+    Without one, outgoing mail is written as .eml files into ``<data_dir>/outbox``.
+    """
+
+    host: str = field(metadata=_doc("Relay host name."))
+    port: int = field(
+        default=0, metadata=_doc("Port; default 465 with tls, 587 with starttls, else 25.")
+    )
+    starttls: bool = field(
+        default=False, metadata=_doc("Upgrade with STARTTLS; never falls back to plain text.")
+    )
+    tls: bool = field(default=False, metadata=_doc("Implicit TLS (SMTPS, port 465)."))
+    user: str = field(default="", metadata=_doc("Login name, if the relay wants one."))
+    password: str = field(
+        default="", repr=False, metadata=_doc("The password, or use password_env.")
+    )
+    password_env: str = field(
+        default="", metadata=_doc("Environment variable holding the password.")
+    )
+    timeout: int = field(default=30, metadata=_doc("Seconds to wait for the relay."))
+
+    @property
+    def effective_port(self) -> int:
+        if self.port:
+            return self.port
+        return 465 if self.tls else 587 if self.starttls else 25
+
+
+@dataclass(frozen=True)
 class Settings:
     """Every setting Echo reads, with its default and meaning."""
 
@@ -125,6 +156,65 @@ class Settings:
     worker_batch: int = field(
         default=100, metadata=_doc("Spool rows a worker claims and commits together.")
     )
+    support_name: str = field(
+        default="Support", metadata=_doc("Display name in From of outgoing mail.")
+    )
+    mail_domain: str = field(
+        default="",
+        metadata=_doc(
+            "Domain of outgoing Message-IDs and of the bounce address; empty means the "
+            "support address's domain."
+        ),
+    )
+    bounce_local_part: str = field(
+        default="bounces",
+        metadata=_doc("Envelope sender of outgoing mail: <this>+<outbox id>-<signature>@domain."),
+    )
+    secret: str = field(
+        default="",
+        repr=False,
+        metadata=_doc(
+            "Signs reply and bounce addresses. Empty: generated once and kept in <data_dir>/secret."
+        ),
+    )
+    relay: RelaySettings | None = field(
+        default=None,
+        metadata=_doc("SMTP relay for outgoing mail; none: .eml files in <data_dir>/outbox."),
+    )
+    outbox_max_attempts: int = field(
+        default=8, metadata=_doc("Delivery attempts (4xx, connection errors) before 'failed'.")
+    )
+    outbox_retry_seconds: int = field(
+        default=60, metadata=_doc("First delivery retry delay; doubles with every attempt.")
+    )
+    status_after_reply: str = field(
+        default="pending",
+        metadata=_doc("Status a ticket takes when an agent replies: open, pending or resolved."),
+    )
+    acknowledgement: str = field(
+        default="",
+        metadata=_doc(
+            "Text sent to the customer when a new ticket opens ($ticket, $subject, $name); "
+            "empty: none."
+        ),
+    )
+    acknowledgement_limit: int = field(
+        default=5, metadata=_doc("Acknowledgements sent to one address in 24 hours at most.")
+    )
+    autoclose_days: int = field(
+        default=14,
+        metadata=_doc("Close tickets pending this many days without a customer reply; 0: never."),
+    )
+    autoclose_notice: str = field(
+        default=(
+            "We have not heard back from you, so we have closed ticket $ticket. "
+            "Just reply to this message if you still need help."
+        ),
+        metadata=_doc("Text sent to the customer when a ticket is auto-closed; empty: none."),
+    )
+    autoclose_check_seconds: int = field(
+        default=3600, metadata=_doc("How often the auto-close job looks for tickets.")
+    )
 
     @property
     def served_domains(self) -> tuple[str, ...]:
@@ -145,6 +235,10 @@ class Settings:
         digits = tail if sep else text
         return int(digits) if digits.isdigit() and len(digits) <= 12 else None
 
+    @property
+    def outgoing_domain(self) -> str:
+        return (self.mail_domain or self.support_address.rpartition("@")[2]).lower()
+
     def effective_database_url(self) -> str:
         if self.database_url:
             return self.database_url
@@ -152,6 +246,7 @@ class Settings:
 
 
 CLOSED_REPLY_CHOICES = ("reopen", "followup")
+STATUS_AFTER_REPLY_CHOICES = ("open", "pending", "resolved")
 
 
 def _coerce(name: str, hint: Any, value: Any, origin: str) -> Any:
@@ -193,6 +288,8 @@ def _coerce(name: str, hint: Any, value: Any, origin: str) -> Any:
         raise ConfigError(f"{where}: expected a whole number, got {value!r}")
     if hint == tuple[ImapAccount, ...]:
         return _imap_accounts(name, value, origin)
+    if hint == (RelaySettings | None):
+        return _relay(name, value, origin)
     if typing.get_origin(hint) is tuple:
         if isinstance(value, str):
             value = [part.strip() for part in value.split(",") if part.strip()]
@@ -202,26 +299,51 @@ def _coerce(name: str, hint: Any, value: Any, origin: str) -> Any:
     raise ConfigError(f"{where}: unsupported type {hint!r}")  # pragma: no cover
 
 
+def _yaml_text(name: str, value: Any, origin: str) -> Any:
+    """Structured settings given as text (an environment variable): YAML or JSON."""
+    if not isinstance(value, str):
+        return value
+    try:
+        return yaml.safe_load(value)
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"setting '{name}' (from {origin}): unreadable: {exc}") from exc
+
+
+def _mapping_fields(cls: type[Any], where: str, entry: Any, origin: str) -> dict[str, Any]:
+    """Coerce one mapping of a nested settings dataclass, naming any bad key."""
+    if not isinstance(entry, dict):
+        raise ConfigError(f"setting '{where}' (from {origin}): expected a mapping")
+    hints = typing.get_type_hints(cls)
+    fields: dict[str, Any] = {}
+    for key, item in entry.items():
+        if key not in hints:
+            raise ConfigError(f"setting '{where}' (from {origin}): unknown key '{key}'")
+        fields[key] = _coerce(f"{where}.{key}", hints[key], item, origin)
+    return fields
+
+
+def _relay(name: str, value: Any, origin: str) -> RelaySettings | None:
+    """The ``relay`` mapping (YAML, or YAML/JSON text from the environment)."""
+    value = _yaml_text(name, value, origin)
+    if value is None or value == "":
+        return None
+    fields = _mapping_fields(RelaySettings, name, value, origin)
+    if not fields.get("host"):
+        raise ConfigError(f"setting '{name}.host' (from {origin}): required")
+    if fields.get("tls") and fields.get("starttls"):
+        raise ConfigError(f"setting '{name}' (from {origin}): tls and starttls exclude each other")
+    return RelaySettings(**fields)
+
+
 def _imap_accounts(name: str, value: Any, origin: str) -> tuple[ImapAccount, ...]:
     """The ``imap`` list: each entry a mapping of ImapAccount keys (YAML or JSON text)."""
-    if isinstance(value, str):
-        try:
-            value = yaml.safe_load(value) or []
-        except yaml.YAMLError as exc:
-            raise ConfigError(f"setting '{name}' (from {origin}): unreadable: {exc}") from exc
+    value = _yaml_text(name, value, origin) or []
     if not isinstance(value, list):
         raise ConfigError(f"setting '{name}' (from {origin}): expected a list of accounts")
-    hints = typing.get_type_hints(ImapAccount)
     accounts = []
     for index, entry in enumerate(value):
         where = f"{name}[{index}]"
-        if not isinstance(entry, dict):
-            raise ConfigError(f"setting '{where}' (from {origin}): expected a mapping")
-        fields: dict[str, Any] = {}
-        for key, item in entry.items():
-            if key not in hints:
-                raise ConfigError(f"setting '{where}' (from {origin}): unknown key '{key}'")
-            fields[key] = _coerce(f"{where}.{key}", hints[key], item, origin)
+        fields = _mapping_fields(ImapAccount, where, entry, origin)
         if fields.get("starttls") and "tls" not in fields:
             fields["tls"] = False  # STARTTLS upgrades a plain connection
         if not fields.get("tls", True) and "port" not in fields:
@@ -290,6 +412,8 @@ def load(path: Path | None = None, environ: Mapping[str, str] | None = None) -> 
             values[key] = _coerce(key, hint, env[var], var)
     if "imap" in values:
         values["imap"] = tuple(_with_password(a, env) for a in values["imap"])
+    if values.get("relay") is not None:
+        values["relay"] = _relay_password(values["relay"], env)
     settings = Settings(**values)
     _validate(settings)
     return settings
@@ -305,6 +429,24 @@ def _with_password(account: ImapAccount, env: Mapping[str, str]) -> ImapAccount:
             f"{account.password_env} (password_env) is not set"
         )
     return dataclasses.replace(account, password=env[account.password_env])
+
+
+def _relay_password(relay: RelaySettings, env: Mapping[str, str]) -> RelaySettings:
+    """Resolve the relay's ``password_env`` now; refuse a login sent in clear text."""
+    if not relay.password and relay.password_env:
+        if relay.password_env not in env:
+            raise ConfigError(
+                f"setting 'relay': environment variable {relay.password_env} "
+                "(password_env) is not set"
+            )
+        relay = dataclasses.replace(relay, password=env[relay.password_env])
+    loopback = relay.host in ("localhost", "::1") or relay.host.startswith("127.")
+    if relay.user and not (relay.tls or relay.starttls or loopback):
+        raise ConfigError(
+            "setting 'relay': a login needs tls or starttls (the password would cross "
+            "the network in clear text)"
+        )
+    return relay
 
 
 def _validate(s: Settings) -> None:
@@ -324,7 +466,22 @@ def _validate(s: Settings) -> None:
         raise ConfigError(f"setting 'smtp_listen': expected HOST:PORT, got {s.smtp_listen!r}")
     if bool(s.smtp_tls_cert) != bool(s.smtp_tls_key):
         raise ConfigError("settings 'smtp_tls_cert' and 'smtp_tls_key' go together")
+    if s.status_after_reply not in STATUS_AFTER_REPLY_CHOICES:
+        raise ConfigError(
+            f"setting 'status_after_reply': expected one of "
+            f"{', '.join(STATUS_AFTER_REPLY_CHOICES)}, got {s.status_after_reply!r}"
+        )
+    if not s.bounce_local_part or not s.bounce_local_part.replace("-", "").isalnum():
+        raise ConfigError(
+            f"setting 'bounce_local_part': letters, digits and '-' only, "
+            f"got {s.bounce_local_part!r}"
+        )
+    if s.autoclose_days < 0 or s.acknowledgement_limit < 0:
+        raise ConfigError("settings 'autoclose_days' and 'acknowledgement_limit': not negative")
     for key in (
+        "outbox_max_attempts",
+        "outbox_retry_seconds",
+        "autoclose_check_seconds",
         "ticket_number_width",
         "spool_max_attempts",
         "worker_batch",
@@ -337,4 +494,4 @@ def _validate(s: Settings) -> None:
             raise ConfigError(f"setting '{key}': must be at least 1")
 
 
-__all__ = ["Settings", "load"]
+__all__ = ["ImapAccount", "RelaySettings", "Settings", "load"]

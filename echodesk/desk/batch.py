@@ -15,9 +15,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from echodesk.mailbox.classify import Kind
+from echodesk.mailbox.bounce import BounceReport
+from echodesk.mailbox.classify import Kind, Verdict
 from echodesk.mailbox.message import ParsedMessage
-from echodesk.store.lookups import StoredMessage, TicketRow
+from echodesk.store.lookups import OutboxRef, StoredMessage, TicketRow
 
 
 @dataclass
@@ -50,6 +51,14 @@ class Item:
     reason: str = ""
     ticket: int | None = None
     created: bool = False
+    #: Whether the message itself was added to ``ticket`` (a bounce only notes it).
+    appended: bool = False
+    verdict: Verdict | None = None
+    #: The ticket a signed reply address it was sent to names.
+    reply_ticket: int | None = None
+    #: The outbox row a signed VERP address it was sent to names.
+    verp_outbox: int | None = None
+    bounce: BounceReport | None = None
 
 
 @dataclass
@@ -81,6 +90,29 @@ class AuditEntry:
 
 
 @dataclass
+class BounceEvent:
+    """A delivery failure matched to the outbox row (and so the ticket) it is about."""
+
+    spool_row: int
+    outbox_id: int
+    ticket: int | None
+    rcpt: str
+    status: str
+    diagnostic: str
+    permanent: bool
+
+
+@dataclass
+class PlannedAck:
+    """An acknowledgement to send to the customer who opened a ticket."""
+
+    ticket: int
+    item: Item
+    rcpt: str
+    name: str
+
+
+@dataclass
 class Plan:
     items: list[Item] = field(default_factory=list)
     new_tickets: list[TicketState] = field(default_factory=list)
@@ -89,6 +121,8 @@ class Plan:
     audit: list[AuditEntry] = field(default_factory=list)
     customers: dict[str, tuple[str, datetime]] = field(default_factory=dict)
     participants: dict[int, dict[str, str]] = field(default_factory=dict)
+    bounces: list[BounceEvent] = field(default_factory=list)
+    acks: list[PlannedAck] = field(default_factory=list)
 
 
 class BatchIndex:
@@ -103,6 +137,9 @@ class BatchIndex:
         tickets: Mapping[int, TicketRow],
         participants: Mapping[int, set[str]],
         agents: set[str],
+        outbox: Mapping[int, OutboxRef] | None = None,
+        outbox_by_message: Mapping[str, list[OutboxRef]] | None = None,
+        ack_counts: Mapping[str, int] | None = None,
     ) -> None:
         self.spool_seen = set(spool_seen)
         self.messages: dict[str, tuple[int, str, str]] = {
@@ -116,6 +153,10 @@ class BatchIndex:
         self.by_number = {t.number: t.id for t in tickets.values()}
         self.participants = {k: set(v) for k, v in participants.items()}
         self.agents = agents
+        self.outbox = dict(outbox or {})
+        self.outbox_by_message = dict(outbox_by_message or {})
+        #: Acknowledgements queued to each address in the last 24 hours.
+        self.ack_counts = dict(ack_counts or {})
         self._next_key = -1
 
     def new_key(self) -> int:
@@ -147,6 +188,9 @@ class BatchIndex:
     def ticket_by_number(self, number: int) -> int | None:
         key = self.by_number.get(number)
         return None if key is None else self.live(key)
+
+    def ticket_by_id(self, ticket_id: int) -> int | None:
+        return self.live(ticket_id) if ticket_id in self.tickets else None
 
     def is_participant(self, ticket_id: int, email: str) -> bool:
         key = email.strip().lower()

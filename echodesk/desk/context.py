@@ -1,4 +1,4 @@
-"""What the pipeline needs besides the session: settings and the blob store."""
+"""What the pipeline needs besides the session: settings, blob store, secret, addresses."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 
 from echodesk.config import Settings
 from echodesk.desk.threader import subject_tag_pattern
+from echodesk.desk.tokens import Addresses, installation_secret
 from echodesk.store.blobs import BlobStore, LocalBlobStore
 
 
@@ -14,10 +15,15 @@ from echodesk.store.blobs import BlobStore, LocalBlobStore
 class DeskContext:
     settings: Settings
     blobs: BlobStore
+    secret: bytes = field(default=b"", repr=False)
     tag_pattern: re.Pattern[str] = field(init=False)
+    addresses: Addresses = field(init=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "tag_pattern", subject_tag_pattern(self.settings.ticket_prefix))
+        secret = self.secret or installation_secret(self.settings)
+        object.__setattr__(self, "secret", secret)
+        object.__setattr__(self, "addresses", Addresses.for_settings(self.settings, secret))
 
     @classmethod
     def for_settings(cls, settings: Settings) -> DeskContext:

@@ -1,9 +1,10 @@
 """The decisions for each message of a batch (DESIGN §2 classification, §3 threading).
 
 Pure logic over the :class:`BatchIndex`: no database, no files. Order:
-duplicate → bounce / loop (recorded) → thread → auto-reply (kept on its
-ticket, never reopens it) → customer mail (customer, ticket opened, reopened
-or followed up, replies that came before their parent joined in).
+duplicate → bounce (matched to the outbox row it is about) / loop (recorded)
+→ thread → auto-reply (kept on its ticket, never reopens it) → customer mail
+(customer, ticket opened, reopened or followed up, replies that came before
+their parent joined in, an acknowledgement for a new ticket if configured).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import re
 from datetime import datetime
 
 from echodesk.config import Settings
+from echodesk.desk.acknowledge import ack_or_reason
 from echodesk.desk.batch import (
     AuditEntry,
     BatchIndex,
@@ -21,6 +23,7 @@ from echodesk.desk.batch import (
     PlannedMessage,
     TicketState,
 )
+from echodesk.desk.bounces import match_bounce
 from echodesk.desk.status import FOLLOWUP, after_customer_reply
 from echodesk.desk.threader import Match, ThreadingKeys, find_ticket, subject_tag
 from echodesk.mailbox.classify import Kind, classify
@@ -49,13 +52,14 @@ class Decider:
             item.state, item.kind, item.reason = "duplicate", "duplicate", duplicate_of
             return
         self.index.spool_seen.add((msg.message_id, msg.content_hash))
-        verdict = classify(msg, self.own)
+        verdict = item.verdict or classify(msg, self.own)
         item.kind = verdict.kind.value
-        if verdict.kind in (Kind.BOUNCE, Kind.LOOP):
+        if verdict.kind is Kind.BOUNCE:
+            self._bounce(item, verdict.reason)
+            return
+        if verdict.kind is Kind.LOOP:
             item.reason = verdict.reason
-            self._audit(
-                f"mail.{verdict.kind.value}", "spool", item.row_id, None, {"reason": verdict.reason}
-            )
+            self._audit("mail.loop", "spool", item.row_id, None, {"reason": verdict.reason})
             return
         match = find_ticket(self._keys(item), self.index)
         if verdict.kind is Kind.AUTO_REPLY:
@@ -66,6 +70,18 @@ class Decider:
             return
         self._customer_mail(item, match)
 
+    def _bounce(self, item: Item, why: str) -> None:
+        """Match the report to what Echo sent; unmatched reports are only recorded."""
+        matched = match_bounce(item, self.index)
+        item.reason = f"{why}; {matched.reason}"
+        if matched.event is None:
+            self._audit(
+                "mail.bounce.unmatched", "spool", item.row_id, None, {"reason": item.reason}
+            )
+            return
+        self.plan.bounces.append(matched.event)
+        item.ticket = matched.event.ticket
+
     def _keys(self, item: Item) -> ThreadingKeys:
         msg = item.msg
         return ThreadingKeys(
@@ -74,6 +90,7 @@ class Decider:
             references=msg.references,
             subject_tag=subject_tag(msg.subject, self.tag_pattern),
             sender=msg.from_.key if msg.from_ else "",
+            reply_ticket=item.reply_ticket,
         )
 
     def _stored_id(self, msg: ParsedMessage) -> tuple[str, str]:
@@ -108,6 +125,15 @@ class Decider:
         item.ticket, item.created, item.reason = ticket, created, reason
         self._join_early_replies(ticket, item.stored_id)
         self._add_message(item, ticket, Kind.CUSTOMER, reason, email)
+        if created and self.settings.acknowledgement:
+            self._acknowledge(item, ticket)
+
+    def _acknowledge(self, item: Item, ticket: int) -> None:
+        planned = ack_or_reason(self.settings, item, ticket, self.index, self.plan)
+        if isinstance(planned, str):
+            self._audit("mail.acknowledge.skipped", "ticket", ticket, ticket, {"reason": planned})
+        else:
+            self.plan.acks.append(planned)
 
     def _target_ticket(self, item: Item, match: Match, email: str | None) -> tuple[int, bool, str]:
         if match.ticket_id is None:
@@ -126,7 +152,7 @@ class Decider:
                 {"from": ticket.status, "to": new_status},
             )
             ticket.status = new_status
-            ticket.changes.update(status=new_status, closed_at=None)
+            ticket.changes.update(status=new_status, closed_at=None, status_changed_at=self.now)
         if match.reason.startswith("parent of") and item.msg.subject:
             ticket.subject = item.msg.subject[:2000]  # the root's subject, not "Re: ..."
             ticket.changes["subject"] = ticket.subject
@@ -172,13 +198,19 @@ class Decider:
             )
             source.merged_into = target
             source.status = "closed"
-            source.changes.update(merged_into_id=target, status="closed", closed_at=self.now)
+            source.changes.update(
+                merged_into_id=target,
+                status="closed",
+                closed_at=self.now,
+                status_changed_at=self.now,
+            )
             self.plan.merges.append(Merge(other, target, "replies arrived before their parent"))
 
     def _add_message(
         self, item: Item, ticket: int, kind: Kind, reason: str, email: str | None
     ) -> None:
         msg = item.msg
+        item.appended = True
         self.plan.messages.append(PlannedMessage(item, ticket, kind, reason, email, item.trimmed))
         self.index.messages[item.stored_id] = (ticket, msg.content_hash, "inbound")
         for parent in msg.thread_ids:

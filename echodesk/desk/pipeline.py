@@ -12,12 +12,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
+from email.utils import parseaddr
 from typing import Any
 
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from echodesk.desk.acknowledge import apply_acks
 from echodesk.desk.batch import (
     AuditEntry,
     BatchIndex,
@@ -26,9 +28,12 @@ from echodesk.desk.batch import (
     PlannedMessage,
     TicketState,
 )
+from echodesk.desk.bounces import apply_bounces
 from echodesk.desk.context import DeskContext
 from echodesk.desk.decide import ACTOR, Decider
 from echodesk.desk.threader import subject_tag
+from echodesk.mailbox.bounce import BounceReport, read_bounce
+from echodesk.mailbox.classify import Kind, Verdict, classify
 from echodesk.mailbox.message import ParsedMessage
 from echodesk.mailbox.parse import parse_message
 from echodesk.mailbox.trim import trim_reply
@@ -55,36 +60,74 @@ class Outcome:
 
 @dataclass(frozen=True)
 class Parsed:
-    """A spool row's message, parsed and trimmed (outside any database transaction)."""
+    """A spool row's message, parsed, trimmed and classified (outside any transaction)."""
 
     row_id: int
     msg: ParsedMessage
     trimmed: str
+    verdict: Verdict | None = None
+    reply_ticket: int | None = None
+    verp_outbox: int | None = None
+    bounce: BounceReport | None = None
+
+
+_ENVELOPE_HEADERS = ("delivered-to", "x-original-to", "envelope-to")
+
+
+def _addressed_to(row: Claimed, msg: ParsedMessage) -> list[str]:
+    """Every address the message was sent to: envelope first, then the headers."""
+    found = list(row.rcpt_to)
+    found += [a.email for a in (*msg.to, *msg.cc)]
+    for name in _ENVELOPE_HEADERS:
+        found += [parseaddr(value)[1] for value in msg.headers.get(name, ())]
+    return [a for a in dict.fromkeys(a.strip().lower() for a in found) if "@" in a]
 
 
 def parse_row(row: Claimed, ctx: DeskContext) -> Parsed:
-    """Parse and trim one row, and store its attachments' bytes.
+    """Parse, trim and classify one row, and store its attachments' bytes.
 
     Raises only if its raw bytes cannot be read. The attachment files are
     content-addressed, so writing them before the transaction is harmless if
     it rolls back, and it keeps file I/O out of the database's write lock.
+    Mail to a signed VERP address is a bounce whatever it looks like.
     """
     msg = parse_message(spool.raw_bytes(row, ctx.blobs))
     for part in msg.attachments:
         ctx.blobs.put(part.data, durable=False)  # re-derivable from the raw message
     sender = f"{msg.from_.name} {msg.from_.email}" if msg.from_ is not None else ""
-    return Parsed(row.id, msg, trim_reply(msg.text, sender).text)
+    own = ctx.addresses
+    to = _addressed_to(row, msg)
+    reply_ticket = next((t for a in to if (t := own.ticket_of(a)) is not None), None)
+    verp = next((o for a in to if (o := own.outbox_of(a)) is not None), None)
+    verdict = classify(msg, ctx.own_addresses)
+    if verdict.kind is not Kind.BOUNCE and any(own.is_bounce_address(a) for a in to):
+        verdict = Verdict(Kind.BOUNCE, "sent to the bounce address")
+    report = read_bounce(msg, ctx.own_addresses) if verdict.kind is Kind.BOUNCE else None
+    trimmed = trim_reply(msg.text, sender).text
+    return Parsed(row.id, msg, trimmed, verdict, reply_ticket, verp, report)
+
+
+def _item(p: Parsed) -> Item:
+    return Item(
+        p.row_id,
+        p.msg,
+        trimmed=p.trimmed,
+        verdict=p.verdict,
+        reply_ticket=p.reply_ticket,
+        verp_outbox=p.verp_outbox,
+        bounce=p.bounce,
+    )
 
 
 def process_batch(session: Session, parsed: Sequence[Parsed], ctx: DeskContext) -> list[Outcome]:
     """Decide and write every parsed row; rows whose conversation is busy are deferred."""
-    items = [Item(p.row_id, p.msg, trimmed=p.trimmed) for p in parsed]
+    items = [_item(p) for p in parsed]
     items, deferred = _lock_conversations(session, items)
     now = utcnow()
-    decider = Decider(ctx.settings, ctx.tag_pattern, _index(session, items, ctx), now)
+    decider = Decider(ctx.settings, ctx.tag_pattern, _index(session, items, ctx, now), now)
     for item in items:
         decider.decide(item)
-    tickets = _apply(session, decider.plan, decider.index, now)
+    tickets = _apply(session, ctx, decider.plan, decider.index, now)
     return [_outcome(item, decider.index, tickets) for item in items] + deferred
 
 
@@ -116,7 +159,7 @@ def _lock_conversations(session: Session, items: list[Item]) -> tuple[list[Item]
     return ready, deferred
 
 
-def _index(session: Session, items: list[Item], ctx: DeskContext) -> BatchIndex:
+def _index(session: Session, items: list[Item], ctx: DeskContext, now: datetime) -> BatchIndex:
     """Fetch, in a few queries, everything the batch's decisions can depend on."""
     own_ids = [i.msg.message_id for i in items]
     derived = [f"{i.msg.message_id}#{i.msg.content_hash[:16]}" for i in items]
@@ -124,7 +167,15 @@ def _index(session: Session, items: list[Item], ctx: DeskContext) -> BatchIndex:
     stored = lookups.stored_messages(session, own_ids + derived + parents)
     children = lookups.replies_naming(session, own_ids)
     tags = {n for i in items if (n := subject_tag(i.msg.subject, ctx.tag_pattern)) is not None}
+    sent_by_id, sent_by_mid = lookups.outbox_rows(
+        session,
+        [i.verp_outbox for i in items if i.verp_outbox is not None],
+        [i.bounce.original_message_id for i in items if i.bounce is not None],
+    )
+    sent = [*sent_by_id.values(), *(r for rows in sent_by_mid.values() for r in rows)]
     ticket_ids = {m.ticket_id for m in stored.values()} | {t for v in children.values() for t in v}
+    ticket_ids |= {i.reply_ticket for i in items if i.reply_ticket is not None}
+    ticket_ids |= {r.ticket_id for r in sent if r.ticket_id is not None}
     tickets = lookups.tickets(session, ticket_ids, tags)
     return BatchIndex(
         spool_seen=lookups.processed_spool_keys(session, own_ids),
@@ -135,16 +186,32 @@ def _index(session: Session, items: list[Item], ctx: DeskContext) -> BatchIndex:
             session, [t.id for t in tickets.values() if t.number in tags]
         ),
         agents=lookups.active_agent_emails(session),
+        outbox=sent_by_id,
+        outbox_by_message=sent_by_mid,
+        ack_counts=_ack_counts(session, items, ctx, now),
     )
 
 
-def _apply(session: Session, plan: Plan, index: BatchIndex, now: datetime) -> dict[int, int]:
+def _ack_counts(
+    session: Session, items: list[Item], ctx: DeskContext, now: datetime
+) -> dict[str, int]:
+    if not ctx.settings.acknowledgement:
+        return {}
+    senders = [i.msg.from_.key for i in items if i.msg.from_ is not None]
+    return lookups.recent_outbox_counts(session, senders, "ack", now - timedelta(hours=24))
+
+
+def _apply(
+    session: Session, ctx: DeskContext, plan: Plan, index: BatchIndex, now: datetime
+) -> dict[int, int]:
     """Write the plan; return the id of every ticket key (new tickets get theirs here)."""
     customer_ids = writes.upsert_customers(session, plan.customers)
     ids = _insert_tickets(session, plan.new_tickets, customer_ids)
     ids.update({key: key for key in index.tickets if key > 0})
     writes.update_by_id(session, Ticket, _ticket_changes(index, ids))
     message_ids = _insert_messages(session, plan, ids, customer_ids, now)
+    mail_audit = apply_bounces(session, ctx, plan.bounces, ids, now)
+    mail_audit += apply_acks(session, ctx, plan.acks, ids, index, now)
     writes.insert_participants(
         session,
         [
@@ -155,7 +222,8 @@ def _apply(session: Session, plan: Plan, index: BatchIndex, now: datetime) -> di
     )
     merge_audit = [_merge(session, index, ids, m.source, m.target, m.reason) for m in plan.merges]
     writes.insert_audit(
-        session, [_audit_row(e, ids, index, message_ids) for e in plan.audit] + merge_audit
+        session,
+        [_audit_row(e, ids, index, message_ids) for e in plan.audit] + merge_audit + mail_audit,
     )
     writes.finish_spool_rows(session, [_spool_row(item, index, ids) for item in plan.items])
     return ids
@@ -188,6 +256,7 @@ def _insert_tickets(
             "subject": t.subject,
             "created_at": t.created_at,
             "updated_at": t.created_at,
+            "status_changed_at": t.created_at,
             "followup_of_id": t.followup_of,
         }
         for t in new
@@ -316,6 +385,6 @@ def _outcome(item: Item, index: BatchIndex, ids: dict[int, int]) -> Outcome:
         ticket_id=ids[live] if live is not None else None,
         ticket_number=index.tickets[live].number if live is not None else None,
         created_ticket=item.created,
-        appended=item.ticket is not None and not item.created,
+        appended=item.appended and not item.created,
         reason=item.reason,
     )

@@ -1,7 +1,7 @@
 """Which ticket a message belongs to: a pure function over a small value object.
 
 The rules follow DESIGN §3 in order of trust, and every decision says why:
-1. (reply tokens: signed addresses, checked before this runs — agent mail)
+1. a signed reply address (``support+t-42-<sig>@``) that Echo put in Reply-To;
 2. ``In-Reply-To``, then every ``References`` id from the nearest ancestor
    back to the root, naming a message Echo stored or sent;
 2b. a message that earlier-arrived replies name (the parent came late);
@@ -25,6 +25,8 @@ class ThreadingKeys:
     references: tuple[str, ...]
     subject_tag: int | None
     sender: str
+    #: The ticket named by a signed reply address the message was sent to.
+    reply_ticket: int | None = None
 
 
 @dataclass(frozen=True)
@@ -52,6 +54,10 @@ class TicketLookup(Protocol):
 
     def is_participant(self, ticket_id: int, email: str) -> bool: ...
 
+    def ticket_by_id(self, ticket_id: int) -> int | None:
+        """The ticket with this id (merged tickets resolved), if it exists."""
+        ...
+
 
 def subject_tag_pattern(prefix: str) -> re.Pattern[str]:
     """``[PREFIX-0042]`` in a subject; the prefix is data, so it is escaped."""
@@ -65,6 +71,10 @@ def subject_tag(subject: str, pattern: re.Pattern[str]) -> int | None:
 
 def find_ticket(keys: ThreadingKeys, lookup: TicketLookup) -> Match:
     """Decide the ticket for a message (see the module docstring for the order)."""
+    if keys.reply_ticket is not None:
+        signed = lookup.ticket_by_id(keys.reply_ticket)
+        if signed is not None:
+            return Match(signed, "signed reply address")
     by_headers = _by_headers(keys, lookup)
     if by_headers is not None:
         return by_headers

@@ -21,6 +21,7 @@ from echodesk.store.models import (
     InboundSpool,
     Message,
     MessageReference,
+    Outbox,
     Ticket,
     TicketParticipant,
 )
@@ -136,3 +137,46 @@ def participants(session: Session, ticket_ids: Iterable[int]) -> dict[int, set[s
 
 def active_agent_emails(session: Session) -> set[str]:
     return set(session.scalars(select(Agent.email).where(Agent.active.is_(True))))
+
+
+@dataclass
+class OutboxRef:
+    """An outbox row a bounce may be about."""
+
+    id: int
+    ticket_id: int | None
+    rcpt: str
+    message_id: str
+    state: str
+
+
+def outbox_rows(
+    session: Session, ids: Iterable[int], message_ids: Iterable[str]
+) -> tuple[dict[int, OutboxRef], dict[str, list[OutboxRef]]]:
+    """Outbox rows by id (VERP addresses) and by Message-ID (returned originals)."""
+    columns = (Outbox.id, Outbox.ticket_id, Outbox.rcpt, Outbox.message_id, Outbox.state)
+    by_id: dict[int, OutboxRef] = {}
+    by_mid: dict[str, list[OutboxRef]] = {}
+    for chunk in _chunks(ids):
+        for row in session.execute(select(*columns).where(Outbox.id.in_(chunk))):
+            by_id[row[0]] = OutboxRef(*row)
+    for chunk in _chunks(message_ids):
+        stmt = select(*columns).where(Outbox.message_id.in_(chunk)).order_by(Outbox.id)
+        for row in session.execute(stmt):
+            by_mid.setdefault(row[3], []).append(OutboxRef(*row))
+    return by_id, by_mid
+
+
+def recent_outbox_counts(
+    session: Session, rcpts: Iterable[str], purpose: str, since: datetime
+) -> dict[str, int]:
+    """Rows of one purpose queued to each address since ``since`` (rate limits)."""
+    out: dict[str, int] = {}
+    for chunk in _chunks(rcpts):
+        stmt = (
+            select(Outbox.rcpt, func.count())
+            .where(Outbox.rcpt.in_(chunk), Outbox.purpose == purpose, Outbox.created_at >= since)
+            .group_by(Outbox.rcpt)
+        )
+        out.update((rcpt, int(n)) for rcpt, n in session.execute(stmt))
+    return out

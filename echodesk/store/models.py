@@ -57,6 +57,8 @@ class Customer(Base):
     first_seen_at: Mapped[timestamp] = mapped_column(default=utcnow)
     last_seen_at: Mapped[timestamp] = mapped_column(default=utcnow)
     bounced_at: Mapped[datetime | None]
+    #: Why mail to this address bounced permanently ("5.1.1 user unknown"), for operators.
+    bounce_detail: Mapped[str] = mapped_column(String(400), default="")
     deleted_at: Mapped[datetime | None]
 
 
@@ -84,6 +86,8 @@ class Ticket(Base):
     created_at: Mapped[timestamp] = mapped_column(default=utcnow)
     updated_at: Mapped[timestamp] = mapped_column(default=utcnow)
     closed_at: Mapped[datetime | None]
+    #: When the status last changed: auto-close counts from the moment it became pending.
+    status_changed_at: Mapped[datetime | None]
     merged_into_id: Mapped[int | None] = _fk("tickets.id")
     followup_of_id: Mapped[int | None] = _fk("tickets.id")
 
@@ -227,7 +231,14 @@ class InboundSpool(Base):
 
 
 class Outbox(Base):
-    """Outgoing mail, queued in the same transaction as the change that caused it."""
+    """Outgoing mail, queued in the same transaction as the change that caused it.
+
+    One row per recipient, so that a bounce to the row's VERP address names
+    exactly the message and the recipient that failed, and so that suppressing
+    one bounced address leaves the other recipients' copies alone. ``raw`` holds
+    the composed message (``raw_key`` in the blob store when it is large);
+    ``mail_from`` is the envelope sender it was (or will be) sent with.
+    """
 
     __tablename__ = "outbox"
 
@@ -236,17 +247,24 @@ class Outbox(Base):
     message_pk: Mapped[int | None] = _fk("messages.id")
     purpose: Mapped[str] = mapped_column(String(40), default="reply")
     state: Mapped[str] = mapped_column(String(20), default="queued")
+    rcpt: Mapped[str320] = mapped_column(default="")
     mail_from: Mapped[str] = mapped_column(String(998), default="")
-    rcpt_to: Mapped[list[Any]] = mapped_column(default=list)
     message_id: Mapped[str] = mapped_column(String(998), default="")
     raw: Mapped[bytes | None] = mapped_column(LargeBinary)
+    raw_key: Mapped[str | None] = mapped_column(String(255))
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     next_attempt_at: Mapped[timestamp] = mapped_column(default=utcnow)
     last_error: Mapped[text] = mapped_column(default="")
+    #: Why the row is failed or suppressed: "bounced-recipient", "rejected", ...
+    reason: Mapped[str] = mapped_column(String(40), default="")
     created_at: Mapped[timestamp] = mapped_column(default=utcnow)
     sent_at: Mapped[datetime | None]
 
-    __table_args__ = (Index("ix_outbox_state_next", "state", "next_attempt_at"),)
+    __table_args__ = (
+        Index("ix_outbox_state_next", "state", "next_attempt_at"),
+        Index("ix_outbox_rcpt_created", "rcpt", "created_at"),
+        Index("ix_outbox_message_id", "message_id"),
+    )
 
 
 class AuditLog(Base):

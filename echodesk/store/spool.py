@@ -96,6 +96,11 @@ class Claimed:
     raw: bytes | None
     raw_key: str | None
     attempts: int
+    #: The envelope recipients (SMTP RCPT TO): signed reply and bounce addresses show here.
+    rcpt_to: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "rcpt_to", tuple(str(r) for r in self.rcpt_to or ()))
 
 
 def raw_bytes(row: Claimed | InboundSpool, blobs: BlobStore) -> bytes:
@@ -111,7 +116,13 @@ def raw_bytes(row: Claimed | InboundSpool, blobs: BlobStore) -> bytes:
     raise NotFoundError(f"spool row {row.id} has no raw bytes left")
 
 
-_CLAIM_COLUMNS = (InboundSpool.id, InboundSpool.raw, InboundSpool.raw_key, InboundSpool.attempts)
+_CLAIM_COLUMNS = (
+    InboundSpool.id,
+    InboundSpool.raw,
+    InboundSpool.raw_key,
+    InboundSpool.attempts,
+    InboundSpool.rcpt_to,
+)
 
 
 def claim(session: Session, limit: int, now: datetime | None = None) -> list[Claimed]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -40,3 +40,12 @@ def message_counts(session: Session, ticket_ids: Sequence[int]) -> dict[int, int
         .group_by(Message.ticket_id)
     )
     return {tid: int(n) for tid, n in session.execute(stmt)}
+
+
+def numbers_of(session: Session, ticket_ids: Iterable[int]) -> dict[int, int]:
+    """Ticket numbers by id."""
+    wanted = sorted(set(ticket_ids))
+    if not wanted:
+        return {}
+    stmt = select(Ticket.id, Ticket.number).where(Ticket.id.in_(wanted))
+    return {tid: number for tid, number in session.execute(stmt)}

@@ -34,6 +34,10 @@ class Archive:
     def is_participant(self, ticket_id: int, email: str) -> bool:
         return email in self.participants.get(ticket_id, set())
 
+    def ticket_by_id(self, ticket_id: int) -> int | None:
+        known = {*self.messages.values(), *self.numbers.values()}
+        return ticket_id if ticket_id in known else None
+
 
 def keys(**kw: object) -> ThreadingKeys:
     base: dict[str, object] = {
@@ -45,6 +49,18 @@ def keys(**kw: object) -> ThreadingKeys:
     }
     base.update(kw)
     return ThreadingKeys(**base)  # type: ignore[arg-type]
+
+
+def test_a_signed_reply_address_beats_every_header() -> None:
+    archive = Archive(messages={"a@x": 1}, numbers={7: 7})
+    match = find_ticket(keys(reply_ticket=7, in_reply_to=("a@x",), subject_tag=1), archive)
+    assert (match.ticket_id, match.reason) == (7, "signed reply address")
+
+
+def test_a_reply_address_naming_no_ticket_falls_back_to_the_headers() -> None:
+    archive = Archive(messages={"a@x": 1})
+    match = find_ticket(keys(reply_ticket=99, in_reply_to=("a@x",)), archive)
+    assert (match.ticket_id, match.reason) == (1, "In-Reply-To <a@x>")
 
 
 def test_in_reply_to_wins_over_references() -> None:

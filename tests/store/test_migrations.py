@@ -79,3 +79,22 @@ def test_an_unreachable_database_is_a_clear_error() -> None:
 def test_unsupported_database_kinds_are_refused() -> None:
     with pytest.raises(StoreError, match="unsupported database"):
         Database("mysql://u@h/d")
+
+
+def test_each_migration_downgrades_and_upgrades_again(db_url: str) -> None:
+    from alembic import command
+
+    db = Database(db_url)
+    try:
+        migrate.upgrade(db)
+        with db.engine.begin() as conn:
+            cfg = migrate._config()
+            cfg.attributes["connection"] = conn
+            command.downgrade(cfg, "0001")
+        assert migrate.current_revision(db) == "0001"
+        assert "rcpt_to" in {c["name"] for c in inspect(db.engine).get_columns("outbox")}
+        migrate.upgrade(db)
+        assert migrate.current_revision(db) == migrate.SCHEMA_HEAD
+        assert "rcpt" in {c["name"] for c in inspect(db.engine).get_columns("outbox")}
+    finally:
+        db.dispose()

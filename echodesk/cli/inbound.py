@@ -1,115 +1,26 @@
-"""The ``echodesk`` command: the composition root.
-
-Only here are settings loaded, the database opened and the parts wired
-together. Expected failures (:class:`EchoError`) print one clear line and exit
-with status 2; anything else is a bug and keeps its traceback.
-"""
+"""Commands about mail that came in: schema, import, tickets, conversations, spool."""
 
 from __future__ import annotations
 
-import imaplib
-import json
-import logging
 import sys
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
-from functools import cached_property, wraps
-from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import click
 
-from echodesk import __version__
-from echodesk.config import Settings, load
-from echodesk.desk.context import DeskContext
+from echodesk.cli.app import App, emit_json, friendly_errors, main, pass_app
+from echodesk.config import Settings
 from echodesk.desk.intake import Intake
 from echodesk.desk.pipeline import Outcome
 from echodesk.desk.worker import Worker
-from echodesk.errors import EchoError, NotFoundError
+from echodesk.errors import NotFoundError
 from echodesk.mailbox.files import count_messages, iter_messages
 from echodesk.mailbox.message import Envelope
-from echodesk.serving import Services, pollers_for
 from echodesk.store import migrate, reports
 from echodesk.store import spool as spool_store
 from echodesk.store import tickets as ticket_store
-from echodesk.store.db import Database
-
-F = TypeVar("F", bound=Callable[..., Any])
-
-
-@dataclass
-class App:
-    """Lazily opened parts, shared by the subcommands of one invocation."""
-
-    config_path: Path | None
-    _settings: Settings | None = None
-    _db: Database | None = None
-
-    @property
-    def settings(self) -> Settings:
-        if self._settings is None:
-            self._settings = load(self.config_path)
-        return self._settings
-
-    def database(self, *, check_schema: bool = True) -> Database:
-        if self._db is None:
-            self._db = Database(self.settings.effective_database_url())
-            if check_schema:
-                # The embedded SQLite default upgrades itself; PostgreSQL never silently.
-                migrate.ensure_current(self._db, auto_upgrade=self._db.dialect == "sqlite")
-        return self._db
-
-    @cached_property
-    def ctx(self) -> DeskContext:
-        return DeskContext.for_settings(self.settings)
-
-    def close(self) -> None:
-        if self._db is not None:
-            self._db.dispose()
-
-
-def friendly_errors(func: F) -> F:
-    """Turn EchoError into 'echodesk: error: ...' and exit status 2."""
-
-    @wraps(func)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return func(*args, **kwargs)
-        except EchoError as exc:
-            click.echo(f"echodesk: error: {exc}", err=True)
-            sys.exit(2)
-
-    return wrapper  # type: ignore[return-value]
-
-
-def emit_json(value: Any) -> None:
-    click.echo(json.dumps(value, ensure_ascii=False, sort_keys=False))
-
-
-@click.group()
-@click.version_option(__version__, prog_name="echodesk")
-@click.option(
-    "--config",
-    "config_path",
-    type=click.Path(path_type=Path),
-    default=None,
-    help="Settings file (default: $ECHODESK_CONFIG or ./echodesk.yaml).",
-)
-@click.option("-v", "--verbose", is_flag=True, help="Log what happens.")
-@click.pass_context
-def main(ctx: click.Context, config_path: Path | None, verbose: bool) -> None:
-    """Echo: an email-native help desk."""
-    logging.basicConfig(
-        level=logging.INFO if verbose else logging.WARNING,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
-    app = App(config_path)
-    ctx.obj = app
-    ctx.call_on_close(app.close)
-
-
-pass_app = click.make_pass_decorator(App)
 
 
 @main.group()
@@ -194,7 +105,9 @@ def _summary(accepted: int, outcomes: list[Outcome]) -> dict[str, int]:
         "duplicates": states["duplicate"],
         "tickets_created": sum(1 for o in outcomes if o.created_ticket),
         "messages_appended": sum(1 for o in outcomes if o.appended),
-        "recorded_only": sum(1 for o in outcomes if o.state == "processed" and o.ticket_id is None),
+        "recorded_only": sum(
+            1 for o in outcomes if o.state == "processed" and not (o.created_ticket or o.appended)
+        ),
         "failed": states["failed"] + states["retry"],
     }
 
@@ -317,79 +230,3 @@ def spool_retry(app: App, row_id: int) -> None:
     click.echo(
         f"spool row {row_id}: {state}" + (f" ({mine[0].reason})" if mine and mine[0].reason else "")
     )
-
-
-SMTP_OPTION = click.option(
-    "--smtp",
-    "smtp_listen",
-    metavar="HOST:PORT",
-    help="Where the SMTP receiver listens (default: setting smtp_listen).",
-)
-
-
-@main.command()
-@SMTP_OPTION
-@pass_app
-@friendly_errors
-def serve(app: App, smtp_listen: str | None) -> None:
-    """Run Echo: SMTP receiver, IMAP pollers, worker and scheduled jobs (SIGTERM stops it)."""
-    _announce(app, smtp_listen)
-    Services(app.settings, app.database(), app.ctx, smtp_listen=smtp_listen).run()
-    click.echo("stopped", err=True)
-
-
-@main.command()
-@SMTP_OPTION
-@click.option("--until-idle", is_flag=True, help="Only process the spool, then exit.")
-@pass_app
-@friendly_errors
-def worker(app: App, smtp_listen: str | None, until_idle: bool) -> None:
-    """Everything but the web archive (Procfile's worker); several may share a database."""
-    if until_idle:
-        outcomes = Worker(app.database(), app.ctx).run_until_idle()
-        click.echo(json.dumps({"processed": len(outcomes)}))
-        return
-    _announce(app, smtp_listen)
-    Services(app.settings, app.database(), app.ctx, smtp_listen=smtp_listen).run()
-    click.echo("stopped", err=True)
-
-
-@main.command()
-@click.option("--once", is_flag=True, help="Fetch each mailbox once, process, and exit.")
-@pass_app
-@friendly_errors
-def poll(app: App, once: bool) -> None:
-    """Fetch mail from the IMAP accounts in settings (cron: --once)."""
-    settings = app.settings
-    if not settings.imap:
-        raise EchoError("no IMAP accounts in settings (setting 'imap')")
-    database = app.database()
-    if not once:
-        Services(settings, database, app.ctx, with_smtp=False, with_worker=False).run()
-        return
-    fetched = {}
-    for poller in pollers_for(settings, database, app.ctx):
-        try:
-            fetched[poller.account.name] = poller.poll_once()
-        except (OSError, imaplib.IMAP4.error) as exc:
-            raise EchoError(f"IMAP account '{poller.account.name}': {exc}") from exc
-        finally:
-            poller.close()
-    outcomes = Worker(database, app.ctx).run_until_idle()
-    click.echo(json.dumps({"fetched": fetched, "processed": len(outcomes)}))
-
-
-def _announce(app: App, smtp_listen: str | None) -> None:
-    logging.getLogger().setLevel(min(logging.getLogger().level, logging.INFO))
-    settings = app.settings
-    accounts = ", ".join(a.name for a in settings.imap) or "none"
-    click.echo(
-        f"echodesk {__version__}: SMTP on {smtp_listen or settings.smtp_listen}, IMAP "
-        f"{accounts}, data in {settings.data_dir}, database {app.database().dialect}; "
-        "SIGTERM or Ctrl-C stops",
-        err=True,
-    )
-
-
-if __name__ == "__main__":  # pragma: no cover
-    main()

@@ -1,0 +1,5 @@
+"""``python -m echodesk.cli``: the same as the ``echodesk`` command."""
+
+from echodesk.cli import main
+
+main()

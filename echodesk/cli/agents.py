@@ -1,0 +1,67 @@
+"""``echodesk agents``: who works the desk."""
+
+from __future__ import annotations
+
+import click
+
+from echodesk.cli.app import App, emit_json, friendly_errors, main, pass_app
+from echodesk.store import agents as agent_store
+from echodesk.store.reports import iso
+
+
+@main.group("agents", invoke_without_command=True)
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+def agents_cmd(click_ctx: click.Context, as_json: bool) -> None:
+    """List agents; 'agents add' and 'agents disable' change them."""
+    if click_ctx.invoked_subcommand is not None:
+        return
+    app = click_ctx.find_object(App)
+    assert app is not None
+    friendly_errors(_list)(app, as_json)
+
+
+def _list(app: App, as_json: bool) -> None:
+    with app.database().reading() as session:
+        rows = [
+            {
+                "email": a.email,
+                "name": a.name,
+                "role": a.role,
+                "active": a.active,
+                "created_at": iso(a.created_at),
+            }
+            for a in agent_store.every(session)
+        ]
+    if as_json:
+        emit_json(rows)
+        return
+    if not rows:
+        click.echo("no agents yet: 'echodesk agents add EMAIL --name NAME' adds one")
+    for r in rows:
+        state = "" if r["active"] else "  (disabled)"
+        click.echo(f"{r['email']:<32} {r['role']:<10} {r['name']}{state}")
+
+
+@agents_cmd.command("add")
+@click.argument("email")
+@click.option("--name", default="", help="The agent's name, as customers see it.")
+@click.option("--role", type=click.Choice(agent_store.ROLES), default="ops")
+@pass_app
+@friendly_errors
+def agents_add(app: App, email: str, name: str, role: str) -> None:
+    """Add an agent (or update and re-enable one)."""
+    with app.database().transaction() as session:
+        agent, created = agent_store.add(session, email, name, role)
+        click.echo(f"{'added' if created else 'updated'} agent {agent.email} ({agent.role})")
+
+
+@agents_cmd.command("disable")
+@click.argument("email")
+@pass_app
+@friendly_errors
+def agents_disable(app: App, email: str) -> None:
+    """Disable an agent: their mail is no longer trusted, their history stays."""
+    with app.database().transaction() as session:
+        agent = agent_store.disable(session, email)
+        click.echo(f"disabled agent {agent.email}")

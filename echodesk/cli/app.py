@@ -1,0 +1,103 @@
+"""The ``echodesk`` command's shared parts: the lazily opened app, errors, JSON.
+
+The command line is the composition root: only here are settings loaded, the
+database opened and the parts wired together. Expected failures
+(:class:`EchoError`) print one clear line and exit with status 2; anything
+else is a bug and keeps its traceback.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import cached_property, wraps
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from echodesk import __version__
+from echodesk.config import Settings, load
+from echodesk.desk.context import DeskContext
+from echodesk.errors import EchoError
+from echodesk.store import migrate
+from echodesk.store.db import Database
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+@dataclass
+class App:
+    """Lazily opened parts, shared by the subcommands of one invocation."""
+
+    config_path: Path | None
+    _settings: Settings | None = None
+    _db: Database | None = None
+
+    @property
+    def settings(self) -> Settings:
+        if self._settings is None:
+            self._settings = load(self.config_path)
+        return self._settings
+
+    def database(self, *, check_schema: bool = True) -> Database:
+        if self._db is None:
+            self._db = Database(self.settings.effective_database_url())
+            if check_schema:
+                # The embedded SQLite default upgrades itself; PostgreSQL never silently.
+                migrate.ensure_current(self._db, auto_upgrade=self._db.dialect == "sqlite")
+        return self._db
+
+    @cached_property
+    def ctx(self) -> DeskContext:
+        return DeskContext.for_settings(self.settings)
+
+    def close(self) -> None:
+        if self._db is not None:
+            self._db.dispose()
+
+
+def friendly_errors(func: F) -> F:
+    """Turn EchoError into 'echodesk: error: ...' and exit status 2."""
+
+    @wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except EchoError as exc:
+            click.echo(f"echodesk: error: {exc}", err=True)
+            sys.exit(2)
+
+    return wrapper  # type: ignore[return-value]
+
+
+def emit_json(value: Any) -> None:
+    click.echo(json.dumps(value, ensure_ascii=False, sort_keys=False))
+
+
+@click.group()
+@click.version_option(__version__, prog_name="echodesk")
+@click.option(
+    "--config",
+    "config_path",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Settings file (default: $ECHODESK_CONFIG or ./echodesk.yaml).",
+)
+@click.option("-v", "--verbose", is_flag=True, help="Log what happens.")
+@click.pass_context
+def main(ctx: click.Context, config_path: Path | None, verbose: bool) -> None:
+    """Echo: an email-native help desk."""
+    logging.basicConfig(
+        level=logging.INFO if verbose else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    app = App(config_path)
+    ctx.obj = app
+    ctx.call_on_close(app.close)
+
+
+pass_app = click.make_pass_decorator(App)

@@ -1,0 +1,214 @@
+"""Commands about mail going out: reply, note, and the outbox."""
+
+from __future__ import annotations
+
+import mimetypes
+import sys
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import click
+
+from echodesk.cli.app import App, emit_json, friendly_errors, main, pass_app
+from echodesk.desk.delivery import Deliverer, sender_for
+from echodesk.desk.replies import Posted, post_note, post_reply
+from echodesk.errors import EchoError, NotFoundError
+from echodesk.mailbox.message import AttachmentPart
+from echodesk.store import outbox as outbox_store
+from echodesk.store import tickets as ticket_store
+from echodesk.store.reports import iso
+
+AS_OPTION = click.option(
+    "--as", "agent", required=True, metavar="EMAIL", help="The agent who writes it."
+)
+FILE_OPTION = click.option(
+    "--file",
+    "body_file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="The text (default: standard input).",
+)
+ATTACH_OPTION = click.option(
+    "--attach",
+    "attach",
+    multiple=True,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="A file to attach (repeatable).",
+)
+
+
+def _ticket_number(app: App, label: str) -> int:
+    number = app.settings.parse_ticket_label(label)
+    if number is None:
+        raise NotFoundError(
+            f"{label!r} is not a ticket number (like {app.settings.ticket_label(42)})"
+        )
+    return number
+
+
+def _body(body_file: Path | None) -> str:
+    if body_file is not None:
+        data = body_file.read_bytes()
+    elif sys.stdin.isatty():
+        raise EchoError("give the text with --file or on standard input")
+    else:
+        data = sys.stdin.buffer.read()
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise EchoError(f"the text is not UTF-8 (byte {exc.start})") from exc
+
+
+def _attachments(paths: tuple[Path, ...]) -> tuple[AttachmentPart, ...]:
+    parts = []
+    for path in paths:
+        ctype = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
+        parts.append(AttachmentPart(filename=path.name, content_type=ctype, data=path.read_bytes()))
+    return tuple(parts)
+
+
+def _report(app: App, posted: Posted, what: str, as_json: bool) -> None:
+    label = app.settings.ticket_label(posted.ticket_number)
+    if as_json:
+        emit_json(
+            {
+                "ticket": label,
+                "message_id": posted.message_id,
+                "status": posted.status,
+                "outbox": list(posted.outbox_ids),
+                "suppressed": list(posted.suppressed),
+            }
+        )
+        return
+    click.echo(f"{what} on {label} ({posted.status}); Message-ID <{posted.message_id}>")
+    for address in posted.suppressed:
+        click.echo(f"  not sent to {address}: mail to it bounced", err=True)
+
+
+@main.command()
+@click.argument("ticket")
+@AS_OPTION
+@FILE_OPTION
+@ATTACH_OPTION
+@click.option("--json", "as_json", is_flag=True)
+@pass_app
+@friendly_errors
+def reply(
+    app: App,
+    ticket: str,
+    agent: str,
+    body_file: Path | None,
+    attach: tuple[Path, ...],
+    as_json: bool,
+) -> None:
+    """Queue an agent's reply to the ticket's customer, as an email reply would."""
+    number = _ticket_number(app, ticket)
+    text, files = _body(body_file), _attachments(attach)
+    with app.database().transaction() as session:
+        posted = post_reply(session, app.ctx, number, agent, text, files)
+    _report(app, posted, "reply queued", as_json)
+
+
+@main.command()
+@click.argument("ticket")
+@AS_OPTION
+@FILE_OPTION
+@ATTACH_OPTION
+@click.option("--json", "as_json", is_flag=True)
+@pass_app
+@friendly_errors
+def note(
+    app: App,
+    ticket: str,
+    agent: str,
+    body_file: Path | None,
+    attach: tuple[Path, ...],
+    as_json: bool,
+) -> None:
+    """Add an internal note to a ticket (never sent to the customer)."""
+    number = _ticket_number(app, ticket)
+    text, files = _body(body_file), _attachments(attach)
+    with app.database().transaction() as session:
+        posted = post_note(session, app.ctx, number, agent, text, files)
+    _report(app, posted, "note added", as_json)
+
+
+def _row(row: Any, labels: dict[int, str]) -> dict[str, Any]:
+    return {
+        "id": row.id,
+        "state": row.state,
+        "purpose": row.purpose,
+        "rcpt": row.rcpt,
+        "ticket": labels.get(row.ticket_id or 0),
+        "message_id": row.message_id,
+        "attempts": row.attempts,
+        "reason": row.reason,
+        "last_error": row.last_error,
+        "mail_from": row.mail_from,
+        "created_at": iso(row.created_at),
+        "next_attempt_at": iso(row.next_attempt_at) if row.state == "queued" else None,
+        "sent_at": iso(row.sent_at),
+    }
+
+
+@main.group("outbox", invoke_without_command=True)
+@click.option("--state", type=click.Choice(list(outbox_store.STATES)))
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+def outbox_cmd(click_ctx: click.Context, state: str | None, as_json: bool) -> None:
+    """Outgoing mail: queued, sent, failed, suppressed; 'outbox retry ID' requeues one."""
+    if click_ctx.invoked_subcommand is not None:
+        return
+    app = click_ctx.find_object(App)
+    assert app is not None
+    friendly_errors(_outbox_list)(app, state, as_json)
+
+
+def _outbox_list(app: App, state: str | None, as_json: bool) -> None:
+    with app.database().reading() as session:
+        found = outbox_store.rows(session, state)
+        numbers = ticket_store.numbers_of(session, {r.ticket_id for r in found if r.ticket_id})
+        labels = {tid: app.settings.ticket_label(n) for tid, n in numbers.items()}
+        rows = [_row(r, labels) for r in found]
+    if as_json:
+        emit_json(rows)
+        return
+    if not rows:
+        click.echo("the outbox is empty" if state is None else f"no {state} mail")
+    for r in rows:
+        extra = r["reason"] or r["last_error"]
+        click.echo(
+            f"{r['id']:>6}  {r['state']:<10} {r['purpose']:<9} {r['ticket'] or '-':<10} "
+            f"{r['attempts']}x  {r['rcpt']}  {extra}"
+        )
+
+
+@outbox_cmd.command("retry")
+@click.argument("row_id", type=int)
+@pass_app
+@friendly_errors
+def outbox_retry(app: App, row_id: int) -> None:
+    """Queue a failed or suppressed message again (the sender picks it up)."""
+    with app.database().transaction() as session:
+        row = outbox_store.retry(session, row_id)
+        click.echo(f"outbox row {row_id} to {row.rcpt}: queued")
+
+
+@outbox_cmd.command("send")
+@click.option("--json", "as_json", is_flag=True)
+@pass_app
+@friendly_errors
+def outbox_send(app: App, as_json: bool) -> None:
+    """Deliver what is due now, then exit (for cron; serve and worker do this all along)."""
+    deliveries = Deliverer(app.database(), app.ctx, sender_for(app.settings)).run_until_idle()
+    counts = Counter(d.event for d in deliveries)
+    summary = {
+        "sent": counts["sent"],
+        "deferred": counts["deferred"],
+        "failed": counts["rejected"] + counts["exhausted"],
+        "suppressed": counts["suppress"],
+    }
+    if as_json:
+        emit_json(summary)
+    else:
+        click.echo(", ".join(f"{k}: {v}" for k, v in summary.items()))

@@ -1,0 +1,86 @@
+"""Commands that run Echo's long-lived parts: serve, worker, poll."""
+
+from __future__ import annotations
+
+import imaplib
+import json
+import logging
+
+import click
+
+from echodesk import __version__
+from echodesk.cli.app import App, friendly_errors, main, pass_app
+from echodesk.desk.worker import Worker
+from echodesk.errors import EchoError
+from echodesk.serving import Services, pollers_for
+
+SMTP_OPTION = click.option(
+    "--smtp",
+    "smtp_listen",
+    metavar="HOST:PORT",
+    help="Where the SMTP receiver listens (default: setting smtp_listen).",
+)
+
+
+@main.command()
+@SMTP_OPTION
+@pass_app
+@friendly_errors
+def serve(app: App, smtp_listen: str | None) -> None:
+    """Run Echo: SMTP receiver, IMAP pollers, worker and scheduled jobs (SIGTERM stops it)."""
+    _announce(app, smtp_listen)
+    Services(app.settings, app.database(), app.ctx, smtp_listen=smtp_listen).run()
+    click.echo("stopped", err=True)
+
+
+@main.command()
+@SMTP_OPTION
+@click.option("--until-idle", is_flag=True, help="Only process the spool, then exit.")
+@pass_app
+@friendly_errors
+def worker(app: App, smtp_listen: str | None, until_idle: bool) -> None:
+    """Everything but the web archive (Procfile's worker); several may share a database."""
+    if until_idle:
+        outcomes = Worker(app.database(), app.ctx).run_until_idle()
+        click.echo(json.dumps({"processed": len(outcomes)}))
+        return
+    _announce(app, smtp_listen)
+    Services(app.settings, app.database(), app.ctx, smtp_listen=smtp_listen).run()
+    click.echo("stopped", err=True)
+
+
+@main.command()
+@click.option("--once", is_flag=True, help="Fetch each mailbox once, process, and exit.")
+@pass_app
+@friendly_errors
+def poll(app: App, once: bool) -> None:
+    """Fetch mail from the IMAP accounts in settings (cron: --once)."""
+    settings = app.settings
+    if not settings.imap:
+        raise EchoError("no IMAP accounts in settings (setting 'imap')")
+    database = app.database()
+    if not once:
+        Services(settings, database, app.ctx, with_smtp=False, with_worker=False).run()
+        return
+    fetched = {}
+    for poller in pollers_for(settings, database, app.ctx):
+        try:
+            fetched[poller.account.name] = poller.poll_once()
+        except (OSError, imaplib.IMAP4.error) as exc:
+            raise EchoError(f"IMAP account '{poller.account.name}': {exc}") from exc
+        finally:
+            poller.close()
+    outcomes = Worker(database, app.ctx).run_until_idle()
+    click.echo(json.dumps({"fetched": fetched, "processed": len(outcomes)}))
+
+
+def _announce(app: App, smtp_listen: str | None) -> None:
+    logging.getLogger().setLevel(min(logging.getLogger().level, logging.INFO))
+    settings = app.settings
+    accounts = ", ".join(a.name for a in settings.imap) or "none"
+    click.echo(
+        f"echodesk {__version__}: SMTP on {smtp_listen or settings.smtp_listen}, IMAP "
+        f"{accounts}, data in {settings.data_dir}, database {app.database().dialect}; "
+        "SIGTERM or Ctrl-C stops",
+        err=True,
+    )

@@ -1,0 +1,200 @@
+"""What a bounce does: match it to the mail Echo sent, then stop mailing a dead address.
+
+A delivery report is matched to an outbox row by the signed VERP address it
+was sent to (exact: one row is one message to one recipient), or else by the
+Message-ID of the returned original plus the failed recipient. A report that
+matches nothing Echo sent (backscatter from forged mail, a stray DSN) is
+recorded and changes nothing, so nobody can get a customer silenced by
+sending a fake bounce about mail Echo never sent.
+
+A permanent failure (5.x.x) marks the customer bounced, suppresses their
+queued mail, turns the bounced row ``failed`` and adds an internal note to
+the ticket; a temporary one is recorded only. Neither opens a ticket or is
+ever answered.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import update
+from sqlalchemy.orm import Session
+
+from echodesk.desk.batch import BatchIndex, BounceEvent, Item
+from echodesk.desk.context import DeskContext
+from echodesk.desk.outgoing import BOUNCED
+from echodesk.mailbox.bounce import FailedRecipient
+from echodesk.mailbox.compose import new_message_id
+from echodesk.store import outbox, writes
+from echodesk.store.lookups import OutboxRef
+from echodesk.store.models import Customer
+
+log = logging.getLogger(__name__)
+ACTOR = "system:pipeline"
+
+
+@dataclass(frozen=True)
+class Matched:
+    event: BounceEvent | None
+    reason: str
+
+
+def _entry_for(recipients: tuple[FailedRecipient, ...], rcpt: str) -> FailedRecipient | None:
+    return next((r for r in recipients if r.address == rcpt), None)
+
+
+def _by_original(item: Item, index: BatchIndex) -> tuple[OutboxRef, FailedRecipient] | None:
+    report = item.bounce
+    if report is None or not report.original_message_id:
+        return None
+    rows = index.outbox_by_message.get(report.original_message_id, [])
+    for row in rows:
+        entry = _entry_for(report.recipients, row.rcpt)
+        if entry is not None:
+            return row, entry
+    return None
+
+
+def match_bounce(item: Item, index: BatchIndex) -> Matched:
+    """Which outbox row (and recipient, status) a bounce is about, and why."""
+    report = item.bounce
+    recipients = report.recipients if report else ()
+    row: OutboxRef | None = None
+    entry: FailedRecipient | None = None
+    if item.verp_outbox is not None:
+        row = index.outbox.get(item.verp_outbox)
+        if row is None:
+            return Matched(None, f"bounce address names outbox row {item.verp_outbox}, now gone")
+        entry = _entry_for(recipients, row.rcpt) or (
+            recipients[0] if len(recipients) == 1 else None
+        )
+        if entry is None:
+            return Matched(
+                None,
+                f"mail to the bounce address of outbox row {row.id} without a "
+                "readable failure report",
+            )
+    else:
+        found = _by_original(item, index)
+        if found is None:
+            return Matched(None, "delivery report for mail Echo did not send (or unreadable)")
+        row, entry = found
+    if entry.action == "delivered" or not (entry.permanent or entry.temporary):
+        return Matched(
+            None, f"delivery report for outbox row {row.id}: {entry.action or 'no failure'}"
+        )
+    ticket = index.live(row.ticket_id) if row.ticket_id in index.tickets else None
+    event = BounceEvent(
+        spool_row=item.row_id,
+        outbox_id=row.id,
+        ticket=ticket,
+        rcpt=row.rcpt,
+        status=entry.status,
+        diagnostic=entry.diagnostic,
+        permanent=entry.permanent,
+    )
+    kind = "permanent" if entry.permanent else "temporary"
+    return Matched(event, f"{kind} failure {entry.status or '?'} for outbox row {row.id}")
+
+
+def _note_text(event: BounceEvent) -> str:
+    why = f" ({event.diagnostic})" if event.diagnostic else ""
+    return (
+        f"Mail to {event.rcpt} could not be delivered: permanent failure "
+        f"{event.status or 'without a status code'}{why}.\n"
+        f"Echo will not send further mail to {event.rcpt} (outbox row {event.outbox_id})."
+    )
+
+
+def apply_bounces(
+    session: Session,
+    ctx: DeskContext,
+    events: list[BounceEvent],
+    ids: dict[int, int],
+    now: datetime,
+) -> list[dict[str, Any]]:
+    """Write what the batch's bounces change; returns their audit rows."""
+    audit: list[dict[str, Any]] = []
+    notes: list[dict[str, Any]] = []
+    for event in events:
+        ticket_id = ids.get(event.ticket) if event.ticket is not None else None
+        payload = {
+            "outbox": event.outbox_id,
+            "status": event.status,
+            "permanent": event.permanent,
+            "diagnostic": event.diagnostic[:300],
+        }
+        if event.permanent:
+            payload["suppressed"] = _silence(session, event, now)
+            if ticket_id is not None:
+                notes.append(_note_row(ctx, ticket_id, event, now))
+                log.warning(
+                    "bounce on ticket %s: mail to a customer failed permanently (%s); "
+                    "the assignee is told by an internal note",
+                    ticket_id,
+                    event.status,
+                )
+        audit.append(
+            {
+                "at": now,
+                "actor": ACTOR,
+                "action": "mail.bounce" if event.permanent else "mail.bounce.temporary",
+                "target_type": "outbox",
+                "target_id": str(event.outbox_id),
+                "ticket_id": ticket_id,
+                "payload": payload,
+            }
+        )
+    writes.insert_messages(session, notes)
+    return audit
+
+
+def _silence(session: Session, event: BounceEvent, now: datetime) -> int:
+    """Mark the address bounced and hold back its queued mail; how many rows were held."""
+    writes.insert_ignore(
+        session,
+        Customer,
+        [{"email": event.rcpt, "display_name": "", "first_seen_at": now, "last_seen_at": now}],
+        ["email"],
+    )
+    detail = " ".join(f"{event.status} {event.diagnostic}".split())[:400]
+    session.execute(
+        update(Customer)
+        .where(Customer.email == event.rcpt)
+        .values(bounced_at=now, bounce_detail=detail)
+    )
+    outbox.mark_bounced(session, event.outbox_id, detail)
+    return outbox.suppress_queued_to(session, event.rcpt, BOUNCED)
+
+
+def _note_row(
+    ctx: DeskContext, ticket_id: int, event: BounceEvent, now: datetime
+) -> dict[str, Any]:
+    text = _note_text(event)
+    return {
+        "ticket_id": ticket_id,
+        "direction": "internal",
+        "kind": "bounce",
+        "message_id": new_message_id(ctx.settings.outgoing_domain),
+        "content_hash": "",
+        "in_reply_to": "",
+        "reference_ids": "",
+        "from_email": "",
+        "from_name": "Echo",
+        "to_addrs": [],
+        "cc_addrs": [],
+        "subject": f"Delivery to {event.rcpt} failed",
+        "body_text": text,
+        "body_html": "",
+        "trimmed_text": text,
+        "customer_id": None,
+        "agent_id": None,
+        "spool_id": event.spool_row,
+        "thread_reason": "bounce",
+        "defects": [],
+        "sent_at": now,
+        "created_at": now,
+    }

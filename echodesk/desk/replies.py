@@ -1,0 +1,179 @@
+"""An agent's reply or internal note on a ticket, as one change in one transaction.
+
+``echodesk reply`` and ``echodesk note`` come here, and so will agents' email
+replies: the message row, its attachments, the outbox rows, the ticket's new
+status and the audit row are written together by the caller's transaction,
+so a reply is either queued completely or not at all.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy.orm import Session
+
+from echodesk.desk.context import DeskContext
+from echodesk.desk.outgoing import load_conversation, message_row, outgoing, queue
+from echodesk.desk.status import Event, transition
+from echodesk.errors import CommandError, NotFoundError
+from echodesk.mailbox.compose import new_message_id
+from echodesk.mailbox.message import AttachmentPart
+from echodesk.store import agents
+from echodesk.store.models import Agent, Attachment, AuditLog, Message, Ticket
+from echodesk.store.tickets import by_number
+from echodesk.store.types import utcnow
+
+
+@dataclass(frozen=True)
+class Posted:
+    """What a reply or note became: the ticket, the stored message, the queued mail."""
+
+    ticket_number: int
+    message_id: str
+    status: str
+    outbox_ids: tuple[int, ...]
+    suppressed: tuple[str, ...]
+
+
+def live_ticket(session: Session, number: int) -> Ticket:
+    """The ticket with this number, or the one it was merged into."""
+    ticket = by_number(session, number)
+    seen: set[int] = set()
+    while ticket is not None and ticket.merged_into_id and ticket.id not in seen:
+        seen.add(ticket.id)
+        ticket = session.get(Ticket, ticket.merged_into_id)
+    if ticket is None:
+        raise NotFoundError(f"no ticket number {number}")
+    return ticket
+
+
+def acting_agent(session: Session, email: str) -> Agent:
+    agent = agents.by_email(session, email)
+    if agent is None:
+        raise NotFoundError(
+            f"{email} is not an active agent (add one with 'echodesk agents add {email}')"
+        )
+    return agent
+
+
+def status_after_reply(current: str, setting: str) -> str:
+    """An agent's reply moves an open ticket on; resolved and closed ones stay put."""
+    if setting == "pending" or current not in ("open", "pending"):
+        return transition(current, Event.AGENT_REPLY)
+    return setting
+
+
+def _store_attachments(
+    session: Session, ctx: DeskContext, message: Message, files: tuple[AttachmentPart, ...]
+) -> None:
+    for part in files:
+        key = ctx.blobs.put(part.data)
+        session.add(
+            Attachment(
+                message_pk=message.id,
+                filename=part.filename[:255],
+                content_type=part.content_type[:255],
+                size=part.size,
+                sha256=part.sha256,
+                storage_key=key,
+            )
+        )
+
+
+def _audit(
+    session: Session, actor: str, action: str, ticket: Ticket, payload: dict[str, object]
+) -> None:
+    session.add(
+        AuditLog(
+            actor=actor,
+            action=action,
+            target_type="ticket",
+            target_id=str(ticket.number),
+            ticket_id=ticket.id,
+            payload=payload,
+        )
+    )
+
+
+def post_reply(
+    session: Session,
+    ctx: DeskContext,
+    number: int,
+    agent_email: str,
+    text: str,
+    attachments: tuple[AttachmentPart, ...] = (),
+) -> Posted:
+    """Queue an agent's reply to the customer (and CCs) and move the ticket on."""
+    ticket = live_ticket(session, number)
+    agent = acting_agent(session, agent_email)
+    body = text.strip("\n")
+    if not body.strip() and not attachments:
+        raise CommandError("the reply is empty: nothing is sent to the customer")
+    conv = load_conversation(session, ticket)
+    if conv.customer is None:
+        raise CommandError(
+            f"{ctx.settings.ticket_label(ticket.number)} has no customer address to reply to"
+        )
+    now = utcnow()
+    mail = outgoing(ctx, conv, body, now=now, attachments=attachments)
+    message = message_row(mail, ticket.id, kind="reply", agent_id=agent.id, now=now)
+    message.from_name = agent.name or ctx.settings.support_name
+    session.add(message)
+    session.flush()
+    _store_attachments(session, ctx, message, attachments)
+    queued = queue(session, ctx, mail, purpose="reply", ticket_id=ticket.id, message_pk=message.id)
+    before = ticket.status
+    ticket.status = status_after_reply(before, ctx.settings.status_after_reply)
+    if ticket.status != before:
+        ticket.status_changed_at = now
+    ticket.updated_at = now
+    _audit(
+        session,
+        agent.email,
+        "tickets.reply",
+        ticket,
+        {
+            "message": message.id,
+            "recipients": len(queued.ids),
+            "suppressed": len(queued.suppressed),
+            "attachments": len(attachments),
+            "status": [before, ticket.status],
+        },
+    )
+    return Posted(ticket.number, mail.message_id, ticket.status, queued.ids, queued.suppressed)
+
+
+def post_note(
+    session: Session,
+    ctx: DeskContext,
+    number: int,
+    agent_email: str,
+    text: str,
+    attachments: tuple[AttachmentPart, ...] = (),
+) -> Posted:
+    """Add an internal note: kept on the ticket, never sent to the customer."""
+    ticket = live_ticket(session, number)
+    agent = acting_agent(session, agent_email)
+    body = text.strip("\n")
+    if not body.strip() and not attachments:
+        raise CommandError("the note is empty")
+    now = utcnow()
+    message = Message(
+        ticket_id=ticket.id,
+        direction="internal",
+        kind="note",
+        message_id=new_message_id(ctx.settings.outgoing_domain),
+        from_email=agent.email,
+        from_name=agent.name,
+        subject=ticket.subject,
+        body_text=body,
+        trimmed_text=body,
+        agent_id=agent.id,
+        created_at=now,
+    )
+    session.add(message)
+    session.flush()
+    _store_attachments(session, ctx, message, attachments)
+    ticket.updated_at = now
+    _audit(session, agent.email, "tickets.note", ticket, {"message": message.id})
+    return Posted(ticket.number, message.message_id, ticket.status, (), ())
