@@ -2,8 +2,9 @@
 
 ``echodesk serve`` and ``echodesk worker`` both come here. The SMTP receiver
 runs on aiosmtpd's own thread, each IMAP account on a thread of its own, the
-scheduled jobs on APScheduler's, and the pipeline worker in a child process,
-so receivers answer promptly while batches are decided. SIGTERM (how
+scheduled jobs (auto-close among them) on APScheduler's, and the pipeline
+worker in a child process with the outbox sender on a thread beside it, so
+receivers answer promptly while batches are decided and mail is sent. SIGTERM (how
 platforms stop a process) or Ctrl-C stops them in order: first nothing new is
 accepted, then the worker finishes and commits the batch in hand.
 """
@@ -20,6 +21,7 @@ from multiprocessing.process import BaseProcess
 
 from echodesk.config import Settings
 from echodesk.desk.context import DeskContext
+from echodesk.desk.delivery import Deliverer, sender_for
 from echodesk.desk.intake import Intake
 from echodesk.desk.jobs import start_scheduler
 from echodesk.desk.worker import Worker
@@ -151,9 +153,19 @@ def run_worker(settings: Settings, parent: int) -> None:
     signal.signal(signal.SIGTERM, lambda signum, _frame: stopping.append(signum))
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the parent, which stops us
     db = Database(settings.effective_database_url())
+    ctx = DeskContext.for_settings(settings)
+
+    def stop() -> bool:
+        return bool(stopping) or os.getppid() != parent
+
+    deliverer = Deliverer(db, ctx, sender_for(settings))
+    sending = threading.Thread(
+        target=deliverer.run_forever, args=(stop,), kwargs={"idle_sleep": 0.5}, name="sender"
+    )
+    sending.start()
     try:
-        Worker(db, DeskContext.for_settings(settings)).run_forever(
-            lambda: bool(stopping) or os.getppid() != parent, idle_sleep=0.5
-        )
+        Worker(db, ctx).run_forever(stop, idle_sleep=0.5)
     finally:
+        stopping.append(0)
+        sending.join(timeout=60)
         db.dispose()

@@ -1,4 +1,4 @@
-"""Commands that run Echo's long-lived parts: serve, worker, poll."""
+"""Commands that run Echo's long-lived parts (serve, worker, poll) and its jobs."""
 
 from __future__ import annotations
 
@@ -9,7 +9,8 @@ import logging
 import click
 
 from echodesk import __version__
-from echodesk.cli.app import App, friendly_errors, main, pass_app
+from echodesk.cli.app import App, emit_json, friendly_errors, main, pass_app
+from echodesk.desk.autoclose import run_autoclose
 from echodesk.desk.worker import Worker
 from echodesk.errors import EchoError
 from echodesk.serving import Services, pollers_for
@@ -84,3 +85,17 @@ def _announce(app: App, smtp_listen: str | None) -> None:
         "SIGTERM or Ctrl-C stops",
         err=True,
     )
+
+
+@main.command()
+@click.option("--json", "as_json", is_flag=True)
+@pass_app
+@friendly_errors
+def autoclose(app: App, as_json: bool) -> None:
+    """Close tickets pending longer than autoclose_days, once (serve does this hourly)."""
+    closed = run_autoclose(app.database(), app.ctx)
+    labels = [app.settings.ticket_label(n) for n in closed]
+    if as_json:
+        emit_json({"closed": labels})
+    else:
+        click.echo(f"closed {len(labels)} ticket(s)" + (f": {', '.join(labels)}" if labels else ""))

@@ -14,6 +14,7 @@ import logging
 from apscheduler.schedulers.background import BackgroundScheduler
 from sqlalchemy import func, select
 
+from echodesk.desk.autoclose import run_autoclose
 from echodesk.desk.context import DeskContext
 from echodesk.store.db import Database
 from echodesk.store.models import InboundSpool
@@ -54,5 +55,16 @@ def start_scheduler(db: Database, ctx: DeskContext) -> BackgroundScheduler:
         coalesce=True,
         max_instances=1,
     )
+    if ctx.settings.autoclose_days > 0:
+        scheduler.add_job(
+            run_autoclose,
+            "interval",
+            args=[db, ctx],
+            id="autoclose",
+            seconds=ctx.settings.autoclose_check_seconds,
+            replace_existing=True,
+            coalesce=True,
+            max_instances=1,
+        )
     scheduler.start()
     return scheduler

@@ -12,11 +12,14 @@ from typing import Any
 
 from echodesk.config import Settings
 from echodesk.desk.context import DeskContext
+from echodesk.desk.delivery import Deliverer, Delivery, sender_for
 from echodesk.desk.intake import Intake
 from echodesk.desk.pipeline import Outcome
+from echodesk.desk.replies import Posted, post_note, post_reply
 from echodesk.desk.worker import Worker
-from echodesk.mailbox.message import Envelope
-from echodesk.store import migrate, reports
+from echodesk.mailbox.message import AttachmentPart, Envelope
+from echodesk.store import agents, migrate, reports
+from echodesk.store import outbox as outbox_store
 from echodesk.store import tickets as ticket_store
 from echodesk.store.db import Database
 
@@ -39,15 +42,17 @@ class Desk:
         self.ctx = DeskContext.for_settings(self.settings)
         self.intake = Intake(self.db, self.ctx)
 
-    def accept(self, raw: bytes, source: str = "test") -> int:
-        return self.intake.accept(raw, Envelope(source=source, rcpt_to=("support@desk.test",)))
+    def accept(
+        self, raw: bytes, source: str = "test", rcpt_to: tuple[str, ...] = ("support@desk.test",)
+    ) -> int:
+        return self.intake.accept(raw, Envelope(source=source, rcpt_to=rcpt_to))
 
     def run_worker_until_idle(self) -> list[Outcome]:
         return Worker(self.db, self.ctx).run_until_idle()
 
-    def deliver(self, raw: bytes) -> Outcome:
+    def deliver(self, raw: bytes, rcpt_to: tuple[str, ...] = ("support@desk.test",)) -> Outcome:
         """Accept one message and process everything pending; the outcome of this one."""
-        row_id = self.accept(raw)
+        row_id = self.accept(raw, rcpt_to=rcpt_to)
         outcomes = self.run_worker_until_idle()
         return next(o for o in outcomes if o.spool_id == row_id)
 
@@ -64,6 +69,46 @@ class Desk:
     def spool(self, state: str | None = None) -> list[dict[str, Any]]:
         with self.db.reading() as session:
             return reports.spool_list(session, self.settings, state)
+
+    def add_agent(self, email: str = "bob@desk.test", name: str = "Bob Agent") -> None:
+        with self.db.transaction() as session:
+            agents.add(session, email, name)
+
+    def reply(
+        self,
+        number: int,
+        text: str,
+        agent: str = "bob@desk.test",
+        attachments: tuple[AttachmentPart, ...] = (),
+    ) -> Posted:
+        with self.db.transaction() as session:
+            return post_reply(session, self.ctx, number, agent, text, attachments)
+
+    def note(self, number: int, text: str, agent: str = "bob@desk.test") -> Posted:
+        with self.db.transaction() as session:
+            return post_note(session, self.ctx, number, agent, text)
+
+    def send_outbox(self) -> list[Delivery]:
+        """Run the sender until nothing is due (as the worker's sender thread does)."""
+        return Deliverer(self.db, self.ctx, sender_for(self.settings)).run_until_idle()
+
+    def outbox(self, state: str | None = None) -> list[dict[str, Any]]:
+        with self.db.reading() as session:
+            return [
+                {
+                    "id": r.id,
+                    "state": r.state,
+                    "purpose": r.purpose,
+                    "rcpt": r.rcpt,
+                    "attempts": r.attempts,
+                    "reason": r.reason,
+                    "last_error": r.last_error,
+                    "message_id": r.message_id,
+                    "mail_from": r.mail_from,
+                    "ticket_id": r.ticket_id,
+                }
+                for r in outbox_store.rows(session, state)
+            ]
 
     def close(self) -> None:
         self.db.dispose()
