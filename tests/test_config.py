@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from echodesk.config import Settings, load
+from echodesk.config import RelaySettings, Settings, load
 from echodesk.errors import ConfigError
 
 
@@ -154,3 +154,49 @@ def test_imap_starttls_alone_means_a_plain_connection_upgraded(tmp_path: Path) -
     path = _write(tmp_path, "imap:\n  - {name: a, host: h, user: u, password: p, starttls: true}\n")
     account = load(path, {}).imap[0]
     assert (account.tls, account.starttls, account.port) == (False, True, 143)
+
+
+def test_relay_settings(tmp_path: Path) -> None:
+    cfg = tmp_path / "echodesk.yaml"
+    cfg.write_text(
+        "relay:\n  host: smtp.example.com\n  starttls: true\n  user: apikey\n"
+        "  password_env: ECHODESK_RELAY_PASSWORD\n"
+    )
+    s = load(cfg, {"ECHODESK_RELAY_PASSWORD": "pw"})
+    assert s.relay is not None
+    assert (s.relay.host, s.relay.effective_port, s.relay.password) == (
+        "smtp.example.com",
+        587,
+        "pw",
+    )
+    assert "pw" not in repr(s.relay)
+    assert load(None, {"ECHODESK_RELAY": '{"host": "127.0.0.1", "port": 2526}'}).relay == (
+        RelaySettings(host="127.0.0.1", port=2526)
+    )
+    assert load(None, {"ECHODESK_RELAY": "host: mx.test\ntls: true"}).relay == RelaySettings(
+        host="mx.test", tls=True
+    )
+    assert load(None, {}).relay is None
+
+
+@pytest.mark.parametrize(
+    ("text", "env", "message"),
+    [
+        ("relay:\n  port: 25\n", {}, "relay.host"),
+        ("relay:\n  host: x\n  hots: y\n", {}, "unknown key 'hots'"),
+        ("relay:\n  host: x\n  tls: true\n  starttls: true\n", {}, "exclude each other"),
+        ("relay:\n  host: mx.example.com\n  user: u\n  password: p\n", {}, "clear text"),
+        ("relay:\n  host: x\n  password_env: NOPE\n", {}, "NOPE"),
+        ("relay: [1, 2]\n", {}, "expected a mapping"),
+        ("status_after_reply: later\n", {}, "status_after_reply"),
+        ("autoclose_days: -1\n", {}, "autoclose_days"),
+        ("bounce_local_part: 'a b'\n", {}, "bounce_local_part"),
+    ],
+)
+def test_bad_outbound_settings_name_the_key(
+    tmp_path: Path, text: str, env: dict[str, str], message: str
+) -> None:
+    cfg = tmp_path / "echodesk.yaml"
+    cfg.write_text(text)
+    with pytest.raises(ConfigError, match=message):
+        load(cfg, env)

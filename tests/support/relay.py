@@ -37,9 +37,18 @@ class Received:
 class _Handler:
     answers: list[str]
     on_message: Callable[[Received], None] | None
+    refuse: dict[str, str] = field(default_factory=dict)
     received: list[Received] = field(default_factory=list)
     attempts: int = 0
     lock: threading.Lock = field(default_factory=threading.Lock)
+
+    async def handle_RCPT(
+        self, server: Any, session: Any, envelope: Any, address: str, options: list[str]
+    ) -> str:
+        if address in self.refuse:
+            return self.refuse[address]
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         with self.lock:
@@ -59,8 +68,9 @@ class RecordingRelay:
         self,
         answers: list[str] | None = None,
         on_message: Callable[[Received], None] | None = None,
+        refuse: dict[str, str] | None = None,
     ) -> None:
-        self.handler = _Handler(list(answers or []), on_message)
+        self.handler = _Handler(list(answers or []), on_message, dict(refuse or {}))
         self.port = free_port()
         self.controller = Controller(self.handler, hostname="127.0.0.1", port=self.port)
 
