@@ -16,9 +16,10 @@ A failed recipient is an address the report names as failed, never merely
 one that appears in it: the bounce's own From/To, the returned original's
 sender and Echo's own addresses are left out of what text readers find.
 
-Everything here reads hostile input, so nothing raises, every pattern is
-bounded and anchored (no unbounded repeats next to each other, lines cut to a
-fixed length before matching) and the work is capped: a megabyte of junk costs
+Everything here reads hostile input, so nothing raises, every repetition in
+a pattern is bounded (and address matches may only start where an address
+can start), lines are cut to a fixed length before matching, and the work is
+capped (the first 200 kB of text, 100 recipients): a megabyte of junk costs
 milliseconds.
 """
 
@@ -41,6 +42,8 @@ MAX_TEXT = 200_000
 MAX_LINE = 1_000
 #: Diagnostics are one line of at most this many characters.
 MAX_DIAGNOSTIC = 300
+#: A failed section is read for at most this many lines after its opening phrase.
+MAX_SECTION = 1_000
 
 _ACTIONS = frozenset({"failed", "delayed", "delivered", "relayed", "expanded"})
 
@@ -123,7 +126,7 @@ _BLANKS = re.compile(r"\s+")
 
 def _reply_code(text: str) -> str | None:
     """The first SMTP failure reply code (``550``, ``451``) in ``text``, or None."""
-    match = _REPLY.search(text[:MAX_LINE])
+    match = _REPLY.search(text)
     return match.group(1) if match else None
 
 
@@ -291,14 +294,27 @@ def _address_list(values: list[str]) -> tuple[str, ...]:
 
 
 def _attached_original(msg: ParsedMessage) -> _Original | None:
-    """The original from an attached message/rfc822 or text/rfc822-headers part."""
+    """The original from an attached message/rfc822 or text/rfc822-headers part.
+
+    Some MTAs attach the original's headers as a plain text file instead
+    ("mailheaders.txt"); such a part counts when it starts with a header block.
+    """
     for part in msg.attachments:
-        if part.content_type.startswith(_ORIGINAL_TYPES):
-            head = part.data[:MAX_TEXT].decode("utf-8", "replace")
-            original = _original_from_headers(head)
-            if original.message_id or original.to or original.senders:
-                return original
+        plain = part.content_type.startswith("text/plain")
+        if not (plain or part.content_type.startswith(_ORIGINAL_TYPES)):
+            continue
+        head = part.data[:MAX_TEXT].decode("utf-8", "replace")
+        if plain and not _starts_with_headers(head):
+            continue
+        original = _original_from_headers(head)
+        if original.message_id or original.to or original.senders:
+            return original
     return None
+
+
+def _starts_with_headers(text: str) -> bool:
+    """Text that is a header block from its first line on (an original's headers)."""
+    return next(_header_blocks(_lines(text[: MAX_LINE * 20])), (-1, ""))[0] == 0
 
 
 _HEADER_LINE = re.compile(r"^([A-Za-z][A-Za-z0-9-]{0,40}):")
@@ -324,6 +340,7 @@ _MAIL_HEADERS = frozenset(
 )
 
 
+_ORIGIN_HEADERS = frozenset({"from", "received", "return-path", "message-id", "sender"})
 #: A quoted bounce's own headers (a forwarded bounce), not the returned original's.
 _FROM_MAIL_SYSTEM = re.compile(
     r"^from:[^\n]{0,80}(?:mailer-daemon|mail delivery (?:subsystem|system))", re.I | re.M
@@ -333,23 +350,28 @@ _FROM_MAIL_SYSTEM = re.compile(
 def _header_blocks(lines: list[str], start: int = 0) -> Iterator[tuple[int, str]]:
     """(first line index, text) of each run of quoted mail header lines.
 
-    A run counts when at least two of its fields are mail header names, so a
-    report's own ``Label: value`` lines (and DSN fields) are not taken for it.
+    A run counts when at least three of its fields are mail header names and
+    one says where the message came from (From, Received, ...), so a report's
+    own ``Label: value`` lines, its DSN fields and its "To: / Subject: / Date:"
+    summary of the failed message are not taken for it.
     """
     index = start
     while index < len(lines):
         if not _HEADER_LINE.match(lines[index]):
             index += 1
             continue
-        first, names, block = index, 0, list[str]()
+        first, names, origin = index, 0, False
+        block: list[str] = []
         while index < len(lines) and (
             _HEADER_LINE.match(lines[index]) or (block and lines[index][:1] in (" ", "\t"))
         ):
             match = _HEADER_LINE.match(lines[index])
-            names += bool(match and match.group(1).lower() in _MAIL_HEADERS)
+            name = match.group(1).lower() if match else ""
+            names += name in _MAIL_HEADERS
+            origin = origin or name in _ORIGIN_HEADERS
             block.append(lines[index])
             index += 1
-        if names >= 2 and not _FROM_MAIL_SYSTEM.search("\n".join(block)):
+        if names >= 3 and origin and not _FROM_MAIL_SYSTEM.search("\n".join(block)):
             yield first, "\n".join(block) + "\n"
 
 
@@ -392,8 +414,13 @@ class _TextFormat:
 
 
 def _fmt(name: str, *phrases: str) -> _TextFormat:
-    """A format whose phrases match across line breaks (a space stands for any blanks)."""
-    return _TextFormat(name, re.compile("|".join(phrases).replace(" ", r"\s{1,8}"), re.I))
+    """A format whose phrases match across line breaks: a space stands for 1-8 blanks.
+
+    Reports wrap their sentences anywhere, so phrases write blanks as plain
+    spaces (never inside a character class); ``^`` and ``$`` match at lines.
+    """
+    pattern = "|".join(phrases).replace(" ", r"\s{1,8}")
+    return _TextFormat(name, re.compile(pattern, re.I | re.M))
 
 
 _FORMATS = (
@@ -402,11 +429,8 @@ _FORMATS = (
         r"following address(?:\(es\)|es)? failed:?",
         r"address(?:es)? to which the message has not yet been delivered (?:is|are):",
     ),
-    _fmt(
-        "qmail",
-        r"wasn't able to deliver your message to the following addresses\.?",
-        r"unable to deliver your message to the following address(?:es)?\.?",
-    ),
+    _fmt("qmail", r"wasn't able to deliver your message to the following addresses\.?"),
+    _fmt("yahoo-text", r"unable to deliver your message to the following address(?:es)?\.?"),
     _fmt(
         "gmail-text",
         r"delivery to the following recipients? (?:failed permanently|has been delayed):?",
@@ -421,11 +445,12 @@ _FORMATS = (
         r"delivery has failed to these recipients or groups:",
         r"did not reach the following recipient\(s\):",
         r"the following recipient\(s\) (?:cannot|could not) be reached:",
+        r"your message to (?=[^\n]{1,200}couldn't be delivered)",
     ),
     _fmt(
         "postfix-text",
-        r"could not be delivered to one or more recipients\.[^\n]{0,80}",
-        r"this is the mail system at host [^\n]{1,200}",
+        r"^\s{0,40}the (?:mail system|postfix program)\s{0,8}$",
+        r"could not be delivered to one or more (?:recipients|destinations)\.",
     ),
     _fmt("dragonfly", r"there was an error delivering your mail to"),
     _fmt("notes-text", r"-{3,80}\s{0,4}failure reasons"),
@@ -443,7 +468,8 @@ _HEAD_ADDR = re.compile(
 )
 #: Phrases that name a recipient inside a line.
 _INLINE_ADDR = re.compile(
-    rf"(?:rcpt to:|address:|recipient:|undeliverable to|deliver(?:ed|ing)?(?: (?:your )?(?:message|mail))? to:?)"
+    r"(?:rcpt to:|address:|recipient:|rejected recipient|undeliverable to"
+    r"|deliver(?:ed|ing)?(?: (?:your )?(?:message|mail))? to:?)"
     rf"[ \t]{{0,4}}<?({_ADDR})"
     rf"|[45]\d\d[ -](?:[45]\.\d\.\d{{1,3}}[ \t]{{1,3}})?<({_ADDR})>"
     rf"|<({_ADDR})>\.\.\.",
@@ -519,30 +545,36 @@ def _server_answer(lines: list[str]) -> str:
     """The server's answer in ``lines``, one line: from its reply code on ('' if none).
 
     A line with only an enhanced code (qmail's ``(#5.1.1)``) is taken whole.
-    Continuation lines of a multi-line reply ("550-5.7.26 ...") lose their
-    repeated code.
+    The answer goes on over wrapped lines and the lines of a multi-line reply
+    ("550-5.7.26 ..."), which lose their repeated code, and stops at the next
+    reply (a transcript's following command or another recipient's answer).
     """
     for index, line in enumerate(lines):
         reply = _REPLY.search(line)
         if reply is None and not _FAILURE_STATUS.search(line):
             continue
+        code = reply.group(1) if reply else ""
         parts = [line[reply.start() :] if reply else line.strip()]
         for more in lines[index + 1 : index + 6]:
-            if not more.strip():
+            text = more.strip()
+            starts = _STARTS_REPLY.match(text)
+            if not text or (starts and starts.group(1) != code):
                 break
-            parts.append(_CONTINUED.sub("", more.strip()))
+            parts.append(_CONTINUED.sub("", text))
         return _one_line(" ".join(parts))
     return ""
 
 
 def _words(lines: list[str], address: str) -> str:
     """A report's own words about a recipient, when no server answer is quoted."""
-    words = [ln.replace(address, " ") for ln in lines if ln.strip()]
+    words = [ln for ln in lines if ln.strip(_FRAME).lower() not in ("", address)]
     return _one_line(_PUNCT.sub("", " ".join(words[:4])))
 
 
+_STARTS_REPLY = re.compile(r"^(?:[<>]{3} ?)?(?:([245]\d\d)[ -]|[<>]{3})")
 _CONTINUED = re.compile(r"^[245]\d\d[ -](?:[245]\.\d\.\d{1,3}[ \t]{1,3})?")
-_PUNCT = re.compile(r"^[\s<>:\"'()\[\]*-]{1,20}")
+_FRAME = " \t<>:\"'()[]*.,;-"
+_PUNCT = re.compile(r"^[\s<>:\"'()\[\]*.,;-]{1,20}")
 
 
 @dataclass(frozen=True)
@@ -562,26 +594,43 @@ class _TextRead:
 def _read_text(lines: list[str], excluded: frozenset[str], bouncy: bool) -> _TextRead:
     """Read a plain-text report with the first format whose section opener appears.
 
-    Without a known opener, any recipient-naming line is taken, but only when
-    the text (or, for ``bouncy``, the subject or sender) speaks of a failure.
+    Recipients are looked for in the failed section the opener starts, or, if
+    it names nobody (some reports list addresses above the phrase), in the
+    whole report. Without a known opener, any recipient-naming line is taken,
+    but only when the text (or, for ``bouncy``, the subject or sender) speaks
+    of a failure: a text reader must not turn every address into a bounce.
     """
     report = "\n".join(lines)
     reason = _report_reason(report, lines)
+    anywhere: tuple[FailedRecipient, ...] | None = None  # read once, only if needed
     for fmt in _FORMATS:
         opened = fmt.opens.search(report)
         if opened is None:
             continue
-        first = report.count("\n", 0, opened.end())
-        rest = report[opened.end() : _line_end(report, opened.end())]
-        section = [rest, *lines[first + 1 :]] if "@" in rest else lines[first + 1 :]
-        found = _recipients(section, reason, excluded) or _recipients(lines, reason, excluded)
+        found = _recipients(_section(report, lines, opened.end()), reason, excluded)
+        if not found:
+            anywhere = _recipients(lines, reason, excluded) if anywhere is None else anywhere
+            found = anywhere
         if found:
             return _TextRead(found, fmt.name, reason)
     if bouncy or _FAILURE_WORDS.search(report):
-        found = _recipients(lines, reason, excluded)
+        found = _recipients(lines, reason, excluded) if anywhere is None else anywhere
         if found:
             return _TextRead(found, "generic-text", reason)
     return _TextRead((), "", reason)
+
+
+def _section(report: str, lines: list[str], start: int) -> list[str]:
+    """The lines of a failed section opening at ``start`` (at most :data:`MAX_SECTION`).
+
+    The rest of the opener's own line counts only when it names someone
+    ("... delivering your mail to <addr>.").
+    """
+    first = report.count("\n", 0, start)
+    end = report.find("\n", start)
+    rest = report[start : len(report) if end == -1 else end]
+    following = lines[first + 1 : first + 1 + MAX_SECTION]
+    return [rest, *following] if "@" in rest else following
 
 
 def _report_reason(report: str, lines: list[str]) -> FailedRecipient:
@@ -601,11 +650,6 @@ _FAILURE_WORDS = re.compile(
 )
 
 
-def _line_end(text: str, pos: int) -> int:
-    end = text.find("\n", pos)
-    return len(text) if end == -1 else end
-
-
 def _recipients(
     lines: list[str], reason: FailedRecipient, excluded: frozenset[str]
 ) -> tuple[FailedRecipient, ...]:
@@ -613,9 +657,14 @@ def _recipients(
     klass = "4" if reason.action == "delayed" else "5"
     out = []
     for block in _blocks(lines, excluded):
-        status = _status_from("\n".join(block.lines), klass) or reason.status
+        answer = _server_answer(block.lines)
+        status = (
+            (_status_from(answer, klass) if answer else "")
+            or _status_from("\n".join(block.lines), klass)
+            or reason.status
+        )
         diagnostic = (
-            _server_answer(block.lines)
+            answer
             or reason.diagnostic
             or _words(block.lines, block.address)
             or _words(lines, block.address)
@@ -711,6 +760,7 @@ def _dsn_status(field_value: str, diagnostic: str, action: str) -> str:
 
 
 def _read_dsn(text: str) -> tuple[FailedRecipient, ...]:
+    """Every per-recipient block of a report that names an address, in report order."""
     return tuple(r for r in map(_dsn_recipient, _dsn_fields(text)) if r is not None)
 
 
@@ -771,6 +821,7 @@ def _dicts(value: object) -> list[dict[str, object]]:
 
 
 def _ses_bounced(item: dict[str, object]) -> FailedRecipient:
+    """One ``bouncedRecipients`` entry; SES gives the DSN fields under JSON names."""
     diagnostic = _one_line(_typed_value(str(item.get("diagnosticCode", ""))))
     action = str(item.get("action", "failed")).lower()
     action = action if action in _ACTIONS else "failed"
@@ -807,6 +858,7 @@ class _Read:
 
 
 def _read(msg: ParsedMessage, own: frozenset[str]) -> BounceReport:
+    """Find the returned original first: its sender is who the text readers must skip."""
     if any(p.content_type == "message/feedback-report" for p in msg.attachments):
         return EMPTY  # a complaint (ARF) names no failed delivery
     lines = _unquoted(_lines(msg.text))
@@ -832,7 +884,10 @@ def _unquoted(lines: list[str]) -> list[str]:
     quoted = sum(line.startswith(">") for line in written)
     if not written or quoted * 2 < len(written):
         return lines
-    return [line[2:] if line.startswith("> ") else line[1:] if line[:1] == ">" else line for line in lines]
+    return [
+        line[2:] if line.startswith("> ") else line[1:] if line[:1] == ">" else line
+        for line in lines
+    ]
 
 
 def _bounce_parties(msg: ParsedMessage) -> frozenset[str]:
@@ -863,13 +918,14 @@ def _read_any(msg: ParsedMessage, report: list[str], excluded: frozenset[str]) -
         found = _read_dsn(part.data[:MAX_TEXT].decode("utf-8", "replace"))
         if found:
             return _Read(_fill_from_text(found, text.recipients), "dsn")
-    if _DSN_IN_TEXT.search(msg.text[:MAX_TEXT]):
-        found = _read_dsn(msg.text)
+    report_text = "\n".join(report)
+    if _DSN_IN_TEXT.search(report_text):
+        found = _read_dsn(report_text)
         if found:
             return _Read(_fill_from_text(found, text.recipients), "dsn-text")
     data = _ses_notification(msg.text)
     if data is not None:
-        return _Read(_ses_recipients(data), "ses", _ses_original(data))
+        return _Read(_ses_recipients(data), "amazon-ses", _ses_original(data))
     failed_header = _x_failed(msg)
     if failed_header:
         return _with_header(failed_header, text)
@@ -911,9 +967,13 @@ def _fill_from_text(
 
 def _x_failed(msg: ParsedMessage) -> list[str]:
     """Addresses of the X-Failed-Recipients header(s) (Exim, Gmail), in order."""
-    values = msg.headers.get("x-failed-recipients", ())
-    found = [_address(part) for value in values for part in value.split(",")]
-    return [a for a in found if a][:MAX_RECIPIENTS]
+    found: dict[str, None] = {}
+    for value in msg.headers.get("x-failed-recipients", ()):
+        for part in value[:MAX_TEXT].split(",", MAX_RECIPIENTS):
+            address = _address(part)
+            if address and len(found) < MAX_RECIPIENTS:
+                found.setdefault(address, None)
+    return list(found)
 
 
 def _with_header(addresses: list[str], text: _TextRead) -> _Read:
