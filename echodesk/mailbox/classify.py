@@ -14,6 +14,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import StrEnum
 
+from echodesk.mailbox.bounce import read_bounce
 from echodesk.mailbox.message import ParsedMessage
 
 
@@ -33,7 +34,7 @@ class Verdict:
 LOOP_HEADER = "x-echodesk-loop"
 
 _BOUNCE_SENDERS = re.compile(
-    r"^(mailer-daemon|postmaster|post_master|mail-daemon|mailerdaemon)@", re.I
+    r"^(mailer-daemon|postmaster|post_master|mail-daemon|mailerdaemon)(@|$)", re.I
 )
 _BOUNCE_NAMES = re.compile(
     r"mailer[- ]?daemon|mail delivery (system|subsystem|service)|postmaster|"
@@ -58,7 +59,7 @@ _PRECEDENCE = frozenset({"bulk", "junk", "list", "auto_reply"})
 
 def classify(msg: ParsedMessage, own_addresses: Iterable[str] = ()) -> Verdict:
     """Bounce, loop, auto-reply or customer mail, with the reason."""
-    for check in (_bounce, _loop, _auto_reply):
+    for check in (_bounce, _loop, _bounce_by_content, _auto_reply):
         verdict = check(msg, own_addresses)
         if verdict is not None:
             return verdict
@@ -91,6 +92,36 @@ def _bounce(msg: ParsedMessage, _own: Iterable[str]) -> Verdict | None:
 
 
 _RETURNED = frozenset({"message/rfc822", "text/rfc822-headers", "message/delivery-status"})
+
+
+def _may_be_bounce(msg: ParsedMessage) -> bool:
+    """Cheap hints that a mail system, not a person, wrote this: worth reading its text.
+
+    A null envelope sender (``Return-Path: <>``, RFC 5321 4.5.5), a missing From
+    (``MAILER-DAEMON <>``), a mailer-daemon From, or a delivery-failure subject.
+    """
+    null_sender = any(v.strip() == "<>" for v in msg.headers.get("return-path", ()))
+    return (
+        null_sender
+        or msg.from_ is None
+        or _from_mail_system(msg)
+        or bool(_BOUNCE_SUBJECTS.search(msg.subject))
+    )
+
+
+def _bounce_by_content(msg: ParsedMessage, own: Iterable[str]) -> Verdict | None:
+    """A plain-text failure notice (DragonFly, qmail, old Sendmail...) read for what failed.
+
+    Only mail that carries a hint of a mail system is read, and only a report
+    that names a failed or delayed recipient makes it a bounce, so a customer
+    writing about an "undeliverable parcel" stays a customer.
+    """
+    if not _may_be_bounce(msg):
+        return None
+    report = read_bounce(msg, own)
+    if any(r.permanent or r.temporary for r in report.recipients):
+        return Verdict(Kind.BOUNCE, f"delivery failure report ({report.format}) from a mail system")
+    return None
 
 
 def _from_mail_system(msg: ParsedMessage) -> bool:
