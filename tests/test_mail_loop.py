@@ -19,7 +19,7 @@ from email.message import EmailMessage
 from email.policy import SMTP
 from pathlib import Path
 
-from tests.support.mail import make_mail
+from tests.support.mail import make_dsn, make_mail
 from tests.support.relay import Received, RecordingRelay
 from tests.support.serve import EchoProcess
 
@@ -102,3 +102,38 @@ def test_an_rfc3834_responder_gets_nothing_back(tmp_path: Path, db_url: str) -> 
     sent, tickets = _run(tmp_path, db_url, polite=True)
     assert sent == 1  # the acknowledgement of the first message, and nothing after it
     assert tickets == 1
+
+
+def test_a_bounce_sent_by_smtp_to_the_verp_address_silences_the_customer(
+    tmp_path: Path, db_url: str
+) -> None:
+    with RecordingRelay() as relay:
+        echo = EchoProcess(
+            tmp_path,
+            db_url,
+            ECHODESK_RELAY=json.dumps(relay.settings()),
+            ECHODESK_ACKNOWLEDGEMENT="We received your message as $ticket.",
+        ).start()
+        try:
+            with smtplib.SMTP("127.0.0.1", echo.port, timeout=30) as client:
+                client.sendmail(
+                    "alice@customer.test",
+                    ["support@desk.test"],
+                    make_mail(message_id="start@customer.test"),
+                )
+            (ack,) = relay.wait_for(1)
+            dsn = make_dsn(failed="alice@customer.test", to=ack.mail_from)
+            with smtplib.SMTP("127.0.0.1", echo.port, timeout=30) as client:
+                client.sendmail("", [ack.mail_from], dsn)  # MAIL FROM:<>, as bounces come
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline:
+                rows = echo.cli("outbox")
+                if rows and rows[0]["state"] == "failed":
+                    break
+                time.sleep(0.3)
+            assert (rows[0]["state"], rows[0]["reason"]) == ("failed", "bounced")
+            assert len(echo.cli("tickets")) == 1
+            spool = echo.cli("spool")
+            assert [r["kind"] for r in spool] == ["customer", "bounce"]
+        finally:
+            echo.stop()

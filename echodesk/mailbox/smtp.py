@@ -57,9 +57,11 @@ class RecipientPolicy:
 
 
 def policy_for(settings: Settings) -> RecipientPolicy:
-    """The recipients Echo serves: the support address, explicit domains, postmaster."""
+    """The recipients Echo serves: the support address, explicit domains, postmaster,
+    and the bounce address that outgoing mail names as its envelope sender."""
+    bounces = f"{settings.bounce_local_part}@{settings.outgoing_domain}".lower()
     return RecipientPolicy(
-        addresses=frozenset({settings.support_address.lower()}),
+        addresses=frozenset({settings.support_address.lower(), bounces}),
         catch_all_domains=frozenset(d.lower() for d in settings.domains),
         postmaster_domains=frozenset(settings.served_domains),
     )

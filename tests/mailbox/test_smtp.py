@@ -251,6 +251,17 @@ def test_recipient_policy(recipient: str, accepted: bool) -> None:
     assert policy.accepts(recipient) is accepted
 
 
+def test_the_bounce_address_of_outgoing_mail_is_accepted() -> None:
+    from echodesk.config import Settings
+    from echodesk.mailbox.smtp import policy_for
+
+    policy = policy_for(Settings(support_address="support@desk.test"))
+    assert policy.accepts("bounces+42-abcdefghijkl@desk.test")
+    assert policy.accepts("support+t-1-abcdefghijkl@desk.test")
+    assert not policy.accepts("bounces+42-abcdefghijkl@elsewhere.test")
+    assert not policy.accepts("sales@desk.test")
+
+
 def test_sigkill_while_a_client_streams_loses_and_doubles_nothing(
     tmp_path: Path, db_url: str
 ) -> None:
