@@ -212,6 +212,10 @@ class Settings:
         ),
         metadata=_doc("Text sent to the customer when a ticket is auto-closed; empty: none."),
     )
+    notify_unassigned: tuple[str, ...] = field(
+        default=(),
+        metadata=_doc("Agents notified about unassigned tickets; empty: every active agent."),
+    )
     autoclose_check_seconds: int = field(
         default=3600, metadata=_doc("How often the auto-close job looks for tickets.")
     )

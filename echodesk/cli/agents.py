@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import click
 
 from echodesk.cli.app import App, emit_json, friendly_errors, main, pass_app
@@ -23,15 +25,18 @@ def agents_cmd(click_ctx: click.Context, as_json: bool) -> None:
 
 def _list(app: App, as_json: bool) -> None:
     with app.database().reading() as session:
-        rows = [
+        found = agent_store.every(session)
+        aliases = agent_store.aliases_of(session, [a.id for a in found])
+        rows: list[dict[str, Any]] = [
             {
                 "email": a.email,
                 "name": a.name,
                 "role": a.role,
                 "active": a.active,
+                "aliases": aliases[a.id],
                 "created_at": iso(a.created_at),
             }
-            for a in agent_store.every(session)
+            for a in found
         ]
     if as_json:
         emit_json(rows)
@@ -40,20 +45,36 @@ def _list(app: App, as_json: bool) -> None:
         click.echo("no agents yet: 'echodesk agents add EMAIL --name NAME' adds one")
     for r in rows:
         state = "" if r["active"] else "  (disabled)"
-        click.echo(f"{r['email']:<32} {r['role']:<10} {r['name']}{state}")
+        also = f"  also {', '.join(r['aliases'])}" if r["aliases"] else ""
+        click.echo(f"{r['email']:<32} {r['role']:<10} {r['name']}{state}{also}")
 
 
 @agents_cmd.command("add")
 @click.argument("email")
 @click.option("--name", default="", help="The agent's name, as customers see it.")
 @click.option("--role", type=click.Choice(agent_store.ROLES), default="ops")
+@click.option("--alias", "aliases", multiple=True, metavar="EMAIL", help="Another address.")
 @pass_app
 @friendly_errors
-def agents_add(app: App, email: str, name: str, role: str) -> None:
-    """Add an agent (or update and re-enable one)."""
+def agents_add(app: App, email: str, name: str, role: str, aliases: tuple[str, ...]) -> None:
+    """Add an agent (or update and re-enable one), with any further sending addresses."""
     with app.database().transaction() as session:
         agent, created = agent_store.add(session, email, name, role)
+        for alias in aliases:
+            agent_store.add_alias(session, agent.email, alias)
         click.echo(f"{'added' if created else 'updated'} agent {agent.email} ({agent.role})")
+
+
+@agents_cmd.command("alias")
+@click.argument("email")
+@click.argument("alias")
+@pass_app
+@friendly_errors
+def agents_alias(app: App, email: str, alias: str) -> None:
+    """Let an agent also act from another address of theirs."""
+    with app.database().transaction() as session:
+        agent = agent_store.add_alias(session, email, alias)
+        click.echo(f"{alias.strip().lower()} now counts as agent {agent.email}")
 
 
 @agents_cmd.command("disable")

@@ -9,7 +9,7 @@ sending a fake bounce about mail Echo never sent.
 
 A permanent failure (5.x.x) marks the customer bounced, suppresses their
 queued mail, turns the bounced row ``failed`` and adds an internal note to
-the ticket; a temporary one is recorded only. Neither opens a ticket or is
+the ticket (its agents are notified); a temporary one is recorded only. Neither opens a ticket or is
 ever answered.
 """
 
@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session
 
 from echodesk.desk.batch import BatchIndex, BounceEvent, Item
 from echodesk.desk.context import DeskContext
+from echodesk.desk.notify import Event, Notifier
 from echodesk.desk.outgoing import BOUNCED
 from echodesk.mailbox.bounce import FailedRecipient
 from echodesk.mailbox.compose import new_message_id
@@ -115,8 +116,12 @@ def apply_bounces(
     events: list[BounceEvent],
     ids: dict[int, int],
     now: datetime,
+    notifier: Notifier,
 ) -> list[dict[str, Any]]:
-    """Write what the batch's bounces change; returns their audit rows."""
+    """Write what the batch's bounces change; returns their audit rows.
+
+    The ticket's agents are told by a notification that carries the note.
+    """
     audit: list[dict[str, Any]] = []
     notes: list[dict[str, Any]] = []
     for event in events:
@@ -132,8 +137,7 @@ def apply_bounces(
             if ticket_id is not None:
                 notes.append(_note_row(ctx, ticket_id, event, now))
                 log.warning(
-                    "bounce on ticket %s: mail to a customer failed permanently (%s); "
-                    "the assignee is told by an internal note",
+                    "bounce on ticket %s: mail to a customer failed permanently (%s)",
                     ticket_id,
                     event.status,
                 )
@@ -148,7 +152,9 @@ def apply_bounces(
                 "payload": payload,
             }
         )
-    writes.insert_messages(session, notes)
+    for note, pk in zip(notes, writes.insert_messages(session, notes), strict=True):
+        detail = f"mail to a customer bounced ({note['subject']})"
+        notifier.notify(note["ticket_id"], Event.BOUNCE, pk, now=now, detail=detail)
     return audit
 
 

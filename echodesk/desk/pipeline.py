@@ -31,6 +31,7 @@ from echodesk.desk.batch import (
 from echodesk.desk.bounces import apply_bounces
 from echodesk.desk.context import DeskContext
 from echodesk.desk.decide import ACTOR, Decider
+from echodesk.desk.notify import Event, Notifier
 from echodesk.desk.threader import subject_tag
 from echodesk.mailbox.bounce import BounceReport, read_bounce
 from echodesk.mailbox.classify import Kind, Verdict, classify
@@ -210,7 +211,8 @@ def _apply(
     ids.update({key: key for key in index.tickets if key > 0})
     writes.update_by_id(session, Ticket, _ticket_changes(index, ids))
     message_ids = _insert_messages(session, plan, ids, customer_ids, now)
-    mail_audit = apply_bounces(session, ctx, plan.bounces, ids, now)
+    notifier = Notifier(session, ctx)
+    mail_audit = apply_bounces(session, ctx, plan.bounces, ids, now, notifier)
     mail_audit += apply_acks(session, ctx, plan.acks, ids, index, now)
     writes.insert_participants(
         session,
@@ -226,7 +228,24 @@ def _apply(
         [_audit_row(e, ids, index, message_ids) for e in plan.audit] + merge_audit + mail_audit,
     )
     writes.finish_spool_rows(session, [_spool_row(item, index, ids) for item in plan.items])
+    _notify_agents(notifier, plan, index, ids, message_ids, now)
     return ids
+
+
+def _notify_agents(
+    notifier: Notifier,
+    plan: Plan,
+    index: BatchIndex,
+    ids: dict[int, int],
+    message_ids: list[int],
+    now: datetime,
+) -> None:
+    """Tell the agents about each customer message: a new ticket or a reply."""
+    for planned, pk in zip(plan.messages, message_ids, strict=True):
+        if planned.kind is not Kind.CUSTOMER:
+            continue
+        event = Event.NEW_TICKET if planned.item.created else Event.CUSTOMER_REPLY
+        notifier.notify(ids[index.live(planned.ticket)], event, pk, now=now)
 
 
 def _ticket_changes(index: BatchIndex, ids: dict[int, int]) -> list[dict[str, Any]]:

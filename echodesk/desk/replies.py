@@ -9,9 +9,11 @@ so a reply is either queued completely or not at all.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
 from sqlalchemy.orm import Session
 
+from echodesk.desk import notify
 from echodesk.desk.context import DeskContext
 from echodesk.desk.outgoing import load_conversation, message_row, outgoing, queue
 from echodesk.desk.status import Event, transition
@@ -95,17 +97,17 @@ def _audit(
     )
 
 
-def post_reply(
+def reply_on(
     session: Session,
     ctx: DeskContext,
-    number: int,
-    agent_email: str,
+    ticket: Ticket,
+    agent: Agent,
     text: str,
     attachments: tuple[AttachmentPart, ...] = (),
+    *,
+    now: datetime,
 ) -> Posted:
-    """Queue an agent's reply to the customer (and CCs) and move the ticket on."""
-    ticket = live_ticket(session, number)
-    agent = acting_agent(session, agent_email)
+    """Queue an agent's reply to the ticket's customer (and CCs) and move the ticket on."""
     body = text.strip("\n")
     if not body.strip() and not attachments:
         raise CommandError("the reply is empty: nothing is sent to the customer")
@@ -114,7 +116,6 @@ def post_reply(
         raise CommandError(
             f"{ctx.settings.ticket_label(ticket.number)} has no customer address to reply to"
         )
-    now = utcnow()
     mail = outgoing(ctx, conv, body, now=now, attachments=attachments)
     message = message_row(mail, ticket.id, kind="reply", agent_id=agent.id, now=now)
     message.from_name = agent.name or ctx.settings.support_name
@@ -143,21 +144,20 @@ def post_reply(
     return Posted(ticket.number, mail.message_id, ticket.status, queued.ids, queued.suppressed)
 
 
-def post_note(
+def note_on(
     session: Session,
     ctx: DeskContext,
-    number: int,
-    agent_email: str,
+    ticket: Ticket,
+    agent: Agent,
     text: str,
     attachments: tuple[AttachmentPart, ...] = (),
+    *,
+    now: datetime,
 ) -> Posted:
     """Add an internal note: kept on the ticket, never sent to the customer."""
-    ticket = live_ticket(session, number)
-    agent = acting_agent(session, agent_email)
     body = text.strip("\n")
     if not body.strip() and not attachments:
         raise CommandError("the note is empty")
-    now = utcnow()
     message = Message(
         ticket_id=ticket.id,
         direction="internal",
@@ -176,4 +176,35 @@ def post_note(
     _store_attachments(session, ctx, message, attachments)
     ticket.updated_at = now
     _audit(session, agent.email, "tickets.note", ticket, {"message": message.id})
+    session.flush()
+    notifier = notify.Notifier(session, ctx)
+    notifier.notify(ticket.id, notify.Event.NOTE, message.id, now=now, actor=agent.id)
     return Posted(ticket.number, message.message_id, ticket.status, (), ())
+
+
+def post_reply(
+    session: Session,
+    ctx: DeskContext,
+    number: int,
+    agent_email: str,
+    text: str,
+    attachments: tuple[AttachmentPart, ...] = (),
+) -> Posted:
+    """``echodesk reply``: the ticket by number, the agent by address."""
+    ticket = live_ticket(session, number)
+    agent = acting_agent(session, agent_email)
+    return reply_on(session, ctx, ticket, agent, text, attachments, now=utcnow())
+
+
+def post_note(
+    session: Session,
+    ctx: DeskContext,
+    number: int,
+    agent_email: str,
+    text: str,
+    attachments: tuple[AttachmentPart, ...] = (),
+) -> Posted:
+    """``echodesk note``: the ticket by number, the agent by address."""
+    ticket = live_ticket(session, number)
+    agent = acting_agent(session, agent_email)
+    return note_on(session, ctx, ticket, agent, text, attachments, now=utcnow())

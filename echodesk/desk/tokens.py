@@ -1,9 +1,11 @@
 """Signed addresses: the ticket reply address and the VERP bounce address.
 
 Echo puts addresses in outgoing mail that carry what a reply or a bounce is
-about: ``support+t-42-<sig>@domain`` in Reply-To names ticket 42, and the
-envelope sender ``bounces+1234-<sig>@domain`` names outbox row 1234 (one
-message to one recipient). The signature is an HMAC-SHA256 over the fields
+about: ``support+t-42-<sig>@domain`` in Reply-To names ticket 42;
+``support+a-42-7-<sig>@domain`` (and the Message-ID ``echo.n-42-7-<sig>.x@``)
+of a notification names ticket 42 *and* agent 7, so an agent's reply proves
+whose it is; the envelope sender ``bounces+1234-<sig>@domain`` names outbox
+row 1234 (one message to one recipient). The signature is an HMAC-SHA256 over the fields
 with the installation's secret, truncated and written in lower-case base32,
 so anyone can read the fields but nobody without the secret can make an
 address that Echo believes (a stranger cannot join a ticket or fake a bounce
@@ -13,6 +15,7 @@ by guessing). Lower case because some mail servers lower-case local parts.
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import hmac
 import os
@@ -39,14 +42,20 @@ def installation_secret(settings: Settings) -> bytes:
     except FileNotFoundError:
         pass
     path.parent.mkdir(parents=True, exist_ok=True)
+    # Written whole under a private name, then linked into place: a process that
+    # starts at the same moment sees either no file or the whole secret, and the
+    # link fails for all but the first, who then use the first one's secret.
+    temp = path.with_name(f".{SECRET_FILE}.{os.getpid()}.{secrets.token_hex(4)}")
+    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:  # another process made it first: use theirs
-        return _read_secret(path)
-    with os.fdopen(fd, "w") as fh:
-        fh.write(secrets.token_urlsafe(32) + "\n")
-        fh.flush()
-        os.fsync(fh.fileno())
+        with os.fdopen(fd, "w") as fh:
+            fh.write(secrets.token_urlsafe(32) + "\n")
+            fh.flush()
+            os.fsync(fh.fileno())
+        with contextlib.suppress(FileExistsError):
+            os.link(temp, path)
+    finally:
+        temp.unlink(missing_ok=True)
     return _read_secret(path)
 
 
@@ -84,6 +93,14 @@ def read_token(secret: bytes, token: str) -> tuple[str, ...] | None:
     return tuple(fields)
 
 
+def _ticket_and_agent(fields: tuple[str, ...] | None, kind: str = "a") -> tuple[int, int] | None:
+    if fields is None or len(fields) != 3 or fields[0] != kind:
+        return None
+    if not (fields[1].isdigit() and fields[2].isdigit()):
+        return None
+    return int(fields[1]), int(fields[2])
+
+
 @dataclass(frozen=True)
 class Addresses:
     """Echo's own signed addresses for one installation."""
@@ -114,6 +131,35 @@ class Addresses:
         if fields is None or len(fields) != 2 or fields[0] != "t" or not fields[1].isdigit():
             return None
         return int(fields[1])
+
+    # -- an agent's notification: reply address and Message-ID -------------------
+    def agent_reply_address(self, ticket_id: int, agent_id: int) -> str:
+        """``support+a-<ticket>-<agent>-<sig>@domain``: proves who may answer what."""
+        local, _, domain = self.support_address.partition("@")
+        token = make_token(self.secret, "a", str(ticket_id), str(agent_id))
+        return f"{local}+{token}@{domain}"
+
+    def agent_of_address(self, address: str) -> tuple[int, int] | None:
+        """(ticket id, agent id) of a signed agent reply address, else None."""
+        return _ticket_and_agent(self._sub_address(address, self.support_address))
+
+    def notification_id(self, ticket_id: int, agent_id: int) -> str:
+        """A bare Message-ID for one notification, signed for its ticket and agent."""
+        token = make_token(self.secret, "n", str(ticket_id), str(agent_id))
+        return f"echo.{token}.{secrets.token_hex(6)}@{self.domain}"
+
+    def agent_of_message_id(self, message_id: str) -> tuple[int, int] | None:
+        """(ticket id, agent id) of a notification's Message-ID, if Echo signed it."""
+        local, _, domain = message_id.strip().strip("<>").lower().rpartition("@")
+        parts = local.split(".")
+        if domain != self.domain or len(parts) != 3 or parts[0] != "echo":
+            return None
+        fields = read_token(self.secret, parts[1])
+        return _ticket_and_agent(fields, "n")
+
+    def ticket_root_id(self, ticket_id: int) -> str:
+        """The stable id every notification of a ticket refers to: one thread per ticket."""
+        return f"echo.ticket-{ticket_id}@{self.domain}"
 
     # -- the VERP bounce address -------------------------------------------------
     def bounce_address(self, outbox_id: int) -> str:

@@ -956,7 +956,7 @@ def _cut_signoff(text: str, sender: str) -> tuple[str, str]:
     return kept, "\n".join(lines[start:]).strip()
 
 
-def trim_reply(text: str, sender: str = "") -> Trimmed:
+def trim_reply(text: str, sender: str = "", *, keep_if_empty: bool = True) -> Trimmed:
     """Split an inbound plain-text body into the new reply and what was cut.
 
     ``sender`` (display name and/or address of the author) lets an undelimited
@@ -964,7 +964,9 @@ def trim_reply(text: str, sender: str = "") -> Trimmed:
 
     Never raises for any ``str``. When cutting would leave nothing although the body
     has content (only a quote, only a signature), the whole body is returned as
-    ``text`` so that the desk never shows an empty message.
+    ``text`` so that the desk never shows an empty message; with
+    ``keep_if_empty=False`` the text is then empty instead (an agent's command-only
+    reply must never send the quoted history on to the customer).
     """
     body = _normalise(text)
     lines = body.split("\n")
@@ -978,6 +980,8 @@ def trim_reply(text: str, sender: str = "") -> Trimmed:
     _drop_trailing_junk(kinds, keep)
     kept = "\n".join(line for line, k in zip(lines, keep, strict=True) if k).strip()
     if not any(k and kind == _TEXT for k, kind in zip(keep, kinds, strict=True)) or not kept:
+        if not keep_if_empty:
+            return Trimmed(text="", removed=body.strip(), signature="")
         return Trimmed(text=body.strip(), removed="", signature="")
     removed = "\n".join(line for line, k in zip(lines, keep, strict=True) if not k)
     signature = _signature_text(lines, kinds, sig, cut)

@@ -18,6 +18,7 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from echodesk.store.models import (
     Agent,
+    AgentAlias,
     InboundSpool,
     Message,
     MessageReference,
@@ -136,7 +137,36 @@ def participants(session: Session, ticket_ids: Iterable[int]) -> dict[int, set[s
 
 
 def active_agent_emails(session: Session) -> set[str]:
-    return set(session.scalars(select(Agent.email).where(Agent.active.is_(True))))
+    """Every address an active agent sends from: their own and their aliases."""
+    own = session.scalars(select(Agent.email).where(Agent.active.is_(True)))
+    aliases = session.scalars(
+        select(AgentAlias.email)
+        .join(Agent, Agent.id == AgentAlias.agent_id)
+        .where(Agent.active.is_(True))
+    )
+    return {*own, *aliases}
+
+
+@dataclass(frozen=True)
+class AgentRow:
+    id: int
+    email: str
+    name: str
+
+
+def active_agents(session: Session) -> dict[str, AgentRow]:
+    """Active agents by every address they send from (own address and aliases)."""
+    rows = {
+        a.id: AgentRow(a.id, a.email, a.name)
+        for a in session.execute(
+            select(Agent.id, Agent.email, Agent.name).where(Agent.active.is_(True))
+        )
+    }
+    out = {row.email: row for row in rows.values()}
+    for agent_id, email in session.execute(select(AgentAlias.agent_id, AgentAlias.email)):
+        if agent_id in rows:
+            out[email] = rows[agent_id]
+    return out
 
 
 @dataclass

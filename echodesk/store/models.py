@@ -73,6 +73,16 @@ class Agent(Base):
     created_at: Mapped[timestamp] = mapped_column(default=utcnow)
 
 
+class AgentAlias(Base):
+    """A further address an agent sends from; it counts as the agent's own."""
+
+    __tablename__ = "agent_aliases"
+
+    id: Mapped[intpk]
+    agent_id: Mapped[int] = _fk("agents.id", nullable=False, ondelete="CASCADE")
+    email: Mapped[str320] = mapped_column(unique=True)
+
+
 class Ticket(Base):
     __tablename__ = "tickets"
 
@@ -313,6 +323,7 @@ class Counter(Base):
 
 __all__ = [
     "Agent",
+    "AgentAlias",
     "Attachment",
     "AuditLog",
     "Base",

@@ -1,0 +1,1 @@
+"""Agents' email commands: finding the lines, the registry of verbs, the changes."""

@@ -1,0 +1,199 @@
+"""The email commands: one small object per verb, registered by name.
+
+Each command turns its arguments into a :class:`Change` (data: what to do)
+or an error message saying why not; it never touches the ticket. All lines of
+a reply are validated first and applied together only if every one of them
+is valid (:mod:`echodesk.desk.agentmail`). ``#help`` and the notification's
+cheat-sheet come from the descriptions here.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Protocol
+
+from echodesk.desk.commands.parse import CommandLine
+
+STATUSES = ("open", "pending", "resolved", "closed")
+PRIORITIES = ("low", "normal", "high", "urgent")
+_TAG_RE = re.compile(r"[a-z0-9][a-z0-9_.:-]{0,49}")
+_ADDRESS_RE = re.compile(r"[^@\s<>,;\"]{1,64}@[A-Za-z0-9.-]{1,253}\.[A-Za-z]{2,63}")
+
+
+@dataclass(frozen=True)
+class Change:
+    """What one command line asks for, ready to apply; ``summary`` says it in words."""
+
+    kind: str
+    summary: str
+    agent_id: int | None = None
+    value: str = ""
+    values: tuple[str, ...] = ()
+    ticket_id: int | None = None
+
+
+class Resolver(Protocol):
+    """What validating a command may look up (agents, tickets)."""
+
+    acting_agent_id: int
+    ticket_id: int
+
+    def agent(self, name: str) -> tuple[int, str] | None:
+        """(id, address) of the active agent named by address, local part or name."""
+        ...
+
+    def ticket(self, label: str) -> tuple[int, int, bool] | None:
+        """(id, number, merged) of the ticket a label such as TKT-0040 names."""
+        ...
+
+    def label(self, number: int) -> str: ...
+
+
+Outcome = Change | str  # a change, or why the line cannot be applied
+
+
+@dataclass(frozen=True)
+class Command:
+    name: str
+    usage: str
+    description: str
+    check: Callable[[tuple[str, ...], Resolver], Outcome]
+
+
+def _assign(args: tuple[str, ...], r: Resolver) -> Outcome:
+    if len(args) != 1:
+        return "name one agent, 'me' or 'nobody'"
+    who = args[0].lower()
+    if who == "me":
+        return Change("assign", "assign to you", agent_id=r.acting_agent_id)
+    if who in ("nobody", "none"):
+        return Change("assign", "unassign", agent_id=None)
+    found = r.agent(who)
+    if found is None:
+        return f"no active agent '{args[0]}'"
+    return Change("assign", f"assign to {found[1]}", agent_id=found[0])
+
+
+def _status(args: tuple[str, ...], _r: Resolver) -> Outcome:
+    if len(args) != 1 or args[0].lower() not in STATUSES:
+        shown = args[0] if args else ""
+        return f"unknown status '{shown}' (use {', '.join(STATUSES)})"
+    return _set_status(args[0].lower())
+
+
+def _set_status(status: str) -> Change:
+    return Change("status", f"status {status}", value=status)
+
+
+def _fixed_status(status: str) -> Callable[[tuple[str, ...], Resolver], Outcome]:
+    def check(args: tuple[str, ...], _r: Resolver) -> Outcome:
+        if args:
+            return f"takes no arguments (did you mean #status {status}?)"
+        return _set_status(status)
+
+    return check
+
+
+def _tags(kind: str) -> Callable[[tuple[str, ...], Resolver], Outcome]:
+    def check(args: tuple[str, ...], _r: Resolver) -> Outcome:
+        tags = tuple(dict.fromkeys(a.lower().strip(",") for a in args if a.strip(",")))
+        if not tags:
+            return "name at least one tag"
+        bad = [t for t in tags if not _TAG_RE.fullmatch(t)]
+        if bad:
+            return f"not a tag: {', '.join(bad)} (letters, digits, - _ . : only)"
+        verb = "add tag" if kind == "tag" else "remove tag"
+        return Change(kind, f"{verb}{'s' if len(tags) > 1 else ''} {' '.join(tags)}", values=tags)
+
+    return check
+
+
+def _priority(args: tuple[str, ...], _r: Resolver) -> Outcome:
+    if len(args) != 1 or args[0].lower() not in PRIORITIES:
+        shown = args[0] if args else ""
+        return f"unknown priority '{shown}' (use {', '.join(PRIORITIES)})"
+    return Change("priority", f"priority {args[0].lower()}", value=args[0].lower())
+
+
+def _note(args: tuple[str, ...], _r: Resolver) -> Outcome:
+    return Change("note", "keep the reply as an internal note (nothing is sent)")
+
+
+def _merge(args: tuple[str, ...], r: Resolver) -> Outcome:
+    if len(args) != 1:
+        return f"name the ticket to merge into, like {r.label(40)}"
+    found = r.ticket(args[0])
+    if found is None:
+        return f"no ticket {args[0]}"
+    target, number, merged = found
+    if target == r.ticket_id:
+        return "a ticket cannot be merged into itself"
+    if merged:
+        return f"{r.label(number)} was itself merged into another ticket; merge into that one"
+    return Change("merge", f"merge into {r.label(number)}", ticket_id=target)
+
+
+def _cc(args: tuple[str, ...], _r: Resolver) -> Outcome:
+    if not args:
+        return "name an address to copy"
+    addresses = tuple(a.strip("<>,;").lower() for a in args)
+    bad = [a for a in addresses if not _ADDRESS_RE.fullmatch(a)]
+    if bad:
+        return f"not a mail address: {', '.join(bad)}"
+    return Change("cc", f"copy {', '.join(addresses)} on replies", values=addresses)
+
+
+def _spam(args: tuple[str, ...], _r: Resolver) -> Outcome:
+    return Change("spam", "mark as spam: tag spam, close, send nothing")
+
+
+def _help(args: tuple[str, ...], _r: Resolver) -> Outcome:
+    return Change("help", "send you the list of commands")
+
+
+_COMMANDS = (
+    Command("assign", "#assign me | <agent> | nobody", "give the ticket to an agent", _assign),
+    Command("status", "#status open|pending|resolved|closed", "set the status", _status),
+    Command("open", "#open", "set the status to open", _fixed_status("open")),
+    Command("pending", "#pending", "wait for the customer", _fixed_status("pending")),
+    Command("resolve", "#resolve", "set the status to resolved", _fixed_status("resolved")),
+    Command("close", "#close", "set the status to closed", _fixed_status("closed")),
+    Command("tag", "#tag <tag> [<tag>...]", "add tags", _tags("tag")),
+    Command("untag", "#untag <tag> [<tag>...]", "remove tags", _tags("untag")),
+    Command("priority", "#priority low|normal|high|urgent", "set the priority", _priority),
+    Command("note", "#note", "keep the whole reply internal (never sent)", _note),
+    Command("merge", "#merge TKT-0040", "merge this ticket into another one", _merge),
+    Command("cc", "#cc <address> [<address>...]", "copy someone on replies", _cc),
+    Command("spam", "#spam", "close as spam without answering", _spam),
+    Command("help", "#help", "answer with this list", _help),
+)
+
+REGISTRY: dict[str, Command] = {c.name: c for c in _COMMANDS}
+ALIASES = {"unassign": "assign", "reopen": "open", "resolved": "resolve", "closed": "close"}
+
+
+def lookup(verb: str) -> Command | None:
+    return REGISTRY.get(ALIASES.get(verb, verb))
+
+
+def check(line: CommandLine, resolver: Resolver) -> Outcome:
+    """Validate one line: its change, or why it cannot be applied."""
+    command = lookup(line.verb)
+    if command is None:
+        return f"unknown command '#{line.verb}' (#help lists them)"
+    if line.verb == "unassign":
+        return command.check(("nobody",), resolver)
+    return command.check(line.args, resolver)
+
+
+def help_text() -> str:
+    """The list of commands with what each does (for #help and documentation)."""
+    width = max(len(c.usage) for c in _COMMANDS)
+    rows = [f"  {c.usage:<{width}}  {c.description}" for c in _COMMANDS]
+    return (
+        "Echo's email commands go on the first lines of your reply, one per line, "
+        "before any other text. Everything after them goes to the customer "
+        "(unless #note).\n\n" + "\n".join(rows)
+    )

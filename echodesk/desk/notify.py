@@ -1,0 +1,230 @@
+"""Notifications: the mail agents work from.
+
+On a new ticket, a customer reply, an assignment, an internal note and a
+bounce, the relevant agents get a message: the assignee, or for an
+unassigned ticket the agents named in ``notify_unassigned`` (default: every
+active agent). Never the agent whose action it was. Each notification is
+signed for its ticket and its agent twice over, in its Reply-To
+(``support+a-<ticket>-<agent>-<sig>@``) and in its Message-ID, so the
+agent's reply proves which ticket it answers and who wrote it. All
+notifications of a ticket refer to one stable root id, so the agent's mail
+client shows one thread per ticket.
+
+The body starts with a marker line; whatever an agent's mail client quotes
+below it (the customer's history, internal notes) is cut before anything of
+the reply goes to the customer.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from echodesk.desk.context import DeskContext
+from echodesk.mailbox.compose import OutgoingMail, compose
+from echodesk.mailbox.message import Address
+from echodesk.store import outbox
+from echodesk.store.lookups import AgentRow, active_agents
+from echodesk.store.models import Agent, Attachment, Customer, Message, Ticket
+from echodesk.store.outbox import NewMail
+
+PURPOSE = "notification"
+#: The first line of every notification; an agent's reply is cut at it.
+MARKER = "##- Reply above this line to answer the customer -##"
+
+CHEAT_SHEET = (
+    "Commands go on the first lines of your reply, before any other text:\n"
+    "  #assign me | <agent> | nobody     #status open | pending | resolved | closed\n"
+    "  #note (the whole reply stays internal)   #close  #resolve  #pending  #open\n"
+    "  #tag billing urgent  #untag billing  #priority low | normal | high | urgent\n"
+    "  #merge TKT-0040  #cc someone@example.com  #spam  #help\n"
+    "Everything after the commands goes to the customer (unless #note)."
+)
+
+
+class Event(StrEnum):
+    NEW_TICKET = "new ticket"
+    CUSTOMER_REPLY = "customer reply"
+    ASSIGNED = "assigned"
+    NOTE = "internal note"
+    BOUNCE = "bounce"
+
+
+@dataclass(frozen=True)
+class Shown:
+    """One message as a notification shows it."""
+
+    who: str
+    when: datetime
+    direction: str
+    kind: str
+    text: str
+    attachments: tuple[str, ...]
+
+
+class Notifier:
+    """Notifications for one transaction: the active agents are read once."""
+
+    def __init__(self, session: Session, ctx: DeskContext) -> None:
+        self.session = session
+        self.ctx = ctx
+        self._agents: list[AgentRow] | None = None
+
+    @property
+    def agents(self) -> list[AgentRow]:
+        if self._agents is None:
+            by_id = {a.id: a for a in active_agents(self.session).values()}
+            self._agents = sorted(by_id.values(), key=lambda a: a.id)
+        return self._agents
+
+    def recipients(self, ticket: Ticket, actor: int | None) -> list[AgentRow]:
+        """The assignee, or the agents watching unassigned tickets; never the actor."""
+        agents = self.agents
+        if ticket.assignee_id is not None:
+            chosen = [a for a in agents if a.id == ticket.assignee_id]
+        elif self.ctx.settings.notify_unassigned:
+            wanted = {e.lower() for e in self.ctx.settings.notify_unassigned}
+            chosen = [a for a in agents if a.email in wanted]
+        else:
+            chosen = list(agents)
+        return [a for a in chosen if a.id != actor]
+
+    def notify(
+        self,
+        ticket_id: int,
+        event: Event,
+        message_pk: int | None,
+        *,
+        now: datetime,
+        actor: int | None = None,
+        detail: str = "",
+    ) -> list[int]:
+        """Queue the notification of ``event`` to every relevant agent; outbox ids."""
+        if not self.agents:
+            return []
+        ticket = self.session.get(Ticket, ticket_id)
+        if ticket is None:
+            return []
+        people = self.recipients(ticket, actor)
+        if not people:
+            return []
+        body = self._body(ticket, event, message_pk, detail)
+        label = self.ctx.settings.ticket_label(ticket.number)
+        rows = []
+        for agent in people:
+            mail = self._mail(ticket, agent, f"[{label}] {ticket.subject}".strip(), body, now)
+            rows.append(
+                NewMail(
+                    rcpt=agent.email,
+                    raw=compose(mail),
+                    message_id=mail.message_id,
+                    purpose=PURPOSE,
+                    ticket_id=ticket.id,
+                    message_pk=message_pk,
+                )
+            )
+        limit = self.ctx.settings.spool_inline_limit
+        return outbox.queue(self.session, rows, self.ctx.blobs, limit)
+
+    def _mail(
+        self, ticket: Ticket, agent: AgentRow, subject: str, body: str, now: datetime
+    ) -> OutgoingMail:
+        settings, own = self.ctx.settings, self.ctx.addresses
+        root = own.ticket_root_id(ticket.id)
+        return OutgoingMail(
+            from_=Address(settings.support_name, settings.support_address),
+            to=(Address(agent.name, agent.email),),
+            reply_to=Address(settings.support_name, own.agent_reply_address(ticket.id, agent.id)),
+            subject=subject,
+            text=body,
+            message_id=own.notification_id(ticket.id, agent.id),
+            date=now,
+            in_reply_to=root,
+            references=(root,),
+            auto_submitted="auto-generated",
+            loop_marker=settings.outgoing_domain,
+        )
+
+    # -- the text --------------------------------------------------------------
+    def _body(self, ticket: Ticket, event: Event, message_pk: int | None, detail: str) -> str:
+        settings = self.ctx.settings
+        label = settings.ticket_label(ticket.number)
+        customer = self.session.get(Customer, ticket.customer_id) if ticket.customer_id else None
+        assignee = self.session.get(Agent, ticket.assignee_id) if ticket.assignee_id else None
+        shown = self._messages(ticket.id, message_pk)
+        lines = [
+            MARKER,
+            "",
+            f"{event.value.capitalize()} on {label}" + (f": {detail}" if detail else ""),
+            "",
+            f"Ticket:   {label}  {ticket.subject}",
+            f"Status:   {ticket.status}    Priority: {ticket.priority}",
+            f"Assignee: {_person(assignee.name, assignee.email) if assignee else 'nobody'}",
+            f"Customer: {_person(customer.display_name, customer.email) if customer else '-'}",
+        ]
+        for index, item in enumerate(shown):
+            heading = "New" if index == 0 and message_pk is not None else "Earlier"
+            lines += ["", _rule(f"{heading}: {_describe(item)}"), item.text.strip() or "(empty)"]
+            if item.attachments:
+                lines.append("Attachments: " + ", ".join(item.attachments))
+        lines += ["", _rule("Commands"), CHEAT_SHEET, ""]
+        return "\n".join(lines)
+
+    def _messages(self, ticket_id: int, message_pk: int | None) -> list[Shown]:
+        """The new message (if any) and the two before it, newest first."""
+        stmt = select(Message).where(Message.ticket_id == ticket_id)
+        if message_pk is not None:
+            stmt = stmt.where(Message.id <= message_pk)
+        found = list(self.session.scalars(stmt.order_by(Message.id.desc()).limit(3)))
+        files = _attachment_names(self.session, [m.id for m in found])
+        return [
+            Shown(
+                who=_person(m.from_name, m.from_email) if m.from_email else m.from_name or "Echo",
+                when=m.created_at,
+                direction=m.direction,
+                kind=m.kind,
+                text=m.trimmed_text or m.body_text,
+                attachments=tuple(files.get(m.id, ())),
+            )
+            for m in found
+        ]
+
+
+def _person(name: str, email: str) -> str:
+    return f"{name} <{email}>" if name and name != email else email
+
+
+def _rule(title: str) -> str:
+    return f"---- {title} " + "-" * max(4, 66 - len(title))
+
+
+def _describe(item: Shown) -> str:
+    where = {"inbound": "from", "outbound": "sent by", "internal": "note by"}.get(
+        item.direction, "by"
+    )
+    return f"{item.kind} {where} {item.who}, {item.when:%Y-%m-%d %H:%M} UTC"
+
+
+def _attachment_names(session: Session, message_pks: Sequence[int]) -> dict[int, list[str]]:
+    out: dict[int, list[str]] = {}
+    if not message_pks:
+        return out
+    stmt = select(Attachment.message_pk, Attachment.filename, Attachment.size).where(
+        Attachment.message_pk.in_(list(message_pks))
+    )
+    for pk, name, size in session.execute(stmt.order_by(Attachment.id)):
+        out.setdefault(pk, []).append(f"{name} ({_size(size)})")
+    return out
+
+
+def _size(size: int) -> str:
+    if size < 1024:
+        return f"{size} B"
+    if size < 1024 * 1024:
+        return f"{size / 1024:.0f} kB"
+    return f"{size / 1024 / 1024:.1f} MB"
