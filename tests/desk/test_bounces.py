@@ -99,8 +99,10 @@ def test_a_delay_notice_is_recorded_only(desk: Desk) -> None:
 
 def test_a_bounce_without_verp_is_matched_by_the_returned_original(desk: Desk) -> None:
     _sent_reply(desk)
-    sent_file = next((desk.settings.data_dir / "outbox").glob("*.eml"))
-    original = sent_file.read_bytes()
+    files = (desk.settings.data_dir / "outbox").glob("*.eml")
+    original = next(
+        data for p in files if b"X-Envelope-To: <alice@customer.test>" in (data := p.read_bytes())
+    )
     dsn = make_dsn(failed="alice@customer.test", original=original, message_id="dsn2@mx")
     outcome = desk.deliver(dsn)  # to the plain support address, as some servers do
     assert outcome.kind == "bounce" and outcome.ticket_number == 1
