@@ -212,6 +212,13 @@ class Settings:
         ),
         metadata=_doc("Text sent to the customer when a ticket is auto-closed; empty: none."),
     )
+    trusted_authserv_ids: tuple[str, ...] = field(
+        default=(),
+        metadata=_doc(
+            "Hosts whose Authentication-Results headers count (RFC 8601 authserv-id); "
+            "empty: every such header counts (they can only refuse an agent's mail)."
+        ),
+    )
     notify_unassigned: tuple[str, ...] = field(
         default=(),
         metadata=_doc("Agents notified about unassigned tickets; empty: every active agent."),

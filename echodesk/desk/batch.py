@@ -59,6 +59,11 @@ class Item:
     #: The outbox row a signed VERP address it was sent to names.
     verp_outbox: int | None = None
     bounce: BounceReport | None = None
+    #: (ticket id, agent id) of every valid agent signature the message carries.
+    signed: tuple[tuple[int, int], ...] = ()
+    #: The ticket, when it is known by id rather than by a key of the batch (agent mail).
+    ticket_id: int | None = None
+    ticket_number: int | None = None
 
 
 @dataclass
@@ -123,6 +128,7 @@ class Plan:
     participants: dict[int, dict[str, str]] = field(default_factory=dict)
     bounces: list[BounceEvent] = field(default_factory=list)
     acks: list[PlannedAck] = field(default_factory=list)
+    agent_mail: list[Item] = field(default_factory=list)
 
 
 class BatchIndex:

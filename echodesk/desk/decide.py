@@ -61,6 +61,10 @@ class Decider:
             item.reason = verdict.reason
             self._audit("mail.loop", "spool", item.row_id, None, {"reason": verdict.reason})
             return
+        sender = msg.from_.key if msg.from_ else ""
+        if item.signed or sender in self.index.agents:
+            self._agent_mail(item, verdict.kind, verdict.reason)
+            return
         match = find_ticket(self._keys(item), self.index)
         if verdict.kind is Kind.AUTO_REPLY:
             item.reason = verdict.reason
@@ -81,6 +85,19 @@ class Decider:
             return
         self.plan.bounces.append(matched.event)
         item.ticket = matched.event.ticket
+
+    def _agent_mail(self, item: Item, kind: Kind, why: str) -> None:
+        """Mail from an agent, or answering an agent's notification: verified later.
+
+        An auto-reply (an agent's out-of-office answering a notification) is never
+        an agent's reply: it is recorded and nothing is done.
+        """
+        if kind is Kind.AUTO_REPLY:
+            item.kind, item.reason = kind.value, f"{why} (answering an agent's notification)"
+            self._audit("mail.auto-reply", "spool", item.row_id, None, {"reason": item.reason})
+            return
+        item.kind = "agent"
+        self.plan.agent_mail.append(item)
 
     def _keys(self, item: Item) -> ThreadingKeys:
         msg = item.msg

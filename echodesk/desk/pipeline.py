@@ -19,6 +19,7 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from echodesk.desk import agentmail
 from echodesk.desk.acknowledge import apply_acks
 from echodesk.desk.batch import (
     AuditEntry,
@@ -70,6 +71,7 @@ class Parsed:
     reply_ticket: int | None = None
     verp_outbox: int | None = None
     bounce: BounceReport | None = None
+    signed: tuple[tuple[int, int], ...] = ()
 
 
 _ENVELOPE_HEADERS = ("delivered-to", "x-original-to", "envelope-to")
@@ -105,7 +107,16 @@ def parse_row(row: Claimed, ctx: DeskContext) -> Parsed:
         verdict = Verdict(Kind.BOUNCE, "sent to the bounce address")
     report = read_bounce(msg, ctx.own_addresses) if verdict.kind is Kind.BOUNCE else None
     trimmed = trim_reply(msg.text, sender).text
-    return Parsed(row.id, msg, trimmed, verdict, reply_ticket, verp, report)
+    return Parsed(row.id, msg, trimmed, verdict, reply_ticket, verp, report, _signed(to, msg, ctx))
+
+
+def _signed(to: list[str], msg: ParsedMessage, ctx: DeskContext) -> tuple[tuple[int, int], ...]:
+    """Valid agent signatures: reply addresses first, then In-Reply-To, then References."""
+    own = ctx.addresses
+    found = [s for a in to if (s := own.agent_of_address(a)) is not None]
+    ids = (*msg.in_reply_to, *reversed(msg.references))
+    found += [s for mid in ids if (s := own.agent_of_message_id(mid)) is not None]
+    return tuple(dict.fromkeys(found))
 
 
 def _item(p: Parsed) -> Item:
@@ -117,6 +128,7 @@ def _item(p: Parsed) -> Item:
         reply_ticket=p.reply_ticket,
         verp_outbox=p.verp_outbox,
         bounce=p.bounce,
+        signed=p.signed,
     )
 
 
@@ -183,14 +195,28 @@ def _index(session: Session, items: list[Item], ctx: DeskContext, now: datetime)
         stored=stored,
         children=children,
         tickets=tickets,
-        participants=lookups.participants(
-            session, [t.id for t in tickets.values() if t.number in tags]
-        ),
+        participants=lookups.participants(session, _tagged(tickets, tags)),
         agents=lookups.active_agent_emails(session),
         outbox=sent_by_id,
         outbox_by_message=sent_by_mid,
         ack_counts=_ack_counts(session, items, ctx, now),
     )
+
+
+def _tagged(tickets: dict[int, lookups.TicketRow], tags: set[int]) -> list[int]:
+    """Tickets a subject tag names, and those they were merged into (whose participants
+    a tag from a merged ticket's customer is checked against)."""
+    out: list[int] = []
+    for ticket in tickets.values():
+        if ticket.number not in tags:
+            continue
+        seen: set[int] = set()
+        current: lookups.TicketRow | None = ticket
+        while current is not None and current.id not in seen:
+            seen.add(current.id)
+            out.append(current.id)
+            current = tickets.get(current.merged_into_id or 0)
+    return out
 
 
 def _ack_counts(
@@ -227,9 +253,20 @@ def _apply(
         session,
         [_audit_row(e, ids, index, message_ids) for e in plan.audit] + merge_audit + mail_audit,
     )
-    writes.finish_spool_rows(session, [_spool_row(item, index, ids) for item in plan.items])
     _notify_agents(notifier, plan, index, ids, message_ids, now)
+    for item in plan.agent_mail:
+        _agent_mail(session, ctx, item, notifier, now)
+    writes.finish_spool_rows(session, [_spool_row(item, index, ids) for item in plan.items])
     return ids
+
+
+def _agent_mail(
+    session: Session, ctx: DeskContext, item: Item, notifier: Notifier, now: datetime
+) -> None:
+    handled = agentmail.handle(session, ctx, item, notifier, now)
+    item.kind, item.reason = handled.kind, handled.reason
+    item.ticket_id, item.ticket_number = handled.ticket_id, handled.ticket_number
+    session.flush()
 
 
 def _notify_agents(
@@ -381,7 +418,7 @@ def _audit_row(
 
 
 def _spool_row(item: Item, index: BatchIndex, ids: dict[int, int]) -> dict[str, Any]:
-    ticket = ids[index.live(item.ticket)] if item.ticket is not None else None
+    ticket = ids[index.live(item.ticket)] if item.ticket is not None else item.ticket_id
     return {
         "b_id": item.row_id,
         "state": item.state,
@@ -401,8 +438,8 @@ def _outcome(item: Item, index: BatchIndex, ids: dict[int, int]) -> Outcome:
         state=item.state,
         kind=item.kind,
         message_id=item.stored_id,
-        ticket_id=ids[live] if live is not None else None,
-        ticket_number=index.tickets[live].number if live is not None else None,
+        ticket_id=ids[live] if live is not None else item.ticket_id,
+        ticket_number=index.tickets[live].number if live is not None else item.ticket_number,
         created_ticket=item.created,
         appended=item.appended and not item.created,
         reason=item.reason,
