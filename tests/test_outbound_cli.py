@@ -35,8 +35,18 @@ def test_agents_are_added_listed_and_disabled(tmp_path: Path, db_url: str) -> No
         ("bob@desk.test", "Bob", "ops", True),
         ("root@desk.test", "", "superadmin", True),
     ]
+    cli.run("agents", "add", "carol@desk.test", "--alias", "carol@home.test")
+    assert "now counts as agent bob@desk.test" in cli.run(
+        "agents", "alias", "bob@desk.test", "Bob.Mobile@Phone.test"
+    ).stdout
+    aliases = {r["email"]: r["aliases"] for r in cli.json("agents")}
+    assert aliases["bob@desk.test"] == ["bob.mobile@phone.test"]
+    assert aliases["carol@desk.test"] == ["carol@home.test"]
+    taken = cli.run("agents", "alias", "root@desk.test", "carol@home.test", ok=False)
+    assert taken.returncode == 2 and "already belongs to agent carol@desk.test" in taken.stderr
+    cli.run("agents", "disable", "carol@desk.test")
     cli.run("agents", "disable", "bob@desk.test")
-    assert [r["active"] for r in cli.json("agents")] == [False, True]
+    assert [r["active"] for r in cli.json("agents")] == [False, False, True]
     bad = cli.run("agents", "add", "not-an-address", ok=False)
     assert bad.returncode == 2 and "not a mail address" in bad.stderr
     gone = cli.run("agents", "disable", "nobody@desk.test", ok=False)

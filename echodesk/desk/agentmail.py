@@ -19,45 +19,30 @@ internal with ``#note``). The caller's transaction holds it all.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from echodesk.desk.agentanswers import error_text, rejected_text, tell
+from echodesk.desk.agentopen import open_by_agent, opens_ticket
+from echodesk.desk.agentplan import Handled, Plan, customer_text, plan
 from echodesk.desk.batch import Item
 from echodesk.desk.commands import registry
-from echodesk.desk.commands.parse import CommandLine, find_commands
-from echodesk.desk.commands.registry import Change
 from echodesk.desk.context import DeskContext
 from echodesk.desk.notify import MARKER, Event, Notifier
 from echodesk.desk.replies import note_on, reply_on
 from echodesk.desk.tickets import apply_changes, merge_into
 from echodesk.mailbox.authresults import failures
-from echodesk.mailbox.compose import OutgoingMail, compose, new_message_id
-from echodesk.mailbox.message import Address, AttachmentPart, ParsedMessage
-from echodesk.mailbox.trim import trim_reply
-from echodesk.store import outbox
-from echodesk.store.lookups import AgentRow, active_agents, recent_outbox_counts
-from echodesk.store.models import Agent, AuditLog, Message, Ticket
-from echodesk.store.outbox import NewMail
+from echodesk.mailbox.message import ParsedMessage
+from echodesk.store.lookups import AgentRow, active_agents
+from echodesk.store.models import Agent, AuditLog, Ticket
 
 log = logging.getLogger(__name__)
 NOTICE = "agent-notice"
 NOTICES_PER_DAY = 20
 _MARKER_CORE = "Reply above this line"
-
-
-@dataclass
-class Handled:
-    """What became of one agent message (for the spool row and the audit log)."""
-
-    kind: str
-    reason: str
-    ticket_id: int | None = None
-    ticket_number: int | None = None
-    changes: list[str] = field(default_factory=list)
 
 
 # -- who wrote it ------------------------------------------------------------------
@@ -69,6 +54,9 @@ class Verdict:
     ticket_id: int | None
     reason: str  # why it was not verified ("" when it was)
     tell: AgentRow | None  # whom to tell when it was not
+    #: From an active agent, unsigned, and not failing authentication: new mail
+    #: (``#new`` / ``#forward``) rather than a reply.
+    unsigned: bool = False
 
 
 def verify(
@@ -96,127 +84,13 @@ def verify(
     if signed:
         return Verdict(None, None, "it answers a notification sent to another agent", agent)
     return Verdict(
-        None, None, "it carries no signature: reply to one of Echo's notifications", agent
+        None,
+        None,
+        "it carries no signature: reply to one of Echo's notifications "
+        "(or start a new message with #new or #forward)",
+        agent,
+        unsigned=True,
     )
-
-
-# -- what it says ------------------------------------------------------------------
-
-
-def customer_text(body: str) -> str:
-    """The part of an agent's reply meant for the customer.
-
-    Cut at the notification's marker line (quoted or not: whatever follows is the
-    notification itself), then at quoted history and signature. A reply with
-    nothing of its own left gives "" (never the quoted history).
-    """
-    lines = body.split("\n")
-    cut = next((i for i, line in enumerate(lines) if _MARKER_CORE in line), len(lines))
-    text = "\n".join(lines[:cut])
-    return trim_reply(text, keep_if_empty=False).text
-
-
-def _leaks_note(session: Session, ticket_id: int, text: str) -> bool:
-    """Whether the text repeats an internal note's line (a quote that slipped through)."""
-    notes = session.scalars(
-        select(Message.body_text).where(
-            Message.ticket_id == ticket_id, Message.direction == "internal"
-        )
-    )
-    flat = " ".join(text.split())
-    for note in notes:
-        for line in note.split("\n"):
-            words = " ".join(line.split())
-            if len(words) >= 20 and words in flat:
-                return True
-    return False
-
-
-class DbResolver:
-    """Lookups for validating commands, against the database."""
-
-    def __init__(self, session: Session, ctx: DeskContext, agent: AgentRow, ticket: Ticket):
-        self.session = session
-        self.ctx = ctx
-        self.acting_agent_id = agent.id
-        self.ticket_id = ticket.id
-        self._agents = active_agents(session)
-
-    def agent(self, name: str) -> tuple[int, str] | None:
-        key = name.strip().lower()
-        found = self._agents.get(key)
-        if found is None:
-            matches = {
-                a.id: a
-                for a in self._agents.values()
-                if a.email.partition("@")[0] == key
-                or a.name.lower() == key
-                or a.name.lower().split(" ")[0] == key
-            }
-            found = next(iter(matches.values())) if len(matches) == 1 else None
-        return (found.id, found.email) if found else None
-
-    def ticket(self, label: str) -> tuple[int, int, bool] | None:
-        number = self.ctx.settings.parse_ticket_label(label)
-        if number is None:
-            return None
-        row = self.session.execute(
-            select(Ticket.id, Ticket.number, Ticket.merged_into_id).where(Ticket.number == number)
-        ).first()
-        return (row[0], row[1], row[2] is not None) if row else None
-
-    def label(self, number: int) -> str:
-        return self.ctx.settings.ticket_label(number)
-
-
-@dataclass
-class Plan:
-    changes: list[tuple[CommandLine, Change]]
-    errors: list[tuple[CommandLine | None, str]]
-    text: str
-    files: tuple[AttachmentPart, ...]
-
-    def has(self, kind: str) -> bool:
-        return any(c.kind == kind for _, c in self.changes)
-
-
-def plan(
-    session: Session, ctx: DeskContext, agent: AgentRow, ticket: Ticket, msg: ParsedMessage
-) -> Plan:
-    """Validate every command line and what is left for the customer; apply nothing."""
-    found = find_commands(msg.text)
-    resolver = DbResolver(session, ctx, agent, ticket)
-    changes: list[tuple[CommandLine, Change]] = []
-    errors: list[tuple[CommandLine | None, str]] = []
-    for line in found.commands:
-        outcome = registry.check(line, resolver)
-        if isinstance(outcome, str):
-            errors.append((line, outcome))
-        else:
-            changes.append((line, outcome))
-    text = customer_text(found.body)
-    files = tuple(a for a in msg.attachments if not a.inline)
-    result = Plan(changes, errors, text, files)
-    quiet = result.has("note") or result.has("spam")
-    if not errors and not text and files and not quiet:
-        errors.append(
-            (
-                None,
-                "the reply has an attachment but no text for the customer: write a few "
-                "words with it, or add #note to keep it internal",
-            )
-        )
-    if not errors and text and not quiet and _leaks_note(session, ticket.id, text):
-        errors.append(
-            (
-                None,
-                "the text for the customer repeats an internal note (quoted history?): "
-                "nothing was sent; remove the quote and reply again",
-            )
-        )
-    if not errors and not changes and not text and not files:
-        errors.append((None, "the reply is empty: no command and no text for the customer"))
-    return result
 
 
 # -- doing it ----------------------------------------------------------------------
@@ -229,6 +103,8 @@ def handle(
     msg = item.msg
     agents = active_agents(session)
     verdict = verify(msg, item.signed, agents, ctx.settings.trusted_authserv_ids)
+    if verdict.unsigned and verdict.tell is not None and opens_ticket(msg):
+        return open_by_agent(session, ctx, verdict.tell, msg, notifier, now)
     if verdict.agent is None or verdict.ticket_id is None:
         _audit(
             session,
@@ -239,7 +115,7 @@ def handle(
             now,
         )
         if verdict.tell is not None:
-            _tell(session, ctx, verdict.tell, msg, _rejected_text(msg, verdict.reason), now)
+            tell(session, ctx, verdict.tell, msg, rejected_text(msg, verdict.reason), now)
         return Handled("agent-rejected", f"not executed: {verdict.reason}")
     ticket = _live(session, verdict.ticket_id)
     if ticket is None:
@@ -248,7 +124,7 @@ def handle(
     planned = plan(session, ctx, agent, ticket, msg)
     label = ctx.settings.ticket_label(ticket.number)
     if planned.errors:
-        _tell(session, ctx, agent, msg, _error_text(label, planned), now)
+        tell(session, ctx, agent, msg, error_text(label, planned), now)
         _audit(
             session,
             agent.email,
@@ -299,7 +175,7 @@ def _carry_out(
         if change.kind == "merge" and change.ticket_id is not None:
             done.append(merge_into(session, ctx, ticket, change.ticket_id, agent, now))
     if planned.has("help"):
-        _tell(session, ctx, agent, msg, registry.help_text(), now)
+        tell(session, ctx, agent, msg, registry.help_text(), now)
         done.append("help sent")
     return done
 
@@ -311,66 +187,6 @@ def _live(session: Session, ticket_id: int) -> Ticket | None:
         seen.add(ticket.id)
         ticket = session.get(Ticket, ticket.merged_into_id)
     return ticket
-
-
-# -- answers to the agent -----------------------------------------------------------
-
-
-def _error_text(label: str, planned: Plan) -> str:
-    lines = [
-        f"Echo did not apply your reply to {label}: nothing was changed and nothing was "
-        "sent to the customer.",
-        "",
-    ]
-    for line, why in planned.errors:
-        lines += [f"  {line.raw}" if line else "  (your reply)", f"    -> {why}"]
-    if planned.changes:
-        lines += ["", "These lines were fine and would have been applied:"]
-        lines += [f"  {line.raw}  ({change.summary})" for line, change in planned.changes]
-    lines += ["", "Fix the lines and reply to the notification again. #help lists the commands."]
-    return "\n".join(lines)
-
-
-def _rejected_text(msg: ParsedMessage, reason: str) -> str:
-    sender = msg.from_.key if msg.from_ else "an unknown sender"
-    return (
-        f"Echo received a message from {sender} (subject: {msg.subject[:200]!r}) that looks "
-        f"like an agent's reply, and did not act on it: {reason}.\n\n"
-        "Nothing was changed and nothing was sent to the customer. If you wrote it, reply "
-        "from your registered address to the notification Echo sent you."
-    )
-
-
-def _tell(
-    session: Session,
-    ctx: DeskContext,
-    agent: AgentRow,
-    msg: ParsedMessage,
-    text: str,
-    now: datetime,
-) -> None:
-    """Mail an agent's registered address (a few times a day at most)."""
-    since = now - timedelta(hours=24)
-    recent = recent_outbox_counts(session, [agent.email], NOTICE, since).get(agent.email, 0)
-    if recent >= NOTICES_PER_DAY:
-        log.warning("not telling %s again today (%s notices)", agent.email, recent)
-        return
-    settings = ctx.settings
-    subject = msg.subject if msg.subject.lower().startswith("re:") else f"Re: {msg.subject}"
-    mail = OutgoingMail(
-        from_=Address(settings.support_name, settings.support_address),
-        to=(Address(agent.name, agent.email),),
-        subject=subject,
-        text=text,
-        message_id=new_message_id(settings.outgoing_domain),
-        date=now,
-        in_reply_to=msg.message_id if not msg.message_id_generated else "",
-        references=tuple(i for i in (*msg.references[-5:], msg.message_id) if i),
-        auto_submitted="auto-replied",
-        loop_marker=settings.outgoing_domain,
-    )
-    row = NewMail(rcpt=agent.email, raw=compose(mail), message_id=mail.message_id, purpose=NOTICE)
-    outbox.queue(session, [row], ctx.blobs, settings.spool_inline_limit)
 
 
 def _audit(

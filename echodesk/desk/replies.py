@@ -153,6 +153,8 @@ def note_on(
     attachments: tuple[AttachmentPart, ...] = (),
     *,
     now: datetime,
+    kind: str = "note",
+    tell_agents: bool = True,
 ) -> Posted:
     """Add an internal note: kept on the ticket, never sent to the customer."""
     body = text.strip("\n")
@@ -161,7 +163,7 @@ def note_on(
     message = Message(
         ticket_id=ticket.id,
         direction="internal",
-        kind="note",
+        kind=kind,
         message_id=new_message_id(ctx.settings.outgoing_domain),
         from_email=agent.email,
         from_name=agent.name,
@@ -177,8 +179,9 @@ def note_on(
     ticket.updated_at = now
     _audit(session, agent.email, "tickets.note", ticket, {"message": message.id})
     session.flush()
-    notifier = notify.Notifier(session, ctx)
-    notifier.notify(ticket.id, notify.Event.NOTE, message.id, now=now, actor=agent.id)
+    if tell_agents:
+        notifier = notify.Notifier(session, ctx)
+        notifier.notify(ticket.id, notify.Event.NOTE, message.id, now=now, actor=agent.id)
     return Posted(ticket.number, message.message_id, ticket.status, (), ())
 
 

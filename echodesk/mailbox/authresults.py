@@ -76,3 +76,22 @@ def failures(headers: Iterable[str], from_domain: str, trusted: Sequence[str] = 
         if "fail" in mine and "pass" not in mine:
             failed.append(f"{method}=fail")
     return failed
+
+
+def passes(headers: Iterable[str], from_domain: str, trusted: Sequence[str]) -> list[str]:
+    """``["dkim=pass", ...]`` from trusted hosts only (a forger can write a pass himself)."""
+    if not trusted:
+        return []
+    domain = from_domain.lower()
+    wanted = {t.lower() for t in trusted}
+    found = {
+        f"{r.method}=pass"
+        for value in headers
+        for r in parse(value)
+        if r.method in _CHECKED
+        and r.result == "pass"
+        and r.authserv_id in wanted
+        and r.domains
+        and _about(r, domain)
+    }
+    return sorted(found)
