@@ -276,3 +276,37 @@ def test_merge_moves_everything_and_later_replies_land_in_the_target(desk: Desk)
         message_id="b3@other.test", sender="carl@other.test", subject="Again [TKT-0002]"
     )
     assert desk.deliver(tagged).ticket_number == 1
+
+
+def test_a_signature_moved_to_another_ticket_is_worthless(desk: Desk) -> None:
+    note = _ticket_with_notification(desk)
+    desk.deliver(make_mail(message_id="x1@other.test", sender="carl@other.test", subject="Other"))
+    to = note["Reply-To"].addresses[0].addr_spec
+    ticket_one = desk.ctx.addresses.agent_of_address(to)
+    assert ticket_one is not None
+    moved = to.replace(f"a-{ticket_one[0]}-", f"a-{ticket_one[0] + 1}-")
+    raw = make_mail(
+        message_id="moved@desk.test",
+        sender="Bob Agent <bob@desk.test>",
+        to=moved,
+        subject="Re: [TKT-0002] Other",
+        body="#status closed\n",
+    )
+    reason = _answer(desk, raw, moved)
+    assert reason.startswith("not executed") and "no signature" in reason
+    assert _ticket(desk, 2).status == "open"
+
+
+def test_cc_then_the_next_reply_copies_them_and_spam_closes_silently(desk: Desk) -> None:
+    note = _ticket_with_notification(desk)
+    raw, to = agent_reply(note, "#cc Manager@Customer.test")
+    _answer(desk, raw, to)
+    raw, to = agent_reply(note, "We are on it.", message_id="agent2@desk.test")
+    _answer(desk, raw, to)
+    (sent,) = _to_customer(desk)
+    assert [a.addr_spec for a in sent["Cc"].addresses] == ["manager@customer.test"]
+    raw, to = agent_reply(note, "#spam", message_id="agent3@desk.test")
+    _answer(desk, raw, to)
+    ticket = desk.ticket(1)
+    assert (ticket["status"], ticket["tags"]) == ("closed", ["spam"])
+    assert len(_to_customer(desk)) == 1
