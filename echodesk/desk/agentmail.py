@@ -34,6 +34,7 @@ from echodesk.desk.context import DeskContext
 from echodesk.desk.notify import MARKER, Event, Notifier
 from echodesk.desk.replies import note_on, reply_on
 from echodesk.desk.tickets import apply_changes, merge_into
+from echodesk.errors import EchoError
 from echodesk.mailbox.authresults import failures
 from echodesk.mailbox.message import ParsedMessage
 from echodesk.store.lookups import AgentRow, active_agents
@@ -139,7 +140,17 @@ def handle(
             ticket.id,
             ticket.number,
         )
-    done = _carry_out(session, ctx, agent, ticket, msg, planned, notifier, now)
+    try:
+        with session.begin_nested():  # all of it, or (on an expected error) none of it
+            done = _carry_out(session, ctx, agent, ticket, msg, planned, notifier, now)
+    except EchoError as exc:
+        session.expire_all()
+        text = (
+            f"Echo could not apply your reply to {label}: {exc}.\n\n"
+            "Nothing was changed and nothing was sent to the customer."
+        )
+        tell(session, ctx, agent, msg, text, now)
+        return Handled("agent", f"not applied: {exc}", ticket.id, ticket.number)
     live = _live(session, ticket.id) or ticket
     return Handled(
         "agent", f"agent reply: {', '.join(done) or 'nothing to do'}", live.id, live.number, done

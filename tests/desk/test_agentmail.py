@@ -7,7 +7,7 @@ from email.message import EmailMessage
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from echodesk.store import agents
 from echodesk.store.models import Agent, Ticket, TicketTag
@@ -310,3 +310,15 @@ def test_cc_then_the_next_reply_copies_them_and_spam_closes_silently(desk: Desk)
     ticket = desk.ticket(1)
     assert (ticket["status"], ticket["tags"]) == ("closed", ["spam"])
     assert len(_to_customer(desk)) == 1
+
+
+def test_a_reply_that_cannot_be_sent_changes_nothing_and_says_why(desk: Desk) -> None:
+    note = _ticket_with_notification(desk)
+    with desk.db.transaction() as session:
+        session.execute(update(Ticket).values(customer_id=None))  # e.g. an internal ticket
+    raw, to = agent_reply(note, "#priority high\n\nHello?")
+    reason = _answer(desk, raw, to)
+    assert reason.startswith("not applied") and "no customer address" in reason
+    assert _ticket(desk).priority == "normal"
+    report = mails_to(_outbox(desk), "bob@desk.test")[-1]
+    assert "no customer address" in text_of(report)
