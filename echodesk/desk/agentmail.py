@@ -21,10 +21,10 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
 from sqlalchemy.orm import Session
 
+from echodesk.desk import audit
 from echodesk.desk.agentanswers import error_text, rejected_text, tell
 from echodesk.desk.agentopen import open_by_agent, opens_ticket
 from echodesk.desk.agentplan import Handled, Plan, customer_text, plan
@@ -38,7 +38,7 @@ from echodesk.errors import EchoError
 from echodesk.mailbox.authresults import failures
 from echodesk.mailbox.message import ParsedMessage
 from echodesk.store.lookups import AgentRow, active_agents
-from echodesk.store.models import Agent, AuditLog, Ticket
+from echodesk.store.models import Agent, Ticket
 
 log = logging.getLogger(__name__)
 NOTICE = "agent-notice"
@@ -107,7 +107,7 @@ def handle(
     if verdict.unsigned and verdict.tell is not None and opens_ticket(msg):
         return open_by_agent(session, ctx, verdict.tell, msg, notifier, now)
     if verdict.agent is None or verdict.ticket_id is None:
-        _audit(
+        audit.record(
             session,
             msg.from_.key if msg.from_ else "unknown",
             "mail.agent.rejected",
@@ -126,7 +126,7 @@ def handle(
     label = ctx.settings.ticket_label(ticket.number)
     if planned.errors:
         tell(session, ctx, agent, msg, error_text(label, planned), now)
-        _audit(
+        audit.record(
             session,
             agent.email,
             "commands.rejected",
@@ -198,27 +198,6 @@ def _live(session: Session, ticket_id: int) -> Ticket | None:
         seen.add(ticket.id)
         ticket = session.get(Ticket, ticket.merged_into_id)
     return ticket
-
-
-def _audit(
-    session: Session,
-    actor: str,
-    action: str,
-    ticket: Ticket | None,
-    payload: dict[str, Any],
-    now: datetime,
-) -> None:
-    session.add(
-        AuditLog(
-            at=now,
-            actor=actor,
-            action=action,
-            target_type="ticket" if ticket else "mail",
-            target_id=str(ticket.number) if ticket else "",
-            ticket_id=ticket.id if ticket else None,
-            payload=payload,
-        )
-    )
 
 
 __all__ = ["MARKER", "Event", "Handled", "customer_text", "handle", "verify"]

@@ -13,7 +13,7 @@ from datetime import datetime
 
 from sqlalchemy.orm import Session
 
-from echodesk.desk import notify
+from echodesk.desk import audit, notify
 from echodesk.desk.context import DeskContext
 from echodesk.desk.outgoing import load_conversation, message_row, outgoing, queue
 from echodesk.desk.status import Event, transition
@@ -21,7 +21,7 @@ from echodesk.errors import CommandError, NotFoundError
 from echodesk.mailbox.compose import new_message_id
 from echodesk.mailbox.message import AttachmentPart
 from echodesk.store import agents
-from echodesk.store.models import Agent, Attachment, AuditLog, Message, Ticket
+from echodesk.store.models import Agent, Attachment, Message, Ticket
 from echodesk.store.tickets import by_number
 from echodesk.store.types import utcnow
 
@@ -82,21 +82,6 @@ def _store_attachments(
         )
 
 
-def _audit(
-    session: Session, actor: str, action: str, ticket: Ticket, payload: dict[str, object]
-) -> None:
-    session.add(
-        AuditLog(
-            actor=actor,
-            action=action,
-            target_type="ticket",
-            target_id=str(ticket.number),
-            ticket_id=ticket.id,
-            payload=payload,
-        )
-    )
-
-
 def reply_on(
     session: Session,
     ctx: DeskContext,
@@ -128,7 +113,7 @@ def reply_on(
     if ticket.status != before:
         ticket.status_changed_at = now
     ticket.updated_at = now
-    _audit(
+    audit.record(
         session,
         agent.email,
         "tickets.reply",
@@ -177,7 +162,7 @@ def note_on(
     session.flush()
     _store_attachments(session, ctx, message, attachments)
     ticket.updated_at = now
-    _audit(session, agent.email, "tickets.note", ticket, {"message": message.id})
+    audit.record(session, agent.email, "tickets.note", ticket, {"message": message.id})
     session.flush()
     if tell_agents:
         notifier = notify.Notifier(session, ctx)

@@ -15,6 +15,7 @@ from typing import Any
 from sqlalchemy import delete
 from sqlalchemy.orm import Session
 
+from echodesk.desk import audit
 from echodesk.desk.commands.registry import Change
 from echodesk.desk.context import DeskContext
 from echodesk.desk.notify import Event, Notifier
@@ -22,7 +23,7 @@ from echodesk.desk.status import Event as StatusEvent
 from echodesk.desk.status import transition
 from echodesk.store import writes
 from echodesk.store.lookups import AgentRow
-from echodesk.store.models import AuditLog, Customer, Ticket, TicketParticipant, TicketTag
+from echodesk.store.models import Customer, Ticket, TicketParticipant, TicketTag
 
 _SET = {
     "open": StatusEvent.SET_OPEN,
@@ -30,27 +31,6 @@ _SET = {
     "resolved": StatusEvent.SET_RESOLVED,
     "closed": StatusEvent.SET_CLOSED,
 }
-
-
-def _audit(
-    session: Session,
-    actor: str,
-    action: str,
-    ticket: Ticket,
-    payload: dict[str, Any],
-    now: datetime,
-) -> None:
-    session.add(
-        AuditLog(
-            at=now,
-            actor=actor,
-            action=action,
-            target_type="ticket",
-            target_id=str(ticket.number),
-            ticket_id=ticket.id,
-            payload=payload,
-        )
-    )
 
 
 def set_status(ticket: Ticket, status: str, now: datetime) -> str:
@@ -102,7 +82,7 @@ def apply_changes(
         else:  # pragma: no cover - the registry only makes the kinds above
             raise ValueError(f"unknown change {change.kind}")
         ticket.updated_at = now
-        _audit(session, agent.email, f"commands.{change.kind}", ticket, payload, now)
+        audit.record(session, agent.email, f"commands.{change.kind}", ticket, payload, now)
         done.append(change.summary)
         if change.kind == "assign" and change.agent_id is not None:
             session.flush()
@@ -149,7 +129,7 @@ def merge_into(
     set_status(source, "closed", now)
     source.updated_at = target.updated_at = now
     label = ctx.settings.ticket_label(target.number)
-    _audit(
+    audit.record(
         session,
         agent.email,
         "tickets.merge",

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from email.message import EmailMessage
 from pathlib import Path
 
@@ -17,14 +16,8 @@ from tests.support.mail import make_mail
 
 
 @pytest.fixture
-def desk(db_url: str, tmp_path: Path) -> Iterator[Desk]:
-    d = Desk(db_url, tmp_path / "data")
-    d.add_agent("bob@desk.test", "Bob Agent")
-    d.add_agent("eve@desk.test", "Eve Agent")
-    try:
-        yield d
-    finally:
-        d.close()
+def desk(team: Desk) -> Desk:
+    return team
 
 
 def _outbox(desk: Desk) -> Path:

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from email import policy
 from email.message import EmailMessage
 from email.parser import BytesParser
-from pathlib import Path
 
 import pytest
 from sqlalchemy import select, update
@@ -19,14 +17,8 @@ from tests.support.mail import make_mail
 
 
 @pytest.fixture
-def desk(db_url: str, tmp_path: Path) -> Iterator[Desk]:
-    d = Desk(db_url, tmp_path / "data")
-    d.add_agent("bob@desk.test", "Bob Agent")
-    d.add_agent("eve@desk.test", "Eve Agent")
-    try:
-        yield d
-    finally:
-        d.close()
+def desk(team: Desk) -> Desk:
+    return team
 
 
 def _agent_id(desk: Desk, email: str) -> int:
