@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
 
@@ -219,6 +220,26 @@ class Settings:
             "empty: every such header counts (they can only refuse an agent's mail)."
         ),
     )
+    rules_file: Path = field(
+        default=Path("rules.yaml"),
+        metadata=_doc("Routing rules (YAML); a relative path is beside the settings file."),
+    )
+    timezone: str = field(
+        default="UTC", metadata=_doc("Timezone of business hours and rule times (IANA name).")
+    )
+    business_hours: str = field(
+        default="mon-fri 09:00-17:00", metadata=_doc("Days and hours for rules' business_hours.")
+    )
+    spam_threshold: float = field(
+        default=5.0, metadata=_doc("Mail scored above this (X-Spam-Score etc.) is quarantined.")
+    )
+    spam_header: str = field(
+        default="", metadata=_doc("A further header holding a numeric spam score.")
+    )
+    flood_limit: int = field(
+        default=10,
+        metadata=_doc("New tickets one address may open in 24 hours; more are quarantined."),
+    )
     notify_unassigned: tuple[str, ...] = field(
         default=(),
         metadata=_doc("Agents notified about unassigned tickets; empty: every active agent."),
@@ -286,6 +307,17 @@ def _coerce(name: str, hint: Any, value: Any, origin: str) -> Any:
         ):
             return value.lower() in ("1", "true", "yes", "on")
         raise ConfigError(f"{where}: expected true or false, got {value!r}")
+    if hint is float:
+        if isinstance(value, bool):
+            raise ConfigError(f"{where}: expected a number, got {value!r}")
+        if isinstance(value, int | float):
+            return float(value)
+        if isinstance(value, str):
+            try:
+                return float(value.strip())
+            except ValueError:
+                pass
+        raise ConfigError(f"{where}: expected a number, got {value!r}")
     if hint is int:
         if isinstance(value, bool):
             raise ConfigError(f"{where}: expected a whole number, got {value!r}")
@@ -421,6 +453,9 @@ def load(path: Path | None = None, environ: Mapping[str, str] | None = None) -> 
         var = ENV_PREFIX + key.upper()
         if var in env:
             values[key] = _coerce(key, hint, env[var], var)
+    rules_file = values.get("rules_file", Path("rules.yaml"))
+    if not rules_file.is_absolute():
+        values["rules_file"] = cfg_path.parent / rules_file
     if "imap" in values:
         values["imap"] = tuple(_with_password(a, env) for a in values["imap"])
     if values.get("relay") is not None:
@@ -487,6 +522,12 @@ def _validate(s: Settings) -> None:
             f"setting 'bounce_local_part': letters, digits and '-' only, "
             f"got {s.bounce_local_part!r}"
         )
+    try:
+        ZoneInfo(s.timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ConfigError(f"setting 'timezone': unknown timezone {s.timezone!r}") from None
+    if s.flood_limit < 0 or s.spam_threshold < 0:
+        raise ConfigError("settings 'flood_limit' and 'spam_threshold': not negative")
     if s.autoclose_days < 0 or s.acknowledgement_limit < 0:
         raise ConfigError("settings 'autoclose_days' and 'acknowledgement_limit': not negative")
     for key in (

@@ -17,8 +17,9 @@ def _write(tmp_path: Path, text: str) -> Path:
 
 
 def test_defaults_without_a_file(tmp_path: Path) -> None:
-    settings = load(None, {"ECHODESK_CONFIG": str(_write(tmp_path, ""))})
-    assert settings == Settings()
+    config = _write(tmp_path, "")
+    settings = load(None, {"ECHODESK_CONFIG": str(config)})
+    assert settings == Settings(rules_file=config.parent / "rules.yaml")  # beside the settings
     assert settings.effective_database_url().startswith("sqlite:///")
     assert settings.effective_database_url().endswith("echodesk-data/echodesk.db")
 
@@ -200,3 +201,22 @@ def test_bad_outbound_settings_name_the_key(
     cfg.write_text(text)
     with pytest.raises(ConfigError, match=message):
         load(cfg, env)
+
+
+def test_rules_file_is_found_beside_the_settings_file(tmp_path: Path) -> None:
+    cfg = tmp_path / "etc" / "echodesk.yaml"
+    cfg.parent.mkdir()
+    cfg.write_text("rules_file: routing/rules.yaml\ntimezone: Europe/Berlin\n")
+    s = load(cfg, {})
+    assert s.rules_file == tmp_path / "etc" / "routing" / "rules.yaml"
+    assert load(cfg, {"ECHODESK_RULES_FILE": "/srv/rules.yaml"}).rules_file == Path(
+        "/srv/rules.yaml"
+    )
+    cfg.write_text("timezone: Mars/Olympus\n")
+    with pytest.raises(ConfigError, match="unknown timezone"):
+        load(cfg, {})
+    cfg.write_text("spam_threshold: lots\n")
+    with pytest.raises(ConfigError, match=r"spam_threshold.*expected a number"):
+        load(cfg, {})
+    cfg.write_text("spam_threshold: 7\n")
+    assert load(cfg, {}).spam_threshold == 7.0

@@ -64,6 +64,8 @@ class Item:
     #: The ticket, when it is known by id rather than by a key of the batch (agent mail).
     ticket_id: int | None = None
     ticket_number: int | None = None
+    #: Released from quarantine by an operator: the spam, flood and rule checks are skipped.
+    released: bool = False
 
 
 @dataclass
@@ -146,6 +148,7 @@ class BatchIndex:
         outbox: Mapping[int, OutboxRef] | None = None,
         outbox_by_message: Mapping[str, list[OutboxRef]] | None = None,
         ack_counts: Mapping[str, int] | None = None,
+        opened_24h: Mapping[str, int] | None = None,
     ) -> None:
         self.spool_seen = set(spool_seen)
         self.messages: dict[str, tuple[int, str, str]] = {
@@ -163,6 +166,8 @@ class BatchIndex:
         self.outbox_by_message = dict(outbox_by_message or {})
         #: Acknowledgements queued to each address in the last 24 hours.
         self.ack_counts = dict(ack_counts or {})
+        #: Tickets each sender of the batch opened in the last 24 hours (flood limit).
+        self.opened_24h = dict(opened_24h or {})
         self._next_key = -1
 
     def new_key(self) -> int:

@@ -28,6 +28,7 @@ from echodesk.desk.status import FOLLOWUP, after_customer_reply
 from echodesk.desk.threader import Match, ThreadingKeys, find_ticket, subject_tag
 from echodesk.mailbox.classify import Kind, classify
 from echodesk.mailbox.message import ParsedMessage
+from echodesk.mailbox.spam import spam_reason
 
 ACTOR = "system:pipeline"
 
@@ -64,6 +65,10 @@ class Decider:
         sender = msg.from_.key if msg.from_ else ""
         if item.signed or sender in self.index.agents:
             self._agent_mail(item, verdict.kind, verdict.reason)
+            return
+        spam = spam_reason(msg, self.settings.spam_threshold, self.settings.spam_header)
+        if spam and not item.released:
+            self._quarantine(item, spam)
             return
         match = find_ticket(self._keys(item), self.index)
         if verdict.kind is Kind.AUTO_REPLY:
@@ -130,10 +135,28 @@ class Decider:
             return derived, "already stored under a derived Message-ID"
         return derived, ""
 
+    def _quarantine(self, item: Item, why: str) -> None:
+        """Keep the message in the spool, out of every ticket, until an operator decides."""
+        item.state, item.kind, item.reason = "quarantined", "customer", why
+        self._audit("mail.quarantine", "spool", item.row_id, None, {"reason": why})
+
+    def _flooding(self, email: str | None) -> str:
+        """Why a new ticket from this address would be one too many ("" if it is not)."""
+        limit = self.settings.flood_limit
+        if not email or limit <= 0:
+            return ""
+        opened = self.index.opened_24h.get(email, 0)
+        if opened < limit:
+            return ""
+        return f"flood: {email} already opened {opened} tickets in 24 hours (limit {limit})"
+
     def _customer_mail(self, item: Item, match: Match) -> None:
         msg = item.msg
         sender = msg.from_
         email = sender.key if sender else None
+        if match.ticket_id is None and not item.released and (flood := self._flooding(email)):
+            self._quarantine(item, flood)
+            return
         if sender is not None:
             seen = min(msg.date, self.now) if msg.date else self.now
             name, first = self.plan.customers.get(sender.key, (sender.name, seen))
@@ -183,6 +206,8 @@ class Decider:
         mentioned: int | None = None,
         followup_of: TicketState | None = None,
     ) -> int:
+        if email:
+            self.index.opened_24h[email] = self.index.opened_24h.get(email, 0) + 1
         key = self.index.new_key()
         ticket = TicketState(
             key=key,

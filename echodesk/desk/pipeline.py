@@ -72,6 +72,7 @@ class Parsed:
     verp_outbox: int | None = None
     bounce: BounceReport | None = None
     signed: tuple[tuple[int, int], ...] = ()
+    released: bool = False
 
 
 _ENVELOPE_HEADERS = ("delivered-to", "x-original-to", "envelope-to")
@@ -107,7 +108,8 @@ def parse_row(row: Claimed, ctx: DeskContext) -> Parsed:
         verdict = Verdict(Kind.BOUNCE, "sent to the bounce address")
     report = read_bounce(msg, ctx.own_addresses) if verdict.kind is Kind.BOUNCE else None
     trimmed = trim_reply(msg.text, sender).text
-    return Parsed(row.id, msg, trimmed, verdict, reply_ticket, verp, report, _signed(to, msg, ctx))
+    signed = _signed(to, msg, ctx)
+    return Parsed(row.id, msg, trimmed, verdict, reply_ticket, verp, report, signed, row.released)
 
 
 def _signed(to: list[str], msg: ParsedMessage, ctx: DeskContext) -> tuple[tuple[int, int], ...]:
@@ -129,6 +131,7 @@ def _item(p: Parsed) -> Item:
         verp_outbox=p.verp_outbox,
         bounce=p.bounce,
         signed=p.signed,
+        released=p.released,
     )
 
 
@@ -200,6 +203,7 @@ def _index(session: Session, items: list[Item], ctx: DeskContext, now: datetime)
         outbox=sent_by_id,
         outbox_by_message=sent_by_mid,
         ack_counts=_ack_counts(session, items, ctx, now),
+        opened_24h=_opened_24h(session, items, ctx, now),
     )
 
 
@@ -217,6 +221,15 @@ def _tagged(tickets: dict[int, lookups.TicketRow], tags: set[int]) -> list[int]:
             out.append(current.id)
             current = tickets.get(current.merged_into_id or 0)
     return out
+
+
+def _opened_24h(
+    session: Session, items: list[Item], ctx: DeskContext, now: datetime
+) -> dict[str, int]:
+    if ctx.settings.flood_limit <= 0:
+        return {}
+    senders = [i.msg.from_.key for i in items if i.msg.from_ is not None]
+    return lookups.tickets_opened_since(session, senders, now - timedelta(hours=24))
 
 
 def _ack_counts(

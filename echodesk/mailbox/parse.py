@@ -39,7 +39,8 @@ from echodesk.mailbox.charsets import (
 from echodesk.mailbox.html_text import html_to_text
 from echodesk.mailbox.message import Address, AttachmentPart, ParsedMessage
 
-#: Headers kept on the parsed message for classification, rules and audit.
+#: Headers classification relies on (every other header is kept too, for rules, except
+#: the transport and signature headers below).
 KEPT_HEADERS = frozenset(
     [
         "auto-submitted",
@@ -499,13 +500,36 @@ def _date(msg: Message, defects: list[str]) -> datetime | None:
         return None
 
 
+#: Transport and signature headers: long, many, and of no use to rules or classification.
+_SKIPPED_HEADERS = frozenset(
+    [
+        "received",
+        "x-received",
+        "dkim-signature",
+        "domainkey-signature",
+        "x-google-dkim-signature",
+        "arc-seal",
+        "arc-message-signature",
+        "arc-authentication-results",
+        "x-gm-message-state",
+        "x-google-smtp-source",
+    ]
+)
+_MAX_KEPT = 200  # headers per message
+_MAX_VALUE = 4000  # characters per header value
+
+
 def _kept_headers(msg: Message, charset: str | None) -> dict[str, tuple[str, ...]]:
+    """Every header but the transport ones (routing rules may name any header)."""
     out: dict[str, list[str]] = {}
-    for name, value in msg.items():
+    for count, (name, value) in enumerate(msg.items()):
+        if count >= _MAX_KEPT:
+            break
         key = name.lower()
-        if key in KEPT_HEADERS:
-            text, _ = decode_header(value, charset)
-            out.setdefault(key, []).append(text)
+        if key in _SKIPPED_HEADERS or (key not in KEPT_HEADERS and key.startswith("x-ms-")):
+            continue
+        text, _ = decode_header(value[:_MAX_VALUE], charset)
+        out.setdefault(key, []).append(text)
     return {k: tuple(v) for k, v in out.items()}
 
 

@@ -19,6 +19,7 @@ from sqlalchemy.sql.elements import ColumnElement
 from echodesk.store.models import (
     Agent,
     AgentAlias,
+    Customer,
     InboundSpool,
     Message,
     MessageReference,
@@ -209,4 +210,20 @@ def recent_outbox_counts(
             .group_by(Outbox.rcpt)
         )
         out.update((rcpt, int(n)) for rcpt, n in session.execute(stmt))
+    return out
+
+
+def tickets_opened_since(
+    session: Session, emails: Iterable[str], since: datetime
+) -> dict[str, int]:
+    """How many tickets each customer address opened since ``since`` (flood limits)."""
+    out: dict[str, int] = {}
+    for chunk in _chunks(emails):
+        stmt = (
+            select(Customer.email, func.count())
+            .join(Ticket, Ticket.customer_id == Customer.id)
+            .where(Customer.email.in_(chunk), Ticket.created_at >= since)
+            .group_by(Customer.email)
+        )
+        out.update((email, int(n)) for email, n in session.execute(stmt))
     return out

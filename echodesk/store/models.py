@@ -233,6 +233,8 @@ class InboundSpool(Base):
     last_error: Mapped[text] = mapped_column(default="")
     detail: Mapped[text] = mapped_column(default="")
     processed_at: Mapped[datetime | None]
+    #: Set when an operator released the row from quarantine: it skips the checks.
+    released_at: Mapped[datetime | None]
 
     __table_args__ = (
         Index("ix_inbound_spool_state_next", "state", "next_attempt_at"),

@@ -23,7 +23,7 @@ from echodesk.store.blobs import BlobStore
 from echodesk.store.models import InboundSpool
 from echodesk.store.types import utcnow
 
-STATES = ("pending", "processed", "duplicate", "failed", "quarantined")
+STATES = ("pending", "processed", "duplicate", "failed", "quarantined", "deleted")
 
 
 @dataclass(frozen=True)
@@ -98,6 +98,8 @@ class Claimed:
     attempts: int
     #: The envelope recipients (SMTP RCPT TO): signed reply and bounce addresses show here.
     rcpt_to: tuple[str, ...] = ()
+    #: Released from quarantine by an operator: not quarantined again.
+    released: bool = False
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "rcpt_to", tuple(str(r) for r in self.rcpt_to or ()))
@@ -122,6 +124,7 @@ _CLAIM_COLUMNS = (
     InboundSpool.raw_key,
     InboundSpool.attempts,
     InboundSpool.rcpt_to,
+    InboundSpool.released_at.is_not(None),
 )
 
 
@@ -187,14 +190,48 @@ def mark_failed(
 
 
 def retry(session: Session, row_id: int) -> InboundSpool:
-    """Put a failed (or quarantined) row back in the queue, due now."""
+    """Put a failed row back in the queue, due now."""
     row = session.get(InboundSpool, row_id)
     if row is None:
         raise NotFoundError(f"no spool row {row_id}")
-    if row.state not in ("failed", "quarantined", "pending"):
+    if row.state not in ("failed", "pending"):
         raise NotFoundError(f"spool row {row_id} is {row.state}; only failed rows can be retried")
     row.state = "pending"
     row.next_attempt_at = utcnow()
+    return row
+
+
+def quarantined(session: Session, row_id: int) -> InboundSpool:
+    row = session.get(InboundSpool, row_id)
+    if row is None:
+        raise NotFoundError(f"no spool row {row_id}")
+    if row.state != "quarantined":
+        raise NotFoundError(f"spool row {row_id} is {row.state}, not quarantined")
+    return row
+
+
+def release(session: Session, row_id: int) -> InboundSpool:
+    """Let a quarantined message through: processed normally, never quarantined again."""
+    row = quarantined(session, row_id)
+    row.state = "pending"
+    row.released_at = row.next_attempt_at = utcnow()
+    return row
+
+
+def delete_quarantined(session: Session, row_id: int, blobs: BlobStore) -> InboundSpool:
+    """Throw a quarantined message away: its bytes go, the row stays as a record."""
+    row = quarantined(session, row_id)
+    if row.raw_key:
+        still_used = session.scalar(
+            select(InboundSpool.id).where(
+                InboundSpool.raw_key == row.raw_key, InboundSpool.id != row.id
+            )
+        )
+        if still_used is None:
+            blobs.delete(row.raw_key)
+    row.raw, row.raw_key = None, None
+    row.state = "deleted"
+    row.processed_at = utcnow()
     return row
 
 
