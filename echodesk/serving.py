@@ -65,6 +65,8 @@ class Services:
         threads = self._start_pollers()
         scheduler = start_scheduler(self.db, self.ctx)
         previous = signal.signal(signal.SIGTERM, lambda *_: self.stop_event.set())
+        # SIGHUP: reload the routing rules now (the worker process holds them).
+        signal.signal(signal.SIGHUP, lambda *_: worker.hangup() if worker else None)
         try:
             while not self.stop_event.wait(0.5):
                 if worker is not None:
@@ -134,6 +136,11 @@ class WorkerProcess:
             log.error("worker process exited with %s; starting a new one", self.process.exitcode)
             self.start()
 
+    def hangup(self) -> None:
+        """Pass a SIGHUP on: the worker reloads its rules before the next batch."""
+        if self.process is not None and self.process.pid and self.process.is_alive():
+            os.kill(self.process.pid, signal.SIGHUP)
+
     def stop(self) -> None:
         if self.process is None or not self.process.is_alive():
             return
@@ -154,6 +161,7 @@ def run_worker(settings: Settings, parent: int) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the parent, which stops us
     db = Database(settings.effective_database_url())
     ctx = DeskContext.for_settings(settings)
+    signal.signal(signal.SIGHUP, lambda *_: ctx.rules.request_reload())
 
     def stop() -> bool:
         return bool(stopping) or os.getppid() != parent

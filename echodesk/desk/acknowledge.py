@@ -50,9 +50,9 @@ def ack_or_reason(
     return PlannedAck(ticket=ticket, item=item, rcpt=sender.key, name=sender.name)
 
 
-def _text(settings: Settings, label: str, subject: str, name: str) -> str:
+def _text(template: str, label: str, subject: str, name: str) -> str:
     values = {"ticket": label, "subject": subject, "name": name or "there"}
-    return Template(settings.acknowledgement).safe_substitute(values)
+    return Template(template).safe_substitute(values)
 
 
 def apply_acks(
@@ -78,7 +78,8 @@ def apply_acks(
             thread=(ack.item.stored_id,),
             last_inbound=ack.item.stored_id,
         )
-        text = _text(ctx.settings, label, state.subject, ack.name)
+        template = ack.text or ctx.settings.acknowledgement
+        text = _text(template, label, state.subject, ack.name)
         mail = outgoing(ctx, conv, text, now=now, auto_submitted="auto-replied", with_cc=False)
         message = message_row(mail, conv.ticket_id, kind=PURPOSE, agent_id=None, now=now)
         session.add(message)
@@ -90,11 +91,15 @@ def apply_acks(
             {
                 "at": now,
                 "actor": ACTOR,
-                "action": "mail.acknowledge",
+                "action": "rules.auto_reply" if ack.rule else "mail.acknowledge",
                 "target_type": "ticket",
                 "target_id": str(state.number),
                 "ticket_id": conv.ticket_id,
-                "payload": {"outbox": list(queued.ids), "suppressed": len(queued.suppressed)},
+                "payload": {
+                    "outbox": list(queued.ids),
+                    "suppressed": len(queued.suppressed),
+                    **({"rule": ack.rule} if ack.rule else {}),
+                },
             }
         )
     return audit

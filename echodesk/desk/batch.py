@@ -18,6 +18,7 @@ from typing import Any
 from echodesk.mailbox.bounce import BounceReport
 from echodesk.mailbox.classify import Kind, Verdict
 from echodesk.mailbox.message import ParsedMessage
+from echodesk.rules import Action
 from echodesk.store.lookups import OutboxRef, StoredMessage, TicketRow
 
 
@@ -111,12 +112,24 @@ class BounceEvent:
 
 @dataclass
 class PlannedAck:
-    """An acknowledgement to send to the customer who opened a ticket."""
+    """An acknowledgement (or a rule's auto-reply) to send to the customer."""
 
     ticket: int
     item: Item
     rcpt: str
     name: str
+    #: A rule's auto_reply: its template and its name (default: the acknowledgement).
+    text: str = ""
+    rule: str = ""
+
+
+@dataclass
+class PlannedRules:
+    """What matched rules ask to do to a ticket (applied once the ticket exists)."""
+
+    ticket: int
+    item: Item
+    actions: tuple[Action, ...]
 
 
 @dataclass
@@ -131,6 +144,7 @@ class Plan:
     bounces: list[BounceEvent] = field(default_factory=list)
     acks: list[PlannedAck] = field(default_factory=list)
     agent_mail: list[Item] = field(default_factory=list)
+    rule_actions: list[PlannedRules] = field(default_factory=list)
 
 
 class BatchIndex:

@@ -1,4 +1,4 @@
-"""What the pipeline needs besides the session: settings, blob store, secret, addresses."""
+"""What the pipeline needs besides the session: settings, blobs, secret, addresses, rules."""
 
 from __future__ import annotations
 
@@ -6,8 +6,10 @@ import re
 from dataclasses import dataclass, field
 
 from echodesk.config import Settings
+from echodesk.desk.rulesource import RulesSource
 from echodesk.desk.threader import subject_tag_pattern
 from echodesk.desk.tokens import Addresses, installation_secret
+from echodesk.rules import RulesContext
 from echodesk.store.blobs import BlobStore, LocalBlobStore
 
 
@@ -18,12 +20,22 @@ class DeskContext:
     secret: bytes = field(default=b"", repr=False)
     tag_pattern: re.Pattern[str] = field(init=False)
     addresses: Addresses = field(init=False)
+    rules: RulesSource = field(init=False)
+    rules_context: RulesContext = field(init=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "tag_pattern", subject_tag_pattern(self.settings.ticket_prefix))
         secret = self.secret or installation_secret(self.settings)
         object.__setattr__(self, "secret", secret)
         object.__setattr__(self, "addresses", Addresses.for_settings(self.settings, secret))
+        object.__setattr__(self, "rules", RulesSource(self.settings.rules_file))
+        extra = (self.settings.spam_header.lower(),) if self.settings.spam_header else ()
+        rules_context = RulesContext(
+            timezone=self.settings.timezone,
+            business_hours=self.settings.business_hours,
+            spam_headers=("x-spam-score", "x-spam-status", "x-spam-flag", *extra),
+        )
+        object.__setattr__(self, "rules_context", rules_context)
 
     @classmethod
     def for_settings(cls, settings: Settings) -> DeskContext:

@@ -21,6 +21,7 @@ from echodesk.desk.batch import (
     Merge,
     Plan,
     PlannedMessage,
+    PlannedRules,
     TicketState,
 )
 from echodesk.desk.bounces import match_bounce
@@ -29,18 +30,27 @@ from echodesk.desk.threader import Match, ThreadingKeys, find_ticket, subject_ta
 from echodesk.mailbox.classify import Kind, classify
 from echodesk.mailbox.message import ParsedMessage
 from echodesk.mailbox.spam import spam_reason
+from echodesk.rules import EMPTY, Decision, Facts, RulesContext, RuleSet, evaluate
 
 ACTOR = "system:pipeline"
 
 
 class Decider:
     def __init__(
-        self, settings: Settings, tag_pattern: re.Pattern[str], index: BatchIndex, now: datetime
+        self,
+        settings: Settings,
+        tag_pattern: re.Pattern[str],
+        index: BatchIndex,
+        now: datetime,
+        rules: RuleSet = EMPTY,
+        rules_context: RulesContext | None = None,
     ) -> None:
         self.settings = settings
         self.tag_pattern = tag_pattern
         self.index = index
         self.now = now
+        self.rules = rules
+        self.rules_context = rules_context or RulesContext()
         self.plan = Plan()
         self.own = (settings.support_address.lower(),)
 
@@ -157,6 +167,9 @@ class Decider:
         if match.ticket_id is None and not item.released and (flood := self._flooding(email)):
             self._quarantine(item, flood)
             return
+        decision = self._rules(item, match, email)
+        if decision is not None and not item.released and self._held_by_rule(item, decision):
+            return
         if sender is not None:
             seen = min(msg.date, self.now) if msg.date else self.now
             name, first = self.plan.customers.get(sender.key, (sender.name, seen))
@@ -167,6 +180,54 @@ class Decider:
         self._add_message(item, ticket, Kind.CUSTOMER, reason, email)
         if created and self.settings.acknowledgement:
             self._acknowledge(item, ticket)
+        if decision is not None and decision.actions:
+            self._plan_rule_actions(item, ticket, decision)
+
+    # -- routing rules -----------------------------------------------------------
+    def _rules(self, item: Item, match: Match, email: str | None) -> Decision | None:
+        """The rules' decision for customer mail (None when there are no rules)."""
+        if not self.rules.rules:
+            return None
+        event = "new_ticket"
+        if match.ticket_id is not None:
+            ticket = self.index.tickets[match.ticket_id]
+            followup = after_customer_reply(ticket.status, self.settings.closed_reply)
+            event = "new_ticket" if followup == FOLLOWUP else "customer_reply"
+        opened = self.index.opened_24h.get(email or "", 0)
+        facts = Facts(msg=item.msg, event=event, now=self.now, customer_tickets_24h=opened)
+        return evaluate(self.rules, facts, self.rules_context)
+
+    def _held_by_rule(self, item: Item, decision: Decision) -> bool:
+        """A rule's drop (recorded, never silent) or quarantine; True when it held the mail."""
+        if decision.drop is not None:
+            rule, why = decision.drop.rule, decision.drop.value
+            item.state, item.kind = "dropped", "customer"
+            item.reason = f"dropped by rule '{rule}'" + (f": {why}" if why else "")
+            self._audit("rules.drop", "spool", item.row_id, None, {"rule": rule, "reason": why})
+            return True
+        if decision.quarantine is not None:
+            rule, why = decision.quarantine.rule, decision.quarantine.value
+            self._quarantine(item, f"rule '{rule}'" + (f": {why}" if why else ""))
+            return True
+        return False
+
+    def _plan_rule_actions(self, item: Item, ticket: int, decision: Decision) -> None:
+        """Auto-replies go with the acknowledgements (same loop protections); the rest
+        waits for the ticket to exist."""
+        rest = []
+        for action in decision.actions:
+            if action.kind != "auto_reply":
+                rest.append(action)
+                continue
+            planned = ack_or_reason(self.settings, item, ticket, self.index, self.plan)
+            if isinstance(planned, str):
+                payload: dict[str, object] = {"rule": action.rule, "reason": planned}
+                self._audit("rules.auto_reply.skipped", "ticket", ticket, ticket, payload)
+            else:
+                planned.text, planned.rule = action.value, action.rule
+                self.plan.acks.append(planned)
+        if rest:
+            self.plan.rule_actions.append(PlannedRules(ticket, item, tuple(rest)))
 
     def _acknowledge(self, item: Item, ticket: int) -> None:
         planned = ack_or_reason(self.settings, item, ticket, self.index, self.plan)

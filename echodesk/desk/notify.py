@@ -26,7 +26,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from echodesk.desk.context import DeskContext
-from echodesk.mailbox.compose import OutgoingMail, compose
+from echodesk.mailbox.compose import OutgoingMail, compose, new_message_id
 from echodesk.mailbox.message import Address
 from echodesk.store import outbox
 from echodesk.store.lookups import AgentRow, active_agents
@@ -131,6 +131,42 @@ class Notifier:
         limit = self.ctx.settings.spool_inline_limit
         return outbox.queue(self.session, rows, self.ctx.blobs, limit)
 
+    def notify_addresses(
+        self, ticket_id: int, addresses: Sequence[str], *, now: datetime, why: str
+    ) -> list[int]:
+        """A copy of the ticket's latest messages for people who are not agents (a rule's
+        ``notify``): no signature, no internal notes, replies go to the support address."""
+        ticket = self.session.get(Ticket, ticket_id)
+        if ticket is None or not addresses:
+            return []
+        settings = self.ctx.settings
+        label = settings.ticket_label(ticket.number)
+        body = self._body(ticket, Event.NEW_TICKET, None, why, internal=False)
+        body = body.replace(MARKER + "\n\n", "", 1).split(_rule("Commands"))[0].rstrip() + "\n"
+        rows = []
+        for address in dict.fromkeys(a.lower() for a in addresses):
+            mail = OutgoingMail(
+                from_=Address(settings.support_name, settings.support_address),
+                to=(Address("", address),),
+                subject=f"[{label}] {ticket.subject}".strip(),
+                text=body,
+                message_id=new_message_id(settings.outgoing_domain),
+                date=now,
+                auto_submitted="auto-generated",
+                loop_marker=settings.outgoing_domain,
+            )
+            rows.append(
+                NewMail(
+                    rcpt=address,
+                    raw=compose(mail),
+                    message_id=mail.message_id,
+                    purpose="rule-notify",
+                    ticket_id=ticket.id,
+                )
+            )
+        limit = settings.spool_inline_limit
+        return outbox.queue(self.session, rows, self.ctx.blobs, limit)
+
     def _mail(
         self, ticket: Ticket, agent: AgentRow, subject: str, body: str, now: datetime
     ) -> OutgoingMail:
@@ -151,12 +187,20 @@ class Notifier:
         )
 
     # -- the text --------------------------------------------------------------
-    def _body(self, ticket: Ticket, event: Event, message_pk: int | None, detail: str) -> str:
+    def _body(
+        self,
+        ticket: Ticket,
+        event: Event,
+        message_pk: int | None,
+        detail: str,
+        *,
+        internal: bool = True,
+    ) -> str:
         settings = self.ctx.settings
         label = settings.ticket_label(ticket.number)
         customer = self.session.get(Customer, ticket.customer_id) if ticket.customer_id else None
         assignee = self.session.get(Agent, ticket.assignee_id) if ticket.assignee_id else None
-        shown = self._messages(ticket.id, message_pk)
+        shown = self._messages(ticket.id, message_pk, internal=internal)
         lines = [
             MARKER,
             "",
@@ -175,9 +219,13 @@ class Notifier:
         lines += ["", _rule("Commands"), CHEAT_SHEET, ""]
         return "\n".join(lines)
 
-    def _messages(self, ticket_id: int, message_pk: int | None) -> list[Shown]:
+    def _messages(
+        self, ticket_id: int, message_pk: int | None, *, internal: bool = True
+    ) -> list[Shown]:
         """The new message (if any) and the two before it, newest first."""
         stmt = select(Message).where(Message.ticket_id == ticket_id)
+        if not internal:
+            stmt = stmt.where(Message.direction != "internal")
         if message_pk is not None:
             stmt = stmt.where(Message.id <= message_pk)
         found = list(self.session.scalars(stmt.order_by(Message.id.desc()).limit(3)))

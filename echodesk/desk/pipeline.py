@@ -33,6 +33,7 @@ from echodesk.desk.bounces import apply_bounces
 from echodesk.desk.context import DeskContext
 from echodesk.desk.decide import ACTOR, Decider
 from echodesk.desk.notify import Event, Notifier
+from echodesk.desk.ruleactions import apply_rule_actions
 from echodesk.desk.threader import subject_tag
 from echodesk.mailbox.bounce import BounceReport, read_bounce
 from echodesk.mailbox.classify import Kind, Verdict, classify
@@ -140,7 +141,10 @@ def process_batch(session: Session, parsed: Sequence[Parsed], ctx: DeskContext) 
     items = [_item(p) for p in parsed]
     items, deferred = _lock_conversations(session, items)
     now = utcnow()
-    decider = Decider(ctx.settings, ctx.tag_pattern, _index(session, items, ctx, now), now)
+    index = _index(session, items, ctx, now)
+    decider = Decider(
+        ctx.settings, ctx.tag_pattern, index, now, ctx.rules.current(), ctx.rules_context
+    )
     for item in items:
         decider.decide(item)
     tickets = _apply(session, ctx, decider.plan, decider.index, now)
@@ -253,6 +257,7 @@ def _apply(
     notifier = Notifier(session, ctx)
     mail_audit = apply_bounces(session, ctx, plan.bounces, ids, now, notifier)
     mail_audit += apply_acks(session, ctx, plan.acks, ids, index, now)
+    mail_audit += apply_rule_actions(session, ctx, plan.rule_actions, ids, index, notifier, now)
     writes.insert_participants(
         session,
         [

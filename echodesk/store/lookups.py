@@ -61,7 +61,7 @@ def processed_spool_keys(session: Session, message_ids: Sequence[str]) -> set[tu
     for chunk in _chunks(message_ids):
         stmt = select(InboundSpool.message_id, InboundSpool.content_hash).where(
             InboundSpool.message_id.in_(chunk),
-            InboundSpool.state.in_(("processed", "quarantined")),
+            InboundSpool.state.in_(("processed", "quarantined", "dropped", "deleted")),
         )
         out.update((mid, h) for mid, h in session.execute(stmt))
     return out

@@ -23,7 +23,7 @@ from echodesk.store.blobs import BlobStore
 from echodesk.store.models import InboundSpool
 from echodesk.store.types import utcnow
 
-STATES = ("pending", "processed", "duplicate", "failed", "quarantined", "deleted")
+STATES = ("pending", "processed", "duplicate", "failed", "quarantined", "dropped", "deleted")
 
 
 @dataclass(frozen=True)
