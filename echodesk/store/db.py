@@ -22,6 +22,7 @@ from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 from sqlalchemy.orm import Session, sessionmaker
 
 from echodesk.errors import StoreError
+from echodesk.store import searchindex
 
 _IMMEDIATE = "echodesk_immediate"
 
@@ -68,6 +69,7 @@ class Database:
         )
         self.read_sessions = sessionmaker(self.engine, expire_on_commit=False)
         self.write_sessions = sessionmaker(self._writer, expire_on_commit=False)
+        searchindex.watch(self.write_sessions)
 
     @property
     def is_postgres(self) -> bool:

@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 MIGRATIONS = Path(__file__).with_name("migrations")
 
 #: The newest migration's revision; tests check it against the migration scripts.
-SCHEMA_HEAD = "0004"
+SCHEMA_HEAD = "0005"
 
 
 def _config() -> Config:
@@ -60,9 +60,12 @@ def upgrade(db: Database, revision: str = "head") -> None:
 
     cfg = _config()
     try:
-        with db.engine.begin() as conn:
+        # Alembic owns the transaction (env.py begins it), so a migration may step
+        # out of it, as CREATE INDEX CONCURRENTLY on PostgreSQL must.
+        with db.engine.connect() as conn:
             cfg.attributes["connection"] = conn
             command.upgrade(cfg, revision)
+            conn.commit()
     except OperationalError as exc:
         raise StoreError(f"cannot migrate the database: {exc.orig}") from exc
 

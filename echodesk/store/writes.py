@@ -16,6 +16,7 @@ from sqlalchemy import Table, bindparam, insert, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from echodesk.store import searchindex
 from echodesk.store.models import (
     Attachment,
     AuditLog,
@@ -171,8 +172,10 @@ def insert_tickets(session: Session, rows: Sequence[Row]) -> list[int]:
 
 
 def insert_messages(session: Session, rows: Sequence[Row]) -> list[int]:
-    """Insert new messages (unique Message-IDs); their ids in the same order."""
-    return _insert_keyed(session, Message, rows, "message_id")
+    """Insert new messages (unique Message-IDs), indexed for search; their ids in order."""
+    ids = _insert_keyed(session, Message, rows, "message_id")
+    searchindex.index_rows(session, ids, rows)
+    return ids
 
 
 _SPOOL_RESULT = (

@@ -1,0 +1,125 @@
+"""The full-text index of messages: SQLite FTS5 or PostgreSQL tsvector, fed the same words.
+
+Both databases are given text that Python has already cut into words
+(:func:`words`: lower case, every run of non-letters/digits a space), so
+"alice@example.com", "Re: Drucker-Problem" or "TKT-0042" become the same
+tokens on SQLite and PostgreSQL, and a query finds the same tickets on
+both. Four fields per message, weighted for ranking: subject, body, sender
+(address and name) and recipients.
+
+Every write of a message reaches the index: the batch pipeline's multi-row
+inserts call :func:`index_rows`; messages added through the ORM (replies,
+notes, acknowledgements) are indexed by a flush hook (:func:`watch`);
+erasure calls :func:`reindex`.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from sqlalchemy import event, select, text
+from sqlalchemy.orm import Session, sessionmaker
+
+from echodesk.store.models import Message
+
+_NON_WORD = re.compile(r"[\W_]+")
+MAX_BODY = 200_000  # characters of a body that are indexed
+
+
+def outside_the_models(name: str | None, type_: str) -> bool:
+    """Schema objects the search migration makes that the models do not describe
+    (the FTS5 table and its shadow tables, the tsvector column, the GIN indexes)."""
+    if type_ == "table":
+        return bool(name and name.startswith("message_fts"))
+    if type_ == "column":
+        return name == "search_vector"
+    if type_ == "index":
+        return bool(name and (name.endswith("_trgm") or name == "ix_messages_search_vector"))
+    return False
+
+
+def words(value: str) -> str:
+    """The searchable words of a text: lower case, separated by single spaces."""
+    return _NON_WORD.sub(" ", value.lower()).strip()
+
+
+def _addresses(values: Any) -> str:
+    if isinstance(values, list):
+        return " ".join(str(v) for v in values)
+    return str(values or "")
+
+
+def document(row: dict[str, Any] | Message) -> tuple[str, str, str, str]:
+    """(subject, body, sender, recipients) of a message, as words."""
+    get = row.get if isinstance(row, dict) else lambda k, d=None: getattr(row, k, d)
+    subject = words(str(get("subject", "") or ""))
+    body = words(str(get("body_text", "") or "")[:MAX_BODY])
+    sender = words(f"{get('from_email', '') or ''} {get('from_name', '') or ''}")
+    recipients = words(f"{_addresses(get('to_addrs', []))} {_addresses(get('cc_addrs', []))}")
+    return subject, body, sender, recipients
+
+
+_PG_VECTOR = (
+    "setweight(to_tsvector('simple', :subject), 'A') || "
+    "setweight(to_tsvector('simple', :body), 'B') || "
+    "setweight(to_tsvector('simple', :sender), 'C') || "
+    "setweight(to_tsvector('simple', :recipients), 'D')"
+)
+
+
+def index_rows(
+    session: Session, pks: Sequence[int], rows: Sequence[dict[str, Any] | Message]
+) -> None:
+    """Add (or replace) the index entries of these messages."""
+    if not pks:
+        return
+    params = [
+        {"id": pk, "subject": s, "body": b, "sender": f, "recipients": r}
+        for pk, (s, b, f, r) in zip(pks, (document(row) for row in rows), strict=True)
+    ]
+    conn = session.connection()
+    if conn.dialect.name == "postgresql":
+        conn.execute(
+            text(f"UPDATE messages SET search_vector = {_PG_VECTOR} WHERE id = :id"), params
+        )
+        return
+    conn.execute(
+        text("DELETE FROM message_fts WHERE rowid = :id"), [{"id": p["id"]} for p in params]
+    )
+    conn.execute(
+        text(
+            "INSERT INTO message_fts (rowid, subject, body, sender, recipients) "
+            "VALUES (:id, :subject, :body, :sender, :recipients)"
+        ),
+        params,
+    )
+
+
+def reindex(session: Session, pks: Iterable[int]) -> None:
+    """Index these messages again from what they hold now (after erasure, say)."""
+    wanted = sorted(set(pks))
+    for start in range(0, len(wanted), 500):
+        found = list(
+            session.scalars(select(Message).where(Message.id.in_(wanted[start : start + 500])))
+        )
+        index_rows(session, [m.id for m in found], found)
+
+
+def _after_flush(session: Session, _context: Any) -> None:
+    """Index messages the ORM has just inserted or changed (replies, notes, erasure)."""
+    changed = [obj for obj in session.new if isinstance(obj, Message)]
+    changed += [
+        obj for obj in session.dirty if isinstance(obj, Message) and session.is_modified(obj)
+    ]
+    if changed:
+        index_rows(session, [m.id for m in changed], changed)
+
+
+def watch(sessions: sessionmaker[Session]) -> None:
+    """Keep the index current for every session these factories make."""
+    event.listen(sessions, "after_flush", _after_flush)
+
+
+__all__ = ["document", "index_rows", "outside_the_models", "reindex", "watch", "words"]
