@@ -1,0 +1,104 @@
+"""``echodesk search`` over the whole archive, and ``tag`` / ``untag`` by hand."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import click
+from sqlalchemy import delete
+
+from echodesk.cli.app import App, emit_json, friendly_errors, main, pass_app
+from echodesk.desk import audit
+from echodesk.desk.replies import live_ticket
+from echodesk.errors import EchoError, NotFoundError
+from echodesk.store import writes
+from echodesk.store.models import TicketTag
+from echodesk.store.reports import iso
+from echodesk.store.search import MARK_END, MARK_START, search
+from echodesk.store.tickets import tags_of
+
+_TAG_RE = re.compile(r"[a-z0-9][a-z0-9_.:-]{0,49}")
+
+
+@main.command("search")
+@click.argument("query", nargs=-1, required=True)
+@click.option("--limit", default=20, show_default=True, type=click.IntRange(1, 500))
+@click.option("--me", metavar="EMAIL", envvar="ECHODESK_ME", help="Who 'assignee:me' is.")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per ticket per line.")
+@pass_app
+@friendly_errors
+def search_cmd(app: App, query: tuple[str, ...], limit: int, me: str | None, as_json: bool) -> None:
+    """Find tickets: words, "phrases", prefix*, from: to: customer: subject: status: tag:
+    assignee: is:unassigned has:attachment before: after:, -negation, OR."""
+    with app.database().reading() as session:
+        results = search(session, " ".join(query), limit=limit, me=me)
+    for hit in results.hits:
+        label = app.settings.ticket_label(hit.number)
+        if as_json:
+            row: dict[str, Any] = {
+                "number": label,
+                "subject": hit.subject,
+                "status": hit.status,
+                "customer": hit.customer,
+                "score": round(hit.score, 4),
+                "snippet": hit.snippet.replace(MARK_START, "**").replace(MARK_END, "**"),
+                "updated_at": iso(hit.updated_at),
+            }
+            emit_json(row)
+        else:
+            shown = hit.snippet.replace(MARK_START, "[").replace(MARK_END, "]")
+            click.echo(f"{label}  {hit.status:<8} {hit.customer or '-':<30} {hit.subject}")
+            if shown:
+                click.echo(f"    {shown}")
+    if not as_json:
+        more = f" (showing {len(results.hits)})" if results.total > len(results.hits) else ""
+        click.echo(f"{results.total} ticket(s){more}", err=True)
+
+
+def _tags(values: tuple[str, ...]) -> list[str]:
+    tags = [v.strip().lower() for v in values if v.strip()]
+    bad = [t for t in tags if not _TAG_RE.fullmatch(t)]
+    if bad:
+        raise EchoError(f"not a tag: {', '.join(bad)} (letters, digits, - _ . : only)")
+    return list(dict.fromkeys(tags))
+
+
+def _change_tags(app: App, label: str, values: tuple[str, ...], add: bool) -> None:
+    number = app.settings.parse_ticket_label(label)
+    if number is None:
+        raise NotFoundError(f"{label!r} is not a ticket number")
+    tags = _tags(values)
+    with app.database().transaction() as session:
+        ticket = live_ticket(session, number)
+        if add:
+            rows = [{"ticket_id": ticket.id, "tag": t} for t in tags]
+            writes.insert_ignore(session, TicketTag, rows, ["ticket_id", "tag"])
+        else:
+            session.execute(
+                delete(TicketTag).where(TicketTag.ticket_id == ticket.id, TicketTag.tag.in_(tags))
+            )
+        action = "tickets.tag" if add else "tickets.untag"
+        audit.record(session, "cli", action, ticket, {"tags": tags})
+        now = tags_of(session, [ticket.id])[ticket.id]
+        click.echo(f"{app.settings.ticket_label(ticket.number)}: {', '.join(now) or 'no tags'}")
+
+
+@main.command("tag")
+@click.argument("ticket")
+@click.argument("tags", nargs=-1, required=True)
+@pass_app
+@friendly_errors
+def tag_cmd(app: App, ticket: str, tags: tuple[str, ...]) -> None:
+    """Add tags to a ticket."""
+    _change_tags(app, ticket, tags, add=True)
+
+
+@main.command("untag")
+@click.argument("ticket")
+@click.argument("tags", nargs=-1, required=True)
+@pass_app
+@friendly_errors
+def untag_cmd(app: App, ticket: str, tags: tuple[str, ...]) -> None:
+    """Remove tags from a ticket."""
+    _change_tags(app, ticket, tags, add=False)
