@@ -262,3 +262,23 @@ def test_unknown_agent_matches_nothing(desk: Desk) -> None:
     assert _numbers(desk, "assignee:zed") == []
     with desk.db.reading() as session:
         assert session.query(Agent).count() == 1
+
+
+def test_erased_text_leaves_the_index(desk: Desk) -> None:
+    from sqlalchemy import select
+
+    from echodesk.store import searchindex
+    from echodesk.store.models import Message
+
+    assert _numbers(desk, "laserjet") == [1]
+    with desk.db.transaction() as session:  # through the ORM: the flush hook reindexes
+        message = session.scalars(select(Message).where(Message.message_id == "t1@a.test")).one()
+        message.body_text = message.trimmed_text = "[erased per DSR 2026-12-01]"
+        message.subject = "[erased per DSR 2026-12-01]"
+    assert _numbers(desk, "laserjet") == []
+    assert _numbers(desk, "erased") == [1]
+    with desk.db.transaction() as session:  # and by a bulk update, then reindex()
+        session.execute(update(Message).where(Message.ticket_id == 2).values(body_text="gone"))
+        ids = session.scalars(select(Message.id).where(Message.ticket_id == 2)).all()
+        searchindex.reindex(session, ids)
+    assert _numbers(desk, "total") == []
