@@ -9,6 +9,7 @@ global configuration object).
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import os
 import typing
 from collections.abc import Mapping
@@ -240,6 +241,33 @@ class Settings:
         default=10,
         metadata=_doc("New tickets one address may open in 24 hours; more are quarantined."),
     )
+    web_listen: str = field(
+        default="127.0.0.1:8025", metadata=_doc("HOST:PORT the web archive listens on.")
+    )
+    web_prefix: str = field(
+        default="/", metadata=_doc("URL prefix of the web archive, such as /tickets.")
+    )
+    web_url: str = field(
+        default="",
+        metadata=_doc(
+            "Public address of the web archive for sign-in links (https://desk.example.com"
+            "/tickets); empty: http://<web_listen><web_prefix>."
+        ),
+    )
+    api_token: str = field(
+        default="", repr=False, metadata=_doc("Bearer token for the read-only JSON API.")
+    )
+    web_trusted_header: str = field(
+        default="",
+        metadata=_doc(
+            "Header an access proxy sets to the signed-in email "
+            "(Cf-Access-Authenticated-User-Email); empty: sign-in by emailed link."
+        ),
+    )
+    web_trusted_proxies: tuple[str, ...] = field(
+        default=(),
+        metadata=_doc("Addresses (or networks) of that proxy; the header counts only from them."),
+    )
     notify_unassigned: tuple[str, ...] = field(
         default=(),
         metadata=_doc("Agents notified about unassigned tickets; empty: every active agent."),
@@ -270,6 +298,14 @@ class Settings:
     @property
     def outgoing_domain(self) -> str:
         return (self.mail_domain or self.support_address.rpartition("@")[2]).lower()
+
+    @property
+    def public_web_url(self) -> str:
+        """Where people reach the web archive (sign-in links point here)."""
+        if self.web_url:
+            return self.web_url.rstrip("/")
+        prefix = self.web_prefix.rstrip("/")
+        return f"http://{self.web_listen}{prefix}"
 
     def effective_database_url(self) -> str:
         if self.database_url:
@@ -507,9 +543,23 @@ def _validate(s: Settings) -> None:
         raise ConfigError(
             f"setting 'ticket_prefix': letters and digits only, got {s.ticket_prefix!r}"
         )
-    host, sep, port = s.smtp_listen.rpartition(":")
-    if not sep or not host or not port.isdigit():
-        raise ConfigError(f"setting 'smtp_listen': expected HOST:PORT, got {s.smtp_listen!r}")
+    for key in ("smtp_listen", "web_listen"):
+        host, sep, port = getattr(s, key).rpartition(":")
+        if not sep or not host or not port.isdigit():
+            raise ConfigError(f"setting '{key}': expected HOST:PORT, got {getattr(s, key)!r}")
+    if not s.web_prefix.startswith("/"):
+        raise ConfigError(f"setting 'web_prefix': must start with '/', got {s.web_prefix!r}")
+    if s.web_trusted_header and not s.web_trusted_proxies:
+        raise ConfigError(
+            "setting 'web_trusted_header' needs 'web_trusted_proxies' (the proxy's addresses): "
+            "anyone else could send the header"
+        )
+    for proxy in s.web_trusted_proxies:
+        try:
+            ipaddress.ip_network(proxy, strict=False)
+        except ValueError:
+            why = f"setting 'web_trusted_proxies': {proxy!r} is not an address"
+            raise ConfigError(why) from None
     if bool(s.smtp_tls_cert) != bool(s.smtp_tls_key):
         raise ConfigError("settings 'smtp_tls_cert' and 'smtp_tls_key' go together")
     if s.status_after_reply not in STATUS_AFTER_REPLY_CHOICES:

@@ -19,19 +19,36 @@ import threading
 from dataclasses import dataclass, field
 from multiprocessing.process import BaseProcess
 
+from flask import Flask
+from werkzeug.serving import BaseWSGIServer, make_server
+
 from echodesk.config import Settings
 from echodesk.desk.context import DeskContext
 from echodesk.desk.delivery import Deliverer, sender_for
 from echodesk.desk.intake import Intake
 from echodesk.desk.jobs import start_scheduler
+from echodesk.desk.signin_mail import queue_signin_mail
 from echodesk.desk.worker import Worker
 from echodesk.errors import EchoError
 from echodesk.mailbox.imap import ImapPoller
-from echodesk.mailbox.smtp import SmtpReceiver
+from echodesk.mailbox.smtp import SmtpReceiver, split_host_port
 from echodesk.store.db import Database
 from echodesk.store.imap_state import DbCursor
+from echodesk.web.app import WebContext, create_app
 
 log = logging.getLogger(__name__)
+
+
+def web_app(settings: Settings, db: Database, ctx: DeskContext) -> Flask:
+    """The archive wired to this database and outbox."""
+    web = WebContext(
+        settings=settings,
+        db=db,
+        blobs=ctx.blobs,
+        secret=ctx.secret,
+        send_link=lambda session, email, link: queue_signin_mail(session, ctx, email, link),
+    )
+    return create_app(web)
 
 
 def pollers_for(settings: Settings, db: Database, ctx: DeskContext) -> list[ImapPoller]:
@@ -52,6 +69,9 @@ class Services:
     smtp_listen: str | None = None
     with_smtp: bool = True
     with_worker: bool = True
+    #: Serve the web archive here (HOST:PORT); None: no web.
+    web_listen: str | None = None
+    with_scheduler: bool = True
     stop_event: threading.Event = field(default_factory=threading.Event)
 
     def run(self) -> None:
@@ -63,7 +83,8 @@ class Services:
             worker.start()
         receiver = self._start_receiver() if self.with_smtp else None
         threads = self._start_pollers()
-        scheduler = start_scheduler(self.db, self.ctx)
+        web = self._start_web() if self.web_listen else None
+        scheduler = start_scheduler(self.db, self.ctx) if self.with_scheduler else None
         previous = signal.signal(signal.SIGTERM, lambda *_: self.stop_event.set())
         # SIGHUP: reload the routing rules now (the worker process holds them).
         signal.signal(signal.SIGHUP, lambda *_: worker.hangup() if worker else None)
@@ -78,9 +99,12 @@ class Services:
             signal.signal(signal.SIGTERM, previous)
             if receiver is not None:
                 receiver.stop()
+            if web is not None:
+                web.shutdown()
             for thread in threads:
                 thread.join(timeout=30)
-            scheduler.shutdown(wait=False)
+            if scheduler is not None:
+                scheduler.shutdown(wait=False)
             if worker is not None:
                 worker.stop()
             log.info("stopped")
@@ -95,6 +119,21 @@ class Services:
         except (OSError, RuntimeError) as exc:
             raise EchoError(f"cannot listen for SMTP on {listen}: {exc}") from exc
         return receiver
+
+    def _start_web(self) -> BaseWSGIServer:
+        """The archive on a threaded WSGI server of its own (gunicorn in production)."""
+        assert self.web_listen is not None
+        host, port = split_host_port(self.web_listen)
+        try:
+            server = make_server(
+                host, port, web_app(self.settings, self.db, self.ctx), threaded=True
+            )
+        except (OSError, SystemExit) as exc:
+            raise EchoError(f"cannot serve the web archive on {self.web_listen}: {exc}") from exc
+        thread = threading.Thread(target=server.serve_forever, name="web", daemon=True)
+        thread.start()
+        log.info("web archive on http://%s%s", self.web_listen, self.settings.web_prefix)
+        return server
 
     def _start_pollers(self) -> list[threading.Thread]:
         threads = []

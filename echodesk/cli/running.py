@@ -15,6 +15,13 @@ from echodesk.desk.worker import Worker
 from echodesk.errors import EchoError
 from echodesk.serving import Services, pollers_for
 
+WEB_OPTION = click.option(
+    "--web",
+    "web_listen",
+    metavar="HOST:PORT",
+    help="Where the web archive listens (default: setting web_listen).",
+)
+
 SMTP_OPTION = click.option(
     "--smtp",
     "smtp_listen",
@@ -25,13 +32,34 @@ SMTP_OPTION = click.option(
 
 @main.command()
 @SMTP_OPTION
+@WEB_OPTION
 @pass_app
 @friendly_errors
-def serve(app: App, smtp_listen: str | None) -> None:
+def serve(app: App, smtp_listen: str | None, web_listen: str | None) -> None:
     """Run Echo: SMTP receiver, IMAP pollers, worker and scheduled jobs (SIGTERM stops it)."""
-    _announce(app, smtp_listen)
-    Services(app.settings, app.database(), app.ctx, smtp_listen=smtp_listen).run()
+    web = web_listen or app.settings.web_listen
+    _announce(app, smtp_listen, web)
+    Services(app.settings, app.database(), app.ctx, smtp_listen=smtp_listen, web_listen=web).run()
     click.echo("stopped", err=True)
+
+
+@main.command("web")
+@WEB_OPTION
+@pass_app
+@friendly_errors
+def web_cmd(app: App, web_listen: str | None) -> None:
+    """Run only the web archive (gunicorn 'echodesk.wsgi:app' in production)."""
+    web = web_listen or app.settings.web_listen
+    click.echo(f"echodesk web archive on http://{web}{app.settings.web_prefix}", err=True)
+    Services(
+        app.settings,
+        app.database(),
+        app.ctx,
+        with_smtp=False,
+        with_worker=False,
+        with_scheduler=False,
+        web_listen=web,
+    ).run()
 
 
 @main.command()
@@ -75,12 +103,13 @@ def poll(app: App, once: bool) -> None:
     click.echo(json.dumps({"fetched": fetched, "processed": len(outcomes)}))
 
 
-def _announce(app: App, smtp_listen: str | None) -> None:
+def _announce(app: App, smtp_listen: str | None, web: str | None = None) -> None:
     logging.getLogger().setLevel(min(logging.getLogger().level, logging.INFO))
     settings = app.settings
     accounts = ", ".join(a.name for a in settings.imap) or "none"
+    shown = f", web on http://{web}{settings.web_prefix}" if web else ""
     click.echo(
-        f"echodesk {__version__}: SMTP on {smtp_listen or settings.smtp_listen}, IMAP "
+        f"echodesk {__version__}: SMTP on {smtp_listen or settings.smtp_listen}{shown}, IMAP "
         f"{accounts}, data in {settings.data_dir}, database {app.database().dialect}; "
         "SIGTERM or Ctrl-C stops",
         err=True,

@@ -314,6 +314,19 @@ class ImapState(Base):
     __table_args__ = (UniqueConstraint("account", "mailbox"),)
 
 
+class SigninToken(Base):
+    """A one-time web sign-in link: only its hash is kept, so the table reveals no link."""
+
+    __tablename__ = "signin_tokens"
+
+    id: Mapped[intpk]
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    agent_id: Mapped[int] = _fk("agents.id", nullable=False, ondelete="CASCADE")
+    created_at: Mapped[timestamp] = mapped_column(default=utcnow)
+    expires_at: Mapped[timestamp]
+    used_at: Mapped[datetime | None]
+
+
 class Counter(Base):
     """Named counters for databases without sequences (SQLite ticket numbers)."""
 
@@ -336,6 +349,7 @@ __all__ = [
     "Message",
     "MessageReference",
     "Outbox",
+    "SigninToken",
     "Ticket",
     "TicketParticipant",
     "TicketTag",

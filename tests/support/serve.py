@@ -20,6 +20,7 @@ class EchoProcess:
 
     def __init__(self, tmp_path: Path, db_url: str | None = None, **env: str) -> None:
         self.port = free_port()
+        self.web_port = free_port()
         config = tmp_path / "echodesk.yaml"
         config.write_text("support_address: support@desk.test\n")
         self.env = {
@@ -57,7 +58,16 @@ class EchoProcess:
         assert upgrade.returncode == 0, upgrade.stderr
         with self.log.open("a") as log:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "echodesk.cli", "serve", "--smtp", f"127.0.0.1:{self.port}"],
+                [
+                    sys.executable,
+                    "-m",
+                    "echodesk.cli",
+                    "serve",
+                    "--smtp",
+                    f"127.0.0.1:{self.port}",
+                    "--web",
+                    f"127.0.0.1:{self.web_port}",
+                ],
                 env=self.env,
                 stdin=subprocess.DEVNULL,
                 stdout=log,

@@ -1,0 +1,237 @@
+"""Read models for the web archive: pages of tickets, counts, people, the audit trail.
+
+Like :mod:`echodesk.store.reports` (whose ticket fields they share), these
+return plain values; they add what a browser needs and a script does not:
+paging with a total, counts per status, and ids for links that never put
+personal data in a URL.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+from sqlalchemy.sql.elements import ColumnElement
+
+from echodesk.config import Settings
+from echodesk.store import reports
+from echodesk.store.models import (
+    Agent,
+    AgentAlias,
+    Attachment,
+    AuditLog,
+    Customer,
+    InboundSpool,
+    Message,
+    Ticket,
+    TicketTag,
+)
+
+Row = dict[str, Any]
+STATUSES = ("open", "pending", "resolved", "closed")
+
+
+@dataclass(frozen=True)
+class Page:
+    rows: list[Row]
+    total: int
+    page: int
+    per_page: int
+
+    @property
+    def pages(self) -> int:
+        return max(1, -(-self.total // self.per_page))
+
+
+def status_counts(session: Session) -> dict[str, int]:
+    """Live (not merged) tickets per status, every status present."""
+    stmt = (
+        select(Ticket.status, func.count())
+        .where(Ticket.merged_into_id.is_(None))
+        .group_by(Ticket.status)
+    )
+    found = {status: int(n) for status, n in session.execute(stmt)}
+    return {status: found.get(status, 0) for status in STATUSES}
+
+
+def ticket_page(
+    session: Session,
+    settings: Settings,
+    *,
+    status: str | None = None,
+    tag: str | None = None,
+    assignee: str | None = None,
+    page: int = 1,
+    per_page: int = 25,
+) -> Page:
+    """One page of live tickets, most recently updated first, filtered."""
+    where: list[ColumnElement[bool]] = [Ticket.merged_into_id.is_(None)]
+    if status:
+        where.append(Ticket.status == status)
+    if tag:
+        where.append(Ticket.id.in_(select(TicketTag.ticket_id).where(TicketTag.tag == tag.lower())))
+    if assignee == "none":
+        where.append(Ticket.assignee_id.is_(None))
+    elif assignee:
+        where.append(Ticket.assignee_id.in_(select(Agent.id).where(Agent.email == assignee)))
+    total = int(session.scalar(select(func.count()).select_from(Ticket).where(*where)) or 0)
+    stmt = (
+        select(Ticket)
+        .where(*where)
+        .order_by(Ticket.updated_at.desc(), Ticket.id.desc())
+        .limit(per_page)
+        .offset((max(1, page) - 1) * per_page)
+    )
+    found = list(session.scalars(stmt))
+    return Page(tickets_as_rows(session, settings, found), total, max(1, page), per_page)
+
+
+def tickets_as_rows(session: Session, settings: Settings, found: Sequence[Ticket]) -> list[Row]:
+    """The command line's ticket fields, plus the ids and the number for links."""
+    rows = reports._summaries(session, settings, found)
+    for row, ticket in zip(rows, found, strict=True):
+        row["n"] = ticket.number
+        row["customer_id"] = ticket.customer_id
+    return rows
+
+
+def tickets_by_ids(session: Session, settings: Settings, ids: Sequence[int]) -> list[Row]:
+    """Ticket rows in the order of ``ids`` (search results)."""
+    if not ids:
+        return []
+    found = {t.id: t for t in session.scalars(select(Ticket).where(Ticket.id.in_(list(ids))))}
+    ordered = [found[i] for i in ids if i in found]
+    return tickets_as_rows(session, settings, ordered)
+
+
+def all_tags(session: Session) -> list[str]:
+    return list(session.scalars(select(TicketTag.tag).distinct().order_by(TicketTag.tag)))
+
+
+def agents(session: Session) -> list[Row]:
+    found = list(session.scalars(select(Agent).order_by(Agent.email)))
+    aliases: dict[int, list[str]] = {a.id: [] for a in found}
+    for agent_id, email in session.execute(select(AgentAlias.agent_id, AgentAlias.email)):
+        aliases.setdefault(agent_id, []).append(email)
+    open_counts = dict(
+        session.execute(
+            select(Ticket.assignee_id, func.count())
+            .where(Ticket.status.in_(("open", "pending")), Ticket.merged_into_id.is_(None))
+            .group_by(Ticket.assignee_id)
+        ).all()
+    )
+    return [
+        {
+            "email": a.email,
+            "name": a.name,
+            "role": a.role,
+            "active": a.active,
+            "aliases": sorted(aliases.get(a.id, [])),
+            "open_tickets": int(open_counts.get(a.id, 0)),
+        }
+        for a in found
+    ]
+
+
+def customer(session: Session, settings: Settings, customer_id: int) -> Row | None:
+    person = session.get(Customer, customer_id)
+    if person is None:
+        return None
+    found = list(
+        session.scalars(
+            select(Ticket)
+            .where(Ticket.customer_id == customer_id)
+            .order_by(Ticket.updated_at.desc())
+            .limit(200)
+        )
+    )
+    return {
+        "id": person.id,
+        "email": person.email,
+        "name": person.display_name,
+        "first_seen_at": reports.iso(person.first_seen_at),
+        "last_seen_at": reports.iso(person.last_seen_at),
+        "bounced_at": reports.iso(person.bounced_at),
+        "bounce_detail": person.bounce_detail,
+        "tickets": tickets_as_rows(session, settings, found),
+    }
+
+
+def conversation(session: Session, settings: Settings, ticket: Ticket) -> Row:
+    """The ticket with every message (ids, HTML presence, attachment ids) and its audit."""
+    detail = reports.ticket_detail(session, settings, ticket)
+    messages = list(
+        session.scalars(select(Message).where(Message.ticket_id == ticket.id).order_by(Message.id))
+    )
+    files: dict[int, list[Row]] = {}
+    stmt = select(Attachment).where(Attachment.message_pk.in_([m.id for m in messages]))
+    for a in session.scalars(stmt.order_by(Attachment.id)):
+        files.setdefault(a.message_pk, []).append(
+            {
+                "id": a.id,
+                "filename": a.filename,
+                "content_type": a.content_type,
+                "size": a.size,
+                "inline": a.inline,
+                "erased": a.erased_at is not None,
+            }
+        )
+    for row, message in zip(detail["messages"], messages, strict=True):
+        row["id"] = message.id
+        row["has_html"] = bool(message.body_html.strip())
+        row["files"] = files.get(message.id, [])
+    detail["n"] = ticket.number
+    detail["customer_id"] = ticket.customer_id
+    detail["audit"] = audit_trail(session, ticket.id)
+    return detail
+
+
+def audit_trail(session: Session, ticket_id: int, limit: int = 200) -> list[Row]:
+    stmt = (
+        select(AuditLog)
+        .where(AuditLog.ticket_id == ticket_id)
+        .order_by(AuditLog.id.desc())
+        .limit(limit)
+    )
+    return [
+        {
+            "at": reports.iso(a.at),
+            "actor": a.actor,
+            "action": a.action,
+            "payload": a.payload,
+        }
+        for a in session.scalars(stmt)
+    ]
+
+
+def message(session: Session, message_pk: int) -> Message | None:
+    return session.get(Message, message_pk)
+
+
+def attachment(session: Session, attachment_id: int) -> tuple[Attachment, int] | None:
+    """The attachment and the number of the ticket it belongs to."""
+    row = session.execute(
+        select(Attachment, Ticket.number)
+        .join(Message, Message.id == Attachment.message_pk)
+        .join(Ticket, Ticket.id == Message.ticket_id)
+        .where(Attachment.id == attachment_id)
+    ).first()
+    return (row[0], row[1]) if row else None
+
+
+def spool_problems(session: Session, settings: Settings) -> dict[str, list[Row]]:
+    """Failed and quarantined mail, newest first, with the error or the rule."""
+    out: dict[str, list[Row]] = {}
+    for state in ("failed", "quarantined"):
+        rows = session.scalars(
+            select(InboundSpool)
+            .where(InboundSpool.state == state)
+            .order_by(InboundSpool.id.desc())
+            .limit(200)
+        ).all()
+        labels = reports._numbers(session, settings, [r.ticket_id for r in rows if r.ticket_id])
+        out[state] = [reports._spool_row(r, labels) for r in rows]
+    return out

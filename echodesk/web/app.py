@@ -1,0 +1,115 @@
+"""The web archive as a Flask blueprint, and an app to run it alone.
+
+:func:`make_blueprint` gives a blueprint that another Flask app can mount;
+:func:`create_app` wraps it in a standalone app under ``web_prefix``. What
+the archive needs from the rest of Echo comes in a :class:`WebContext` (the
+web layer never imports the desk): the database, the blob store, the
+installation secret, and the one action it may take, queueing a sign-in
+link. Every response carries the security headers; nothing but sign-in
+changes anything.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+
+from flask import Blueprint, Flask, Response, g, redirect, request, url_for
+from sqlalchemy.orm import Session
+
+from echodesk.config import Settings
+from echodesk.store.blobs import BlobStore
+from echodesk.store.db import Database
+from echodesk.web import api, pages, signin
+from echodesk.web.auth import identify
+from echodesk.web.render import install_filters
+
+HERE = Path(__file__).parent
+#: Routes anyone may reach: the sign-in pages and the style sheet.
+PUBLIC = frozenset({"signin", "signin_link", "static"})
+
+CSP = (
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "frame-src 'self'; connect-src 'self'; form-action 'self'; base-uri 'none'; "
+    "frame-ancestors 'none'"
+)
+
+
+@dataclass(frozen=True)
+class WebContext:
+    settings: Settings
+    db: Database
+    blobs: BlobStore
+    secret: bytes
+    #: Queue the sign-in mail: (session, agent's registered address, link).
+    send_link: Callable[[Session, str, str], None]
+
+
+def _headers(response: Response) -> Response:
+    if request.endpoint and request.endpoint.endswith(".message_html"):
+        return response  # the framed mail sets its own, stricter policy
+    response.headers.setdefault("Content-Security-Policy", CSP)
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    response.headers["X-Frame-Options"] = "DENY"
+    response.headers["Referrer-Policy"] = "no-referrer"
+    response.headers.setdefault("Cache-Control", "no-store")
+    return response
+
+
+def make_blueprint(web: WebContext, name: str = "archive") -> Blueprint:
+    """The archive's pages, sign-in and JSON API (mount it under any prefix)."""
+    bp = Blueprint(
+        name,
+        __name__,
+        template_folder=str(HERE / "templates"),
+        static_folder=str(HERE / "static"),
+        static_url_path="/static",
+    )
+
+    @bp.before_request
+    def require_viewer() -> Response | None:
+        endpoint = (request.endpoint or "").rpartition(".")[2]
+        is_api = endpoint.startswith("api_")
+        g.viewer = identify(web.settings, web.db, api=is_api)
+        g.web = web
+        if endpoint in PUBLIC or g.viewer is not None:
+            return None
+        if is_api:
+            return Response(
+                '{"error": "sign in or send the API token"}', 401, mimetype="application/json"
+            )
+        return redirect(url_for(f"{name}.signin", next=request.full_path))  # type: ignore[return-value]
+
+    bp.after_request(_headers)
+    install_filters(bp, web.settings)
+    pages.register(bp, web)
+    signin.register(bp, web)
+    api.register(bp, web)
+    return bp
+
+
+def session_key(secret: bytes) -> bytes:
+    """The cookie-signing key: derived from the installation secret, used for nothing else."""
+    return hmac.new(secret, b"echodesk web session", hashlib.sha256).digest()
+
+
+def create_app(web: WebContext) -> Flask:
+    """A standalone app serving the archive under ``web_prefix``."""
+    app = Flask("echodesk.web", static_folder=None)
+    secure = web.settings.public_web_url.startswith("https://")
+    app.config.update(
+        SECRET_KEY=session_key(web.secret),
+        SESSION_COOKIE_NAME="echodesk_session",
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_SECURE=secure,
+        PERMANENT_SESSION_LIFETIME=timedelta(hours=12),
+        MAX_CONTENT_LENGTH=64 * 1024,
+    )
+    prefix = web.settings.web_prefix.rstrip("/") or None
+    app.register_blueprint(make_blueprint(web), url_prefix=prefix)
+    return app

@@ -1,0 +1,176 @@
+"""The archive's pages: tickets, one ticket, a customer, the spool, the agents. Read-only.
+
+Each page works without JavaScript (plain links and GET forms); with it,
+htmx swaps only the results when a filter or a page changes (the server sees
+``HX-Request`` and renders just that part).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from flask import Blueprint, Response, abort, render_template, request
+from werkzeug.datastructures import Headers
+
+from echodesk.errors import EchoError
+from echodesk.store import archive, search
+from echodesk.store.archive import STATUSES
+from echodesk.store.models import Ticket
+from echodesk.web.auth import viewer
+from echodesk.web.html import document, frame_policy, has_remote_images
+
+if TYPE_CHECKING:
+    from echodesk.web.app import WebContext
+
+PER_PAGE = 25
+
+
+def _page_number() -> int:
+    try:
+        return max(1, min(10_000, int(request.args.get("page", "1"))))
+    except ValueError:
+        return 1
+
+
+def _filters() -> dict[str, str]:
+    keys = ("status", "tag", "assignee", "q")
+    found = {k: request.args.get(k, "").strip()[:1000] for k in keys}
+    if found["status"] not in ("", *STATUSES):
+        found["status"] = ""
+    return found
+
+
+def register(bp: Blueprint, web: WebContext) -> None:
+    settings, db = web.settings, web.db
+
+    @bp.get("/")
+    def tickets() -> str:
+        filters = _filters()
+        page = _page_number()
+        error = ""
+        with db.reading() as session:
+            counts = archive.status_counts(session)
+            if filters["q"]:
+                query = filters["q"]
+                query += f" status:{filters['status']}" if filters["status"] else ""
+                query += f" tag:{filters['tag']}" if filters["tag"] else ""
+                query += f" assignee:{filters['assignee']}" if filters["assignee"] else ""
+                try:
+                    found = search.search(
+                        session,
+                        query,
+                        limit=PER_PAGE,
+                        offset=(page - 1) * PER_PAGE,
+                        me=viewer().email,
+                    )
+                    rows = archive.tickets_by_ids(
+                        session, settings, [h.ticket_id for h in found.hits]
+                    )
+                    snippets = {h.ticket_id: h.snippet for h in found.hits}
+                    for row, hit in zip(rows, found.hits, strict=False):
+                        row["snippet"] = snippets.get(hit.ticket_id, "")
+                    result = archive.Page(rows, found.total, page, PER_PAGE)
+                except EchoError as exc:
+                    error, result = str(exc), archive.Page([], 0, 1, PER_PAGE)
+            else:
+                result = archive.ticket_page(
+                    session,
+                    settings,
+                    status=filters["status"] or None,
+                    tag=filters["tag"] or None,
+                    assignee=filters["assignee"] or None,
+                    page=page,
+                    per_page=PER_PAGE,
+                )
+            tags = archive.all_tags(session)
+            people = [a for a in archive.agents(session) if a["active"]]
+        template = "_results.html" if request.headers.get("HX-Request") else "tickets.html"
+        return render_template(
+            template,
+            page=result,
+            counts=counts,
+            filters=filters,
+            tags=tags,
+            agents=people,
+            error=error,
+            statuses=STATUSES,
+        )
+
+    @bp.get("/ticket/<int:number>")
+    def ticket(number: int) -> str:
+        with db.reading() as session:
+            found = session.query(Ticket).filter(Ticket.number == number).first()
+            if found is None:
+                abort(404)
+            detail = archive.conversation(session, settings, found)
+            for row in detail["messages"]:
+                html = ""
+                if row["has_html"]:
+                    msg = archive.message(session, row["id"])
+                    html = msg.body_html if msg is not None else ""
+                row["remote_images"] = has_remote_images(html)
+        return render_template("ticket.html", t=detail)
+
+    @bp.get("/ticket/<int:number>/message/<int:message_id>.html")
+    def message_html(number: int, message_id: int) -> Response:
+        allow = request.args.get("images") == "1"
+        with db.reading() as session:
+            msg = archive.message(session, message_id)
+            owner = session.get(Ticket, msg.ticket_id) if msg is not None else None
+            if msg is None or owner is None or owner.number != number or not msg.body_html:
+                abort(404)
+            page = document(msg.body_html, remote_images=allow)
+        headers = Headers(
+            {
+                "Content-Security-Policy": frame_policy(remote_images=allow),
+                "X-Content-Type-Options": "nosniff",
+                "Referrer-Policy": "no-referrer",
+                "Cache-Control": "no-store",
+            }
+        )
+        return Response(page, mimetype="text/html", headers=headers)
+
+    @bp.get("/attachment/<int:attachment_id>")
+    def attachment(attachment_id: int) -> Response:
+        with db.reading() as session:
+            found = archive.attachment(session, attachment_id)
+        if found is None or found[0].erased_at is not None:
+            abort(404)
+        row, _ = found
+        try:
+            data = web.blobs.get(row.storage_key)
+        except KeyError:
+            abort(410, "The file is no longer stored.")
+        name = row.filename or "attachment"
+        headers = Headers()
+        headers.add("Content-Disposition", "attachment", filename=name)
+        headers["X-Content-Type-Options"] = "nosniff"
+        headers["Content-Security-Policy"] = "default-src 'none'; sandbox"
+        return Response(data, mimetype="application/octet-stream", headers=headers)
+
+    @bp.get("/customer/<int:customer_id>")
+    def customer(customer_id: int) -> str:
+        with db.reading() as session:
+            person = archive.customer(session, settings, customer_id)
+        if person is None:
+            abort(404)
+        return render_template("customer.html", c=person)
+
+    @bp.get("/spool")
+    def spool() -> str:
+        with db.reading() as session:
+            problems = archive.spool_problems(session, settings)
+        return render_template("spool.html", problems=problems)
+
+    @bp.get("/agents")
+    def agents() -> str:
+        with db.reading() as session:
+            people = archive.agents(session)
+        return render_template("agents.html", agents=people)
+
+    @bp.app_errorhandler(404)
+    def not_found(_error: Any) -> tuple[str, int] | Response:
+        if request.blueprint != bp.name:  # outside the archive's prefix: not ours to dress
+            return Response("Not found\n", 404, mimetype="text/plain")
+        text = "There is nothing here. Go back to the tickets."
+        return render_template("error.html", title="Not found", text=text), 404

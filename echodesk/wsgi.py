@@ -1,0 +1,41 @@
+"""The WSGI entry point for running the web archive under gunicorn (Procfile's ``web``).
+
+A composition root like :mod:`echodesk.cli`: it loads the settings from the
+environment and wires the archive to the database and the outbox.
+"""
+
+from __future__ import annotations
+
+from flask import Flask
+
+from echodesk.config import load
+from echodesk.desk.context import DeskContext
+from echodesk.desk.signin_mail import queue_signin_mail
+from echodesk.store import migrate
+from echodesk.store.db import Database
+from echodesk.web.app import WebContext, create_app
+
+
+def build(settings_path: str | None = None) -> Flask:
+    """The archive app for these settings (the schema must be current)."""
+    from pathlib import Path
+
+    settings = load(Path(settings_path) if settings_path else None)
+    db = Database(settings.effective_database_url())
+    migrate.ensure_current(db, auto_upgrade=db.dialect == "sqlite")
+    ctx = DeskContext.for_settings(settings)
+    web = WebContext(
+        settings=settings,
+        db=db,
+        blobs=ctx.blobs,
+        secret=ctx.secret,
+        send_link=lambda session, email, link: queue_signin_mail(session, ctx, email, link),
+    )
+    return create_app(web)
+
+
+def __getattr__(name: str) -> Flask:
+    """``echodesk.wsgi:app`` builds the app on first use (not at import)."""
+    if name == "app":
+        return build()
+    raise AttributeError(name)
