@@ -8,6 +8,7 @@ else is a bug and keeps its traceback.
 
 from __future__ import annotations
 
+import importlib
 import json
 import logging
 import sys
@@ -15,16 +16,18 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cached_property, wraps
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
 from echodesk import __version__
 from echodesk.config import Settings, load
-from echodesk.desk.context import DeskContext
 from echodesk.errors import EchoError
 from echodesk.store import migrate
 from echodesk.store.db import Database
+
+if TYPE_CHECKING:
+    from echodesk.desk.context import DeskContext
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -53,6 +56,8 @@ class App:
 
     @cached_property
     def ctx(self) -> DeskContext:
+        from echodesk.desk.context import DeskContext  # only commands that need the desk
+
         return DeskContext.for_settings(self.settings)
 
     def close(self) -> None:
@@ -78,7 +83,45 @@ def emit_json(value: Any) -> None:
     click.echo(json.dumps(value, ensure_ascii=False, sort_keys=False))
 
 
-@click.group()
+#: Which module defines each command: a command's module is imported only when it runs,
+#: so ``echodesk tickets`` does not pay for the SMTP server, the web archive or the rules.
+COMMAND_MODULES = {
+    "agents": "agents",
+    "autoclose": "running",
+    "db": "inbound",
+    "ingest": "inbound",
+    "note": "outbound",
+    "outbox": "outbound",
+    "poll": "running",
+    "quarantine": "quarantine",
+    "reply": "outbound",
+    "rules": "rules",
+    "search": "search",
+    "serve": "running",
+    "show": "inbound",
+    "spool": "inbound",
+    "tag": "search",
+    "tickets": "inbound",
+    "untag": "search",
+    "web": "running",
+    "worker": "running",
+}
+
+
+class LazyGroup(click.Group):
+    """A click group that imports a command's module when the command is looked up."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(COMMAND_MODULES)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        module = COMMAND_MODULES.get(cmd_name)
+        if module is not None and cmd_name not in self.commands:
+            importlib.import_module(f"echodesk.cli.{module}")
+        return super().get_command(ctx, cmd_name)
+
+
+@click.group(cls=LazyGroup)
 @click.version_option(__version__, prog_name="echodesk")
 @click.option(
     "--config",
