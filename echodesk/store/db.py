@@ -53,6 +53,9 @@ class Database:
             kwargs["connect_args"] = {"timeout": 30, "check_same_thread": False}
         elif self.dialect == "postgresql":
             kwargs.update(pool_size=pool_size, max_overflow=20, pool_pre_ping=True)
+            # JIT compiling costs more than Echo's short queries take; and a statement
+            # prepared after five runs would keep a generic plan priced for a tiny table.
+            kwargs["connect_args"] = {"options": "-c jit=off", "prepare_threshold": None}
         else:
             raise StoreError(f"unsupported database {self.dialect!r}: use sqlite or postgresql")
         try:

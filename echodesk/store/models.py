@@ -104,6 +104,8 @@ class Ticket(Base):
     __table_args__ = (
         Index("ix_tickets_status_updated", "status", "updated_at"),
         Index("ix_tickets_customer_id", "customer_id"),
+        Index("ix_tickets_updated_at", "updated_at"),
+        Index("ix_tickets_created_at", "created_at"),
     )
 
 
@@ -114,6 +116,8 @@ class TicketTag(Base):
         BigId, ForeignKey("tickets.id", ondelete="CASCADE"), primary_key=True
     )
     tag: Mapped[str] = mapped_column(String(100), primary_key=True)
+
+    __table_args__ = (Index("ix_ticket_tags_tag", "tag", "ticket_id"),)
 
 
 class TicketParticipant(Base):

@@ -1,19 +1,26 @@
 """Searching the archive: a parsed query, as SQL on SQLite FTS5 or PostgreSQL tsvector.
 
-Each term becomes a condition on tickets (``t``): free words and the
-``from:``/``to:``/``subject:`` fields look in the full-text index of the
-ticket's messages; a free word also finds a ticket by its number, its tags,
-its customer's address or name, and its attachments' file names. The
-clauses are ANDed, the terms of a clause ORed, a ``-`` negates. Merged
-tickets are left out (their messages live in the ticket they went into).
+How a query runs, and why this way:
 
-Ranking: tickets with a message matching the free words, best first
-(bm25 on SQLite, ts_rank_cd on PostgreSQL, with subject weighing most),
-a subject equal to the query words first of all, then the most recently
-updated. On PostgreSQL only the newest matching messages are ranked
-(:data:`RANK_WINDOW`), which keeps a query on a word found in every tenth
-of a million messages fast. The snippet is cut from the best message in
-Python, the same way on both databases.
+* Each positive word, phrase or ``from:``/``to:``/``subject:`` term first
+  becomes a *candidate set*: the newest :data:`CANDIDATES` messages that
+  match it, with their relevance (bm25 on SQLite, ts_rank_cd on PostgreSQL;
+  subject weighs most), taken straight from the full-text index. A free word
+  also brings the tickets it names by number, tag, customer address or name,
+  and attachment file name. The sets are materialised once, so a word found
+  in a tenth of a million messages costs a bounded amount of work, not a
+  pass over every match; when a set is full, the result says so
+  (``Results.capped``: there may be older matches).
+* The ticket filters (``status:``, ``tag:``, ``assignee:``, dates...) then
+  run on those candidates, or on all tickets when there is no positive text;
+  clauses are ANDed, the terms of a clause ORed, ``-`` negates (a negated
+  word excludes every ticket with a message containing it).
+* The matching tickets are counted and paged from one materialised set:
+  best score first (an exact subject match before all), then most recently
+  updated. The snippet is cut from the best message in Python, the same way
+  on both databases.
+
+Merged tickets are left out: their messages live in the ticket they went into.
 """
 
 from __future__ import annotations
@@ -30,9 +37,11 @@ from echodesk.store.models import Message
 from echodesk.store.searchindex import words
 from echodesk.store.searchquery import Query, SearchError, Term, day, parse
 
+CANDIDATES = 2000  # newest matching messages (and named tickets) per positive term
 RERANK = 200  # the best this many are re-ranked by subject match in Python
-RANK_WINDOW = 5000  # PostgreSQL: newest matching messages that are ranked
 MARK_START, MARK_END = "\ue000", "\ue001"  # highlight markers in snippets
+TEXT_KINDS = ("text", "subject", "from", "to")
+_NO_SCORE = "CAST(NULL AS BIGINT), CAST(0 AS REAL)"  # a named ticket: no message, no score
 _COLUMN = {"text": "", "subject": "subject", "from": "sender", "to": "recipients"}
 _WEIGHT = {"text": "", "subject": "A", "from": "C", "to": "D"}
 
@@ -54,6 +63,8 @@ class Hit:
 class Results:
     total: int
     hits: list[Hit]
+    #: A word matched more messages than are looked at: older matches may be missing.
+    capped: bool = False
 
 
 class _Sql:
@@ -63,6 +74,7 @@ class _Sql:
         self.pg = dialect == "postgresql"
         self.me = me
         self.params: dict[str, Any] = {}
+        self.ctes: list[str] = []
 
     def bind(self, value: Any) -> str:
         name = f"p{len(self.params)}"
@@ -74,7 +86,6 @@ class _Sql:
         op = "ILIKE" if self.pg else "LIKE"
         return f"{column} {op} {self.bind(f'%{escaped}%')} ESCAPE '\\'"
 
-    # -- full text --------------------------------------------------------------
     def fts(self, term: Term) -> str:
         """The FTS5 MATCH expression, or the tsquery text, of a text term."""
         tokens = term.tokens
@@ -92,16 +103,68 @@ class _Sql:
         column = _COLUMN[term.kind]
         return f"{column} : ({body})" if column else body
 
-    def messages_matching(self, expr: str) -> str:
-        """Ticket ids whose messages match a full-text expression."""
+    # -- candidate sets -----------------------------------------------------------
+    def newest_matches(self, term: Term) -> str:
+        """(tid, mid, score) of the newest matching messages of one term."""
+        expr = self.bind(self.fts(term))
         if self.pg:
             return (
-                "SELECT ticket_id FROM messages "
-                f"WHERE search_vector @@ to_tsquery('simple', {self.bind(expr)})"
+                "SELECT m.ticket_id AS tid, m.id AS mid, "
+                "ts_rank_cd(m.search_vector, q.q) AS score "
+                f"FROM messages m, to_tsquery('simple', {expr}) AS q(q) "
+                f"WHERE m.search_vector @@ q.q ORDER BY m.id DESC LIMIT {CANDIDATES}"
+            )
+        # bm25() only works in a plain FTS query; the join to messages comes after.
+        return (
+            "SELECT m.ticket_id AS tid, f.mid AS mid, f.score AS score FROM ("
+            "SELECT rowid AS mid, -bm25(message_fts, 8.0, 1.0, 2.0, 1.0) AS score "
+            f"FROM message_fts WHERE message_fts MATCH {expr} "
+            f"ORDER BY rowid DESC LIMIT {CANDIDATES}) f JOIN messages m ON m.id = f.mid"
+        )
+
+    def named_tickets(self, term: Term) -> list[str]:
+        """Tickets a free word names by number, tag, customer or file name (no score)."""
+        parts = []
+        number = _ticket_number(term)
+        if number is not None:
+            parts.append(f"SELECT id, {_NO_SCORE} FROM tickets WHERE number = {self.bind(number)}")
+        if term.raw and not term.prefix:
+            parts.append(
+                f"SELECT ticket_id, {_NO_SCORE} FROM ticket_tags WHERE tag = {self.bind(term.raw)}"
+            )
+        if len(term.raw) >= 3:
+            people = f"{self.like('c.email', term.raw)} OR {self.like('c.display_name', term.raw)}"
+            parts.append(
+                f"SELECT t2.id, {_NO_SCORE} FROM tickets t2 WHERE t2.customer_id IN "
+                f"(SELECT c.id FROM customers c WHERE {people})"
+            )
+            parts.append(
+                f"SELECT m.ticket_id, {_NO_SCORE} FROM attachments a "
+                "JOIN messages m "
+                f"ON m.id = a.message_pk WHERE {self.like('a.filename', term.raw)}"
+            )
+        return [f"SELECT * FROM ({p} LIMIT {CANDIDATES}) x" for p in parts]
+
+    def candidates(self, term: Term) -> str:
+        """A materialised candidate set for a positive text term; its name."""
+        name = f"c{len(self.ctes)}"
+        parts = [f"SELECT * FROM ({self.newest_matches(term)}) w"]
+        if term.kind == "text":
+            parts += self.named_tickets(term)
+        self.ctes.append(f"{name} AS MATERIALIZED ({' UNION ALL '.join(parts)})")
+        return name
+
+    def excluded(self, term: Term) -> str:
+        """A negated text term: no message of the ticket matches it."""
+        expr = self.bind(self.fts(term))
+        if self.pg:
+            return (
+                "NOT EXISTS (SELECT 1 FROM messages m WHERE m.ticket_id = t.id "
+                f"AND m.search_vector @@ to_tsquery('simple', {expr}))"
             )
         return (
-            "SELECT m.ticket_id FROM message_fts JOIN messages m ON m.id = message_fts.rowid "
-            f"WHERE message_fts MATCH {self.bind(expr)}"
+            "t.id NOT IN (SELECT m.ticket_id FROM message_fts JOIN messages m "
+            f"ON m.id = message_fts.rowid WHERE message_fts MATCH {expr})"
         )
 
 
@@ -111,57 +174,37 @@ def _ticket_number(term: Term) -> int | None:
     return int(digits) if digits and len(digits) <= 12 else None
 
 
-def _free_text(sql: _Sql, term: Term) -> str:
-    """A free word: in the messages, or the ticket's number, tags, customer, files."""
-    parts = [f"t.id IN ({sql.messages_matching(sql.fts(term))})"]
-    number = _ticket_number(term)
-    if number is not None:
-        parts.append(f"t.number = {sql.bind(number)}")
-    if term.raw and not term.prefix:
-        parts.append(
-            "EXISTS (SELECT 1 FROM ticket_tags g WHERE g.ticket_id = t.id "
-            f"AND g.tag = {sql.bind(term.raw)})"
-        )
-    if len(term.raw) >= 3:
-        people = f"{sql.like('c.email', term.raw)} OR {sql.like('c.display_name', term.raw)}"
-        parts.append(f"t.customer_id IN (SELECT c.id FROM customers c WHERE {people})")
-        parts.append(
-            "t.id IN (SELECT m.ticket_id FROM attachments a JOIN messages m "
-            f"ON m.id = a.message_pk WHERE {sql.like('a.filename', term.raw)})"
-        )
-    return " OR ".join(parts)
-
-
-def _condition(sql: _Sql, term: Term) -> str:
-    """One term as a condition on the ticket ``t``."""
+def _filter(sql: _Sql, term: Term) -> str:
+    """A ticket filter (not a text term) as a condition on ``t``."""
     kind = term.kind
-    if kind == "text":
-        cond = _free_text(sql, term)
-    elif kind in ("subject", "from", "to"):
-        cond = f"t.id IN ({sql.messages_matching(sql.fts(term))})"
-    elif kind == "customer":
+    if kind == "customer":
         people = f"{sql.like('c.email', term.raw)} OR {sql.like('c.display_name', term.raw)}"
-        cond = f"t.customer_id IN (SELECT c.id FROM customers c WHERE {people})"
-    elif kind == "status":
-        cond = f"t.status = {sql.bind(term.value)}"
-    elif kind == "tag":
-        cond = (
-            "EXISTS (SELECT 1 FROM ticket_tags g WHERE g.ticket_id = t.id "
-            f"AND g.tag = {sql.bind(term.value)})"
+        return f"t.customer_id IN (SELECT c.id FROM customers c WHERE {people})"
+    if kind == "status":
+        return f"t.status = {sql.bind(term.value)}"
+    if kind == "tag":
+        return f"t.id IN (SELECT ticket_id FROM ticket_tags WHERE tag = {sql.bind(term.value)})"
+    if kind == "assignee":
+        return _assignee(sql, term.value)
+    if kind == "is":
+        return "t.assignee_id IS NULL"
+    if kind == "has":
+        return (
+            "t.id IN (SELECT m.ticket_id FROM attachments a JOIN messages m ON m.id = a.message_pk)"
         )
-    elif kind == "assignee":
-        cond = _assignee(sql, term.value)
-    elif kind == "is":
-        cond = "t.assignee_id IS NULL"
-    elif kind == "has":
-        cond = (
-            "EXISTS (SELECT 1 FROM attachments a JOIN messages m ON m.id = a.message_pk "
-            "WHERE m.ticket_id = t.id)"
-        )
-    elif kind == "before":
-        cond = f"t.created_at < {sql.bind(_when(sql, term.value))}"
-    else:  # after
-        cond = f"t.updated_at >= {sql.bind(_when(sql, term.value))}"
+    if kind == "before":
+        return f"t.created_at < {sql.bind(_when(sql, term.value))}"
+    return f"t.updated_at >= {sql.bind(_when(sql, term.value))}"  # after
+
+
+def _condition(sql: _Sql, term: Term, sets: list[str]) -> str:
+    if term.kind in TEXT_KINDS:
+        if term.negated:
+            return sql.excluded(term)
+        name = sql.candidates(term)
+        sets.append(name)
+        return f"t.id IN (SELECT tid FROM {name})"
+    cond = _filter(sql, term)
     return f"NOT ({cond})" if term.negated else f"({cond})"
 
 
@@ -181,38 +224,23 @@ def _assignee(sql: _Sql, value: str) -> str:
     return f"t.assignee_id IN (SELECT id FROM agents WHERE {who})"
 
 
-def _where(sql: _Sql, query: Query) -> str:
+def _where(sql: _Sql, query: Query, sets: list[str]) -> str:
     parts = ["t.merged_into_id IS NULL"]
     for clause in query.clauses:
-        parts.append("(" + " OR ".join(_condition(sql, term) for term in clause) + ")")
+        parts.append("(" + " OR ".join(_condition(sql, term, sets) for term in clause) + ")")
     return " AND ".join(parts)
 
 
-def _ranking(sql: _Sql, query: Query) -> str | None:
-    """A subquery of (ticket_id, score, best message id) for the positive free words."""
-    terms = query.positive_text
-    if not terms:
-        return None
+def _scores(sql: _Sql, sets: list[str]) -> str:
+    """(tid, score, best) from the candidate sets: the best-scoring message per ticket."""
+    rows = " UNION ALL ".join(f"SELECT tid, mid, score FROM {name}" for name in sets)
     if sql.pg:
-        expr = sql.bind(" | ".join(f"({sql.fts(t)})" for t in terms))
         return (
-            "SELECT DISTINCT ON (w.ticket_id) w.ticket_id AS tid, w.score, w.id AS best FROM ("
-            "SELECT m.id, m.ticket_id, ts_rank_cd(m.search_vector, q.q) AS score "
-            f"FROM messages m, to_tsquery('simple', {expr}) AS q(q) "
-            f"WHERE m.search_vector @@ q.q ORDER BY m.id DESC LIMIT {RANK_WINDOW}) w "
-            "ORDER BY w.ticket_id, w.score DESC"
+            "SELECT DISTINCT ON (tid) tid, score, mid AS best FROM "
+            f"({rows}) u ORDER BY tid, score DESC, mid DESC"
         )
-    expr = sql.bind(" OR ".join(f"({sql.fts(t)})" for t in terms))
-    # bm25() only works in a plain FTS query: rank there, group by ticket outside.
-    # (SQLite keeps the other columns of the MIN() row: m.id is the best message.)
-    ranked = (
-        "SELECT rowid AS mid, bm25(message_fts, 8.0, 1.0, 2.0, 1.0) AS s FROM message_fts "
-        f"WHERE message_fts MATCH {expr} LIMIT -1 OFFSET 0"
-    )
-    return (
-        "SELECT m.ticket_id AS tid, -MIN(f.s) AS score, m.id AS best "
-        f"FROM ({ranked}) f JOIN messages m ON m.id = f.mid GROUP BY m.ticket_id"
-    )
+    # SQLite keeps the other columns of the MAX() row: mid is the best message.
+    return f"SELECT tid, MAX(score) AS score, mid AS best FROM ({rows}) u GROUP BY tid"
 
 
 def search(
@@ -226,26 +254,31 @@ def search(
     """Tickets matching the query, best first (see the module docstring)."""
     parsed = parse(query) if isinstance(query, str) else query
     sql = _Sql(session.get_bind().dialect.name, me)
-    where = _where(sql, parsed)
-    ranking = _ranking(sql, parsed)
-    total = int(
-        session.execute(
-            text(f"SELECT count(*) FROM tickets t WHERE {where}"), sql.params
-        ).scalar_one()
+    sets: list[str] = []
+    where = _where(sql, parsed, sets)
+    sql.ctes.append(f"hits AS MATERIALIZED (SELECT t.id FROM tickets t WHERE {where})")
+    if sets:
+        sql.ctes.append(f"ranked AS MATERIALIZED ({_scores(sql, sets)})")
+        join = "LEFT JOIN ranked r ON r.tid = t.id"
+        select_rank = "r.score, r.best"
+        order = "r.score IS NULL, r.score DESC, t.updated_at DESC, t.id DESC"
+        window = max(limit + offset, RERANK)
+        full = [f"(SELECT count(*) FROM {n} WHERE mid IS NOT NULL) >= {CANDIDATES}" for n in sets]
+        capped = "(" + " OR ".join(full) + ")"
+    else:
+        join, select_rank = "", "0.0, NULL"
+        order, window, capped = "t.updated_at DESC, t.id DESC", limit + offset, "0 = 1"
+    statement = (
+        "WITH " + ", ".join(sql.ctes) + " "
+        "SELECT t.id, t.number, t.subject, t.status, c.email, t.updated_at, "
+        f"{select_rank}, (SELECT count(*) FROM hits), CASE WHEN {capped} THEN 1 ELSE 0 END "
+        "FROM hits h JOIN tickets t ON t.id = h.id LEFT JOIN customers c ON c.id = t.customer_id "
+        f"{join} ORDER BY {order} LIMIT {int(window)}"
     )
-    select_rank = "r.score, r.best" if ranking else "0.0, NULL"
-    join = f"LEFT JOIN ({ranking}) r ON r.tid = t.id" if ranking else ""
-    order = "r.score IS NULL, r.score DESC, t.updated_at DESC" if ranking else "t.updated_at DESC"
-    window = max(limit + offset, RERANK) if ranking else limit + offset
-    rows = session.execute(
-        text(
-            "SELECT t.id, t.number, t.subject, t.status, c.email, t.updated_at, "
-            f"{select_rank} FROM tickets t LEFT JOIN customers c ON c.id = t.customer_id "
-            f"{join} WHERE {where} ORDER BY {order} LIMIT {int(window)}"
-        ),
-        sql.params,
-    ).all()
-    ordered = _rerank(list(rows), parsed) if ranking else list(rows)
+    rows = list(session.execute(text(statement), sql.params).all())
+    total = int(rows[0][8]) if rows else _count(session, sql)
+    is_capped = bool(rows[0][9]) if rows else False
+    ordered = _rerank(rows, parsed) if sets else rows
     page = ordered[offset : offset + limit]
     snippets = _snippets(session, parsed, [r[7] for r in page if r[7] is not None])
     hits = [
@@ -262,7 +295,13 @@ def search(
         )
         for r in page
     ]
-    return Results(total, hits)
+    return Results(total, hits, is_capped)
+
+
+def _count(session: Session, sql: _Sql) -> int:
+    """The total when the page came back empty (an offset past the end)."""
+    statement = "WITH " + ", ".join(sql.ctes) + " SELECT count(*) FROM hits"
+    return int(session.execute(text(statement), sql.params).scalar_one())
 
 
 def _aware(value: Any) -> datetime:
@@ -308,12 +347,8 @@ def snippet(body: str, tokens: list[str], width: int = 160) -> str:
     flat = " ".join(body.split())
     if not tokens:
         return flat[:width]
-    pattern = re.compile(
-        r"(?<!\w)("
-        + "|".join(re.escape(t) for t in sorted(set(tokens), key=len, reverse=True))
-        + r")\w*",
-        re.IGNORECASE,
-    )
+    alternatives = "|".join(re.escape(t) for t in sorted(set(tokens), key=len, reverse=True))
+    pattern = re.compile(r"(?<!\w)(" + alternatives + r")\w*", re.IGNORECASE)
     first = pattern.search(flat)
     start = max(0, (first.start() if first else 0) - width // 3)
     piece = flat[start : start + width]
