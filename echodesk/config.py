@@ -257,6 +257,17 @@ class Settings:
     api_token: str = field(
         default="", repr=False, metadata=_doc("Bearer token for the read-only JSON API.")
     )
+    webhook_token: str = field(
+        default="",
+        repr=False,
+        metadata=_doc("Secret of the inbound-mail and bounce webhooks (Basic password or Bearer)."),
+    )
+    snapshot_token: str = field(
+        default="", repr=False, metadata=_doc("Bearer token of POST /from-snapshot.")
+    )
+    snapshot_max_bytes: int = field(
+        default=1024 * 1024, metadata=_doc("Largest snapshot JSON accepted, in bytes (413 above).")
+    )
     web_trusted_header: str = field(
         default="",
         metadata=_doc(

@@ -28,6 +28,7 @@ from echodesk.desk.delivery import Deliverer, sender_for
 from echodesk.desk.intake import Intake
 from echodesk.desk.jobs import start_scheduler
 from echodesk.desk.signin_mail import queue_signin_mail
+from echodesk.desk.webhooks import Webhooks
 from echodesk.desk.worker import Worker
 from echodesk.errors import EchoError
 from echodesk.mailbox.imap import ImapPoller
@@ -47,6 +48,7 @@ def web_app(settings: Settings, db: Database, ctx: DeskContext) -> Flask:
         blobs=ctx.blobs,
         secret=ctx.secret,
         send_link=lambda session, email, link: queue_signin_mail(session, ctx, email, link),
+        hooks=Webhooks(db, ctx),
     )
     return create_app(web)
 

@@ -11,6 +11,7 @@ from flask import Flask
 from echodesk.config import load
 from echodesk.desk.context import DeskContext
 from echodesk.desk.signin_mail import queue_signin_mail
+from echodesk.desk.webhooks import Webhooks
 from echodesk.store import migrate
 from echodesk.store.db import Database
 from echodesk.web.app import WebContext, create_app
@@ -30,6 +31,7 @@ def build(settings_path: str | None = None) -> Flask:
         blobs=ctx.blobs,
         secret=ctx.secret,
         send_link=lambda session, email, link: queue_signin_mail(session, ctx, email, link),
+        hooks=Webhooks(db, ctx),
     )
     return create_app(web)
 

@@ -53,7 +53,8 @@ def search_cmd(app: App, query: tuple[str, ...], limit: int, me: str | None, as_
                 click.echo(f"    {shown}")
     if not as_json:
         more = f" (showing {len(results.hits)})" if results.total > len(results.hits) else ""
-        click.echo(f"{results.total} ticket(s){more}", err=True)
+        plus = "+" if results.capped else ""  # older matches of a common word not looked at
+        click.echo(f"{results.total}{plus} ticket(s){more}", err=True)
 
 
 def _tags(values: tuple[str, ...]) -> list[str]:

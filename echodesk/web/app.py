@@ -24,13 +24,16 @@ from sqlalchemy.orm import Session
 from echodesk.config import Settings
 from echodesk.store.blobs import BlobStore
 from echodesk.store.db import Database
-from echodesk.web import api, pages, signin
+from echodesk.web import api, hooks, pages, signin
 from echodesk.web.auth import identify
 from echodesk.web.render import install_filters
 
 HERE = Path(__file__).parent
-#: Routes anyone may reach: the sign-in pages and the style sheet.
-PUBLIC = frozenset({"signin", "signin_link", "static"})
+#: Routes reached without signing in: sign-in, static files, and the machine endpoints
+#: (which check their own tokens).
+PUBLIC = frozenset(
+    {"signin", "signin_link", "static", "hook_inbound", "hook_bounce", "hook_snapshot", "openapi"}
+)
 
 CSP = (
     "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
@@ -47,6 +50,8 @@ class WebContext:
     secret: bytes
     #: Queue the sign-in mail: (session, agent's registered address, link).
     send_link: Callable[[Session, str, str], None]
+    #: The desk's side of the webhooks and snapshots (None: those endpoints answer 503).
+    hooks: hooks.IngestHooks | None = None
 
 
 def _headers(response: Response) -> Response:
@@ -89,6 +94,7 @@ def make_blueprint(web: WebContext, name: str = "archive") -> Blueprint:
     pages.register(bp, web)
     signin.register(bp, web)
     api.register(bp, web)
+    hooks.register(bp, web)
     return bp
 
 
@@ -108,7 +114,8 @@ def create_app(web: WebContext) -> Flask:
         SESSION_COOKIE_SAMESITE="Lax",
         SESSION_COOKIE_SECURE=secure,
         PERMANENT_SESSION_LIFETIME=timedelta(hours=12),
-        MAX_CONTENT_LENGTH=64 * 1024,
+        # Webhooks carry whole messages (base64 attachments): the endpoints check finer limits.
+        MAX_CONTENT_LENGTH=web.settings.max_message_size * 4 // 3 + 2 * 1024 * 1024,
     )
     prefix = web.settings.web_prefix.rstrip("/") or None
     app.register_blueprint(make_blueprint(web), url_prefix=prefix)

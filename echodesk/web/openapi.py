@@ -1,0 +1,192 @@
+"""The OpenAPI 3.1 document of the machine-facing endpoints (served at /api/openapi.json)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+_ERROR = {
+    "type": "object",
+    "required": ["error"],
+    "properties": {"error": {"type": "string"}},
+}
+_ADDRESS = {
+    "type": "object",
+    "properties": {"Email": {"type": "string"}, "Name": {"type": "string"}},
+}
+_INBOUND = {
+    "type": "object",
+    "description": "Postmark's inbound webhook (https://postmarkapp.com/developer/webhooks/inbound-webhook).",
+    "properties": {
+        "From": {"type": "string"},
+        "FromName": {"type": "string"},
+        "FromFull": _ADDRESS,
+        "To": {"type": "string"},
+        "ToFull": {"type": "array", "items": _ADDRESS},
+        "Cc": {"type": "string"},
+        "CcFull": {"type": "array", "items": _ADDRESS},
+        "ReplyTo": {"type": "string"},
+        "Subject": {"type": "string"},
+        "MessageID": {"type": "string"},
+        "Date": {"type": "string"},
+        "TextBody": {"type": "string"},
+        "HtmlBody": {"type": "string"},
+        "StrippedTextReply": {"type": "string"},
+        "Headers": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["Name", "Value"],
+                "properties": {"Name": {"type": "string"}, "Value": {"type": "string"}},
+            },
+        },
+        "Attachments": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "properties": {
+                    "Name": {"type": "string"},
+                    "Content": {"type": "string", "description": "base64"},
+                    "ContentType": {"type": "string"},
+                    "ContentLength": {"type": "integer"},
+                    "ContentID": {"type": "string"},
+                },
+            },
+        },
+        "RawEmail": {"type": "string"},
+    },
+}
+_BOUNCE = {
+    "type": "object",
+    "description": "Postmark's bounce webhook (https://postmarkapp.com/developer/webhooks/bounce-webhook).",
+    "properties": {
+        "RecordType": {"type": "string"},
+        "ID": {"type": "integer"},
+        "Type": {"type": "string"},
+        "TypeCode": {"type": "integer"},
+        "Email": {"type": "string"},
+        "MessageID": {"type": "string"},
+        "BouncedAt": {"type": "string"},
+        "Details": {"type": "string"},
+        "Description": {"type": "string"},
+    },
+}
+_SNAPSHOT = {
+    "type": "object",
+    "required": ["deploy_id", "surface_id", "title", "severity", "snapshot"],
+    "properties": {
+        "deploy_id": {"type": "string", "minLength": 1},
+        "surface_id": {"type": "string", "minLength": 1},
+        "title": {"type": "string", "minLength": 1},
+        "severity": {"type": "string", "minLength": 1},
+        "requested_by": {"type": "string"},
+        "snapshot": {"description": "An audit-log extract: any JSON."},
+    },
+}
+
+
+def _errors(*codes: int) -> dict[str, Any]:
+    why = {
+        400: "Malformed JSON or a missing field",
+        401: "Missing or wrong credentials",
+        413: "Too large",
+        415: "Not JSON",
+        503: "Not served by this process",
+    }
+    return {
+        str(code): {
+            "description": why[code],
+            "content": {"application/json": {"schema": _ERROR}},
+        }
+        for code in codes
+    }
+
+
+def _operation(
+    summary: str, body: dict[str, Any], ok: dict[str, Any], security: str
+) -> dict[str, Any]:
+    return {
+        "summary": summary,
+        "security": [{security: []}]
+        if security == "snapshotToken"
+        else [{"webhookBasic": []}, {"webhookBearer": []}],
+        "requestBody": {"required": True, "content": {"application/json": {"schema": body}}},
+        "responses": {**ok, **_errors(400, 401, 413, 415, 503)},
+    }
+
+
+def json_ok(schema: dict[str, Any]) -> dict[str, Any]:
+    return {"content": {"application/json": {"schema": schema}}}
+
+
+def document(prefix: str) -> dict[str, Any]:
+    """The whole document, with paths under the archive's prefix."""
+    base = prefix.rstrip("/")
+    accepted = {
+        "type": "object",
+        "required": ["accepted"],
+        "properties": {
+            "accepted": {"type": "boolean"},
+            "spool_id": {"type": "integer"},
+            "result": {"type": "string"},
+        },
+    }
+    ticket = {
+        "type": "object",
+        "required": ["ticket", "url", "created", "replayed"],
+        "properties": {
+            "ticket": {"type": "string"},
+            "url": {"type": "string"},
+            "created": {"type": "boolean"},
+            "replayed": {"type": "boolean"},
+        },
+    }
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "Echo machine endpoints", "version": "1"},
+        "paths": {
+            f"{base}/inbound": {
+                "post": _operation(
+                    "Inbound mail from Postmark's webhook, spooled like SMTP mail",
+                    _INBOUND,
+                    {"200": {"description": "Committed to the spool", **json_ok(accepted)}},
+                    "webhook",
+                )
+            },
+            f"{base}/bounce": {
+                "post": _operation(
+                    "A bounce from Postmark's webhook, handled like a DSN",
+                    _BOUNCE,
+                    {"200": {"description": "Recorded", **json_ok(accepted)}},
+                    "webhook",
+                )
+            },
+            f"{base}/from-snapshot": {
+                "post": {
+                    **_operation(
+                        "Open (201) or extend (200) the Investigate ticket of a deploy and surface",
+                        _SNAPSHOT,
+                        {
+                            "201": {"description": "Ticket opened", **json_ok(ticket)},
+                            "200": {"description": "Added to the open ticket", **json_ok(ticket)},
+                        },
+                        "snapshotToken",
+                    ),
+                    "parameters": [
+                        {
+                            "name": "Idempotency-Key",
+                            "in": "header",
+                            "required": False,
+                            "schema": {"type": "string", "maxLength": 200},
+                        }
+                    ],
+                }
+            },
+        },
+        "components": {
+            "securitySchemes": {
+                "webhookBasic": {"type": "http", "scheme": "basic"},
+                "webhookBearer": {"type": "http", "scheme": "bearer"},
+                "snapshotToken": {"type": "http", "scheme": "bearer"},
+            }
+        },
+    }
