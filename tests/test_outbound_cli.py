@@ -36,9 +36,10 @@ def test_agents_are_added_listed_and_disabled(tmp_path: Path, db_url: str) -> No
         ("root@desk.test", "", "superadmin", True),
     ]
     cli.run("agents", "add", "carol@desk.test", "--alias", "carol@home.test")
-    assert "now counts as agent bob@desk.test" in cli.run(
-        "agents", "alias", "bob@desk.test", "Bob.Mobile@Phone.test"
-    ).stdout
+    assert (
+        "now counts as agent bob@desk.test"
+        in cli.run("agents", "alias", "bob@desk.test", "Bob.Mobile@Phone.test").stdout
+    )
     aliases = {r["email"]: r["aliases"] for r in cli.json("agents")}
     assert aliases["bob@desk.test"] == ["bob.mobile@phone.test"]
     assert aliases["carol@desk.test"] == ["carol@home.test"]

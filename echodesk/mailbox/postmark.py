@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import hashlib
 import json
 import re
@@ -28,7 +29,8 @@ from typing import Any
 
 from echodesk.errors import EchoError
 
-_POLICY = policy.SMTP.clone(max_line_length=78)
+#: UTF-8 headers as SMTPUTF8 carries them: an encoded word cannot hold an address.
+_POLICY = policy.SMTP.clone(max_line_length=78, utf8=True)
 #: Headers rebuilt from the fields (or describing the old MIME structure): not copied.
 _STRUCTURAL = frozenset(
     {"content-type", "content-transfer-encoding", "mime-version", "content-disposition"}
@@ -67,6 +69,42 @@ def _headers(payload: Mapping[str, Any]) -> list[tuple[str, str]]:
     return out
 
 
+_TOKEN_RE = re.compile(r"[a-z0-9!#$&^_.+-]{1,64}")
+_BASE64_RE = re.compile(r"[A-Za-z0-9+/=\r\n ]*")
+
+
+def _lenient_b64(content: str) -> bytes:
+    """Base64 as senders write it: line breaks, missing padding and a stray tail allowed."""
+    letters = re.sub(r"[^A-Za-z0-9+/]", "", content)
+    letters = letters[: len(letters) - len(letters) % 4 if len(letters) % 4 == 1 else None]
+    try:
+        return base64.b64decode(letters + "=" * (-len(letters) % 4))
+    except (binascii.Error, ValueError):  # pragma: no cover - the alphabet was checked
+        return b""
+
+
+def _set(msg: EmailMessage, name: str, value: str) -> None:
+    """Write one header from a JSON field; one the email package refuses is left out."""
+    clean = " ".join(value.replace("\r", " ").replace("\n", " ").split())
+    # A refused one stays in the JSON only; the message keeps what can be written.
+    with contextlib.suppress(ValueError, TypeError, IndexError, AttributeError):
+        msg[name] = clean
+
+
+def _full_address(full: Any) -> str:
+    """``FromFull`` as a From header's text ("" when it holds no address)."""
+    if not isinstance(full, dict) or not isinstance(full.get("Email"), str):
+        return ""
+    email = str(full["Email"]).strip()
+    if "@" not in email:
+        return ""
+    name = full.get("Name")
+    if not isinstance(name, str) or not name.strip():
+        return email
+    quoted = name.strip().replace("\\", "\\\\").replace('"', '\\"')
+    return f'"{quoted}" <{email}>'
+
+
 def _id_line(name: str, value: str) -> bytes:
     ids = _ID_RE.findall(value)
     if not ids:
@@ -82,32 +120,53 @@ def _attach(msg: EmailMessage, index: int, item: Any) -> None:
     ctype = item.get("ContentType") or "application/octet-stream"
     if not isinstance(name, str) or not isinstance(content, str) or not isinstance(ctype, str):
         raise PayloadError(f"Attachments[{index}]: Name, Content and ContentType are text")
-    try:
-        data = base64.b64decode(content, validate=False)
-    except (binascii.Error, ValueError) as exc:
-        raise PayloadError(f"Attachments[{index}].Content: not base64 ({exc})") from None
-    maintype, _, subtype = ctype.lower().partition("/")
-    if not maintype or not subtype or maintype in ("multipart", "message"):
+    if not _BASE64_RE.fullmatch(content):
+        raise PayloadError(f"Attachments[{index}].Content: not base64")
+    data = _lenient_b64(content)
+    maintype, _, subtype = ctype.strip().lower().partition("/")
+    if not (_TOKEN_RE.fullmatch(maintype) and _TOKEN_RE.fullmatch(subtype)) or maintype in (
+        "multipart",
+        "message",
+    ):
         maintype, subtype = "application", "octet-stream"
-    cid = item.get("ContentID") or ""
-    disposition = "inline" if cid else "attachment"
+    cid = item.get("ContentID")
+    cid = re.sub(r"[^!-;=?-~]", "", cid) if isinstance(cid, str) else ""
     msg.add_attachment(
         data,
         maintype=maintype,
         subtype=subtype,
-        filename=name,
-        disposition=disposition,
-        cid=f"<{str(cid).strip('<>')}>" if cid else None,
+        filename=" ".join(name.split())[:200] or f"attachment-{index + 1}",
+        disposition="inline" if cid else "attachment",
+        cid=f"<{cid[:200]}>" if cid else None,
     )
+
+
+def _clean(value: Any) -> Any:
+    """JSON with lone surrogates (valid JSON, not valid text) made into text."""
+    if isinstance(value, str):
+        return value.encode("utf-8", "replace").decode("utf-8")
+    if isinstance(value, list):
+        return [_clean(v) for v in value]
+    if isinstance(value, dict):
+        return {_clean(k): _clean(v) for k, v in value.items()}
+    return value
 
 
 def inbound_to_raw(payload: Mapping[str, Any]) -> bytes:
     """The raw message of an inbound webhook (``RawEmail`` itself when it is there)."""
+    try:
+        return _build(_clean(payload))
+    except (ValueError, TypeError, IndexError, LookupError, UnicodeError) as exc:
+        raise PayloadError(f"the message could not be rebuilt from the JSON ({exc})") from None
+
+
+def _build(payload: Mapping[str, Any]) -> bytes:
     raw_email = payload.get("RawEmail")
     if isinstance(raw_email, str) and raw_email.strip():
         return raw_email.encode("utf-8", "surrogateescape")
-    if not _text(payload, "From") and not payload.get("FromFull"):
-        raise PayloadError("From: required (or RawEmail)")
+    sender = _text(payload, "From").strip() or _full_address(payload.get("FromFull"))
+    if not sender:
+        raise PayloadError("From: required (or FromFull, or RawEmail)")
     headers = _headers(payload)
     names = {n.lower() for n, _ in headers}
     msg = EmailMessage(policy=_POLICY)
@@ -119,8 +178,9 @@ def inbound_to_raw(payload: Mapping[str, Any]) -> bytes:
             msg[name] = value
         except (ValueError, TypeError):
             continue  # a header the email package cannot write: left out, not fatal
+    if "from" not in names:
+        _set(msg, "From", sender)
     for field, header in (
-        ("From", "From"),
         ("To", "To"),
         ("Cc", "Cc"),
         ("ReplyTo", "Reply-To"),
@@ -128,12 +188,12 @@ def inbound_to_raw(payload: Mapping[str, Any]) -> bytes:
     ):
         value = _text(payload, field)
         if value and header.lower() not in names:
-            msg[header] = value
+            _set(msg, header, value)
     if "date" not in names and (date := _text(payload, "Date")):
         try:
-            msg["Date"] = format_datetime(parsedate_to_datetime(date))
-        except (TypeError, ValueError):
-            msg["Date"] = date
+            _set(msg, "Date", format_datetime(parsedate_to_datetime(date)))
+        except (TypeError, ValueError, IndexError):
+            _set(msg, "Date", date)
     text, html = _text(payload, "TextBody"), _text(payload, "HtmlBody")
     msg.set_content(text or "", cte="quoted-printable")
     if html:

@@ -19,7 +19,8 @@ from typing import TYPE_CHECKING, Any, Protocol
 from flask import Blueprint, Response, jsonify, request
 
 from echodesk.errors import EchoError
-from echodesk.web.openapi import document
+from echodesk.web.openapi import BOUNCE, INBOUND, SNAPSHOT, document
+from echodesk.web.shape import ShapeError, check
 
 if TYPE_CHECKING:
     from echodesk.web.app import WebContext
@@ -86,7 +87,7 @@ def _check(secret: str, *, basic: bool) -> None:
         raise Refused(401, "missing or wrong credentials")
 
 
-def _payload(limit: int) -> dict[str, Any]:
+def _payload(limit: int, schema: dict[str, Any]) -> dict[str, Any]:
     if request.mimetype != "application/json":
         raise Refused(415, "send JSON (Content-Type: application/json)")
     length = request.content_length
@@ -99,9 +100,11 @@ def _payload(limit: int) -> dict[str, Any]:
         data = json.loads(body)
     except (ValueError, UnicodeDecodeError) as exc:
         raise Refused(400, f"malformed JSON: {exc}") from None
-    if not isinstance(data, dict):
-        raise Refused(400, "expected a JSON object")
-    return data
+    try:
+        check(data, schema)
+    except ShapeError as exc:
+        raise Refused(400, str(exc)) from None
+    return data  # type: ignore[no-any-return]
 
 
 def register(bp: Blueprint, web: WebContext) -> None:
@@ -120,7 +123,7 @@ def register(bp: Blueprint, web: WebContext) -> None:
     def hook_inbound() -> Response:
         def run() -> Response:
             _check(settings.webhook_token, basic=True)
-            payload = _payload(mail_limit)
+            payload = _payload(mail_limit, INBOUND)
             if web.hooks is None:
                 raise Refused(503, "inbound webhooks are not served here")
             spool_id = web.hooks.inbound(payload)
@@ -132,7 +135,7 @@ def register(bp: Blueprint, web: WebContext) -> None:
     def hook_bounce() -> Response:
         def run() -> Response:
             _check(settings.webhook_token, basic=True)
-            payload = _payload(1024 * 1024)
+            payload = _payload(1024 * 1024, BOUNCE)
             if web.hooks is None:
                 raise Refused(503, "bounce webhooks are not served here")
             return jsonify({"accepted": True, "result": web.hooks.bounce(payload)})
@@ -143,10 +146,12 @@ def register(bp: Blueprint, web: WebContext) -> None:
     def hook_snapshot() -> Response:
         def run() -> Response:
             _check(settings.snapshot_token, basic=False)
-            payload = _payload(settings.snapshot_max_bytes)
+            payload = _payload(settings.snapshot_max_bytes, SNAPSHOT)
             if web.hooks is None:
                 raise Refused(503, "snapshots are not served here")
-            key = request.headers.get("Idempotency-Key", "").strip()[:200] or None
+            key = request.headers.get("Idempotency-Key", "").strip() or None
+            if key is not None and len(key) > 200:
+                raise Refused(400, "Idempotency-Key: at most 200 characters")
             result = web.hooks.snapshot(payload, key)
             label = settings.ticket_label(result.number)
             body = {

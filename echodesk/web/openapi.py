@@ -9,28 +9,48 @@ _ERROR = {
     "required": ["error"],
     "properties": {"error": {"type": "string"}},
 }
+#: Optional fields may be null, as Postmark sends some of them.
+_TEXT = {"type": ["string", "null"]}
+_NUMBER = {"type": ["integer", "null"]}
 _ADDRESS = {
     "type": "object",
-    "properties": {"Email": {"type": "string"}, "Name": {"type": "string"}},
+    "properties": {"Email": _TEXT, "Name": _TEXT},
 }
-_INBOUND = {
+_FILLED = {"type": "string", "pattern": "\\S", "description": "text that is not blank"}
+#: Where the mail comes from: the raw message, or at least its sender.
+_SENDER = [
+    {"required": ["RawEmail"], "properties": {"RawEmail": _FILLED}},
+    {"required": ["From"], "properties": {"From": _FILLED}},
+    {
+        "required": ["FromFull"],
+        "properties": {
+            "FromFull": {
+                "type": "object",
+                "required": ["Email"],
+                "properties": {"Email": {"type": "string", "pattern": "@"}},
+            }
+        },
+    },
+]
+INBOUND = {
     "type": "object",
+    "anyOf": _SENDER,
     "description": "Postmark's inbound webhook (https://postmarkapp.com/developer/webhooks/inbound-webhook).",
     "properties": {
-        "From": {"type": "string"},
-        "FromName": {"type": "string"},
+        "From": _TEXT,
+        "FromName": _TEXT,
         "FromFull": _ADDRESS,
-        "To": {"type": "string"},
+        "To": _TEXT,
         "ToFull": {"type": "array", "items": _ADDRESS},
-        "Cc": {"type": "string"},
+        "Cc": _TEXT,
         "CcFull": {"type": "array", "items": _ADDRESS},
-        "ReplyTo": {"type": "string"},
-        "Subject": {"type": "string"},
-        "MessageID": {"type": "string"},
-        "Date": {"type": "string"},
-        "TextBody": {"type": "string"},
-        "HtmlBody": {"type": "string"},
-        "StrippedTextReply": {"type": "string"},
+        "ReplyTo": _TEXT,
+        "Subject": _TEXT,
+        "MessageID": _TEXT,
+        "Date": _TEXT,
+        "TextBody": _TEXT,
+        "HtmlBody": _TEXT,
+        "StrippedTextReply": _TEXT,
         "Headers": {
             "type": "array",
             "items": {
@@ -44,40 +64,45 @@ _INBOUND = {
             "items": {
                 "type": "object",
                 "properties": {
-                    "Name": {"type": "string"},
-                    "Content": {"type": "string", "description": "base64"},
-                    "ContentType": {"type": "string"},
-                    "ContentLength": {"type": "integer"},
-                    "ContentID": {"type": "string"},
+                    "Name": _TEXT,
+                    "Content": {
+                        "type": ["string", "null"],
+                        "pattern": "^[A-Za-z0-9+/=\\r\\n ]*$",
+                        "description": "base64",
+                    },
+                    "ContentType": _TEXT,
+                    "ContentLength": _NUMBER,
+                    "ContentID": _TEXT,
                 },
             },
         },
-        "RawEmail": {"type": "string"},
+        "RawEmail": _TEXT,
     },
 }
-_BOUNCE = {
+BOUNCE = {
     "type": "object",
     "description": "Postmark's bounce webhook (https://postmarkapp.com/developer/webhooks/bounce-webhook).",
+    "required": ["Email"],
     "properties": {
-        "RecordType": {"type": "string"},
-        "ID": {"type": "integer"},
-        "Type": {"type": "string"},
-        "TypeCode": {"type": "integer"},
-        "Email": {"type": "string"},
-        "MessageID": {"type": "string"},
-        "BouncedAt": {"type": "string"},
-        "Details": {"type": "string"},
-        "Description": {"type": "string"},
+        "RecordType": _TEXT,
+        "ID": _NUMBER,
+        "Type": _TEXT,
+        "TypeCode": _NUMBER,
+        "Email": {"type": "string", "pattern": "@", "description": "the address that bounced"},
+        "MessageID": _TEXT,
+        "BouncedAt": _TEXT,
+        "Details": _TEXT,
+        "Description": _TEXT,
     },
 }
-_SNAPSHOT = {
+SNAPSHOT = {
     "type": "object",
     "required": ["deploy_id", "surface_id", "title", "severity", "snapshot"],
     "properties": {
-        "deploy_id": {"type": "string", "minLength": 1},
-        "surface_id": {"type": "string", "minLength": 1},
-        "title": {"type": "string", "minLength": 1},
-        "severity": {"type": "string", "minLength": 1},
+        "deploy_id": _FILLED,
+        "surface_id": _FILLED,
+        "title": _FILLED,
+        "severity": _FILLED,
         "requested_by": {"type": "string"},
         "snapshot": {"description": "An audit-log extract: any JSON."},
     },
@@ -147,7 +172,7 @@ def document(prefix: str) -> dict[str, Any]:
             f"{base}/inbound": {
                 "post": _operation(
                     "Inbound mail from Postmark's webhook, spooled like SMTP mail",
-                    _INBOUND,
+                    INBOUND,
                     {"200": {"description": "Committed to the spool", **json_ok(accepted)}},
                     "webhook",
                 )
@@ -155,7 +180,7 @@ def document(prefix: str) -> dict[str, Any]:
             f"{base}/bounce": {
                 "post": _operation(
                     "A bounce from Postmark's webhook, handled like a DSN",
-                    _BOUNCE,
+                    BOUNCE,
                     {"200": {"description": "Recorded", **json_ok(accepted)}},
                     "webhook",
                 )
@@ -164,7 +189,7 @@ def document(prefix: str) -> dict[str, Any]:
                 "post": {
                     **_operation(
                         "Open (201) or extend (200) the Investigate ticket of a deploy and surface",
-                        _SNAPSHOT,
+                        SNAPSHOT,
                         {
                             "201": {"description": "Ticket opened", **json_ok(ticket)},
                             "200": {"description": "Added to the open ticket", **json_ok(ticket)},

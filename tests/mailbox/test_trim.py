@@ -304,9 +304,7 @@ def test_the_senders_name_in_prose_or_a_role_address_cuts_nothing() -> None:
     assert trim_reply(prose, "Gina Moretti <gina@example.com>").text == prose
     role = "My order 1234 did not arrive.\n\nSupport Team\nAcme"
     assert trim_reply(role, "support@acme.example").text == role
-    long_line = (
-        "Noam asked me to write because the page shows an error every time he logs in."
-    )
+    long_line = "Noam asked me to write because the page shows an error every time he logs in."
     assert trim_reply(f"Hello,\n\n{long_line}", "Noam").text == f"Hello,\n\n{long_line}"
 
 

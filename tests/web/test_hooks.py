@@ -279,3 +279,37 @@ def test_the_openapi_document(client: FlaskClient) -> None:
     doc = client.get("/api/openapi.json").get_json()
     assert doc["openapi"].startswith("3.1")
     assert set(doc["paths"]) == {"/inbound", "/bounce", "/from-snapshot"}
+
+
+def test_a_body_breaking_the_document_is_refused_naming_the_field(
+    client: FlaskClient, desk: Desk
+) -> None:
+    answer = _post(client, "/bounce", {"RecordType": [None], "Email": "a@b.test"}, _bearer(TOKEN))
+    assert answer.status_code == 400
+    assert answer.get_json()["error"].startswith("RecordType: expected string or null")
+    answer = _post(client, "/inbound", postmark(Attachments=[{"Content": "no!"}]), _bearer(TOKEN))
+    assert (answer.status_code, answer.get_json()["error"]) == (
+        400,
+        "Attachments[0].Content: expected base64",
+    )
+    long_key = {**_bearer(SNAP), "Idempotency-Key": "k" * 201}
+    body = {"deploy_id": "d", "surface_id": "s", "title": "t", "severity": "low", "snapshot": 1}
+    assert _post(client, "/from-snapshot", body, long_key).status_code == 400
+    assert desk.spool() == [] and desk.tickets() == []
+
+
+def test_an_inbound_payload_with_only_from_full_keeps_its_sender(
+    client: FlaskClient, desk: Desk
+) -> None:
+    payload = postmark(
+        From=None,
+        FromFull={"Email": "zoë@customer.test", "Name": 'Zoë "Z" Q'},
+        Headers=[],
+        Attachments=[{"Name": "a\r\nb.txt", "Content": "aGVsbG8", "ContentID": "x\n1"}],
+    )
+    assert _post(client, "/inbound", payload, _bearer(TOKEN)).status_code == 200
+    (outcome,) = desk.run_worker_until_idle()
+    assert outcome.state == "processed"
+    (message,) = desk.ticket(1)["messages"]
+    assert message["from"] == "zoë@customer.test"
+    assert [a["filename"] for a in message["attachments"]] == ["a b.txt"]
