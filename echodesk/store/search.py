@@ -12,8 +12,10 @@ How a query runs, and why this way:
   pass over every match; when a set is full, the result says so
   (``Results.capped``: there may be older matches).
 * The ticket filters (``status:``, ``tag:``, ``assignee:``, dates...) then
-  run on those candidates, or on all tickets when there is no positive text;
-  clauses are ANDed, the terms of a clause ORed, ``-`` negates (a negated
+  run on those candidates; with no positive text they run on the tickets
+  newest first and stop once :data:`COUNTED` pass (or the page asked for),
+  so ``status:open`` on a large desk reads "2000+" rather than counting
+  every open ticket; clauses are ANDed, the terms of a clause ORed, ``-`` negates (a negated
   word excludes every ticket with a message containing it).
 * The matching tickets are counted and paged from one materialised set:
   best score first (an exact subject match before all), then most recently
@@ -39,6 +41,8 @@ from echodesk.store.searchquery import Query, SearchError, Term, day, parse
 
 CANDIDATES = 2000  # newest matching messages (and named tickets) per positive term
 RERANK = 200  # the best this many are re-ranked by subject match in Python
+COUNTED = 2000  # tickets a query without words counts, newest first, before "N+"
+WINDOWS = (20_000, 200_000)  # PostgreSQL: newest messages looked at first, then next
 MARK_START, MARK_END = "\ue000", "\ue001"  # highlight markers in snippets
 TEXT_KINDS = ("text", "subject", "from", "to")
 _NO_SCORE = "CAST(NULL AS BIGINT), CAST(0 AS REAL)"  # a named ticket: no message, no score
@@ -75,6 +79,7 @@ class _Sql:
         self.me = me
         self.params: dict[str, Any] = {}
         self.ctes: list[str] = []
+        self.top = 0  # the newest message's id (PostgreSQL's search windows)
 
     def bind(self, value: Any) -> str:
         name = f"p{len(self.params)}"
@@ -108,11 +113,27 @@ class _Sql:
         """(tid, mid, score) of the newest matching messages of one term."""
         expr = self.bind(self.fts(term))
         if self.pg:
+            # A GIN index cannot hand out its matches newest first: look in the
+            # newest messages first and stop when the set is full (PostgreSQL runs
+            # the parts of a UNION ALL in order, and not at all once LIMIT is met).
+            # Ranking reads each message's vector, so only the chosen ones are ranked.
+            bounds = [self.top - w for w in WINDOWS if self.top - w > 0]
+            ranges = [(lo, hi) for lo, hi in zip([*bounds, None], [None, *bounds], strict=True)]
+            parts = []
+            for lo, hi in ranges:
+                within = (f" AND m.id > {int(lo)}" if lo is not None else "") + (
+                    f" AND m.id <= {int(hi)}" if hi is not None else ""
+                )
+                parts.append(
+                    "(SELECT m.id AS mid, m.ticket_id AS tid FROM messages m "
+                    f"WHERE m.search_vector @@ to_tsquery('simple', {expr}){within} "
+                    f"ORDER BY m.id DESC LIMIT {CANDIDATES})"
+                )
             return (
-                "SELECT m.ticket_id AS tid, m.id AS mid, "
-                "ts_rank_cd(m.search_vector, q.q) AS score "
-                f"FROM messages m, to_tsquery('simple', {expr}) AS q(q) "
-                f"WHERE m.search_vector @@ q.q ORDER BY m.id DESC LIMIT {CANDIDATES}"
+                "SELECT w.tid, w.mid, "
+                f"ts_rank_cd(m.search_vector, to_tsquery('simple', {expr})) AS score "
+                f"FROM (SELECT * FROM ({' UNION ALL '.join(parts)}) u LIMIT {CANDIDATES}) w "
+                "JOIN messages m ON m.id = w.mid"
             )
         # bm25() only works in a plain FTS query; the join to messages comes after.
         return (
@@ -190,7 +211,8 @@ def _filter(sql: _Sql, term: Term) -> str:
         return "t.assignee_id IS NULL"
     if kind == "has":
         return (
-            "t.id IN (SELECT m.ticket_id FROM attachments a JOIN messages m ON m.id = a.message_pk)"
+            "EXISTS (SELECT 1 FROM messages m JOIN attachments a ON a.message_pk = m.id "
+            "WHERE m.ticket_id = t.id)"
         )
     if kind == "before":
         return f"t.created_at < {sql.bind(_when(sql, term.value))}"
@@ -254,9 +276,18 @@ def search(
     """Tickets matching the query, best first (see the module docstring)."""
     parsed = parse(query) if isinstance(query, str) else query
     sql = _Sql(session.get_bind().dialect.name, me)
+    if sql.pg:
+        sql.top = int(session.scalar(text("SELECT max(id) FROM messages")) or 0)
     sets: list[str] = []
     where = _where(sql, parsed, sets)
-    sql.ctes.append(f"hits AS MATERIALIZED (SELECT t.id FROM tickets t WHERE {where})")
+    counted = max(COUNTED, offset + limit)
+    if sets:  # bounded by the candidate sets
+        sql.ctes.append(f"hits AS MATERIALIZED (SELECT t.id FROM tickets t WHERE {where})")
+    else:  # filters only: the newest tickets that pass, enough to count to "N+"
+        sql.ctes.append(
+            f"hits AS MATERIALIZED (SELECT t.id FROM tickets t WHERE {where} "
+            f"ORDER BY t.updated_at DESC, t.id DESC LIMIT {counted + 1})"
+        )
     if sets:
         sql.ctes.append(f"ranked AS MATERIALIZED ({_scores(sql, sets)})")
         join = "LEFT JOIN ranked r ON r.tid = t.id"
@@ -267,7 +298,8 @@ def search(
         capped = "(" + " OR ".join(full) + ")"
     else:
         join, select_rank = "", "0.0, NULL"
-        order, window, capped = "t.updated_at DESC, t.id DESC", limit + offset, "0 = 1"
+        order, window = "t.updated_at DESC, t.id DESC", limit + offset
+        capped = f"(SELECT count(*) FROM hits) > {counted}"
     statement = (
         "WITH " + ", ".join(sql.ctes) + " "
         "SELECT t.id, t.number, t.subject, t.status, c.email, t.updated_at, "
@@ -277,7 +309,8 @@ def search(
     )
     rows = list(session.execute(text(statement), sql.params).all())
     total = int(rows[0][8]) if rows else _count(session, sql)
-    is_capped = bool(rows[0][9]) if rows else False
+    is_capped = bool(rows[0][9]) if rows else total > counted
+    total = min(total, counted) if not sets else total
     ordered = _rerank(rows, parsed) if sets else rows
     page = ordered[offset : offset + limit]
     snippets = _snippets(session, parsed, [r[7] for r in page if r[7] is not None])

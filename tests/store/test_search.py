@@ -282,3 +282,50 @@ def test_erased_text_leaves_the_index(desk: Desk) -> None:
         ids = session.scalars(select(Message.id).where(Message.ticket_id == 2)).all()
         searchindex.reindex(session, ids)
     assert _numbers(desk, "total") == []
+
+
+def test_a_common_word_takes_its_newest_matches_and_says_there_may_be_more(
+    desk: Desk, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from echodesk.store import search as search_module
+
+    # Tiny windows: PostgreSQL looks at the newest message, then the two before,
+    # then the rest; the result is the same as looking everywhere at once.
+    monkeypatch.setattr(search_module, "WINDOWS", (1, 3))
+    monkeypatch.setattr(search_module, "CANDIDATES", 1)
+    with desk.db.reading() as session:
+        found = search(session, "printer", limit=50)
+    # The newest message with "printer" is ticket 1's reply ("Re: Printer on fire").
+    assert [h.number for h in found.hits] == [1] and found.capped
+    monkeypatch.setattr(search_module, "CANDIDATES", 2)
+    with desk.db.reading() as session:
+        found = search(session, "printer", limit=50)
+    assert sorted(h.number for h in found.hits) == [1, 3]  # ticket 3 is in the oldest window
+    monkeypatch.setattr(search_module, "CANDIDATES", 2000)
+    with desk.db.reading() as session:
+        found = search(session, "printer", limit=50)
+    assert sorted(h.number for h in found.hits) == [1, 3] and not found.capped
+
+
+def test_filters_alone_count_the_newest_tickets_up_to_a_limit(
+    desk: Desk, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from echodesk.store import search as search_module
+
+    with desk.db.reading() as session:
+        every = search(session, "status:open", limit=50)
+    assert every.total == 5 and not every.capped
+    newest_first = [h.number for h in every.hits]
+    monkeypatch.setattr(search_module, "COUNTED", 2)
+    with desk.db.reading() as session:
+        first = search(session, "status:open", limit=1)
+        fourth = search(session, "status:open", limit=1, offset=3)
+        last = search(session, "status:open", limit=1, offset=4)
+        past = search(session, "status:open", limit=1, offset=9)
+    assert (first.total, first.capped) == (2, True)  # shown as "2+"
+    assert [h.number for h in first.hits] == newest_first[:1]
+    assert (fourth.total, fourth.capped) == (4, True)  # paging on still finds them
+    assert [h.number for h in fourth.hits] == newest_first[3:4]
+    assert (last.total, last.capped) == (5, False)
+    assert [h.number for h in last.hits] == newest_first[4:]
+    assert (past.total, past.capped, past.hits) == (5, False, [])
