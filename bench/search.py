@@ -379,7 +379,7 @@ def explain(db: Database, query: str, me: str) -> list[str]:
     sent: list[tuple[str, Any]] = []
 
     def capture(_c: Any, _cur: Any, statement: str, params: Any, _ctx: Any, _many: bool) -> None:
-        if statement.lstrip().upper().startswith("SELECT"):
+        if statement.lstrip().upper().startswith(("SELECT", "WITH")):
             sent.append((statement, params))
 
     event.listen(db.engine, "before_cursor_execute", capture)

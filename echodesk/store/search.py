@@ -5,18 +5,19 @@ How a query runs, and why this way:
 * Each positive word, phrase or ``from:``/``to:``/``subject:`` term first
   becomes a *candidate set*: the newest :data:`CANDIDATES` messages that
   match it, with their relevance (bm25 on SQLite, ts_rank_cd on PostgreSQL;
-  subject weighs most), taken straight from the full-text index. A free word
-  also brings the tickets it names by number, tag, customer address or name,
-  and attachment file name. The sets are materialised once, so a word found
-  in a tenth of a million messages costs a bounded amount of work, not a
-  pass over every match; when a set is full, the result says so
+  subject weighs most), taken straight from the full-text index (attachment
+  file names are words of the index too). A free word also brings the
+  tickets it names by number, tag, or customer address or name. So a word
+  found in a tenth of a million messages costs a bounded amount of work,
+  not a pass over every match; when a set is full, the result says so
   (``Results.capped``: there may be older matches).
 * The ticket filters (``status:``, ``tag:``, ``assignee:``, dates...) then
   run on those candidates; with no positive text they run on the tickets
   newest first and stop once :data:`COUNTED` pass (or the page asked for),
   so ``status:open`` on a large desk reads "2000+" rather than counting
-  every open ticket; clauses are ANDed, the terms of a clause ORed, ``-`` negates (a negated
-  word excludes every ticket with a message containing it).
+  every open ticket. Clauses are ANDed, the terms of a clause ORed, ``-``
+  negates (a negated word excludes every ticket with a message containing
+  it).
 * The matching tickets are counted and paged from one materialised set:
   best score first (an exact subject match before all), then most recently
   updated. The snippet is cut from the best message in Python, the same way
@@ -39,10 +40,10 @@ from echodesk.store.models import Message
 from echodesk.store.searchindex import words
 from echodesk.store.searchquery import Query, SearchError, Term, day, parse
 
-CANDIDATES = 2000  # newest matching messages (and named tickets) per positive term
+CANDIDATES = 1000  # newest matching messages (and named tickets) per positive term
 RERANK = 200  # the best this many are re-ranked by subject match in Python
 COUNTED = 2000  # tickets a query without words counts, newest first, before "N+"
-WINDOWS = (20_000, 200_000)  # PostgreSQL: newest messages looked at first, then next
+FIRST_WINDOW = 20_000  # PostgreSQL: the newest messages searched first (then older ones)
 MARK_START, MARK_END = "\ue000", "\ue001"  # highlight markers in snippets
 TEXT_KINDS = ("text", "subject", "from", "to")
 _NO_SCORE = "CAST(NULL AS BIGINT), CAST(0 AS REAL)"  # a named ticket: no message, no score
@@ -74,9 +75,10 @@ class Results:
 class _Sql:
     """Bound parameters with fresh names, and the dialect's pieces."""
 
-    def __init__(self, dialect: str, me: str | None) -> None:
+    def __init__(self, dialect: str, me: str | None, session: Session | None = None) -> None:
         self.pg = dialect == "postgresql"
         self.me = me
+        self.session = session
         self.params: dict[str, Any] = {}
         self.ctes: list[str] = []
         self.top = 0  # the newest message's id (PostgreSQL's search windows)
@@ -111,31 +113,15 @@ class _Sql:
     # -- candidate sets -----------------------------------------------------------
     def newest_matches(self, term: Term) -> str:
         """(tid, mid, score) of the newest matching messages of one term."""
-        expr = self.bind(self.fts(term))
         if self.pg:
-            # A GIN index cannot hand out its matches newest first: look in the
-            # newest messages first and stop when the set is full (PostgreSQL runs
-            # the parts of a UNION ALL in order, and not at all once LIMIT is met).
-            # Ranking reads each message's vector, so only the chosen ones are ranked.
-            bounds = [self.top - w for w in WINDOWS if self.top - w > 0]
-            ranges = [(lo, hi) for lo, hi in zip([*bounds, None], [None, *bounds], strict=True)]
-            parts = []
-            for lo, hi in ranges:
-                within = (f" AND m.id > {int(lo)}" if lo is not None else "") + (
-                    f" AND m.id <= {int(hi)}" if hi is not None else ""
-                )
-                parts.append(
-                    "(SELECT m.id AS mid, m.ticket_id AS tid FROM messages m "
-                    f"WHERE m.search_vector @@ to_tsquery('simple', {expr}){within} "
-                    f"ORDER BY m.id DESC LIMIT {CANDIDATES})"
-                )
+            mids, tids, scores = self.pg_newest(term)
             return (
-                "SELECT w.tid, w.mid, "
-                f"ts_rank_cd(m.search_vector, to_tsquery('simple', {expr})) AS score "
-                f"FROM (SELECT * FROM ({' UNION ALL '.join(parts)}) u LIMIT {CANDIDATES}) w "
-                "JOIN messages m ON m.id = w.mid"
+                "SELECT x.tid AS tid, x.mid AS mid, x.score AS score FROM unnest("
+                f"CAST({self.bind(mids)} AS bigint[]), CAST({self.bind(tids)} AS bigint[]), "
+                f"CAST({self.bind(scores)} AS real[])) AS x(mid, tid, score)"
             )
         # bm25() only works in a plain FTS query; the join to messages comes after.
+        expr = self.bind(self.fts(term))
         return (
             "SELECT m.ticket_id AS tid, f.mid AS mid, f.score AS score FROM ("
             "SELECT rowid AS mid, -bm25(message_fts, 8.0, 1.0, 2.0, 1.0) AS score "
@@ -143,8 +129,54 @@ class _Sql:
             f"ORDER BY rowid DESC LIMIT {CANDIDATES}) f JOIN messages m ON m.id = f.mid"
         )
 
+    def pg_newest(self, term: Term) -> tuple[list[int], list[int], list[float]]:
+        """PostgreSQL: the newest :data:`CANDIDATES` matches, looked for newest first.
+
+        A GIN index cannot hand out its matches newest first, and asking for
+        "the newest N" in one statement lets the planner walk the messages
+        backwards testing each one. So the newest :data:`FIRST_WINDOW` messages
+        are searched first (the word's index entries ANDed with an id range),
+        and each further, older window is sized from how often the word was
+        found so far (at most eight times the last) until the set is full.
+        Only the messages kept are ranked.
+        """
+        assert self.session is not None
+        query = self.fts(term)
+        found: list[tuple[int, int, float]] = []
+        hi, window = self.top, FIRST_WINDOW
+        while hi > 0 and len(found) < CANDIDATES:
+            lo = max(0, hi - window)
+            rows: list[Any] = list(
+                self.session.execute(
+                    text(
+                        "SELECT m.id, m.ticket_id FROM messages m, "
+                        "to_tsquery('simple', :q) AS q(q) "
+                        "WHERE m.search_vector @@ q.q AND m.id > :lo AND m.id <= :hi"
+                    ),
+                    {"q": query, "lo": lo, "hi": hi},
+                )
+            )
+            rows.sort(reverse=True)
+            found += [(r[0], r[1], 0.0) for r in rows[: CANDIDATES - len(found)]]
+            seen, need = self.top - lo, CANDIDATES - len(found)
+            guess = int(1.3 * need * seen / max(len(found), 1))
+            hi, window = lo, max(window, min(guess, 8 * window))
+        if not found:
+            return [], [], []
+        mids = [f[0] for f in found]
+        ranked: dict[int, float] = dict(
+            self.session.execute(
+                text(
+                    "SELECT m.id, ts_rank_cd(m.search_vector, to_tsquery('simple', :q)) "
+                    "FROM messages m WHERE m.id = ANY(CAST(:ids AS bigint[]))"
+                ),
+                {"q": query, "ids": mids},
+            ).all()
+        )
+        return mids, [f[1] for f in found], [float(ranked.get(m, 0.0)) for m in mids]
+
     def named_tickets(self, term: Term) -> list[str]:
-        """Tickets a free word names by number, tag, customer or file name (no score)."""
+        """Tickets a free word names by number, tag or customer (no score)."""
         parts = []
         number = _ticket_number(term)
         if number is not None:
@@ -152,17 +184,13 @@ class _Sql:
         if term.raw and not term.prefix:
             parts.append(
                 f"SELECT ticket_id, {_NO_SCORE} FROM ticket_tags WHERE tag = {self.bind(term.raw)}"
+                " ORDER BY ticket_id DESC"
             )
         if len(term.raw) >= 3:
             people = f"{self.like('c.email', term.raw)} OR {self.like('c.display_name', term.raw)}"
             parts.append(
                 f"SELECT t2.id, {_NO_SCORE} FROM tickets t2 WHERE t2.customer_id IN "
                 f"(SELECT c.id FROM customers c WHERE {people})"
-            )
-            parts.append(
-                f"SELECT m.ticket_id, {_NO_SCORE} FROM attachments a "
-                "JOIN messages m "
-                f"ON m.id = a.message_pk WHERE {self.like('a.filename', term.raw)}"
             )
         return [f"SELECT * FROM ({p} LIMIT {CANDIDATES}) x" for p in parts]
 
@@ -179,9 +207,11 @@ class _Sql:
         """A negated text term: no message of the ticket matches it."""
         expr = self.bind(self.fts(term))
         if self.pg:
+            # OFFSET 0 keeps this a test of each ticket's few messages: as an
+            # anti-join, PostgreSQL would first find every message with the word.
             return (
                 "NOT EXISTS (SELECT 1 FROM messages m WHERE m.ticket_id = t.id "
-                f"AND m.search_vector @@ to_tsquery('simple', {expr}))"
+                f"AND m.search_vector @@ to_tsquery('simple', {expr}) OFFSET 0)"
             )
         return (
             "t.id NOT IN (SELECT m.ticket_id FROM message_fts JOIN messages m "
@@ -246,11 +276,23 @@ def _assignee(sql: _Sql, value: str) -> str:
     return f"t.assignee_id IN (SELECT id FROM agents WHERE {who})"
 
 
-def _where(sql: _Sql, query: Query, sets: list[str]) -> str:
+def _where(sql: _Sql, query: Query, sets: list[str]) -> tuple[str, list[str]]:
+    """The condition on ``t``, and the candidate sets every hit must be in (if any).
+
+    A clause made only of words (``refund OR chargeback``) holds only for
+    tickets in its candidate sets, so the hits are looked for there rather
+    than among all tickets.
+    """
     parts = ["t.merged_into_id IS NULL"]
+    anchor: list[str] = []
     for clause in query.clauses:
-        parts.append("(" + " OR ".join(_condition(sql, term, sets) for term in clause) + ")")
-    return " AND ".join(parts)
+        before = len(sets)
+        condition = "(" + " OR ".join(_condition(sql, term, sets) for term in clause) + ")"
+        if not anchor and all(t.kind in TEXT_KINDS and not t.negated for t in clause):
+            anchor = sets[before:]  # the hits are looked for in these: no need to test it
+        else:
+            parts.append(condition)
+    return " AND ".join(parts), anchor
 
 
 def _scores(sql: _Sql, sets: list[str]) -> str:
@@ -275,37 +317,39 @@ def search(
 ) -> Results:
     """Tickets matching the query, best first (see the module docstring)."""
     parsed = parse(query) if isinstance(query, str) else query
-    sql = _Sql(session.get_bind().dialect.name, me)
+    sql = _Sql(session.get_bind().dialect.name, me, session)
     if sql.pg:
         sql.top = int(session.scalar(text("SELECT max(id) FROM messages")) or 0)
     sets: list[str] = []
-    where = _where(sql, parsed, sets)
+    where, anchor = _where(sql, parsed, sets)
     counted = max(COUNTED, offset + limit)
-    if sets:  # bounded by the candidate sets
-        sql.ctes.append(f"hits AS MATERIALIZED (SELECT t.id FROM tickets t WHERE {where})")
-    else:  # filters only: the newest tickets that pass, enough to count to "N+"
-        sql.ctes.append(
-            f"hits AS MATERIALIZED (SELECT t.id FROM tickets t WHERE {where} "
-            f"ORDER BY t.updated_at DESC, t.id DESC LIMIT {counted + 1})"
-        )
+    picked = f"SELECT t.id, t.updated_at FROM tickets t WHERE {where}"
+    if anchor:
+        among = " UNION ALL ".join(f"SELECT tid FROM {name}" for name in anchor)
+        picked += f" AND t.id IN ({among})"
+    if not sets:  # filters only: the newest tickets that pass, enough to count to "N+"
+        picked += f" ORDER BY t.updated_at DESC, t.id DESC LIMIT {counted + 1}"
+    sql.ctes.append(f"hits AS MATERIALIZED ({picked})")
     if sets:
         sql.ctes.append(f"ranked AS MATERIALIZED ({_scores(sql, sets)})")
-        join = "LEFT JOIN ranked r ON r.tid = t.id"
-        select_rank = "r.score, r.best"
-        order = "r.score IS NULL, r.score DESC, t.updated_at DESC, t.id DESC"
+        scored = "SELECT h.id, h.updated_at, r.score, r.best FROM hits h LEFT JOIN ranked r "
+        scored += "ON r.tid = h.id"
+        order = "score IS NULL, score DESC, updated_at DESC, id DESC"
         window = max(limit + offset, RERANK)
         full = [f"(SELECT count(*) FROM {n} WHERE mid IS NOT NULL) >= {CANDIDATES}" for n in sets]
         capped = "(" + " OR ".join(full) + ")"
     else:
-        join, select_rank = "", "0.0, NULL"
-        order, window = "t.updated_at DESC, t.id DESC", limit + offset
+        scored = "SELECT id, updated_at, 0.0 AS score, CAST(NULL AS BIGINT) AS best FROM hits"
+        order, window = "updated_at DESC, id DESC", limit + offset
         capped = f"(SELECT count(*) FROM hits) > {counted}"
+    # Ordered and cut among the hits alone; only the page's tickets are read whole.
+    sql.ctes.append(f"page AS MATERIALIZED ({scored} ORDER BY {order} LIMIT {int(window)})")
     statement = (
         "WITH " + ", ".join(sql.ctes) + " "
         "SELECT t.id, t.number, t.subject, t.status, c.email, t.updated_at, "
-        f"{select_rank}, (SELECT count(*) FROM hits), CASE WHEN {capped} THEN 1 ELSE 0 END "
-        "FROM hits h JOIN tickets t ON t.id = h.id LEFT JOIN customers c ON c.id = t.customer_id "
-        f"{join} ORDER BY {order} LIMIT {int(window)}"
+        f"p.score, p.best, (SELECT count(*) FROM hits), CASE WHEN {capped} THEN 1 ELSE 0 END "
+        "FROM page p JOIN tickets t ON t.id = p.id LEFT JOIN customers c ON c.id = t.customer_id "
+        f"ORDER BY {', '.join('p.' + o for o in order.split(', '))}"
     )
     rows = list(session.execute(text(statement), sql.params).all())
     total = int(rows[0][8]) if rows else _count(session, sql)

@@ -4,11 +4,14 @@ Both databases are given text that Python has already cut into words
 (:func:`words`: lower case, every run of non-letters/digits a space), so
 "alice@example.com", "Re: Drucker-Problem" or "TKT-0042" become the same
 tokens on SQLite and PostgreSQL, and a query finds the same tickets on
-both. Four fields per message, weighted for ranking: subject, body, sender
-(address and name) and recipients.
+both. Four fields per message, weighted for ranking: subject, body (with
+the names of the message's attached files, so "invoice-2026.pdf" is found
+by its words through the same index), sender (address and name) and
+recipients.
 
 Every write of a message reaches the index: the batch pipeline's multi-row
-inserts call :func:`index_rows`; messages added through the ORM (replies,
+inserts call :func:`index_rows` (and :func:`reindex` once the attachments
+are written); messages and attachments added through the ORM (replies,
 notes, acknowledgements) are indexed by a flush hook (:func:`watch`);
 erasure calls :func:`reindex`.
 """
@@ -22,7 +25,7 @@ from typing import Any
 from sqlalchemy import event, select, text
 from sqlalchemy.orm import Session, sessionmaker
 
-from echodesk.store.models import Message
+from echodesk.store.models import Attachment, Message
 
 _NON_WORD = re.compile(r"[\W_]+")
 MAX_BODY = 200_000  # characters of a body that are indexed
@@ -51,11 +54,12 @@ def _addresses(values: Any) -> str:
     return str(values or "")
 
 
-def document(row: dict[str, Any] | Message) -> tuple[str, str, str, str]:
-    """(subject, body, sender, recipients) of a message, as words."""
+def document(row: dict[str, Any] | Message, files: Sequence[str] = ()) -> tuple[str, str, str, str]:
+    """(subject, body, sender, recipients) of a message, as words; ``files`` are
+    the names of its attachments, indexed with the body."""
     get = row.get if isinstance(row, dict) else lambda k, d=None: getattr(row, k, d)
     subject = words(str(get("subject", "") or ""))
-    body = words(str(get("body_text", "") or "")[:MAX_BODY])
+    body = words(str(get("body_text", "") or "")[:MAX_BODY] + " " + " ".join(files))
     sender = words(f"{get('from_email', '') or ''} {get('from_name', '') or ''}")
     recipients = words(f"{_addresses(get('to_addrs', []))} {_addresses(get('cc_addrs', []))}")
     return subject, body, sender, recipients
@@ -75,9 +79,11 @@ def index_rows(
     """Add (or replace) the index entries of these messages."""
     if not pks:
         return
+    files = file_names(session, pks)
+    documents = (document(row, files.get(pk, ())) for pk, row in zip(pks, rows, strict=True))
     params = [
         {"id": pk, "subject": s, "body": b, "sender": f, "recipients": r}
-        for pk, (s, b, f, r) in zip(pks, (document(row) for row in rows), strict=True)
+        for pk, (s, b, f, r) in zip(pks, documents, strict=True)
     ]
     conn = session.connection()
     if conn.dialect.name == "postgresql":
@@ -95,6 +101,21 @@ def index_rows(
         ),
         params,
     )
+
+
+def file_names(session: Session, pks: Sequence[int]) -> dict[int, list[str]]:
+    """The names of the (not erased) files attached to these messages."""
+    found: dict[int, list[str]] = {}
+    for start in range(0, len(pks), 500):
+        rows = session.execute(
+            select(Attachment.message_pk, Attachment.filename).where(
+                Attachment.message_pk.in_(pks[start : start + 500]),
+                Attachment.erased_at.is_(None),
+            )
+        )
+        for pk, name in rows:
+            found.setdefault(pk, []).append(name or "")
+    return found
 
 
 def reindex(session: Session, pks: Iterable[int]) -> None:
@@ -115,6 +136,14 @@ def _after_flush(session: Session, _context: Any) -> None:
     ]
     if changed:
         index_rows(session, [m.id for m in changed], changed)
+    done = {m.id for m in changed}
+    files = {
+        obj.message_pk
+        for obj in (*session.new, *session.dirty)
+        if isinstance(obj, Attachment) and obj.message_pk not in done
+    }
+    if files:
+        reindex(session, files)
 
 
 def watch(sessions: sessionmaker[Session]) -> None:
@@ -122,4 +151,12 @@ def watch(sessions: sessionmaker[Session]) -> None:
     event.listen(sessions, "after_flush", _after_flush)
 
 
-__all__ = ["document", "index_rows", "outside_the_models", "reindex", "watch", "words"]
+__all__ = [
+    "document",
+    "file_names",
+    "index_rows",
+    "outside_the_models",
+    "reindex",
+    "watch",
+    "words",
+]

@@ -159,7 +159,9 @@ def insert_participants(session: Session, rows: Sequence[Row]) -> None:
 
 
 def insert_attachments(session: Session, rows: Sequence[Row]) -> None:
+    """Insert attachments; their messages are indexed again with the file names."""
     insert_rows(session, Attachment, rows)
+    searchindex.reindex(session, {int(row["message_pk"]) for row in rows})
 
 
 def insert_audit(session: Session, rows: Sequence[Row]) -> None:

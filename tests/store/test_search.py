@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import update
 
+from echodesk.mailbox.message import AttachmentPart
 from echodesk.store import agents
 from echodesk.store.models import Agent, Ticket
 from echodesk.store.search import MARK_END, MARK_START, search
@@ -198,6 +199,9 @@ def test_new_replies_and_notes_are_searchable_at_once(desk: Desk) -> None:
     desk.note(2, "Internal: customer is a unicornfish fan.")
     assert _numbers(desk, "zebracorn") == [2]
     assert _numbers(desk, "unicornfish") == [2]
+    pdf = AttachmentPart("gutschrift-quokka.pdf", "application/pdf", b"%PDF-1.4")
+    desk.reply(5, "Here is your credit note.\n", attachments=(pdf,))
+    assert _numbers(desk, "quokka") == [5]  # the file's name, in the same index
 
 
 HOSTILE = [
@@ -289,9 +293,9 @@ def test_a_common_word_takes_its_newest_matches_and_says_there_may_be_more(
 ) -> None:
     from echodesk.store import search as search_module
 
-    # Tiny windows: PostgreSQL looks at the newest message, then the two before,
-    # then the rest; the result is the same as looking everywhere at once.
-    monkeypatch.setattr(search_module, "WINDOWS", (1, 3))
+    # A tiny first window: PostgreSQL looks at the newest message, then at
+    # older ones; the result is the same as looking everywhere at once.
+    monkeypatch.setattr(search_module, "FIRST_WINDOW", 1)
     monkeypatch.setattr(search_module, "CANDIDATES", 1)
     with desk.db.reading() as session:
         found = search(session, "printer", limit=50)
@@ -329,3 +333,46 @@ def test_filters_alone_count_the_newest_tickets_up_to_a_limit(
     assert (last.total, last.capped) == (5, False)
     assert [h.number for h in last.hits] == newest_first[4:]
     assert (past.total, past.capped, past.hits) == (5, False, [])
+
+
+def test_file_names_are_words_of_the_index_also_after_the_upgrade(desk: Desk) -> None:
+    from alembic import command
+    from sqlalchemy import text
+
+    from echodesk.store import migrate
+    from echodesk.store.models import Message
+    from echodesk.store.searchindex import document
+
+    assert _numbers(desk, "vertrag") == [4]
+    assert _numbers(desk, '"vertrag 2026"') == [4]  # "vertrag-2026.pdf"
+    # An index written before file names were indexed (migration 0008) ...
+    with desk.db.transaction() as session:
+        (message,) = session.query(Message).filter(Message.subject == "Contract renewal")
+        subject, body, sender, recipients = document(message)
+        values = {"id": message.id, "s": subject, "b": body, "f": sender, "r": recipients}
+        if desk.db.is_postgres:
+            session.execute(
+                text(
+                    "UPDATE messages SET search_vector = setweight(to_tsvector('simple', :s), 'A')"
+                    " || setweight(to_tsvector('simple', :b), 'B') WHERE id = :id"
+                ),
+                values,
+            )
+        else:
+            session.execute(text("DELETE FROM message_fts WHERE rowid = :id"), values)
+            session.execute(
+                text(
+                    "INSERT INTO message_fts (rowid, subject, body, sender, recipients) "
+                    "VALUES (:id, :s, :b, :f, :r)"
+                ),
+                values,
+            )
+    assert _numbers(desk, "vertrag") == []
+    # ... learns them when the migration runs.
+    with desk.db.engine.connect() as conn:
+        config = migrate._config()
+        config.attributes["connection"] = conn
+        command.downgrade(config, "0007")
+        conn.commit()
+    migrate.upgrade(desk.db)
+    assert _numbers(desk, "vertrag") == [4]
