@@ -10,11 +10,9 @@ from flask import Flask
 
 from echodesk.config import load
 from echodesk.desk.context import DeskContext
-from echodesk.desk.signin_mail import queue_signin_mail
-from echodesk.desk.webhooks import Webhooks
+from echodesk.serving import web_app
 from echodesk.store import migrate
 from echodesk.store.db import Database
-from echodesk.web.app import WebContext, create_app
 
 
 def build(settings_path: str | None = None) -> Flask:
@@ -24,16 +22,7 @@ def build(settings_path: str | None = None) -> Flask:
     settings = load(Path(settings_path) if settings_path else None)
     db = Database(settings.effective_database_url())
     migrate.ensure_current(db, auto_upgrade=db.dialect == "sqlite")
-    ctx = DeskContext.for_settings(settings)
-    web = WebContext(
-        settings=settings,
-        db=db,
-        blobs=ctx.blobs,
-        secret=ctx.secret,
-        send_link=lambda session, email, link: queue_signin_mail(session, ctx, email, link),
-        hooks=Webhooks(db, ctx),
-    )
-    return create_app(web)
+    return web_app(settings, db, DeskContext.for_settings(settings))
 
 
 def __getattr__(name: str) -> Flask:

@@ -152,7 +152,8 @@ def apply_bounces(
                 "payload": payload,
             }
         )
-    for note, pk in zip(notes, writes.insert_messages(session, notes), strict=True):
+    pks = writes.insert_messages(session, notes, [[] for _ in notes])  # notes attach nothing
+    for note, pk in zip(notes, pks, strict=True):
         detail = f"mail to a customer bounced ({note['subject']})"
         notifier.notify(note["ticket_id"], Event.BOUNCE, pk, now=now, detail=detail)
     return audit

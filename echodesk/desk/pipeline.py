@@ -346,7 +346,8 @@ def _insert_messages(
     now: datetime,
 ) -> list[int]:
     rows = [_message_row(planned, ids, customer_ids, now) for planned in plan.messages]
-    message_ids = writes.insert_messages(session, rows)
+    names = [[part.filename for part in planned.item.msg.attachments] for planned in plan.messages]
+    message_ids = writes.insert_messages(session, rows, names)
     refs, files = [], []
     for planned, pk in zip(plan.messages, message_ids, strict=True):
         msg = planned.item.msg

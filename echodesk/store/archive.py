@@ -40,10 +40,12 @@ class Page:
     total: int
     page: int
     per_page: int
+    more: bool = False  # the total is a lower bound (a search that stopped counting)
 
     @property
     def pages(self) -> int:
-        return max(1, -(-self.total // self.per_page))
+        counted = max(1, -(-self.total // self.per_page))
+        return max(counted, self.page + 1) if self.more else counted
 
 
 def status_counts(session: Session) -> dict[str, int]:

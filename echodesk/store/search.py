@@ -44,6 +44,7 @@ CANDIDATES = 1000  # newest matching messages (and named tickets) per positive t
 RERANK = 200  # the best this many are re-ranked by subject match in Python
 COUNTED = 2000  # tickets a query without words counts, newest first, before "N+"
 FIRST_WINDOW = 20_000  # PostgreSQL: the newest messages searched first (then older ones)
+TRUSTED = 20  # matches enough to size the next window from how often a word was found
 MARK_START, MARK_END = "\ue000", "\ue001"  # highlight markers in snippets
 TEXT_KINDS = ("text", "subject", "from", "to")
 _NO_SCORE = "CAST(NULL AS BIGINT), CAST(0 AS REAL)"  # a named ticket: no message, no score
@@ -110,6 +111,17 @@ class _Sql:
         column = _COLUMN[term.kind]
         return f"{column} : ({body})" if column else body
 
+    def customers(self, text: str) -> str:
+        """A materialised set of the customers whose address or name contains ``text``.
+
+        Found first, through the trigram indexes, so that their tickets are
+        looked up by customer rather than every ticket's customer tested.
+        """
+        name = f"who{len(self.ctes)}"
+        people = f"{self.like('c.email', text)} OR {self.like('c.display_name', text)}"
+        self.ctes.append(f"{name} AS MATERIALIZED (SELECT c.id FROM customers c WHERE {people})")
+        return name
+
     # -- candidate sets -----------------------------------------------------------
     def newest_matches(self, term: Term) -> str:
         """(tid, mid, score) of the newest matching messages of one term."""
@@ -137,43 +149,39 @@ class _Sql:
         backwards testing each one. So the newest :data:`FIRST_WINDOW` messages
         are searched first (the word's index entries ANDed with an id range),
         and each further, older window is sized from how often the word was
-        found so far (at most eight times the last) until the set is full.
-        Only the messages kept are ranked.
+        found so far (at most eight times the last while fewer than
+        :data:`TRUSTED` matches make the guess a poor one) until the set is full.
         """
         assert self.session is not None
         query = self.fts(term)
         found: list[tuple[int, int, float]] = []
+        matched = 0  # matches seen in the windows so far (some beyond the set)
         hi, window = self.top, FIRST_WINDOW
         while hi > 0 and len(found) < CANDIDATES:
             lo = max(0, hi - window)
+            # The window's matches are found whole (a bitmap of the index ANDed
+            # with the id range), then only the newest ones needed are ranked.
             rows: list[Any] = list(
                 self.session.execute(
                     text(
-                        "SELECT m.id, m.ticket_id FROM messages m, "
-                        "to_tsquery('simple', :q) AS q(q) "
-                        "WHERE m.search_vector @@ q.q AND m.id > :lo AND m.id <= :hi"
+                        "WITH q AS (SELECT to_tsquery('simple', :q) AS q), "
+                        "w AS MATERIALIZED (SELECT m.id, m.ticket_id FROM messages m, q "
+                        "WHERE m.search_vector @@ q.q AND m.id > :lo AND m.id <= :hi) "
+                        "SELECT k.id, k.ticket_id, ts_rank_cd(m.search_vector, q.q), "
+                        "(SELECT count(*) FROM w) FROM "
+                        "(SELECT * FROM w ORDER BY id DESC LIMIT :need) k "
+                        "JOIN messages m ON m.id = k.id, q ORDER BY k.id DESC"
                     ),
-                    {"q": query, "lo": lo, "hi": hi},
+                    {"q": query, "lo": lo, "hi": hi, "need": CANDIDATES - len(found)},
                 )
             )
-            rows.sort(reverse=True)
-            found += [(r[0], r[1], 0.0) for r in rows[: CANDIDATES - len(found)]]
+            found += [(r[0], r[1], float(r[2])) for r in rows]
+            matched += int(rows[0][3]) if rows else 0
             seen, need = self.top - lo, CANDIDATES - len(found)
-            guess = int(1.3 * need * seen / max(len(found), 1))
-            hi, window = lo, max(window, min(guess, 8 * window))
-        if not found:
-            return [], [], []
-        mids = [f[0] for f in found]
-        ranked: dict[int, float] = dict(
-            self.session.execute(
-                text(
-                    "SELECT m.id, ts_rank_cd(m.search_vector, to_tsquery('simple', :q)) "
-                    "FROM messages m WHERE m.id = ANY(CAST(:ids AS bigint[]))"
-                ),
-                {"q": query, "ids": mids},
-            ).all()
-        )
-        return mids, [f[1] for f in found], [float(ranked.get(m, 0.0)) for m in mids]
+            guess = int(1.3 * need * seen / max(matched, 1))
+            grow = guess if matched >= TRUSTED else min(guess, 8 * window)
+            hi, window = lo, max(window, grow)
+        return [f[0] for f in found], [f[1] for f in found], [f[2] for f in found]
 
     def named_tickets(self, term: Term) -> list[str]:
         """Tickets a free word names by number, tag or customer (no score)."""
@@ -187,10 +195,9 @@ class _Sql:
                 " ORDER BY ticket_id DESC"
             )
         if len(term.raw) >= 3:
-            people = f"{self.like('c.email', term.raw)} OR {self.like('c.display_name', term.raw)}"
             parts.append(
                 f"SELECT t2.id, {_NO_SCORE} FROM tickets t2 WHERE t2.customer_id IN "
-                f"(SELECT c.id FROM customers c WHERE {people})"
+                f"(SELECT id FROM {self.customers(term.raw)})"
             )
         return [f"SELECT * FROM ({p} LIMIT {CANDIDATES}) x" for p in parts]
 
@@ -229,8 +236,7 @@ def _filter(sql: _Sql, term: Term) -> str:
     """A ticket filter (not a text term) as a condition on ``t``."""
     kind = term.kind
     if kind == "customer":
-        people = f"{sql.like('c.email', term.raw)} OR {sql.like('c.display_name', term.raw)}"
-        return f"t.customer_id IN (SELECT c.id FROM customers c WHERE {people})"
+        return f"t.customer_id IN (SELECT id FROM {sql.customers(term.raw)})"
     if kind == "status":
         return f"t.status = {sql.bind(term.value)}"
     if kind == "tag":

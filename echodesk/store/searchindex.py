@@ -10,8 +10,8 @@ by its words through the same index), sender (address and name) and
 recipients.
 
 Every write of a message reaches the index: the batch pipeline's multi-row
-inserts call :func:`index_rows` (and :func:`reindex` once the attachments
-are written); messages and attachments added through the ORM (replies,
+inserts call :func:`index_rows` (given the names of the files it is about
+to attach); messages and attachments added through the ORM (replies,
 notes, acknowledgements) are indexed by a flush hook (:func:`watch`);
 erasure calls :func:`reindex`.
 """
@@ -19,7 +19,7 @@ erasure calls :func:`reindex`.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import event, select, text
@@ -74,12 +74,17 @@ _PG_VECTOR = (
 
 
 def index_rows(
-    session: Session, pks: Sequence[int], rows: Sequence[dict[str, Any] | Message]
+    session: Session,
+    pks: Sequence[int],
+    rows: Sequence[dict[str, Any] | Message],
+    files: Mapping[int, Sequence[str]] | None = None,
 ) -> None:
-    """Add (or replace) the index entries of these messages."""
+    """Add (or replace) the index entries of these messages; ``files`` are their
+    attachments' names by message id (looked up when not given)."""
     if not pks:
         return
-    files = file_names(session, pks)
+    if files is None:
+        files = file_names(session, pks)
     documents = (document(row, files.get(pk, ())) for pk, row in zip(pks, rows, strict=True))
     params = [
         {"id": pk, "subject": s, "body": b, "sender": f, "recipients": r}

@@ -159,9 +159,8 @@ def insert_participants(session: Session, rows: Sequence[Row]) -> None:
 
 
 def insert_attachments(session: Session, rows: Sequence[Row]) -> None:
-    """Insert attachments; their messages are indexed again with the file names."""
+    """Insert attachments (their names reached the index through :func:`insert_messages`)."""
     insert_rows(session, Attachment, rows)
-    searchindex.reindex(session, {int(row["message_pk"]) for row in rows})
 
 
 def insert_audit(session: Session, rows: Sequence[Row]) -> None:
@@ -173,10 +172,17 @@ def insert_tickets(session: Session, rows: Sequence[Row]) -> list[int]:
     return _insert_keyed(session, Ticket, rows, "number")
 
 
-def insert_messages(session: Session, rows: Sequence[Row]) -> list[int]:
-    """Insert new messages (unique Message-IDs), indexed for search; their ids in order."""
+def insert_messages(
+    session: Session, rows: Sequence[Row], file_names: Sequence[Sequence[str]] | None = None
+) -> list[int]:
+    """Insert new messages (unique Message-IDs), indexed for search; their ids in order.
+
+    ``file_names`` (one list per row) are the names of the files the caller
+    attaches next with :func:`insert_attachments`: words of the index too.
+    """
     ids = _insert_keyed(session, Message, rows, "message_id")
-    searchindex.index_rows(session, ids, rows)
+    files = dict(zip(ids, file_names, strict=True)) if file_names is not None else None
+    searchindex.index_rows(session, ids, rows, files)
     return ids
 
 

@@ -69,7 +69,7 @@ def register(bp: Blueprint, web: WebContext) -> None:
                     snippets = {h.ticket_id: h.snippet for h in found.hits}
                     for row, hit in zip(rows, found.hits, strict=False):
                         row["snippet"] = snippets.get(hit.ticket_id, "")
-                    result = archive.Page(rows, found.total, page, PER_PAGE)
+                    result = archive.Page(rows, found.total, page, PER_PAGE, found.capped)
                 except EchoError as exc:
                     error, result = str(exc), archive.Page([], 0, 1, PER_PAGE)
             else:

@@ -5,9 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from datetime import timedelta
-from email import policy
 from email.message import EmailMessage
-from email.parser import BytesParser
 from typing import Any
 
 import pytest
@@ -22,6 +20,7 @@ from echodesk.store.types import utcnow
 from echodesk.web.app import WebContext, create_app
 from tests.support.desk import Desk
 from tests.support.mail import make_dsn, make_mail
+from tests.support.websignin import csrf, link_for, sign_in
 
 XSS = "<script>alert(1)</script><img src=x onerror=alert(2)>\"'><svg/onload=alert(3)>"
 
@@ -47,37 +46,6 @@ def desk(team: Desk) -> Desk:
 @pytest.fixture
 def client(desk: Desk) -> Iterator[FlaskClient]:
     yield _app(desk).test_client()
-
-
-def _csrf(page: str) -> str:
-    match = re.search(r'name="csrf" value="([^"]+)"', page)
-    assert match, page[:500]
-    return match.group(1)
-
-
-def _link_for(desk: Desk, email: str) -> str:
-    with desk.db.reading() as session:
-        row = session.scalars(
-            select(Outbox)
-            .where(Outbox.purpose == "signin", Outbox.rcpt == email)
-            .order_by(Outbox.id.desc())
-        ).first()
-        assert row is not None and row.raw is not None
-        msg = BytesParser(policy=policy.default).parsebytes(bytes(row.raw))
-    body = msg.get_body(("plain",))
-    assert body is not None
-    match = re.search(r"(http://\S+/signin/\S+)", str(body.get_content()))
-    assert match
-    return match.group(1)
-
-
-def _sign_in(client: FlaskClient, desk: Desk, email: str = "bob@desk.test") -> None:
-    page = client.get("/signin").get_data(as_text=True)
-    client.post("/signin", data={"email": email, "csrf": _csrf(page)})
-    path = "/" + _link_for(desk, email).split("/", 3)[3]
-    confirm = client.get(path).get_data(as_text=True)
-    answer = client.post(path, data={"csrf": _csrf(confirm)})
-    assert answer.status_code == 302, answer.get_data(as_text=True)
 
 
 def _seed(desk: Desk) -> None:
@@ -134,47 +102,47 @@ def test_the_sign_in_link_works_once_and_tells_strangers_nothing(
     client: FlaskClient, desk: Desk
 ) -> None:
     page = client.get("/signin").get_data(as_text=True)
-    stranger = client.post("/signin", data={"email": "nobody@evil.test", "csrf": _csrf(page)})
-    agent = client.post("/signin", data={"email": "BOB@desk.test", "csrf": _csrf(page)})
+    stranger = client.post("/signin", data={"email": "nobody@evil.test", "csrf": csrf(page)})
+    agent = client.post("/signin", data={"email": "BOB@desk.test", "csrf": csrf(page)})
     same = "If that address belongs to an agent, a sign-in link is on its way"
     assert same in stranger.get_data(as_text=True) and same in agent.get_data(as_text=True)
     with desk.db.reading() as session:
         rows = session.scalars(select(Outbox.rcpt).where(Outbox.purpose == "signin")).all()
     assert rows == ["bob@desk.test"]
-    link = _link_for(desk, "bob@desk.test")
+    link = link_for(desk, "bob@desk.test")
     assert link.startswith("http://127.0.0.1:8025/signin/")
     path = "/" + link.split("/", 3)[3]
     confirm = client.get(path)  # a mail scanner fetching the link does not use it up
     assert confirm.status_code == 200
     assert client.get(path).status_code == 200
-    done = client.post(path, data={"csrf": _csrf(confirm.get_data(as_text=True))})
+    done = client.post(path, data={"csrf": csrf(confirm.get_data(as_text=True))})
     assert done.status_code == 302
     cookie = done.headers["Set-Cookie"]
     assert "HttpOnly" in cookie and "SameSite=Lax" in cookie
     assert client.get("/").status_code == 200
     other = _app(desk).test_client()  # the same link in another browser: used up
     again = other.get(path).get_data(as_text=True)
-    refused = other.post(path, data={"csrf": _csrf(again)})
+    refused = other.post(path, data={"csrf": csrf(again)})
     assert refused.status_code == 400 and "not valid" in refused.get_data(as_text=True)
 
 
 def test_expired_forged_and_csrf_less_attempts_are_refused(client: FlaskClient, desk: Desk) -> None:
     page = client.get("/signin").get_data(as_text=True)
     assert client.post("/signin", data={"email": "bob@desk.test"}).status_code == 400  # no CSRF
-    client.post("/signin", data={"email": "bob@desk.test", "csrf": _csrf(page)})
-    path = "/" + _link_for(desk, "bob@desk.test").split("/", 3)[3]
+    client.post("/signin", data={"email": "bob@desk.test", "csrf": csrf(page)})
+    path = "/" + link_for(desk, "bob@desk.test").split("/", 3)[3]
     with desk.db.transaction() as session:
         session.execute(update(SigninToken).values(expires_at=utcnow() - timedelta(minutes=1)))
     confirm = client.get(path).get_data(as_text=True)
-    assert client.post(path, data={"csrf": _csrf(confirm)}).status_code == 400
+    assert client.post(path, data={"csrf": csrf(confirm)}).status_code == 400
     forged = "/signin/" + "A" * 43
     confirm = client.get(forged).get_data(as_text=True)
-    assert client.post(forged, data={"csrf": _csrf(confirm)}).status_code == 400
+    assert client.post(forged, data={"csrf": csrf(confirm)}).status_code == 400
     assert client.get("/").status_code == 302
 
 
 def test_a_disabled_agent_is_out_at_once(client: FlaskClient, desk: Desk) -> None:
-    _sign_in(client, desk)
+    sign_in(client, desk)
     assert client.get("/").status_code == 200
     with desk.db.transaction() as session:
         agents.disable(session, "bob@desk.test")
@@ -186,7 +154,7 @@ def test_the_pages_show_the_desk(client: FlaskClient, desk: Desk) -> None:
     with desk.db.transaction() as session:
         session.execute(update(Ticket).where(Ticket.number == 1).values(status="open"))
         session.execute(update(Ticket).where(Ticket.number == 2).values(status="pending"))
-    _sign_in(client, desk)
+    sign_in(client, desk)
     listing = client.get("/").get_data(as_text=True)
     assert "Printer on fire" in listing and "TKT-0001" in listing
     assert re.search(r"Open <span class=\"count\">1</span>", listing)
@@ -215,9 +183,32 @@ def test_the_pages_show_the_desk(client: FlaskClient, desk: Desk) -> None:
     assert client.get("/ticket/1/message/999.html").status_code == 404
 
 
+def test_a_search_that_stopped_counting_says_so_and_pages_on(
+    client: FlaskClient, desk: Desk, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from echodesk.store import search
+
+    for n in range(3):
+        desk.deliver(
+            make_mail(
+                message_id=f"toner{n}@customer.test",
+                sender=f"c{n}@customer.test",
+                subject=f"Toner {n}",
+                minutes=n,
+            )
+        )
+    monkeypatch.setattr("echodesk.web.pages.PER_PAGE", 1)
+    monkeypatch.setattr(search, "COUNTED", 1)  # a filter-only search counts one ticket
+    sign_in(client, desk)
+    first = client.get("/?q=status:open").get_data(as_text=True)
+    assert "1+ tickets" in first and "Older →" in first
+    third = client.get("/?q=status:open&page=3").get_data(as_text=True)
+    assert "3 tickets" in third and "+ tickets" not in third and "Older →" not in third
+
+
 def test_hostile_mail_renders_inert(client: FlaskClient, desk: Desk) -> None:
     _seed(desk)
-    _sign_in(client, desk)
+    sign_in(client, desk)
     for path in ("/", "/ticket/2", "/?q=hello", "/customer/2"):
         page = client.get(path).get_data(as_text=True)
         assert "<script>alert" not in page and "<img src=x" not in page
@@ -255,7 +246,7 @@ def test_hostile_mail_renders_inert(client: FlaskClient, desk: Desk) -> None:
 
 def test_security_headers_on_every_page(client: FlaskClient, desk: Desk) -> None:
     _seed(desk)
-    _sign_in(client, desk)
+    sign_in(client, desk)
     for path in ("/", "/ticket/1", "/agents", "/spool", "/signin"):
         headers = client.get(path).headers
         csp = headers["Content-Security-Policy"]
@@ -267,7 +258,7 @@ def test_security_headers_on_every_page(client: FlaskClient, desk: Desk) -> None
 
 def test_no_page_changes_anything(client: FlaskClient, desk: Desk) -> None:
     _seed(desk)
-    _sign_in(client, desk)
+    sign_in(client, desk)
     before = desk.tickets()
     for path in ("/", "/ticket/1", "/ticket/2", "/spool", "/agents", "/customer/1"):
         assert client.post(path).status_code == 405
@@ -321,6 +312,6 @@ def test_a_bounced_customer_shows_it(client: FlaskClient, desk: Desk) -> None:
     with desk.db.reading() as session:
         verp = session.scalars(select(Outbox.mail_from).where(Outbox.purpose == "reply")).one()
     desk.deliver(make_dsn(failed="alice@customer.test", to=verp), rcpt_to=(verp,))
-    _sign_in(client, desk)
+    sign_in(client, desk)
     page = client.get("/customer/1").get_data(as_text=True)
     assert "bounced" in page and "5.1.1" in page

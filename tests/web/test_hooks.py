@@ -18,6 +18,7 @@ from echodesk.store.models import Customer, Outbox, TicketTag
 from echodesk.web.app import WebContext, create_app
 from tests.support.desk import Desk
 from tests.support.mail import make_mail
+from tests.support.websignin import sign_in
 
 TOKEN = "hook-secret"
 SNAP = "snap-secret"
@@ -237,6 +238,12 @@ def test_a_snapshot_opens_then_appends_and_a_retry_is_safe(client: FlaskClient, 
         tags = sorted(session.scalars(select(TicketTag.tag).where(TicketTag.ticket_id == 1)))
     assert set(mail) <= {"notification"}  # agents are told; no customer mail
     assert tags == ["deploy:web-2026.12.01-3", "investigate", "surface:checkout"]
+    sign_in(client, desk)  # the archive shows the snapshot as indented JSON
+    page = client.get("/ticket/1").get_data(as_text=True)
+    assert "&#34;action&#34;: &#34;deploy.finished&#34;" in page or (
+        "&quot;action&quot;: &quot;deploy.finished&quot;" in page
+    )
+    assert "snapshot.json" in page
     bad = _post(client, "/from-snapshot", {"title": "x"}, _bearer(SNAP))
     assert bad.status_code == 400 and "deploy_id" in bad.get_json()["error"]
     assert _post(client, "/from-snapshot", _snapshot(), _basic(SNAP)).status_code == 401

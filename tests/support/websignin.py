@@ -1,0 +1,44 @@
+"""Signing in to the web archive as an agent does: the form, the emailed link, the confirmation."""
+
+from __future__ import annotations
+
+import re
+from email import policy
+from email.parser import BytesParser
+
+from flask.testing import FlaskClient
+from sqlalchemy import select
+
+from echodesk.store.models import Outbox
+from tests.support.desk import Desk
+
+
+def csrf(page: str) -> str:
+    match = re.search(r'name="csrf" value="([^"]+)"', page)
+    assert match, page[:500]
+    return match.group(1)
+
+
+def link_for(desk: Desk, email: str) -> str:
+    with desk.db.reading() as session:
+        row = session.scalars(
+            select(Outbox)
+            .where(Outbox.purpose == "signin", Outbox.rcpt == email)
+            .order_by(Outbox.id.desc())
+        ).first()
+        assert row is not None and row.raw is not None
+        msg = BytesParser(policy=policy.default).parsebytes(bytes(row.raw))
+    body = msg.get_body(("plain",))
+    assert body is not None
+    match = re.search(r"(http://\S+/signin/\S+)", str(body.get_content()))
+    assert match
+    return match.group(1)
+
+
+def sign_in(client: FlaskClient, desk: Desk, email: str = "bob@desk.test") -> None:
+    page = client.get("/signin").get_data(as_text=True)
+    client.post("/signin", data={"email": email, "csrf": csrf(page)})
+    path = "/" + link_for(desk, email).split("/", 3)[3]
+    confirm = client.get(path).get_data(as_text=True)
+    answer = client.post(path, data={"csrf": csrf(confirm)})
+    assert answer.status_code == 302, answer.get_data(as_text=True)
