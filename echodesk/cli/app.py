@@ -89,6 +89,7 @@ COMMAND_MODULES = {
     "agents": "agents",
     "autoclose": "running",
     "db": "inbound",
+    "erase": "privacy",
     "ingest": "inbound",
     "note": "outbound",
     "outbox": "outbound",

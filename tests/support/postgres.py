@@ -88,6 +88,24 @@ class PgCluster:
         )
         return str(out.stdout.decode())
 
+    def dump(self, dbname: str) -> bytes:
+        """``pg_dump`` of one database (plain SQL), as bytes."""
+        out = subprocess.run(
+            [
+                f"{self.bindir}/pg_dump",
+                "-h",
+                "127.0.0.1",
+                "-p",
+                str(self.port),
+                "-U",
+                "postgres",
+                "-d",
+                dbname,
+            ],
+            **self._kw(),
+        )
+        return bytes(out.stdout)
+
     def create_database(self, name: str) -> str:
         self.psql(f'CREATE DATABASE "{name}"')
         return self.url_for(name)
