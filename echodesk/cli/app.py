@@ -90,6 +90,7 @@ COMMAND_MODULES = {
     "autoclose": "running",
     "db": "inbound",
     "erase": "privacy",
+    "export": "privacy",
     "ingest": "inbound",
     "note": "outbound",
     "outbox": "outbound",

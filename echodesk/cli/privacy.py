@@ -1,14 +1,16 @@
-"""Data-subject requests: erase a person (and, later, export their data)."""
+"""Data-subject requests: erase a person, or export everything held about them."""
 
 from __future__ import annotations
 
 import getpass
 import sys
+from pathlib import Path
 
 import click
 
 from echodesk.cli.app import App, emit_json, friendly_errors, main, pass_app
 from echodesk.desk.erase import erase
+from echodesk.desk.export import export_person
 from echodesk.errors import EchoError
 
 
@@ -40,4 +42,20 @@ def erase_cmd(app: App, address: str, yes: bool, as_json: bool) -> None:
         f"erased {address}: tickets {tickets}; {done.messages} message(s), "
         f"{done.attachments} attachment(s), {done.spool_rows} received and "
         f"{done.outbox_rows} outgoing mail(s)"
+    )
+
+
+@main.command("export")
+@click.argument("address")
+@click.option(
+    "--out", "out", required=True, type=click.Path(path_type=Path), help="The zip file to write."
+)
+@click.option("--without-notes", is_flag=True, help="Leave the desk's internal notes out.")
+@pass_app
+@friendly_errors
+def export_cmd(app: App, address: str, out: Path, without_notes: bool) -> None:
+    """Everything held about a person, as a zip (JSON, their files and a README)."""
+    done = export_person(app.database(), app.ctx, address, out, internal_notes=not without_notes)
+    click.echo(
+        f"wrote {out}: {done.tickets} ticket(s), {done.messages} message(s), {done.files} file(s)"
     )

@@ -108,6 +108,12 @@ def ticket_detail(session: Session, settings: Settings, ticket: Ticket) -> Row:
     return summary
 
 
+def message_details(session: Session, messages: list[Message]) -> list[Row]:
+    """Messages in the form :func:`ticket_detail` lists them."""
+    files = _attachments(session, [m.id for m in messages])
+    return [_message(m, files.get(m.id, [])) for m in messages]
+
+
 def _attachments(session: Session, message_ids: list[int]) -> dict[int, list[Row]]:
     out: dict[int, list[Row]] = {}
     if not message_ids:

@@ -169,9 +169,9 @@ def test_the_erase_command(desk: Desk, tmp_path: Path) -> None:
     }
     env.pop("DATABASE_URL", None)
 
-    def run(*args: str) -> subprocess.CompletedProcess[str]:
+    def run(*args: str, command: str = "erase") -> subprocess.CompletedProcess[str]:
         return subprocess.run(
-            [sys.executable, "-m", "echodesk.cli", "erase", *args],
+            [sys.executable, "-m", "echodesk.cli", command, *args],
             env=env,
             capture_output=True,
             text=True,
@@ -179,6 +179,9 @@ def test_the_erase_command(desk: Desk, tmp_path: Path) -> None:
             stdin=subprocess.DEVNULL,
         )
 
+    exported = run(ADDRESS, "--out", str(tmp_path / "alice.zip"), command="export")
+    assert exported.returncode == 0, exported.stderr
+    assert "1 ticket(s)" in exported.stdout and (tmp_path / "alice.zip").stat().st_size > 0
     refused = run(ADDRESS)
     assert refused.returncode != 0 and "--yes" in refused.stderr
     assert desk.ticket(1)["customer"] == ADDRESS  # nothing happened
@@ -187,3 +190,48 @@ def test_the_erase_command(desk: Desk, tmp_path: Path) -> None:
     assert f"erased {ADDRESS}: tickets TKT-0001" in done.stdout
     again = run(ADDRESS, "--yes", "--json")
     assert again.returncode == 0 and '"erased": false' in again.stdout
+    gone = run(ADDRESS, "--out", str(tmp_path / "again.zip"), command="export")
+    assert gone.returncode != 0 and "no customer" in gone.stderr
+
+
+def test_export_round_trips_every_message_and_file(desk: Desk, tmp_path: Path) -> None:
+    import hashlib
+    import json
+    import zipfile
+
+    from echodesk.desk.export import export_person
+    from echodesk.errors import NotFoundError
+    from echodesk.store.models import Attachment, Message
+
+    out = tmp_path / "alice.zip"
+    done = export_person(desk.db, desk.ctx, ADDRESS.upper(), out)
+    with zipfile.ZipFile(out) as archive:
+        names = set(archive.namelist())
+        document = json.loads(archive.read("echo-export.json"))
+        readme = archive.read("README.txt").decode()
+        contents = {n: archive.read(n) for n in names if n.startswith("files/")}
+    assert "echo-export.json" in readme and "other_messages" in readme
+    assert document["customer"]["email"] == ADDRESS and document["customer"]["name"] == NAME
+    (ticket,) = document["tickets"]
+    with desk.db.reading() as session:
+        stored = session.scalars(
+            select(Message).where(Message.ticket_id == 1).order_by(Message.id)
+        ).all()
+        stored_files = session.scalars(select(Attachment)).all()
+    assert [m["message_id"] for m in ticket["messages"]] == [m.message_id for m in stored]
+    assert [m["body_text"] for m in ticket["messages"]] == [m.body_text for m in stored]
+    assert {m["direction"] for m in ticket["messages"]} == {"inbound", "outbound", "internal"}
+    listed = [a for m in ticket["messages"] for a in m["attachments"]]
+    assert [a["sha256"] for a in listed] == [a.sha256 for a in stored_files]
+    for attachment in listed:  # every file, byte for byte
+        data = contents[attachment["path"]]
+        assert hashlib.sha256(data).hexdigest() == attachment["sha256"]
+    assert FILE_BYTES in contents[listed[0]["path"]]
+    assert (done.tickets, done.files) == (1, 1)
+    # Carol's ticket is not Alice's, and nothing of it is in her export.
+    assert "toner" not in json.dumps(document).lower()
+    without = export_person(desk.db, desk.ctx, ADDRESS, tmp_path / "b.zip", internal_notes=False)
+    assert without.messages == done.messages - 1
+    erase(desk.db, desk.ctx, ADDRESS, actor="cli:operator")
+    with pytest.raises(NotFoundError):
+        export_person(desk.db, desk.ctx, ADDRESS, tmp_path / "c.zip")
