@@ -286,6 +286,21 @@ class Settings:
     autoclose_check_seconds: int = field(
         default=3600, metadata=_doc("How often the auto-close job looks for tickets.")
     )
+    spool_keep_days: int = field(
+        default=30,
+        metadata=_doc("Days the raw bytes of received mail are kept once processed; 0: forever."),
+    )
+    audit_live_days: int = field(
+        default=90,
+        metadata=_doc("Days audit rows stay in the live trail before the archive; 0: forever."),
+    )
+    audit_archive_days: int = field(
+        default=2557,
+        metadata=_doc("Days archived audit rows are kept (default 7 years); 0: forever."),
+    )
+    retention_check_seconds: int = field(
+        default=3600, metadata=_doc("How often the retention job runs.")
+    )
 
     @property
     def served_domains(self) -> tuple[str, ...]:
@@ -591,10 +606,14 @@ def _validate(s: Settings) -> None:
         raise ConfigError("settings 'flood_limit' and 'spam_threshold': not negative")
     if s.autoclose_days < 0 or s.acknowledgement_limit < 0:
         raise ConfigError("settings 'autoclose_days' and 'acknowledgement_limit': not negative")
+    for key in ("spool_keep_days", "audit_live_days", "audit_archive_days"):
+        if getattr(s, key) < 0:
+            raise ConfigError(f"setting '{key}': a number of days, not negative (0: forever)")
     for key in (
         "outbox_max_attempts",
         "outbox_retry_seconds",
         "autoclose_check_seconds",
+        "retention_check_seconds",
         "ticket_number_width",
         "spool_max_attempts",
         "worker_batch",

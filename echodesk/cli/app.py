@@ -97,6 +97,7 @@ COMMAND_MODULES = {
     "poll": "running",
     "quarantine": "quarantine",
     "reply": "outbound",
+    "retention": "privacy",
     "rules": "rules",
     "search": "search",
     "serve": "running",

@@ -11,6 +11,7 @@ import click
 from echodesk.cli.app import App, emit_json, friendly_errors, main, pass_app
 from echodesk.desk.erase import erase
 from echodesk.desk.export import export_person
+from echodesk.desk.retention import run_retention
 from echodesk.errors import EchoError
 
 
@@ -58,4 +59,21 @@ def export_cmd(app: App, address: str, out: Path, without_notes: bool) -> None:
     done = export_person(app.database(), app.ctx, address, out, internal_notes=not without_notes)
     click.echo(
         f"wrote {out}: {done.tickets} ticket(s), {done.messages} message(s), {done.files} file(s)"
+    )
+
+
+@main.command("retention")
+@click.option("--json", "as_json", is_flag=True, help="The counts as JSON.")
+@pass_app
+@friendly_errors
+def retention_cmd(app: App, as_json: bool) -> None:
+    """Apply the retention settings now (the scheduler does it every hour)."""
+    counts = run_retention(app.database(), app.ctx)
+    if as_json:
+        emit_json(counts)
+        return
+    click.echo(
+        f"raw mail dropped from {counts['spool_bytes_dropped']} spool row(s), "
+        f"{counts['audit_archived']} audit row(s) archived, "
+        f"{counts['archive_deleted']} archived row(s) deleted"
     )

@@ -16,6 +16,7 @@ from sqlalchemy import func, select
 
 from echodesk.desk.autoclose import run_autoclose
 from echodesk.desk.context import DeskContext
+from echodesk.desk.retention import run_retention
 from echodesk.store.db import Database
 from echodesk.store.models import InboundSpool
 
@@ -62,6 +63,18 @@ def start_scheduler(db: Database, ctx: DeskContext) -> BackgroundScheduler:
             args=[db, ctx],
             id="autoclose",
             seconds=ctx.settings.autoclose_check_seconds,
+            replace_existing=True,
+            coalesce=True,
+            max_instances=1,
+        )
+    settings = ctx.settings
+    if settings.spool_keep_days or settings.audit_live_days or settings.audit_archive_days:
+        scheduler.add_job(
+            run_retention,
+            "interval",
+            args=[db, ctx],
+            id="retention",
+            seconds=settings.retention_check_seconds,
             replace_existing=True,
             coalesce=True,
             max_instances=1,

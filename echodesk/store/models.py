@@ -303,6 +303,28 @@ class AuditLog(Base):
     )
 
 
+class AuditArchive(Base):
+    """Audit rows past the retention period of the live trail, kept for the long one.
+
+    The same columns as :class:`AuditLog` (and its ids), plus when the row was
+    moved here; no foreign keys, so the archive outlives what it names.
+    """
+
+    __tablename__ = "audit_archive"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=False)
+    at: Mapped[timestamp]
+    actor: Mapped[str] = mapped_column(String(320))
+    action: Mapped[str] = mapped_column(String(80))
+    target_type: Mapped[str] = mapped_column(String(40))
+    target_id: Mapped[str] = mapped_column(String(80))
+    ticket_id: Mapped[int | None] = mapped_column(BigId)
+    payload: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    archived_at: Mapped[timestamp] = mapped_column(default=utcnow)
+
+    __table_args__ = (Index("ix_audit_archive_at", "at"),)
+
+
 class ImapState(Base):
     """The IMAP cursor: which UIDs of which mailbox are already in the spool."""
 
