@@ -14,7 +14,7 @@ import pytest
 from sqlalchemy import select
 
 from echodesk.desk.erase import erase
-from echodesk.store.models import AuditLog, Customer
+from echodesk.store.models import AuditLog, Customer, Message
 from echodesk.store.search import search
 from tests.support.desk import Desk
 from tests.support.mail import make_mail
@@ -141,7 +141,7 @@ def test_erasing_twice_finds_nothing_and_a_new_mail_starts_afresh(desk: Desk) ->
     erase(desk.db, desk.ctx, ADDRESS, actor="cli:operator")
     again = erase(desk.db, desk.ctx, ADDRESS, actor="cli:operator")
     assert again.customer_id is None and again.tickets == [] and again.messages == 0
-    outcome = desk.deliver(
+    new = desk.deliver(
         make_mail(
             message_id="a3@customer.test",
             sender=f"{NAME} <{ADDRESS}>",
@@ -150,12 +150,38 @@ def test_erasing_twice_finds_nothing_and_a_new_mail_starts_afresh(desk: Desk) ->
             minutes=30,
         )
     )
-    ticket = desk.ticket(outcome.ticket_number)
-    assert outcome.ticket_number == 3 and ticket["customer"] == ADDRESS
+    ticket = desk.ticket(new.ticket_number)
+    assert new.ticket_number == 3 and ticket["customer"] == ADDRESS
+    # A reply to her erased thread is kept under the fresh customer, not the erased one.
+    reply = desk.deliver(
+        make_mail(
+            message_id="a4@customer.test",
+            sender=f"{NAME} <{ADDRESS}>",
+            subject="Re: [erased]",
+            in_reply_to="a2@customer.test",
+            body="One more thing.\n",
+            minutes=40,
+        )
+    )
     with desk.db.reading() as session:
         customers = session.scalars(select(Customer).order_by(Customer.id)).all()
-    assert [c.email for c in customers if c.email == ADDRESS] == [ADDRESS]
-    assert any(c.email.startswith("[deleted]") for c in customers)
+        fresh = [c for c in customers if c.email == ADDRESS]
+        assert len(fresh) == 1 and any(c.email.startswith("[deleted]") for c in customers)
+        stored = session.scalars(select(Message).where(Message.message_id == "a4@customer.test"))
+        assert stored.one().customer_id == fresh[0].id
+    assert reply.ticket_number is not None
+    # Carol's thread still threads.
+    carol = desk.deliver(
+        make_mail(
+            message_id="c2@other.test",
+            sender="carol@other.test",
+            subject="Re: Toner order for the third floor",
+            in_reply_to="c1@other.test",
+            body="Any news?\n",
+            minutes=50,
+        )
+    )
+    assert carol.ticket_number == 2
 
 
 def test_the_erase_command(desk: Desk, tmp_path: Path) -> None:
