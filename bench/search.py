@@ -127,10 +127,10 @@ def clocked_index(clock: list[float]) -> Iterator[None]:
     """
     original = searchindex.index_rows
 
-    def timed(session: Session, pks: Sequence[int], rows: Sequence[Any]) -> None:
+    def timed(session: Session, pks: Sequence[int], rows: Sequence[Any], files: Any = None) -> None:
         start = time.perf_counter()
         try:
-            original(session, pks, rows)
+            original(session, pks, rows, files)
         finally:
             clock[0] += time.perf_counter() - start
 
