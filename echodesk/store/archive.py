@@ -73,13 +73,18 @@ def ticket_page(
     where: list[ColumnElement[bool]] = [Ticket.merged_into_id.is_(None)]
     if status:
         where.append(Ticket.status == status)
-    if tag:
-        where.append(Ticket.id.in_(select(TicketTag.ticket_id).where(TicketTag.tag == tag.lower())))
     if assignee == "none":
         where.append(Ticket.assignee_id.is_(None))
     elif assignee:
         where.append(Ticket.assignee_id.in_(select(Agent.id).where(Agent.email == assignee)))
-    total = int(session.scalar(select(func.count()).select_from(Ticket).where(*where)) or 0)
+    count_where = list(where)
+    if tag:
+        # The page tests each ticket, newest first (a common tag fills it at once);
+        # the count starts from the tag's own index.
+        tagged = select(TicketTag.ticket_id).where(TicketTag.tag == tag.lower())
+        where.append(tagged.where(TicketTag.ticket_id == Ticket.id).exists())
+        count_where.append(Ticket.id.in_(tagged))
+    total = int(session.scalar(select(func.count()).select_from(Ticket).where(*count_where)) or 0)
     stmt = (
         select(Ticket)
         .where(*where)

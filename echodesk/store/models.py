@@ -106,6 +106,9 @@ class Ticket(Base):
         Index("ix_tickets_customer_id", "customer_id"),
         Index("ix_tickets_updated_at", "updated_at"),
         Index("ix_tickets_created_at", "created_at"),
+        # The archive's tab and assignee counts read this index alone.
+        Index("ix_tickets_status_merged_assignee", "status", "merged_into_id", "assignee_id"),
+        Index("ix_tickets_assignee_updated", "assignee_id", "updated_at"),
     )
 
 
