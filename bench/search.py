@@ -127,10 +127,12 @@ def clocked_index(clock: list[float]) -> Iterator[None]:
     """
     original = searchindex.index_rows
 
-    def timed(session: Session, pks: Sequence[int], rows: Sequence[Any], files: Any = None) -> None:
+    def timed(
+        session: Session, pks: Sequence[int], rows: Sequence[Any], files: Any = None, **kw: Any
+    ) -> None:
         start = time.perf_counter()
         try:
-            original(session, pks, rows, files)
+            original(session, pks, rows, files, **kw)
         finally:
             clock[0] += time.perf_counter() - start
 

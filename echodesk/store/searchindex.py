@@ -78,9 +78,12 @@ def index_rows(
     pks: Sequence[int],
     rows: Sequence[dict[str, Any] | Message],
     files: Mapping[int, Sequence[str]] | None = None,
+    *,
+    fresh: bool = False,
 ) -> None:
     """Add (or replace) the index entries of these messages; ``files`` are their
-    attachments' names by message id (looked up when not given)."""
+    attachments' names by message id (looked up when not given). ``fresh``: the
+    messages were inserted just now, so there is no old entry to remove."""
     if not pks:
         return
     if files is None:
@@ -96,9 +99,10 @@ def index_rows(
             text(f"UPDATE messages SET search_vector = {_PG_VECTOR} WHERE id = :id"), params
         )
         return
-    conn.execute(
-        text("DELETE FROM message_fts WHERE rowid = :id"), [{"id": p["id"]} for p in params]
-    )
+    if not fresh:
+        conn.execute(
+            text("DELETE FROM message_fts WHERE rowid = :id"), [{"id": p["id"]} for p in params]
+        )
     conn.execute(
         text(
             "INSERT INTO message_fts (rowid, subject, body, sender, recipients) "

@@ -182,7 +182,7 @@ def insert_messages(
     """
     ids = _insert_keyed(session, Message, rows, "message_id")
     files = dict(zip(ids, file_names, strict=True)) if file_names is not None else None
-    searchindex.index_rows(session, ids, rows, files)
+    searchindex.index_rows(session, ids, rows, files, fresh=True)
     return ids
 
 
