@@ -22,7 +22,20 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import event, select, text
+from sqlalchemy import (
+    Column,
+    MetaData,
+    String,
+    Table,
+    bindparam,
+    event,
+    func,
+    insert,
+    literal_column,
+    select,
+    text,
+)
+from sqlalchemy.dialects.postgresql import TSVECTOR
 from sqlalchemy.orm import Session, sessionmaker
 
 from echodesk.store.models import Attachment, Message
@@ -110,6 +123,54 @@ def index_rows(
         ),
         params,
     )
+
+
+_WITH_VECTOR: dict[str, Table] = {}
+
+
+def _with_vector(table: Table) -> Table:
+    """A copy of the messages table that also names the tsvector column (PostgreSQL)."""
+    if table.name not in _WITH_VECTOR:
+        copy = table.to_metadata(MetaData())
+        copy.append_column(Column("search_vector", TSVECTOR))
+        _WITH_VECTOR[table.name] = copy
+    return _WITH_VECTOR[table.name]
+
+
+def _weighted(name: str, weight: str) -> Any:
+    tsvector = func.to_tsvector(literal_column("'simple'"), bindparam(name, type_=String))
+    return func.setweight(tsvector, literal_column(f"'{weight}'"))
+
+
+def insert_indexed(
+    session: Session,
+    table: Table,
+    rows: Sequence[dict[str, Any]],
+    file_names: Sequence[Sequence[str]] | None,
+) -> None:
+    """PostgreSQL: insert message rows with their search vector in the same statement
+    (column defaults apply as for any insert); ``file_names``, one list per row, are
+    the files about to be attached."""
+    vector = (
+        (_weighted("v_subject", "A").op("||")(_weighted("v_body", "B")))
+        .op("||")(_weighted("v_sender", "C"))
+        .op("||")(_weighted("v_recipients", "D"))
+    )
+    statement = insert(_with_vector(table)).values(search_vector=vector)
+    params = []
+    for n, row in enumerate(rows):
+        files = file_names[n] if file_names is not None else ()
+        subject, body, sender, recipients = document(row, files)
+        params.append(
+            {
+                **row,
+                "v_subject": subject,
+                "v_body": body,
+                "v_sender": sender,
+                "v_recipients": recipients,
+            }
+        )
+    session.connection().execute(statement, params)
 
 
 def file_names(session: Session, pks: Sequence[int]) -> dict[int, list[str]]:

@@ -123,6 +123,11 @@ def _insert_keyed(session: Session, model: type[Any], rows: Sequence[Row], key: 
         return []
     table = _table(model)
     session.connection().execute(insert(table), list(rows))
+    return _ids_by(session, table, rows, key)
+
+
+def _ids_by(session: Session, table: Table, rows: Sequence[Row], key: str) -> list[int]:
+    """The ids of just-inserted rows, in order, by their unique ``key`` column."""
     wanted = [row[key] for row in rows]
     found: dict[Any, int] = {}
     column = table.c[key]
@@ -180,6 +185,12 @@ def insert_messages(
     ``file_names`` (one list per row) are the names of the files the caller
     attaches next with :func:`insert_attachments`: words of the index too.
     """
+    if not rows:
+        return []
+    if session.connection().dialect.name == "postgresql":
+        # The search vector goes in with the row: no second write of each message.
+        searchindex.insert_indexed(session, _table(Message), rows, file_names)
+        return _ids_by(session, _table(Message), rows, "message_id")
     ids = _insert_keyed(session, Message, rows, "message_id")
     files = dict(zip(ids, file_names, strict=True)) if file_names is not None else None
     searchindex.index_rows(session, ids, rows, files, fresh=True)
