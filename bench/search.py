@@ -120,27 +120,33 @@ class Build:
 
 @contextmanager
 def clocked_index(clock: list[float]) -> Iterator[None]:
-    """Add the time spent in ``searchindex.index_rows`` to ``clock[0]``.
+    """Add the time spent indexing to ``clock[0]``.
 
-    ``writes.insert_messages`` calls it through the module, so wrapping the
-    module attribute times exactly the application's indexing of each batch.
+    ``writes.insert_messages`` calls ``searchindex.index_rows`` (SQLite: FTS5
+    rows after the insert) or ``searchindex.insert_indexed`` (PostgreSQL: the
+    insert itself, with the tsvector computed in it) through the module, so
+    wrapping the module attributes times the application's indexing of each
+    batch; on PostgreSQL that clock therefore includes the messages' insert.
     """
-    original = searchindex.index_rows
+    originals = {name: getattr(searchindex, name) for name in ("index_rows", "insert_indexed")}
 
-    def timed(
-        session: Session, pks: Sequence[int], rows: Sequence[Any], files: Any = None, **kw: Any
-    ) -> None:
-        start = time.perf_counter()
-        try:
-            original(session, pks, rows, files, **kw)
-        finally:
-            clock[0] += time.perf_counter() - start
+    def clocked(original: Any) -> Any:
+        def timed(*args: Any, **kw: Any) -> None:
+            start = time.perf_counter()
+            try:
+                original(*args, **kw)
+            finally:
+                clock[0] += time.perf_counter() - start
 
-    searchindex.index_rows = timed
+        return timed
+
+    for name, original in originals.items():
+        setattr(searchindex, name, clocked(original))
     try:
         yield
     finally:
-        searchindex.index_rows = original
+        for name, original in originals.items():
+            setattr(searchindex, name, original)
 
 
 def load(db: Database, archive: searchgen.Archive, backend: str) -> Build:
