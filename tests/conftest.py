@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.desk import Desk
 from tests.support.postgres import PgCluster, start_cluster
 
 CORPUS = Path(
@@ -57,3 +58,15 @@ def corpus_dir() -> Path:
     if os.environ.get("CI"):
         pytest.fail(f"corpus not found at {CORPUS} (CI must have ../shared)")
     pytest.skip(f"corpus not found at {CORPUS}: these tests need ../shared/corpus")
+
+
+@pytest.fixture
+def team(db_url: str, tmp_path: Path) -> Iterator[Desk]:
+    """A desk with two agents: Bob and Eve."""
+    harness = Desk(db_url, tmp_path / "data")
+    harness.add_agent("bob@desk.test", "Bob Agent")
+    harness.add_agent("eve@desk.test", "Eve Agent")
+    try:
+        yield harness
+    finally:
+        harness.close()

@@ -13,7 +13,11 @@ several processes at once, and pick up where it was on the next run.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from datetime import datetime, timedelta
+from functools import partial
+
+from sqlalchemy.orm import Session
 
 from echodesk.desk.context import DeskContext
 from echodesk.store import retention
@@ -27,33 +31,41 @@ def run_retention(db: Database, ctx: DeskContext, now: datetime | None = None) -
     """One pass of every retention rule; how many rows each touched."""
     now = now or utcnow()
     settings = ctx.settings
-    counts = {"spool_bytes_dropped": 0, "audit_archived": 0, "archive_deleted": 0}
-    if settings.spool_keep_days:
-        before = now - timedelta(days=settings.spool_keep_days)
-        while True:
-            with db.transaction() as session:
-                done, unused = retention.drop_spool_bytes(session, before)
-            for key in sorted(unused):
-                ctx.blobs.delete(key)
-            counts["spool_bytes_dropped"] += done
-            if done < retention.BATCH:
-                break
-    if settings.audit_live_days:
-        before = now - timedelta(days=settings.audit_live_days)
-        while True:
-            with db.transaction() as session:
-                done = retention.archive_audit(session, before, now)
-            counts["audit_archived"] += done
-            if done < retention.BATCH:
-                break
-    if settings.audit_archive_days:
-        before = now - timedelta(days=settings.audit_archive_days)
-        while True:
-            with db.transaction() as session:
-                done = retention.expire_archive(session, before)
-            counts["archive_deleted"] += done
-            if done < retention.BATCH:
-                break
+
+    def spool(session: Session, before: datetime) -> int:
+        done, unused = retention.drop_spool_bytes(session, before)
+        files.update(unused)
+        return done
+
+    files: set[str] = set()
+    steps: list[tuple[str, int, Callable[[Session, datetime], int]]] = [
+        ("spool_bytes_dropped", settings.spool_keep_days, spool),
+        ("audit_archived", settings.audit_live_days, partial(retention.archive_audit, now=now)),
+        ("archive_deleted", settings.audit_archive_days, retention.expire_archive),
+    ]
+    counts = {}
+    for name, days, step in steps:
+        counts[name] = _drain(db, step, now - timedelta(days=days), ctx, files) if days else 0
     if any(counts.values()):
         log.info("retention: %s", ", ".join(f"{k} {v}" for k, v in counts.items()))
     return counts
+
+
+def _drain(
+    db: Database,
+    step: Callable[[Session, datetime], int],
+    before: datetime,
+    ctx: DeskContext,
+    files: set[str],
+) -> int:
+    """Run one step batch by batch, each its own transaction; files go after each commit."""
+    total = 0
+    while True:
+        with db.transaction() as session:
+            done = step(session, before)
+        for key in sorted(files):
+            ctx.blobs.delete(key)
+        files.clear()
+        total += done
+        if done < retention.BATCH:
+            return total

@@ -24,7 +24,6 @@ The caller owns the transaction and deletes files after the commit.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -34,6 +33,7 @@ from sqlalchemy.orm import Session
 
 from echodesk.store import searchindex
 from echodesk.store.blobs import BlobStore
+from echodesk.store.lookups import chunks
 from echodesk.store.models import (
     Attachment,
     AuditLog,
@@ -212,9 +212,9 @@ def _scrub_others_raw(
     spool_ids = sorted({m.spool_id for m in others if m.spool_id is not None})
     pks = sorted(m.id for m in others)
     rows: list[InboundSpool | Outbox] = []
-    for batch in _chunks(spool_ids):
+    for batch in chunks(spool_ids):
         rows += session.scalars(select(InboundSpool).where(InboundSpool.id.in_(batch)))
-    for batch in _chunks(pks):
+    for batch in chunks(pks):
         rows += session.scalars(select(Outbox).where(Outbox.message_pk.in_(batch)))
     for row in rows:
         if row.raw is not None:
@@ -234,7 +234,7 @@ def _erase_attachments(
     session: Session, message_ids: set[int], done: Erased, now: datetime
 ) -> None:
     keys: set[str] = set()
-    for batch in _chunks(sorted(message_ids)):
+    for batch in chunks(sorted(message_ids)):
         rows = session.scalars(select(Attachment).where(Attachment.message_pk.in_(batch)))
         for row in rows:
             if row.storage_key:
@@ -259,7 +259,7 @@ def _erase_spool(
 ) -> None:
     spool_ids = {
         sid
-        for batch in _chunks(sorted(message_ids))
+        for batch in chunks(sorted(message_ids))
         for sid in session.scalars(select(Message.spool_id).where(Message.id.in_(batch)))
         if sid is not None
     }
@@ -268,7 +268,7 @@ def _erase_spool(
     if ticket_ids:
         found.append(InboundSpool.ticket_id.in_(ticket_ids))
     rows = {r.id: r for r in session.scalars(select(InboundSpool).where(or_(*found)))}
-    for batch in _chunks(sorted(spool_ids - set(rows))):
+    for batch in chunks(sorted(spool_ids - set(rows))):
         rows.update(
             {
                 r.id: r
@@ -298,7 +298,7 @@ def _erase_outbox(
     if ticket_ids:
         found.append(Outbox.ticket_id.in_(ticket_ids))
     if message_ids:
-        found += [Outbox.message_pk.in_(batch) for batch in _chunks(sorted(message_ids))]
+        found += [Outbox.message_pk.in_(batch) for batch in chunks(sorted(message_ids))]
     for row in session.scalars(select(Outbox).where(or_(*found))):
         if row.raw_key:
             done.blob_keys.add(row.raw_key)
@@ -324,21 +324,10 @@ def _scrub_audit(
     found = [func.lower(AuditLog.actor) == address]
     found.append(cast(AuditLog.payload, String).ilike(f"%{address}%"))
     if ticket_ids:
-        found += [AuditLog.ticket_id.in_(batch) for batch in _chunks(ticket_ids)]
+        found += [AuditLog.ticket_id.in_(batch) for batch in chunks(ticket_ids)]
     mine = set(ticket_ids)
     for row in session.scalars(select(AuditLog).where(or_(*found))):
         row.payload = scrub.payload(dict(row.payload or {}), row.ticket_id in mine, erased)
         if scrub.found_in(row.actor):
             row.actor = DELETED
         done.audit_rows += 1
-
-
-def _chunks(values: Iterable[int], size: int = 500) -> Iterable[list[int]]:
-    batch: list[int] = []
-    for value in values:
-        batch.append(value)
-        if len(batch) == size:
-            yield batch
-            batch = []
-    if batch:
-        yield batch

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TypeVar
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -31,7 +32,11 @@ from echodesk.store.models import (
 _CHUNK = 500
 
 
-def _chunks(values: Iterable[str | int]) -> Iterable[list[str | int]]:
+T = TypeVar("T", str, int)
+
+
+def chunks(values: Iterable[T]) -> Iterable[list[T]]:
+    """The distinct values in lists short enough for one ``IN (...)``."""
     items = list(dict.fromkeys(values))
     for start in range(0, len(items), _CHUNK):
         yield items[start : start + _CHUNK]
@@ -58,7 +63,7 @@ class TicketRow:
 def processed_spool_keys(session: Session, message_ids: Sequence[str]) -> set[tuple[str, str]]:
     """(Message-ID, content hash) of rows already processed: a redelivery is a duplicate."""
     out: set[tuple[str, str]] = set()
-    for chunk in _chunks(message_ids):
+    for chunk in chunks(message_ids):
         stmt = select(InboundSpool.message_id, InboundSpool.content_hash).where(
             InboundSpool.message_id.in_(chunk),
             InboundSpool.state.in_(("processed", "quarantined", "dropped", "deleted")),
@@ -69,7 +74,7 @@ def processed_spool_keys(session: Session, message_ids: Sequence[str]) -> set[tu
 
 def stored_messages(session: Session, message_ids: Sequence[str]) -> dict[str, StoredMessage]:
     out: dict[str, StoredMessage] = {}
-    for chunk in _chunks(message_ids):
+    for chunk in chunks(message_ids):
         stmt = select(
             Message.message_id, Message.ticket_id, Message.content_hash, Message.direction
         ).where(Message.message_id.in_(chunk))
@@ -81,7 +86,7 @@ def stored_messages(session: Session, message_ids: Sequence[str]) -> dict[str, S
 def replies_naming(session: Session, message_ids: Sequence[str]) -> dict[str, list[int]]:
     """For each id, the tickets of stored messages that name it as a parent, oldest first."""
     out: dict[str, list[int]] = {}
-    for chunk in _chunks(message_ids):
+    for chunk in chunks(message_ids):
         first = func.min(Message.id)
         stmt = (
             select(MessageReference.ref_id, Message.ticket_id, first)
@@ -112,7 +117,7 @@ def tickets(
 ) -> dict[int, TicketRow]:
     """Tickets by id or number, plus every ticket they were merged into."""
     found: dict[int, TicketRow] = {}
-    for chunk in _chunks(numbers):
+    for chunk in chunks(numbers):
         found.update((t.id, t) for t in _ticket_rows(session, Ticket.number.in_(chunk)))
     wanted = set(ids)
     while True:
@@ -120,7 +125,7 @@ def tickets(
         missing = wanted - set(found)
         if not missing:
             return found
-        for chunk in _chunks(missing):
+        for chunk in chunks(missing):
             rows = _ticket_rows(session, Ticket.id.in_(chunk))
             found.update((t.id, t) for t in rows)
         wanted -= {i for i in missing if i not in found}  # ids that do not exist
@@ -128,7 +133,7 @@ def tickets(
 
 def participants(session: Session, ticket_ids: Iterable[int]) -> dict[int, set[str]]:
     out: dict[int, set[str]] = {}
-    for chunk in _chunks(ticket_ids):
+    for chunk in chunks(ticket_ids):
         stmt = select(TicketParticipant.ticket_id, TicketParticipant.email).where(
             TicketParticipant.ticket_id.in_(chunk)
         )
@@ -188,11 +193,11 @@ def outbox_rows(
     columns = (Outbox.id, Outbox.ticket_id, Outbox.rcpt, Outbox.message_id, Outbox.state)
     by_id: dict[int, OutboxRef] = {}
     by_mid: dict[str, list[OutboxRef]] = {}
-    for chunk in _chunks(ids):
+    for chunk in chunks(ids):
         for row in session.execute(select(*columns).where(Outbox.id.in_(chunk))):
             by_id[row[0]] = OutboxRef(*row)
-    for chunk in _chunks(message_ids):
-        stmt = select(*columns).where(Outbox.message_id.in_(chunk)).order_by(Outbox.id)
+    for names in chunks(message_ids):
+        stmt = select(*columns).where(Outbox.message_id.in_(names)).order_by(Outbox.id)
         for row in session.execute(stmt):
             by_mid.setdefault(row[3], []).append(OutboxRef(*row))
     return by_id, by_mid
@@ -203,7 +208,7 @@ def recent_outbox_counts(
 ) -> dict[str, int]:
     """Rows of one purpose queued to each address since ``since`` (rate limits)."""
     out: dict[str, int] = {}
-    for chunk in _chunks(rcpts):
+    for chunk in chunks(rcpts):
         stmt = (
             select(Outbox.rcpt, func.count())
             .where(Outbox.rcpt.in_(chunk), Outbox.purpose == purpose, Outbox.created_at >= since)
@@ -218,7 +223,7 @@ def tickets_opened_since(
 ) -> dict[str, int]:
     """How many tickets each customer address opened since ``since`` (flood limits)."""
     out: dict[str, int] = {}
-    for chunk in _chunks(emails):
+    for chunk in chunks(emails):
         stmt = (
             select(Customer.email, func.count())
             .join(Ticket, Ticket.customer_id == Customer.id)

@@ -18,6 +18,7 @@ from echodesk.store.models import AuditArchive, AuditLog, InboundSpool
 
 BATCH = 500
 DONE_STATES = ("processed", "duplicate")  # successfully processed
+_AUDIT_COLUMNS = [c.name for c in AuditLog.__table__.columns]  # the archive has them all
 
 
 def _locked(session: Session, stmt: Select[Any]) -> Select[Any]:
@@ -65,17 +66,7 @@ def archive_audit(session: Session, before: datetime, now: datetime) -> int:
     ids = [r.id for r in rows]
     known = set(session.scalars(select(AuditArchive.id).where(AuditArchive.id.in_(ids))))
     session.add_all(
-        AuditArchive(
-            id=r.id,
-            at=r.at,
-            actor=r.actor,
-            action=r.action,
-            target_type=r.target_type,
-            target_id=r.target_id,
-            ticket_id=r.ticket_id,
-            payload=r.payload,
-            archived_at=now,
-        )
+        AuditArchive(**{c: getattr(r, c) for c in _AUDIT_COLUMNS}, archived_at=now)
         for r in rows
         if r.id not in known
     )
