@@ -217,8 +217,47 @@ class Settings:
     trusted_authserv_ids: tuple[str, ...] = field(
         default=(),
         metadata=_doc(
-            "Hosts whose Authentication-Results headers count (RFC 8601 authserv-id); "
-            "empty: every such header counts (they can only refuse an agent's mail)."
+            "Receiving hosts whose Authentication-Results headers count beside Echo's own "
+            "(RFC 8601 authserv-id), e.g. mx.google.com for a Gmail mailbox Echo polls; "
+            "only the topmost header of each counts."
+        ),
+    )
+    authserv_id: str = field(
+        default="",
+        metadata=_doc(
+            "The name under which Echo writes its own Authentication-Results; the same on "
+            "every machine. Empty: echodesk.<mail domain>."
+        ),
+    )
+    verify_mail: bool = field(
+        default=True,
+        metadata=_doc(
+            "Check DKIM, SPF (SMTP only) and DMARC of mail received by SMTP, IMAP or webhook, "
+            "and record the result on the message."
+        ),
+    )
+    dns_resolver: str = field(
+        default="",
+        metadata=_doc("DNS server for those checks, HOST or HOST:PORT; empty: the system's."),
+    )
+    dns_timeout: float = field(
+        default=3.0, metadata=_doc("Seconds a DNS look-up may take before it is a temperror.")
+    )
+    smtp_trusted_relays: tuple[str, ...] = field(
+        default=(),
+        metadata=_doc(
+            "Addresses (or networks) of mail servers that hand mail on to Echo's SMTP "
+            "receiver: from them SPF is not checked and trusted hosts' headers count; "
+            "from anyone else Echo is the receiving host."
+        ),
+    )
+    agent_auth: str = field(
+        default="dmarc",
+        metadata=_doc(
+            "What an agent's mail needs besides its signature before its commands run: "
+            "'dmarc' (DMARC or aligned DKIM pass, from Echo or a trusted host) or "
+            "'signature-only' (only no failure; a forged From with a stolen signed "
+            "address is then enough)."
         ),
     )
     rules_file: Path = field(
@@ -322,6 +361,11 @@ class Settings:
         return int(digits) if digits.isdigit() and len(digits) <= 12 else None
 
     @property
+    def own_authserv_id(self) -> str:
+        """The authserv-id of Echo's own Authentication-Results headers."""
+        return (self.authserv_id or f"echodesk.{self.outgoing_domain}").lower()
+
+    @property
     def outgoing_domain(self) -> str:
         return (self.mail_domain or self.support_address.rpartition("@")[2]).lower()
 
@@ -341,6 +385,7 @@ class Settings:
 
 CLOSED_REPLY_CHOICES = ("reopen", "followup")
 STATUS_AFTER_REPLY_CHOICES = ("open", "pending", "resolved")
+AGENT_AUTH_CHOICES = ("dmarc", "signature-only")
 
 
 def _coerce(name: str, hint: Any, value: Any, origin: str) -> Any:
@@ -580,12 +625,19 @@ def _validate(s: Settings) -> None:
             "setting 'web_trusted_header' needs 'web_trusted_proxies' (the proxy's addresses): "
             "anyone else could send the header"
         )
-    for proxy in s.web_trusted_proxies:
-        try:
-            ipaddress.ip_network(proxy, strict=False)
-        except ValueError:
-            why = f"setting 'web_trusted_proxies': {proxy!r} is not an address"
-            raise ConfigError(why) from None
+    for key in ("web_trusted_proxies", "smtp_trusted_relays"):
+        for proxy in getattr(s, key):
+            try:
+                ipaddress.ip_network(proxy, strict=False)
+            except ValueError:
+                raise ConfigError(f"setting '{key}': {proxy!r} is not an address") from None
+    if s.agent_auth not in AGENT_AUTH_CHOICES:
+        raise ConfigError(
+            f"setting 'agent_auth': expected one of {', '.join(AGENT_AUTH_CHOICES)}, "
+            f"got {s.agent_auth!r}"
+        )
+    if not 0 < s.dns_timeout <= 60:
+        raise ConfigError(f"setting 'dns_timeout': seconds between 0 and 60, got {s.dns_timeout}")
     if bool(s.smtp_tls_cert) != bool(s.smtp_tls_key):
         raise ConfigError("settings 'smtp_tls_cert' and 'smtp_tls_key' go together")
     if s.status_after_reply not in STATUS_AFTER_REPLY_CHOICES:

@@ -16,12 +16,29 @@ from pathlib import Path
 import pytest
 
 from tests.support.desk import Desk
+from tests.support.dnszone import DnsZone, start_dns
 from tests.support.postgres import PgCluster, start_cluster
+
+# Every ``echodesk`` process a test starts checks received mail only when the test
+# asks (with its own DNS server, tests/support/dnszone.py): no test queries the
+# machine's resolver, and tests of agents' commands judge them by signature alone.
+os.environ.setdefault("ECHODESK_VERIFY_MAIL", "false")
+os.environ.setdefault("ECHODESK_AGENT_AUTH", "signature-only")
 
 CORPUS = Path(
     os.environ.get("ECHODESK_CORPUS")
     or Path(__file__).resolve().parents[1].parent / "shared" / "corpus"
 )
+
+
+@pytest.fixture(scope="session")
+def dns_zone() -> Iterator[DnsZone]:
+    """An authoritative DNS server (dnsmasq) with DKIM keys, SPF and DMARC records."""
+    zone = start_dns()  # raises if dnsmasq cannot start: never a skip
+    try:
+        yield zone
+    finally:
+        zone.stop()
 
 
 @pytest.fixture(scope="session")

@@ -8,82 +8,26 @@ writes a reply; what reaches the customer is read back from the relay.
 
 from __future__ import annotations
 
-import json
-import smtplib
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
-from email.message import EmailMessage
 from pathlib import Path
 
 import pytest
 
 from tests.support.agent import agent_reply, text_of
+from tests.support.livedesk import Desk, live_desk
 from tests.support.mail import make_mail
-from tests.support.relay import RecordingRelay
-from tests.support.serve import EchoProcess
-
-
-class Desk:
-    def __init__(self, echo: EchoProcess, relay: RecordingRelay) -> None:
-        self.echo = echo
-        self.relay = relay
-
-    def smtp(self, raw: bytes, rcpt: str, sender: str) -> None:
-        with smtplib.SMTP("127.0.0.1", self.echo.port, timeout=30) as client:
-            client.sendmail(sender, [rcpt], raw)
-
-    def mail_to(self, address: str, count: int, timeout: float = 60) -> list[EmailMessage]:
-        deadline = time.monotonic() + timeout
-        found: list[EmailMessage] = []
-        while time.monotonic() < deadline:
-            found = [r.message() for r in self.relay.received if r.rcpt == (address,)]
-            if len(found) >= count:
-                return found
-            time.sleep(0.2)
-        raise AssertionError(f"{address} got {len(found)} messages, expected {count}")
-
-    def settle(self) -> None:
-        """Wait until every received message is processed and the outbox is sent."""
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            if not self.echo.cli("spool", "--state", "pending") and not self.echo.cli(
-                "outbox", "--state", "queued"
-            ):
-                return
-            time.sleep(0.2)
-        raise AssertionError("Echo did not settle")
-
-    def ticket(self, label: str = "TKT-0001") -> dict[str, object]:
-        out = subprocess.run(
-            [sys.executable, "-m", "echodesk.cli", "show", label, "--json"],
-            env=self.echo.env,
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
-        assert out.returncode == 0, out.stderr
-        return json.loads(out.stdout)
 
 
 @pytest.fixture
 def desk(tmp_path: Path, db_url: str) -> Iterator[Desk]:
-    with RecordingRelay() as relay:
-        echo = EchoProcess(tmp_path, db_url, ECHODESK_RELAY=json.dumps(relay.settings()))
-        echo.start()
-        for who, name in (("bob@desk.test", "Bob Agent"), ("eve@desk.test", "Eve Agent")):
-            subprocess.run(
-                [sys.executable, "-m", "echodesk.cli", "agents", "add", who, "--name", name],
-                env=echo.env,
-                check=True,
-                capture_output=True,
-                timeout=60,
-            )
-        try:
-            yield Desk(echo, relay)
-        finally:
-            echo.stop()
+    # The test's SMTP client stands for the company's mail server.
+    with live_desk(
+        tmp_path,
+        db_url,
+        ECHODESK_TRUSTED_AUTHSERV_IDS="mx.desk.test",
+        ECHODESK_SMTP_TRUSTED_RELAYS="127.0.0.1",
+    ) as desk:
+        yield desk
 
 
 def _customer_writes(desk: Desk, mid: str = "m1@customer.test", **kw: object) -> None:

@@ -76,7 +76,7 @@ def tell(
         in_reply_to=msg.message_id if not msg.message_id_generated else "",
         references=tuple(i for i in (*msg.references[-5:], msg.message_id) if i),
         auto_submitted="auto-replied",
-        loop_marker=settings.outgoing_domain,
+        loop_marker=ctx.loop_marker,
     )
     row = NewMail(rcpt=agent.email, raw=compose(mail), message_id=mail.message_id, purpose=NOTICE)
     outbox.queue(session, [row], ctx.blobs, settings.spool_inline_limit)

@@ -24,6 +24,7 @@ from datetime import datetime
 
 from sqlalchemy.orm import Session
 
+from echodesk.config import Settings
 from echodesk.desk import audit
 from echodesk.desk.agentanswers import error_text, rejected_text, tell
 from echodesk.desk.agentopen import open_by_agent, opens_ticket
@@ -35,8 +36,8 @@ from echodesk.desk.notify import MARKER, Event, Notifier
 from echodesk.desk.replies import note_on, reply_on
 from echodesk.desk.tickets import apply_changes, merge_into
 from echodesk.errors import EchoError
-from echodesk.mailbox.authresults import failures
 from echodesk.mailbox.message import ParsedMessage
+from echodesk.mailbox.trust import SenderCheck, agent_refusal, check_sender, failures
 from echodesk.store.lookups import AgentRow, active_agents
 from echodesk.store.models import Agent, Ticket
 
@@ -64,23 +65,29 @@ def verify(
     msg: ParsedMessage,
     signed: tuple[tuple[int, int], ...],
     agents: dict[str, AgentRow],
-    trusted: tuple[str, ...],
+    sender: SenderCheck,
+    settings: Settings,
 ) -> Verdict:
-    """Decide whether a message is the verified reply of an agent, and about which ticket."""
-    sender = msg.from_.key if msg.from_ else ""
-    agent = agents.get(sender)
+    """Decide whether a message is the verified reply of an agent, and about which ticket.
+
+    Who sent it is :mod:`echodesk.mailbox.trust`'s question: a failure refuses
+    everything; a signed reply also needs the sender verified (``agent_auth``).
+    """
+    key = msg.from_.key if msg.from_ else ""
+    agent = agents.get(key)
     by_id = {a.id: a for a in agents.values()}
     signer = next((by_id[a] for _, a in signed if a in by_id), None)
     tell = agent or signer
-    failed = failures(
-        msg.headers.get("authentication-results", ()), sender.rpartition("@")[2], trusted
-    )
+    failed = failures(sender)
     if failed:
         return Verdict(None, None, f"the sender's domain failed {', '.join(failed)}", tell)
     if agent is None:
         return Verdict(None, None, "the sender is not an active agent", signer)
     mine = [t for t, a in signed if a == agent.id]
     if mine:
+        refusal = agent_refusal(sender, settings)
+        if refusal:
+            return Verdict(None, None, refusal, agent)
         return Verdict(agent, mine[0], "", None)
     if signed:
         return Verdict(None, None, "it answers a notification sent to another agent", agent)
@@ -103,9 +110,10 @@ def handle(
     """Verify one agent-looking message and carry it out (or explain why not)."""
     msg = item.msg
     agents = active_agents(session)
-    verdict = verify(msg, item.signed, agents, ctx.settings.trusted_authserv_ids)
+    sender = item.sender or check_sender(msg, ctx.settings)
+    verdict = verify(msg, item.signed, agents, sender, ctx.settings)
     if verdict.unsigned and verdict.tell is not None and opens_ticket(msg):
-        return open_by_agent(session, ctx, verdict.tell, msg, notifier, now)
+        return open_by_agent(session, ctx, verdict.tell, msg, sender, notifier, now)
     if verdict.agent is None or verdict.ticket_id is None:
         audit.record(
             session,

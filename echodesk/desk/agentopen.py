@@ -7,9 +7,9 @@ answer), so it is trusted only as far as it is safe to:
   with the original's subject and text as its first message; nothing is
   mailed to anyone but the agents. A forged forward can only make a ticket.
 * ``#new`` opens a ticket for the named customer. The agent's text goes to the
-  customer at once only when a trusted receiving host (setting
-  ``trusted_authserv_ids``) vouches for the agent's domain in
-  Authentication-Results; otherwise it is kept as an internal draft and the
+  customer at once only when the sender is verified (DMARC or aligned DKIM
+  pass from Echo itself or a trusted host: :mod:`echodesk.mailbox.trust`);
+  otherwise it is kept as an internal draft and the
   agent gets the ticket's notification: replying to it (which proves the
   mailbox is theirs) sends the text. A forged From can never make Echo mail
   a customer.
@@ -31,11 +31,11 @@ from echodesk.desk.context import DeskContext
 from echodesk.desk.notify import Event, Notifier
 from echodesk.desk.replies import note_on, reply_on
 from echodesk.desk.tickets import apply_changes
-from echodesk.mailbox.authresults import passes
 from echodesk.mailbox.compose import new_message_id
 from echodesk.mailbox.forward import Forwarded, recover_forward, without_forward_prefix
 from echodesk.mailbox.message import Address, ParsedMessage
 from echodesk.mailbox.trim import trim_reply
+from echodesk.mailbox.trust import SenderCheck
 from echodesk.store import writes
 from echodesk.store.lookups import AgentRow, stored_messages
 from echodesk.store.models import Agent, AuditLog, Message, Ticket, TicketParticipant
@@ -70,6 +70,7 @@ def open_by_agent(
     ctx: DeskContext,
     agent: AgentRow,
     msg: ParsedMessage,
+    sender: SenderCheck,
     notifier: Notifier,
     now: datetime,
 ) -> Handled:
@@ -98,7 +99,8 @@ def open_by_agent(
     else:
         ticket = _open(session, who, without_forward_prefix(msg.subject), now)
         done = [f"ticket opened for {who.key}"]
-        done += _first_words(session, ctx, ticket, agent, msg, customer_text(found.body), now)
+        text = customer_text(found.body)
+        done += _first_words(session, ctx, ticket, agent, msg, sender, text, now)
     label = ctx.settings.ticket_label(ticket.number)
     session.add(
         AuditLog(
@@ -190,21 +192,23 @@ def _first_words(
     ticket: Ticket,
     agent: AgentRow,
     msg: ParsedMessage,
+    sender: SenderCheck,
     text: str,
     now: datetime,
 ) -> list[str]:
-    """Send the agent's text (when their domain is vouched for) or keep it as a draft."""
+    """Send the agent's text (when the sender is verified) or keep it as a draft.
+
+    The customer has never written to Echo: only a verified sender may make
+    Echo write to them (:mod:`echodesk.mailbox.trust`)."""
     if not text:
         return []
     actor = session.get(Agent, agent.id)
     assert actor is not None
-    settings = ctx.settings
-    headers = msg.headers.get("authentication-results", ())
-    vouched = passes(headers, agent.email.rpartition("@")[2], settings.trusted_authserv_ids)
-    if msg.from_ is not None and vouched:
+    if msg.from_ is not None and sender.verified:
         files = tuple(a for a in msg.attachments if not a.inline)
         posted = reply_on(session, ctx, ticket, actor, text, files, now=now)
-        return [f"first message sent ({', '.join(vouched)}; {len(posted.outbox_ids)} recipient)"]
+        why = sender.summary.text()
+        return [f"first message sent ({why}; {len(posted.outbox_ids)} recipient)"]
     note_on(
         session,
         ctx,

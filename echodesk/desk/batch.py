@@ -18,6 +18,7 @@ from typing import Any
 from echodesk.mailbox.bounce import BounceReport
 from echodesk.mailbox.classify import Kind, Verdict
 from echodesk.mailbox.message import ParsedMessage
+from echodesk.mailbox.trust import SenderCheck
 from echodesk.rules import Action
 from echodesk.store.lookups import OutboxRef, StoredMessage, TicketRow
 
@@ -67,6 +68,8 @@ class Item:
     ticket_number: int | None = None
     #: Released from quarantine by an operator: the spam, flood and rule checks are skipped.
     released: bool = False
+    #: What Echo and the trusted hosts found about the sender (see mailbox.trust).
+    sender: SenderCheck | None = None
 
 
 @dataclass

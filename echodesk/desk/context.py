@@ -8,7 +8,8 @@ from dataclasses import dataclass, field
 from echodesk.config import Settings
 from echodesk.desk.rulesource import RulesSource
 from echodesk.desk.threader import subject_tag_pattern
-from echodesk.desk.tokens import Addresses, installation_secret
+from echodesk.desk.tokens import Addresses, installation_id, installation_secret
+from echodesk.mailbox.classify import loop_marker
 from echodesk.rules import RulesContext
 from echodesk.store.blobs import BlobStore, LocalBlobStore
 
@@ -44,3 +45,13 @@ class DeskContext:
     @property
     def own_addresses(self) -> tuple[str, ...]:
         return (self.settings.support_address.lower(),)
+
+    @property
+    def installation_id(self) -> str:
+        """This installation's id (from the secret): in its loop header, and only there."""
+        return installation_id(self.secret)
+
+    @property
+    def loop_marker(self) -> str:
+        """The X-Echodesk-Loop value of every message this installation sends."""
+        return loop_marker(self.installation_id, self.settings.outgoing_domain)

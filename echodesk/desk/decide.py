@@ -123,6 +123,7 @@ class Decider:
             subject_tag=subject_tag(msg.subject, self.tag_pattern),
             sender=msg.from_.key if msg.from_ else "",
             reply_ticket=item.reply_ticket,
+            unverified=item.sender is not None and item.sender.unverified,
         )
 
     def _stored_id(self, msg: ParsedMessage) -> tuple[str, str]:
@@ -321,7 +322,8 @@ class Decider:
         state = self.index.tickets[ticket]
         state.changes["updated_at"] = self.now
         if kind is Kind.CUSTOMER:
-            self._add_participants(ticket, msg, email)
+            unverified = item.sender is not None and item.sender.unverified
+            self._add_participants(ticket, msg, email, with_copies=not unverified)
         actor = msg.from_.key if msg.from_ else ACTOR
         self._audit(
             "messages.inbound",
@@ -336,12 +338,17 @@ class Decider:
             actor=actor,
         )
 
-    def _add_participants(self, ticket: int, msg: ParsedMessage, email: str | None) -> None:
+    def _add_participants(
+        self, ticket: int, msg: ParsedMessage, email: str | None, *, with_copies: bool
+    ) -> None:
+        """The sender, and (unless the sender is unverified) the people copied."""
         people = self.plan.participants.setdefault(ticket, {})
         known = self.index.participants.setdefault(ticket, set())
         if email:
             people.setdefault(email, "customer")
             known.add(email)
+        if not with_copies:
+            return
         domains = set(self.settings.served_domains)
         for address in (*msg.cc, *msg.to):
             key = address.key

@@ -65,6 +65,14 @@ class Shown:
     kind: str
     text: str
     attachments: tuple[str, ...]
+    #: The sender's domain failed DMARC (or DKIM and SPF): the From may be forged.
+    unverified: bool = False
+
+
+UNVERIFIED = (
+    "WARNING: unverified sender. Their domain's DKIM/SPF/DMARC checks failed, so this "
+    "message may not be from the address it shows."
+)
 
 
 class Notifier:
@@ -153,7 +161,7 @@ class Notifier:
                 message_id=new_message_id(settings.outgoing_domain),
                 date=now,
                 auto_submitted="auto-generated",
-                loop_marker=settings.outgoing_domain,
+                loop_marker=self.ctx.loop_marker,
             )
             rows.append(
                 NewMail(
@@ -183,7 +191,7 @@ class Notifier:
             in_reply_to=root,
             references=(root,),
             auto_submitted="auto-generated",
-            loop_marker=settings.outgoing_domain,
+            loop_marker=self.ctx.loop_marker,
         )
 
     # -- the text --------------------------------------------------------------
@@ -213,7 +221,9 @@ class Notifier:
         ]
         for index, item in enumerate(shown):
             heading = "New" if index == 0 and message_pk is not None else "Earlier"
-            lines += ["", _rule(f"{heading}: {_describe(item)}"), item.text.strip() or "(empty)"]
+            lines += ["", _rule(f"{heading}: {_describe(item)}")]
+            lines += [UNVERIFIED] if item.unverified else []
+            lines.append(item.text.strip() or "(empty)")
             if item.attachments:
                 lines.append("Attachments: " + ", ".join(item.attachments))
         lines += ["", _rule("Commands"), CHEAT_SHEET, ""]
@@ -238,6 +248,7 @@ class Notifier:
                 kind=m.kind,
                 text=m.trimmed_text or m.body_text,
                 attachments=tuple(files.get(m.id, ())),
+                unverified=m.sender_auth == "fail",
             )
             for m in found
         ]

@@ -105,7 +105,7 @@ def outgoing(
         references=shorten_references(conv.thread),
         attachments=attachments,
         auto_submitted=auto_submitted,
-        loop_marker=settings.outgoing_domain,
+        loop_marker=ctx.loop_marker,
     )
 
 

@@ -40,6 +40,7 @@ from echodesk.mailbox.classify import Kind, Verdict, classify
 from echodesk.mailbox.message import ParsedMessage
 from echodesk.mailbox.parse import parse_message
 from echodesk.mailbox.trim import trim_reply
+from echodesk.mailbox.trust import SenderCheck, check_sender
 from echodesk.store import lookups, spool, writes
 from echodesk.store.models import Ticket
 from echodesk.store.spool import Claimed
@@ -74,6 +75,7 @@ class Parsed:
     bounce: BounceReport | None = None
     signed: tuple[tuple[int, int], ...] = ()
     released: bool = False
+    sender: SenderCheck | None = None
 
 
 _ENVELOPE_HEADERS = ("delivered-to", "x-original-to", "envelope-to")
@@ -104,13 +106,16 @@ def parse_row(row: Claimed, ctx: DeskContext) -> Parsed:
     to = _addressed_to(row, msg)
     reply_ticket = next((t for a in to if (t := own.ticket_of(a)) is not None), None)
     verp = next((o for a in to if (o := own.outbox_of(a)) is not None), None)
-    verdict = classify(msg, ctx.own_addresses)
+    verdict = classify(msg, ctx.own_addresses, ctx.installation_id)
     if verdict.kind is not Kind.BOUNCE and any(own.is_bounce_address(a) for a in to):
         verdict = Verdict(Kind.BOUNCE, "sent to the bounce address")
     report = read_bounce(msg, ctx.own_addresses) if verdict.kind is Kind.BOUNCE else None
     trimmed = trim_reply(msg.text, sender).text
     signed = _signed(to, msg, ctx)
-    return Parsed(row.id, msg, trimmed, verdict, reply_ticket, verp, report, signed, row.released)
+    checked = check_sender(msg, ctx.settings)
+    return Parsed(
+        row.id, msg, trimmed, verdict, reply_ticket, verp, report, signed, row.released, checked
+    )
 
 
 def _signed(to: list[str], msg: ParsedMessage, ctx: DeskContext) -> tuple[tuple[int, int], ...]:
@@ -133,6 +138,7 @@ def _item(p: Parsed) -> Item:
         bounce=p.bounce,
         signed=p.signed,
         released=p.released,
+        sender=p.sender,
     )
 
 
@@ -395,6 +401,7 @@ def _message_row(
         "spool_id": item.row_id,
         "thread_reason": planned.reason[:1000],
         "defects": list(msg.defects[:50]),
+        "sender_auth": item.sender.state if item.sender else "none",
         "sent_at": msg.date,
         "created_at": now,
     }

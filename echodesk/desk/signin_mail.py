@@ -31,7 +31,7 @@ def queue_signin_mail(session: Session, ctx: DeskContext, email: str, link: str)
         message_id=new_message_id(settings.outgoing_domain),
         date=utcnow(),
         auto_submitted="auto-generated",
-        loop_marker=settings.outgoing_domain,
+        loop_marker=ctx.loop_marker,
     )
     row = NewMail(rcpt=email, raw=compose(mail), message_id=mail.message_id, purpose=PURPOSE)
     outbox.queue(session, [row], ctx.blobs, settings.spool_inline_limit)

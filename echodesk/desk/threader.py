@@ -5,7 +5,8 @@ The rules follow DESIGN §3 in order of trust, and every decision says why:
 2. ``In-Reply-To``, then every ``References`` id from the nearest ancestor
    back to the root, naming a message Echo stored or sent;
 2b. a message that earlier-arrived replies name (the parent came late);
-3. the subject tag ``[TKT-0042]``, only from a participant of that ticket;
+3. the subject tag ``[TKT-0042]``, only from a participant of that ticket whose
+   mail is not unverified (a forged From must not join a stranger's ticket);
 4. otherwise a new ticket.
 The lookups are injected, so the rules are tested without a database.
 """
@@ -27,6 +28,8 @@ class ThreadingKeys:
     sender: str
     #: The ticket named by a signed reply address the message was sent to.
     reply_ticket: int | None = None
+    #: The From domain failed DMARC (or DKIM and SPF): its subject tag is not believed.
+    unverified: bool = False
 
 
 @dataclass(frozen=True)
@@ -86,6 +89,8 @@ def find_ticket(keys: ThreadingKeys, lookup: TicketLookup) -> Match:
     tagged = lookup.ticket_by_number(keys.subject_tag)
     if tagged is None:
         return Match(None, "new ticket (subject tag names no ticket)", keys.subject_tag)
+    if keys.unverified:
+        return Match(None, "new ticket (subject tag from an unverified sender)", keys.subject_tag)
     if keys.sender and lookup.is_participant(tagged, keys.sender):
         return Match(tagged, f"subject tag {keys.subject_tag}")
     return Match(None, "new ticket (subject tag from a non-participant)", keys.subject_tag)

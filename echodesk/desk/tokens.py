@@ -28,6 +28,8 @@ from echodesk.config import Settings
 from echodesk.errors import ConfigError
 
 SIGNATURE_LENGTH = 12  # base32 characters: 60 bits of the HMAC
+INSTALLATION_ID_LENGTH = 16  # hex characters: 64 bits of the HMAC
+_INSTALLATION_LABEL = b"echodesk installation id"
 _FIELD_RE = re.compile(r"[a-z0-9]{1,20}")
 SECRET_FILE = "secret"
 
@@ -64,6 +66,19 @@ def _read_secret(path: Path) -> bytes:
     if not value:
         raise ConfigError(f"{path} is empty: delete it to have a new secret made")
     return value.encode()
+
+
+def installation_id(secret: bytes) -> str:
+    """This installation's id, written in the X-Echodesk-Loop header of all it sends.
+
+    An HMAC of a fixed label, so every process of one installation agrees on
+    it without storing anything, two installations differ, and publishing it
+    in every message reveals nothing of the secret nor any signature: the
+    label cannot be a token's fields (those never hold spaces). Only mail
+    carrying this id is Echo's own mail come back, i.e. a loop.
+    """
+    digest = hmac.new(secret, _INSTALLATION_LABEL, hashlib.sha256).hexdigest()
+    return digest[:INSTALLATION_ID_LENGTH]
 
 
 def sign(secret: bytes, *fields: str) -> str:

@@ -19,6 +19,7 @@ from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
 
 from echodesk.desk import audit
 from echodesk.desk.context import DeskContext
@@ -41,6 +42,19 @@ class SnapshotResult:
     number: int
     created: bool
     replayed: bool
+    #: The Idempotency-Key came before with a different body: nothing was done.
+    key_reused: bool = False
+
+
+@dataclass(frozen=True)
+class _Note:
+    """What one snapshot request asks for, as the note that records it."""
+
+    mid: str
+    digest: str
+    fields: dict[str, Any]
+    snapshot: Any
+    requested_by: str
 
 
 def _addresses(payload: dict[str, Any], key: str) -> list[str]:
@@ -117,7 +131,13 @@ class Webhooks:
 
     # -- Investigate snapshots ----------------------------------------------------
     def snapshot(self, payload: dict[str, Any], key: str | None) -> SnapshotResult:
-        """Open or extend the investigation ticket of a deploy and surface."""
+        """Open or extend the investigation ticket of a deploy and surface.
+
+        A key seen before answers what it did then when the body is the same (a
+        retry); with another body it does nothing and says so (``key_reused``):
+        a key names one request, and replaying a different one would claim work
+        that was never done.
+        """
         fields = {k: payload.get(k) for k in ("deploy_id", "surface_id", "title", "severity")}
         missing = [k for k, v in fields.items() if not isinstance(v, str) or not v.strip()]
         if missing:
@@ -133,21 +153,38 @@ class Webhooks:
             if key
             else new_message_id(domain)
         )
+        # The body's fingerprint, kept as the note's content hash: same JSON, same hash.
+        canonical = json.dumps(payload, sort_keys=True, separators=(",", ":"))
+        digest = hashlib.sha256(canonical.encode()).hexdigest()
+        note = _Note(mid, digest, fields, payload["snapshot"], str(requested_by or ""))
+        try:
+            return self._record(note)
+        except IntegrityError:  # the same key a moment ago, from a request beside this one
+            return self._record(note)
+
+    def _record(self, note: _Note) -> SnapshotResult:
         with self.db.transaction() as session:
-            known = session.scalar(select(Message.ticket_id).where(Message.message_id == mid))
+            known = session.execute(
+                select(Message.ticket_id, Message.content_hash).where(
+                    Message.message_id == note.mid
+                )
+            ).first()
             if known is not None:
-                ticket = session.get(Ticket, known)
+                ticket = session.get(Ticket, known.ticket_id)
                 assert ticket is not None
-                return SnapshotResult(ticket.number, created=False, replayed=True)
-            ticket, created = self._ticket(session, fields, str(requested_by or ""))
-            self._note(session, ticket, mid, fields, payload["snapshot"], str(requested_by or ""))
+                reused = bool(known.content_hash) and known.content_hash != note.digest
+                return SnapshotResult(
+                    ticket.number, created=False, replayed=not reused, key_reused=reused
+                )
+            ticket, created = self._ticket(session, note.fields, note.requested_by)
+            self._note(session, ticket, note)
             session.flush()
             Notifier(session, self.ctx).notify(
                 ticket.id,
                 Event.NEW_TICKET if created else Event.NOTE,
                 None,
                 now=utcnow(),
-                detail=f"Investigate: {fields['title']}",
+                detail=f"Investigate: {note.fields['title']}",
             )
             return SnapshotResult(ticket.number, created=created, replayed=False)
 
@@ -204,16 +241,9 @@ class Webhooks:
         )
         return ticket, True
 
-    def _note(
-        self,
-        session: Any,
-        ticket: Ticket,
-        mid: str,
-        fields: dict[str, Any],
-        snapshot: Any,
-        requested_by: str,
-    ) -> None:
-        pretty = json.dumps(snapshot, indent=2, ensure_ascii=False, sort_keys=True)
+    def _note(self, session: Any, ticket: Ticket, note: _Note) -> None:
+        fields, requested_by = note.fields, note.requested_by
+        pretty = json.dumps(note.snapshot, indent=2, ensure_ascii=False, sort_keys=True)
         shown = (
             pretty
             if len(pretty) <= 20_000
@@ -231,7 +261,8 @@ class Webhooks:
             ticket_id=ticket.id,
             direction="internal",
             kind="snapshot",
-            message_id=mid,
+            message_id=note.mid,
+            content_hash=note.digest,
             from_email="",
             from_name=requested_by or "Ops console",
             subject=ticket.subject,

@@ -32,6 +32,30 @@ class Verdict:
 
 
 LOOP_HEADER = "x-echodesk-loop"
+_INSTALLATION_ID = re.compile(r"[0-9a-f]{16}")
+
+
+def loop_marker(installation_id: str, domain: str) -> str:
+    """The X-Echodesk-Loop value for every message Echo sends: ``<id>.<domain>``.
+
+    The id (derived from the installation's secret, see ``desk.tokens``) is
+    what :func:`classify` recognises; the outgoing domain after it is the
+    value written before ids existed, kept for people reading the headers.
+    """
+    return f"{installation_id}.{domain}" if domain else installation_id
+
+
+def loop_id(value: str) -> str:
+    """The installation id an X-Echodesk-Loop value carries ('' if it carries none).
+
+    The old value was the outgoing domain alone: it names no installation
+    (two desks on one domain wrote the same value, and anyone can write it),
+    so it carries no id, and Echo's own mail that comes back with it is still
+    stopped by its From (Echo's address) and its Auto-Submitted header.
+    """
+    head = value.strip().lower().split(".", 1)[0]
+    return head if _INSTALLATION_ID.fullmatch(head) else ""
+
 
 _BOUNCE_SENDERS = re.compile(
     r"^(mailer-daemon|postmaster|post_master|mail-daemon|mailerdaemon)(@|$)", re.I
@@ -57,13 +81,23 @@ _AUTO_SUBJECTS = re.compile(
 _PRECEDENCE = frozenset({"bulk", "junk", "list", "auto_reply"})
 
 
-def classify(msg: ParsedMessage, own_addresses: Iterable[str] = ()) -> Verdict:
-    """Bounce, loop, auto-reply or customer mail, with the reason."""
-    for check in (_bounce, _loop, _bounce_by_content, _auto_reply):
-        verdict = check(msg, own_addresses)
-        if verdict is not None:
-            return verdict
-    return Verdict(Kind.CUSTOMER, "")
+def classify(
+    msg: ParsedMessage, own_addresses: Iterable[str] = (), installation_id: str = ""
+) -> Verdict:
+    """Bounce, loop, auto-reply or customer mail, with the reason.
+
+    ``installation_id`` is this installation's id: only an X-Echodesk-Loop
+    header carrying it makes a loop. Mail from another Echo installation is
+    judged like any other mail (its acknowledgements are still auto-replies).
+    """
+    own = tuple(own_addresses)
+    return (
+        _bounce(msg, own)
+        or _loop(msg, own, installation_id)
+        or _bounce_by_content(msg, own)
+        or _auto_reply(msg, own)
+        or Verdict(Kind.CUSTOMER, "")
+    )
 
 
 def _content_type_params(msg: ParsedMessage) -> tuple[str, str]:
@@ -131,9 +165,11 @@ def _from_mail_system(msg: ParsedMessage) -> bool:
     return bool(_BOUNCE_SENDERS.match(msg.from_.key) or _BOUNCE_NAMES.search(msg.from_.name))
 
 
-def _loop(msg: ParsedMessage, own: Iterable[str]) -> Verdict | None:
-    if msg.header(LOOP_HEADER):
-        return Verdict(Kind.LOOP, "X-Echodesk-Loop (mail Echo sent came back)")
+def _loop(msg: ParsedMessage, own: Iterable[str], installation_id: str) -> Verdict | None:
+    """Mail this installation sent, come back: its own loop id, or its own From address."""
+    ids = {loop_id(value) for value in msg.headers.get(LOOP_HEADER, ())}
+    if installation_id and installation_id.lower() in ids:
+        return Verdict(Kind.LOOP, "X-Echodesk-Loop with this installation's id (mail Echo sent)")
     sender = msg.from_.key if msg.from_ else ""
     if sender and sender in {a.strip().lower() for a in own}:
         return Verdict(Kind.LOOP, f"From is Echo's own address {sender}")

@@ -46,6 +46,9 @@ class OutgoingMail:
     Ids are bare (no angle brackets). ``auto_submitted`` is empty for mail a
     person wrote and ``auto-replied`` / ``auto-generated`` for mail Echo sends
     on its own (RFC 3834), which also asks Exchange not to answer it.
+    ``loop_marker`` is the installation's X-Echodesk-Loop value
+    (:func:`~echodesk.mailbox.classify.loop_marker`): the id in it is how this
+    installation, and only this one, knows its own mail when it comes back.
     """
 
     from_: Address

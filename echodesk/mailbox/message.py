@@ -110,6 +110,7 @@ class Envelope:
     peer: str = ""  # the client's address, or the IMAP account and folder
     source_ref: str = ""  # file path, IMAP UIDVALIDITY:UID, ...
     received_at: datetime | None = None
+    helo: str = ""  # the name the SMTP client gave in EHLO/HELO (for SPF)
 
 
 #: What a receiver is handed: store the raw message durably, return its spool id.

@@ -18,7 +18,7 @@ import functools
 import hashlib
 import mimetypes
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from email.errors import MessageDefect, MissingHeaderBodySeparatorDefect
 from email.message import Message
@@ -108,10 +108,11 @@ _POLICY = _RawHeaders()
 def parse_message(raw: bytes) -> ParsedMessage:
     """Parse ``raw``; whatever is wrong with it lands in ``defects``, never in an exception."""
     try:
-        return _parse(bytes(raw))
+        return _without_nul(_parse(bytes(raw)))
     # The promise is "never raises": any bug meeting hostile input degrades to raw text.
     except Exception as exc:  # noqa: BLE001
-        return _unreadable(bytes(raw), f"unreadable message ({type(exc).__name__}: {exc})")
+        reason = f"unreadable message ({type(exc).__name__}: {exc})"
+        return _without_nul(_unreadable(bytes(raw), reason))
 
 
 @dataclass
@@ -534,27 +535,51 @@ def _kept_headers(msg: Message, charset: str | None) -> dict[str, tuple[str, ...
 
 
 def _body_start(raw: bytes) -> int:
-    """Offset of the body: after the first empty line (LF or CRLF), or the end."""
-    ends = [i for i in (raw.find(b"\n\n"), raw.find(b"\n\r\n")) if i != -1]
-    if not ends:
-        return len(raw)
-    first = min(ends)
-    return first + (2 if raw.startswith(b"\n\n", first) else 3)
+    """Offset of the body: everything after the leading run of header lines.
+
+    The run ends at the first empty line (the body follows it) or at the first
+    line that is neither a field nor a fold (the body starts on that line, as
+    the parser reads it). Mail with no header line at all, from zero bytes to
+    binary junk, is body from its first byte. Lines are found one at a time,
+    so a large body is never split.
+    """
+    pos = index = 0
+    while pos < len(raw):
+        newline = raw.find(b"\n", pos)
+        end = len(raw) if newline == -1 else newline + 1
+        line = raw[pos:end]
+        if line in (b"\n", b"\r\n"):
+            return end
+        if not _is_header_line(line, index) or (index == 0 and line[:1] in (b" ", b"\t")):
+            return pos  # a fold cannot open a header block: no header block at all
+        pos, index = end, index + 1
+    return len(raw)
+
+
+#: The fields that say who wrote what, when: a redelivery never changes them.
+_ORIGINATOR_FIELDS = ("from", "to", "subject", "date", "message-id")
 
 
 def _content_hash(raw: bytes, msg: Message) -> str:
     """A hash of what the sender wrote, blind to trace headers added in transit.
 
     Two deliveries of one message differ in Received:, Delivered-To: and the
-    like (and sometimes in line endings) but agree on the originator's headers
-    and the body; a redelivery is recognised by this hash together with the
-    Message-ID.
+    like (and sometimes in line endings and trailing blanks) but agree on the
+    originator's fields and the body; a redelivery is recognised by this hash
+    together with the Message-ID (made from this hash when there is none). So
+    header lines are left out only where the originator's fields stand for
+    them: every byte after the header lines counts, and a message with none
+    of those fields (no header block, or one of other headers only) is hashed
+    from its first byte. Two such messages are one only if their bytes are,
+    up to line endings; when the hash began at the first blank line, 200 KB
+    of junk was taken for a redelivery of an empty message and reached no one.
     """
-    body = raw[_body_start(raw) :].replace(b"\r\n", b"\n")
+    known = any(name in msg for name in _ORIGINATOR_FIELDS)
+    body = raw[_body_start(raw) if known else 0 :].replace(b"\r\n", b"\n")
     if b" \n" in body or b"\t\n" in body:  # rare: most bodies have no trailing blanks
         body = b"\n".join(line.rstrip(b" \t") for line in body.split(b"\n"))
     h = hashlib.sha256()
-    for name in ("from", "to", "subject", "date", "message-id"):
+    for name in _ORIGINATOR_FIELDS:
         value = str(msg.get(name, "")).replace("\r\n", "\n")
         h.update(name.encode() + b":" + value.encode("utf-8", "surrogateescape"))
         h.update(b"\n")
@@ -958,6 +983,56 @@ def _unreadable(raw: bytes, reason: str) -> ParsedMessage:
         content_hash=digest,
         size=len(raw),
         defects=(reason,),
+    )
+
+
+def _no_nul(text: str) -> str:
+    return text.replace("\x00", "")
+
+
+def _no_nul_address(address: Address) -> Address:
+    return Address(name=_no_nul(address.name), email=_no_nul(address.email))
+
+
+def _no_nul_part(part: AttachmentPart) -> AttachmentPart:
+    return replace(
+        part,
+        filename=_no_nul(part.filename),
+        content_type=_no_nul(part.content_type),
+        content_id=_no_nul(part.content_id),
+    )
+
+
+def _without_nul(msg: ParsedMessage) -> ParsedMessage:
+    """``msg`` with NUL characters dropped from its text, ids, headers and names.
+
+    RFC 5322 forbids NUL and no mail client shows one, but junk carries them,
+    and PostgreSQL refuses text that holds one: such a message failed on every
+    attempt instead of reaching a ticket. Checked first, since mail almost
+    never has one.
+    """
+    people = (*msg.to, *msg.cc, *msg.reply_to, *((msg.from_,) if msg.from_ else ()))
+    texts = [msg.text, msg.html, msg.subject, msg.message_id, *msg.in_reply_to, *msg.references]
+    texts += [v for values in msg.headers.values() for v in values]
+    texts += [*msg.defects, *(f"{a.name} {a.email}" for a in people)]
+    texts += [f"{p.filename} {p.content_type} {p.content_id}" for p in msg.attachments]
+    if not any("\x00" in t for t in texts):
+        return msg
+    return replace(
+        msg,
+        message_id=_no_nul(msg.message_id),
+        in_reply_to=tuple(map(_no_nul, msg.in_reply_to)),
+        references=tuple(map(_no_nul, msg.references)),
+        subject=_no_nul(msg.subject),
+        from_=_no_nul_address(msg.from_) if msg.from_ else None,
+        to=tuple(map(_no_nul_address, msg.to)),
+        cc=tuple(map(_no_nul_address, msg.cc)),
+        reply_to=tuple(map(_no_nul_address, msg.reply_to)),
+        text=_no_nul(msg.text),
+        html=_no_nul(msg.html),
+        attachments=tuple(map(_no_nul_part, msg.attachments)),
+        headers={k: tuple(map(_no_nul, vs)) for k, vs in msg.headers.items()},
+        defects=(*map(_no_nul, msg.defects), "NUL characters removed"),
     )
 
 

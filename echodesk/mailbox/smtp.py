@@ -102,6 +102,7 @@ class SmtpHandler:
             rcpt_to=tuple(envelope.rcpt_tos),
             peer=_peer(session),
             received_at=datetime.now(UTC),
+            helo=str(getattr(session, "host_name", "") or "")[:255],
         )
         loop = asyncio.get_running_loop()
         try:

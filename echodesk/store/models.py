@@ -167,6 +167,8 @@ class Message(Base):
     spool_id: Mapped[int | None] = _fk("inbound_spool.id")
     thread_reason: Mapped[str] = mapped_column(String(1100), default="")
     defects: Mapped[list[Any]] = mapped_column(default=list)
+    #: Whether the From address was the sender's own: pass, fail (unverified) or none.
+    sender_auth: Mapped[str] = mapped_column(String(10), default="none", server_default="none")
     sent_at: Mapped[datetime | None]
     created_at: Mapped[timestamp] = mapped_column(default=utcnow)
 

@@ -147,6 +147,7 @@ def _message(m: Message, files: list[Row]) -> Row:
         "body_text": m.body_text,
         "trimmed_text": m.trimmed_text,
         "thread_reason": m.thread_reason,
+        "sender_auth": m.sender_auth,
         "attachments": files,
     }
 

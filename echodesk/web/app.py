@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session
 from echodesk.config import Settings
 from echodesk.store.blobs import BlobStore
 from echodesk.store.db import Database
-from echodesk.web import api, hooks, pages, signin
+from echodesk.web import answers, api, hooks, pages, signin
 from echodesk.web.auth import identify
 from echodesk.web.render import install_filters
 
@@ -84,13 +84,12 @@ def make_blueprint(web: WebContext, name: str = "archive") -> Blueprint:
         if endpoint in PUBLIC or g.viewer is not None:
             return None
         if is_api:
-            return Response(
-                '{"error": "sign in or send the API token"}', 401, mimetype="application/json"
-            )
+            return answers.error(401, "sign in or send the API token")
         return redirect(url_for(f"{name}.signin", next=request.full_path))  # type: ignore[return-value]
 
     bp.after_request(_headers)
     install_filters(bp, web.settings)
+    answers.register(bp, web)
     pages.register(bp, web)
     signin.register(bp, web)
     api.register(bp, web)

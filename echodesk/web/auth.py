@@ -31,6 +31,8 @@ from echodesk.store.models import Agent, AgentAlias
 
 READERS = ("ops", "superadmin")
 
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+
 
 @dataclass(frozen=True)
 class Viewer:
@@ -65,18 +67,51 @@ def agent_by_email(db: Database, email: str) -> Agent | None:
     return _agent(db, email=email)
 
 
+def _address(text: str) -> IPAddress | None:
+    try:
+        return ipaddress.ip_address(text.strip())
+    except ValueError:
+        return None
+
+
+def _trusted(settings: Settings, address: IPAddress | None) -> bool:
+    """Whether ``address`` is one of the configured proxies."""
+    if address is None:
+        return False
+    networks = [ipaddress.ip_network(p, strict=False) for p in settings.web_trusted_proxies]
+    return any(address in n for n in networks)
+
+
 def _from_proxy(settings: Settings) -> str | None:
     if not settings.web_trusted_header:
         return None
     email = request.headers.get(settings.web_trusted_header, "")
     if not email:
         return None
-    try:
-        peer = ipaddress.ip_address(request.remote_addr or "")
-    except ValueError:
-        return None
-    networks = [ipaddress.ip_network(p, strict=False) for p in settings.web_trusted_proxies]
-    return email if any(peer in n for n in networks) else None
+    return email if _trusted(settings, _address(request.remote_addr or "")) else None
+
+
+def client(settings: Settings) -> str:
+    """Who is asking, for per-client limits: the peer's address (an IPv6 client by its /64).
+
+    Behind the configured proxies (``web_trusted_proxies``) the peer is the
+    proxy, so the client is the nearest address in ``X-Forwarded-For`` that is
+    not one of them; from anyone else the header is ignored, so a client cannot
+    name itself afresh on every request to escape a limit.
+    """
+    text = request.remote_addr or "unknown"
+    if _trusted(settings, _address(text)):
+        hops = ",".join(request.headers.getlist("X-Forwarded-For")).split(",")
+        for hop in reversed([h.strip() for h in hops if h.strip()]):
+            if not _trusted(settings, _address(hop)):
+                text = hop[:100]
+                break
+    peer = _address(text)
+    if isinstance(peer, ipaddress.IPv6Address):
+        if peer.ipv4_mapped is not None:
+            return str(peer.ipv4_mapped)
+        return str(ipaddress.ip_network(f"{peer}/64", strict=False))
+    return str(peer) if peer is not None else text
 
 
 def _from_token(settings: Settings) -> bool:

@@ -1,8 +1,10 @@
 """Machine-facing endpoints: the inbound-mail webhook, provider bounces, Investigate snapshots.
 
 JSON in, JSON out, every error a JSON ``{"error": ...}`` with the right 4xx:
-401 bad credentials, 400 malformed JSON or missing fields, 413 too large,
-415 not JSON. Secrets are compared in constant time. The inbound and bounce
+401 bad credentials, 400 malformed JSON (nested too deep, see
+:mod:`echodesk.web.jsonbody`) or missing fields, 413 too large, 415 not JSON,
+422 an ``Idempotency-Key`` sent again with a different body. Secrets are
+compared in constant time. The inbound and bounce
 webhooks answer 200 only once the message is committed to the spool (the
 provider retries otherwise); the work behind them is the desk's, handed to
 the web layer as an :class:`IngestHooks` object.
@@ -13,16 +15,18 @@ from __future__ import annotations
 import base64
 import binascii
 import hmac
-import json
 from typing import TYPE_CHECKING, Any, Protocol
 
 from flask import Blueprint, Response, jsonify, request
 
 from echodesk.errors import EchoError
+from echodesk.web.answers import error
+from echodesk.web.jsonbody import BodyError, parse
 from echodesk.web.openapi import BOUNCE, INBOUND, SNAPSHOT, document
 from echodesk.web.shape import ShapeError, check
 
 if TYPE_CHECKING:
+    from echodesk.config import Settings
     from echodesk.web.app import WebContext
 
 
@@ -35,6 +39,11 @@ class SnapshotAnswer(Protocol):
 
     @property
     def replayed(self) -> bool: ...
+
+    @property
+    def key_reused(self) -> bool:
+        """The Idempotency-Key came before with a different body (nothing was done)."""
+        ...
 
 
 class IngestHooks(Protocol):
@@ -54,12 +63,6 @@ class Refused(Exception):
         super().__init__(message)
         self.status = status
         self.message = message
-
-
-def error(status: int, message: str) -> Response:
-    response = jsonify({"error": message})
-    response.status_code = status
-    return response
 
 
 def _secret_given() -> str:
@@ -97,14 +100,29 @@ def _payload(limit: int, schema: dict[str, Any]) -> dict[str, Any]:
     if len(body) > limit:
         raise Refused(413, f"the request is larger than {limit} bytes")
     try:
-        data = json.loads(body)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise Refused(400, f"malformed JSON: {exc}") from None
+        data = parse(body)
+    except BodyError as exc:
+        raise Refused(400, str(exc)) from None
     try:
         check(data, schema)
     except ShapeError as exc:
         raise Refused(400, str(exc)) from None
     return data  # type: ignore[no-any-return]
+
+
+def _snapshot_answer(settings: Settings, result: SnapshotAnswer) -> Response:
+    """201 with the ticket opened, 200 added or replayed, 422 a key reused for another body."""
+    if result.key_reused:
+        raise Refused(422, "Idempotency-Key: already used with a different body")
+    body = {
+        "ticket": settings.ticket_label(result.number),
+        "url": f"{settings.public_web_url}/ticket/{result.number}",
+        "created": result.created,
+        "replayed": result.replayed,
+    }
+    response = jsonify(body)
+    response.status_code = 201 if result.created else 200
+    return response
 
 
 def register(bp: Blueprint, web: WebContext) -> None:
@@ -152,17 +170,7 @@ def register(bp: Blueprint, web: WebContext) -> None:
             key = request.headers.get("Idempotency-Key", "").strip() or None
             if key is not None and len(key) > 200:
                 raise Refused(400, "Idempotency-Key: at most 200 characters")
-            result = web.hooks.snapshot(payload, key)
-            label = settings.ticket_label(result.number)
-            body = {
-                "ticket": label,
-                "url": f"{settings.public_web_url}/ticket/{result.number}",
-                "created": result.created,
-                "replayed": result.replayed,
-            }
-            response = jsonify(body)
-            response.status_code = 201 if result.created else 200
-            return response
+            return _snapshot_answer(settings, web.hooks.snapshot(payload, key))
 
         return answer(run)
 

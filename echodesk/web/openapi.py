@@ -4,6 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
+#: What JSON Schema cannot say about a body (see echodesk.web.jsonbody), said in words.
+LIMITS = (
+    "UTF-8 JSON nested at most 64 levels deep; finite numbers; text without NUL (U+0000) "
+    "or unpaired surrogates."
+)
 _ERROR = {
     "type": "object",
     "required": ["error"],
@@ -115,6 +120,7 @@ def _errors(*codes: int) -> dict[str, Any]:
         401: "Missing or wrong credentials",
         413: "Too large",
         415: "Not JSON",
+        422: "The Idempotency-Key was used before with a different body",
         503: "Not served by this process",
     }
     return {
@@ -129,13 +135,19 @@ def _errors(*codes: int) -> dict[str, Any]:
 def _operation(
     summary: str, body: dict[str, Any], ok: dict[str, Any], security: str
 ) -> dict[str, Any]:
+    # Only the snapshot endpoint takes an Idempotency-Key (422: reused with another body).
+    codes = (400, 401, 413, 415, 503) + ((422,) if security == "snapshotToken" else ())
     return {
         "summary": summary,
         "security": [{security: []}]
         if security == "snapshotToken"
         else [{"webhookBasic": []}, {"webhookBearer": []}],
-        "requestBody": {"required": True, "content": {"application/json": {"schema": body}}},
-        "responses": {**ok, **_errors(400, 401, 413, 415, 503)},
+        "requestBody": {
+            "required": True,
+            "description": LIMITS,
+            "content": {"application/json": {"schema": body}},
+        },
+        "responses": {**ok, **_errors(*codes)},
     }
 
 

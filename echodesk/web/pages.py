@@ -7,7 +7,7 @@ htmx swaps only the results when a filter or a page changes (the server sees
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from flask import Blueprint, Response, abort, render_template, request
 from werkzeug.datastructures import Headers
@@ -18,18 +18,18 @@ from echodesk.store.archive import STATUSES
 from echodesk.store.models import Ticket
 from echodesk.web.auth import viewer
 from echodesk.web.html import document, frame_policy, has_remote_images
+from echodesk.web.numbers import ID, whole_number
 
 if TYPE_CHECKING:
     from echodesk.web.app import WebContext
 
 PER_PAGE = 25
+MAX_PAGE = 10_000
 
 
 def _page_number() -> int:
-    try:
-        return max(1, min(10_000, int(request.args.get("page", "1"))))
-    except ValueError:
-        return 1
+    """The page asked for; a page number that is no number (or too large) shows the first."""
+    return whole_number(request.args.get("page"), 1, MAX_PAGE) or 1
 
 
 def _filters() -> dict[str, str]:
@@ -96,7 +96,7 @@ def register(bp: Blueprint, web: WebContext) -> None:
             statuses=STATUSES,
         )
 
-    @bp.get("/ticket/<int:number>")
+    @bp.get(f"/ticket/<{ID}:number>")
     def ticket(number: int) -> str:
         with db.reading() as session:
             found = session.query(Ticket).filter(Ticket.number == number).first()
@@ -111,7 +111,7 @@ def register(bp: Blueprint, web: WebContext) -> None:
                 row["remote_images"] = has_remote_images(html)
         return render_template("ticket.html", t=detail)
 
-    @bp.get("/ticket/<int:number>/message/<int:message_id>.html")
+    @bp.get(f"/ticket/<{ID}:number>/message/<{ID}:message_id>.html")
     def message_html(number: int, message_id: int) -> Response:
         allow = request.args.get("images") == "1"
         with db.reading() as session:
@@ -130,7 +130,7 @@ def register(bp: Blueprint, web: WebContext) -> None:
         )
         return Response(page, mimetype="text/html", headers=headers)
 
-    @bp.get("/attachment/<int:attachment_id>")
+    @bp.get(f"/attachment/<{ID}:attachment_id>")
     def attachment(attachment_id: int) -> Response:
         with db.reading() as session:
             found = archive.attachment(session, attachment_id)
@@ -148,7 +148,7 @@ def register(bp: Blueprint, web: WebContext) -> None:
         headers["Content-Security-Policy"] = "default-src 'none'; sandbox"
         return Response(data, mimetype="application/octet-stream", headers=headers)
 
-    @bp.get("/customer/<int:customer_id>")
+    @bp.get(f"/customer/<{ID}:customer_id>")
     def customer(customer_id: int) -> str:
         with db.reading() as session:
             person = archive.customer(session, settings, customer_id)
@@ -167,10 +167,3 @@ def register(bp: Blueprint, web: WebContext) -> None:
         with db.reading() as session:
             people = archive.agents(session)
         return render_template("agents.html", agents=people)
-
-    @bp.app_errorhandler(404)
-    def not_found(_error: Any) -> tuple[str, int] | Response:
-        if request.blueprint != bp.name:  # outside the archive's prefix: not ours to dress
-            return Response("Not found\n", 404, mimetype="text/plain")
-        text = "There is nothing here. Go back to the tickets."
-        return render_template("error.html", title="Not found", text=text), 404

@@ -131,12 +131,13 @@ def test_a_bad_opening_creates_nothing_and_explains(desk: Desk, body: str, why: 
 
 
 def test_a_forged_new_with_a_failing_dkim_is_refused(desk: Desk) -> None:
+    desk.reconfigure(trusted_authserv_ids=("mx.desk.test",))
     raw = make_mail(
         message_id="f@evil.test",
         sender="bob@desk.test",
         subject="x",
         body="#forward\n\n---------- Forwarded message ---------\nFrom: a@b.test\n\nhi\n",
-        headers={"Authentication-Results": "mx; dkim=fail header.d=desk.test"},
+        headers={"Authentication-Results": "mx.desk.test; dkim=fail header.d=desk.test"},
     )
     outcome = desk.deliver(raw)
     assert outcome.kind == "agent-rejected" and desk.tickets() == []

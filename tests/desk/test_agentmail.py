@@ -187,6 +187,7 @@ def test_a_stranger_with_an_agents_signature_is_not_executed(desk: Desk) -> None
 
 
 def test_a_dkim_failure_is_not_executed(desk: Desk) -> None:
+    desk.reconfigure(trusted_authserv_ids=("mx.desk.test",))
     note = _ticket_with_notification(desk)
     failed = {
         "Authentication-Results": "mx.desk.test; dkim=fail (bad signature) header.d=desk.test; "

@@ -31,6 +31,7 @@ from echodesk.mailbox.message import Envelope
 from echodesk.store.imap_state import DbCursor
 from echodesk.store.models import InboundSpool
 from tests.support.desk import Desk
+from tests.support.dnszone import DnsZone
 from tests.support.dovecot import PASSWORD, Dovecot, start_dovecot
 from tests.support.mail import make_mail
 
@@ -480,3 +481,46 @@ def test_backoff_doubles_and_is_capped() -> None:
     poller = ImapPoller(account, no_accept, MemoryCursor())
     assert [poller.backoff(n) for n in range(10)] == [2, 4, 8, 16, 32, 64, 128, 256, 300, 300]
     assert poller.backoff(10_000) == 300
+
+
+def test_mail_fetched_by_imap_is_checked_by_echo_and_forged_results_are_dropped(
+    dovecot: Dovecot, user: str, desk: Desk, dns_zone: DnsZone
+) -> None:
+    """The mailbox provider's own header counts; one the sender wrote under its name,
+    lower down, does not; Echo adds its own DKIM/DMARC results (no SPF: it did not
+    take the connection)."""
+    desk.reconfigure(
+        verify_mail=True, dns_resolver=dns_zone.server, trusted_authserv_ids=("imap.desk.test",)
+    )
+    signed = dns_zone.sign(
+        make_mail(sender="Alice <alice@good.test>", message_id="s1@good.test"), "good.test"
+    )
+    forged = (
+        b"Authentication-Results: imap.desk.test; spf=none smtp.mailfrom=good.test\r\n"
+        b"Received: from evil.example by imap.desk.test\r\n"
+        b"Authentication-Results: imap.desk.test; dkim=pass header.d=good.test; "
+        b"dmarc=pass header.from=good.test\r\n"
+        b"Authentication-Results: echodesk.desk.test; dmarc=pass header.from=good.test\r\n"
+    ) + make_mail(sender="Alice <alice@good.test>", message_id="f1@evil.test", minutes=1)
+    append(dovecot, user, signed, forged)
+    poller = poller_for(dovecot, user, desk)
+    try:
+        assert poller.poll_once() == 2
+    finally:
+        poller.close()
+    desk.run_worker_until_idle()
+    states = {
+        m["message_id"]: m["sender_auth"] for n in (1, 2) for m in desk.ticket(n)["messages"]
+    }
+    assert states == {"s1@good.test": "pass", "f1@evil.test": "fail"}
+
+
+def test_a_file_import_is_not_checked_and_cannot_speak_for_echo(
+    desk: Desk, dns_zone: DnsZone
+) -> None:
+    desk.reconfigure(verify_mail=True, dns_resolver=dns_zone.server)
+    forged = b"Authentication-Results: echodesk.desk.test; dmarc=pass header.from=good.test\r\n"
+    desk.accept(forged + make_mail(sender="alice@good.test"), source="file")
+    desk.run_worker_until_idle()
+    (message,) = desk.ticket(1)["messages"]
+    assert message["sender_auth"] == "none"

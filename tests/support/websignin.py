@@ -7,8 +7,9 @@ from email import policy
 from email.parser import BytesParser
 
 from flask.testing import FlaskClient
-from sqlalchemy import select
+from sqlalchemy import func, select
 
+from echodesk.store.db import Database
 from echodesk.store.models import Outbox
 from tests.support.desk import Desk
 
@@ -19,8 +20,10 @@ def csrf(page: str) -> str:
     return match.group(1)
 
 
-def link_for(desk: Desk, email: str) -> str:
-    with desk.db.reading() as session:
+def link_for(desk: Desk | Database, email: str) -> str:
+    """The newest sign-in link queued for ``email`` (as the agent reads it in the mail)."""
+    db = desk.db if isinstance(desk, Desk) else desk
+    with db.reading() as session:
         row = session.scalars(
             select(Outbox)
             .where(Outbox.purpose == "signin", Outbox.rcpt == email)
@@ -42,3 +45,14 @@ def sign_in(client: FlaskClient, desk: Desk, email: str = "bob@desk.test") -> No
     confirm = client.get(path).get_data(as_text=True)
     answer = client.post(path, data={"csrf": csrf(confirm)})
     assert answer.status_code == 302, answer.get_data(as_text=True)
+
+
+def links_sent(db: Database, email: str) -> int:
+    """How many sign-in mails are queued for ``email``."""
+    with db.reading() as session:
+        count = session.scalar(
+            select(func.count())
+            .select_from(Outbox)
+            .where(Outbox.purpose == "signin", Outbox.rcpt == email)
+        )
+    return int(count or 0)

@@ -9,33 +9,19 @@ from email.message import EmailMessage
 from typing import Any
 
 import pytest
-from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import select, update
 
-from echodesk.desk.signin_mail import queue_signin_mail
 from echodesk.store import agents
 from echodesk.store.models import Outbox, SigninToken, Ticket
 from echodesk.store.types import utcnow
-from echodesk.web.app import WebContext, create_app
 from tests.support.desk import Desk
 from tests.support.mail import make_dsn, make_mail
+from tests.support.webapp import desk_app
 from tests.support.websignin import csrf, link_for, sign_in
 
 XSS = "<script>alert(1)</script><img src=x onerror=alert(2)>\"'><svg/onload=alert(3)>"
 
-
-def _app(desk: Desk) -> Flask:
-    web = WebContext(
-        settings=desk.settings,
-        db=desk.db,
-        blobs=desk.ctx.blobs,
-        secret=desk.ctx.secret,
-        send_link=lambda session, email, link: queue_signin_mail(session, desk.ctx, email, link),
-    )
-    app = create_app(web)
-    app.config["TESTING"] = True
-    return app
 
 
 @pytest.fixture
@@ -45,7 +31,7 @@ def desk(team: Desk) -> Desk:
 
 @pytest.fixture
 def client(desk: Desk) -> Iterator[FlaskClient]:
-    yield _app(desk).test_client()
+    yield desk_app(desk).test_client()
 
 
 def _seed(desk: Desk) -> None:
@@ -120,7 +106,7 @@ def test_the_sign_in_link_works_once_and_tells_strangers_nothing(
     cookie = done.headers["Set-Cookie"]
     assert "HttpOnly" in cookie and "SameSite=Lax" in cookie
     assert client.get("/").status_code == 200
-    other = _app(desk).test_client()  # the same link in another browser: used up
+    other = desk_app(desk).test_client()  # the same link in another browser: used up
     again = other.get(path).get_data(as_text=True)
     refused = other.post(path, data={"csrf": csrf(again)})
     assert refused.status_code == 400 and "not valid" in refused.get_data(as_text=True)
@@ -268,7 +254,7 @@ def test_no_page_changes_anything(client: FlaskClient, desk: Desk) -> None:
 def test_json_api_with_session_and_token(desk: Desk) -> None:
     _seed(desk)
     desk.reconfigure(api_token="s3cret-token")
-    client = _app(desk).test_client()
+    client = desk_app(desk).test_client()
     assert client.get("/api/tickets", headers={"Authorization": "Bearer wrong"}).status_code == 401
     auth = {"Authorization": "Bearer s3cret-token"}
     listing = client.get("/api/tickets", headers=auth).get_json()
@@ -285,7 +271,7 @@ def test_an_access_proxy_header_counts_only_from_the_proxy(desk: Desk) -> None:
     desk.reconfigure(
         web_trusted_header="Cf-Access-Authenticated-User-Email", web_trusted_proxies=("10.0.0.0/8",)
     )
-    client = _app(desk).test_client()
+    client = desk_app(desk).test_client()
     header = {"Cf-Access-Authenticated-User-Email": "eve@desk.test"}
     via_proxy: dict[str, Any] = {"REMOTE_ADDR": "10.1.2.3"}
     assert client.get("/", headers=header, environ_base=via_proxy).status_code == 200
@@ -297,7 +283,7 @@ def test_an_access_proxy_header_counts_only_from_the_proxy(desk: Desk) -> None:
 
 def test_mounted_under_a_prefix(desk: Desk) -> None:
     desk.reconfigure(web_prefix="/tickets")
-    client = _app(desk).test_client()
+    client = desk_app(desk).test_client()
     answer = client.get("/tickets/")
     assert answer.status_code == 302 and answer.headers["Location"].startswith("/tickets/signin")
     with client.get("/tickets/static/echo.css") as css:

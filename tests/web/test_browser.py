@@ -17,12 +17,11 @@ from pathlib import Path
 import pytest
 from werkzeug.serving import make_server
 
-from echodesk.desk.signin_mail import queue_signin_mail
 from echodesk.store import agents, signin
-from echodesk.web.app import WebContext, create_app
 from tests.support.desk import Desk
 from tests.support.mail import make_mail
 from tests.support.postgres import free_port
+from tests.support.webapp import desk_app
 
 CHROMIUM = "/usr/bin/chromium"
 ARTIFACTS = Path(os.environ.get("ECHODESK_ARTIFACTS", Path(__file__).parents[2] / "test-artifacts"))
@@ -68,15 +67,8 @@ def site(tmp_path: Path) -> Iterator[tuple[str, str]]:
             )
         )
     desk.note(1, "Long internal note. " * 30)
-    web = WebContext(
-        settings=desk.settings,
-        db=desk.db,
-        blobs=desk.ctx.blobs,
-        secret=desk.ctx.secret,
-        send_link=lambda session, email, link: queue_signin_mail(session, desk.ctx, email, link),
-    )
     port = free_port()
-    server = make_server("127.0.0.1", port, create_app(web), threaded=True)
+    server = make_server("127.0.0.1", port, desk_app(desk), threaded=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     with desk.db.transaction() as session:

@@ -8,32 +8,18 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import select
 
-from echodesk.desk.signin_mail import queue_signin_mail
-from echodesk.desk.webhooks import Webhooks
 from echodesk.store.models import Customer, Outbox, TicketTag
-from echodesk.web.app import WebContext, create_app
 from tests.support.desk import Desk
 from tests.support.mail import make_mail
+from tests.support.webapp import desk_app
 from tests.support.websignin import sign_in
 
 TOKEN = "hook-secret"
 SNAP = "snap-secret"
 
-
-def _app(desk: Desk) -> Flask:
-    web = WebContext(
-        settings=desk.settings,
-        db=desk.db,
-        blobs=desk.ctx.blobs,
-        secret=desk.ctx.secret,
-        send_link=lambda session, email, link: queue_signin_mail(session, desk.ctx, email, link),
-        hooks=Webhooks(desk.db, desk.ctx),
-    )
-    return create_app(web)
 
 
 @pytest.fixture
@@ -44,7 +30,7 @@ def desk(team: Desk) -> Desk:
 
 @pytest.fixture
 def client(desk: Desk) -> Iterator[FlaskClient]:
-    yield _app(desk).test_client()
+    yield desk_app(desk).test_client()
 
 
 def _basic(password: str) -> dict[str, str]:
@@ -188,7 +174,7 @@ def test_bad_requests_get_a_json_error(
 
 def test_too_large_is_413(desk: Desk) -> None:
     desk.reconfigure(max_message_size=1000, snapshot_max_bytes=200)
-    client = _app(desk).test_client()
+    client = desk_app(desk).test_client()
     big = postmark(TextBody="x" * 5_000_000)
     assert _post(client, "/inbound", big, _basic(TOKEN)).status_code == 413
     snap = {

@@ -32,6 +32,11 @@ _APP = create_app(
     )
 )
 schema = schemathesis.openapi.from_wsgi("/api/openapi.json", _APP)
+# The document says text holds no NUL (PostgreSQL's text cannot): generate none.
+schema.config.generation.update(allow_x00=False, codec="utf-8")
+# A valid snapshot body may meet an Idempotency-Key an earlier example used with another body.
+_ACCEPTANCE = schema.config.checks.positive_data_acceptance
+_ACCEPTANCE.expected_statuses = [*_ACCEPTANCE.expected_statuses, "422"]
 
 
 @schema.parametrize()
@@ -41,16 +46,16 @@ schema = schemathesis.openapi.from_wsgi("/api/openapi.json", _APP)
     suppress_health_check=list(HealthCheck),
 )
 def test_the_endpoints_keep_their_document(case: schemathesis.Case) -> None:
+    """And the worker processes what an accepted call spooled, without a failure.
+
+    (Checked call by call, not by a later test: under xdist a later test may run
+    in another process, with another desk.)
+    """
     token = "snap-secret" if case.path.endswith("from-snapshot") else "hook-secret"
-    case.call_and_validate(headers={"Authorization": f"Bearer {token}"})
-
-
-def test_everything_the_fuzzing_spooled_is_processed_without_a_failure() -> None:
-    """Runs after the endpoint tests (file order): the worker takes every spooled message."""
-    spooled = _DESK.spool()
-    assert spooled, "the fuzzing spooled no mail: the endpoint tests did not run first"
-    outcomes = _DESK.run_worker_until_idle()
-    failed = [o for o in outcomes if o.state in ("failed", "pending")]
-    assert not failed, failed[:3]
-    assert not _DESK.spool("pending")
-    assert not _DESK.spool("failed")
+    response = case.call_and_validate(headers={"Authorization": f"Bearer {token}"})
+    if case.path.endswith(("/inbound", "/bounce")) and response.status_code == 200:
+        outcomes = _DESK.run_worker_until_idle()
+        failed = [o for o in outcomes if o.state in ("failed", "pending")]
+        assert not failed, failed[:3]
+        assert not _DESK.spool("pending")
+        assert not _DESK.spool("failed")
