@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from tests.support.agent import agent_reply, text_of
-from tests.support.dnszone import DnsZone
+from tests.support.dnszone import DnsZone, silent_port
 from tests.support.livedesk import Desk, live_desk
 from tests.support.mail import make_mail
 
@@ -141,3 +141,23 @@ def test_a_forged_customer_cannot_join_a_ticket_or_copy_himself_in(
     assert any("The invoice is attached." in text for text in _to(desk, "alice@good.test"))
     assert _to(desk, "mallory@evil.test") == []
 
+
+
+def test_a_dns_server_that_does_not_answer_costs_no_mail(tmp_path: Path, db_url: str) -> None:
+    """Every look-up times out: the mail is still accepted and becomes a ticket, its
+    checks recorded as temperror, and nothing about it counts as verified."""
+    with live_desk(
+        tmp_path,
+        db_url,
+        ECHODESK_VERIFY_MAIL="true",
+        ECHODESK_AGENT_AUTH="dmarc",
+        ECHODESK_DNS_RESOLVER=f"127.0.0.1:{silent_port()}",
+        ECHODESK_DNS_TIMEOUT="0.3",
+    ) as desk:
+        raw = make_mail(sender="Alice <alice@good.test>", message_id="m1@good.test")
+        desk.smtp(raw, "support@desk.test", "alice@good.test", INTERNET)
+        desk.settle()
+        (message,) = desk.ticket()["messages"]  # type: ignore[misc]
+        assert message["sender_auth"] == "none"
+        stored = desk.echo.cli("spool")
+        assert [row["state"] for row in stored] == ["processed"]

@@ -25,11 +25,17 @@ _AUTHSERV = re.compile(rb"^\s*(?:\([^)]*\)\s*)*([^\s;()]+)")
 NAME = b"authentication-results"
 
 
+def header_block(raw: bytes) -> bytes:
+    """The bytes up to the first empty line (the whole message if there is none)."""
+    ends = [i for i in (raw.find(b"\n\n"), raw.find(b"\n\r\n")) if i >= 0]
+    return raw[: min(ends) + 1] if ends else raw
+
+
 def _split(raw: bytes) -> tuple[list[bytes], bytes] | None:
     """The header fields (each with its folded lines and line ends) and the rest."""
-    lines = raw.splitlines(keepends=True)
-    if not lines or not _HEADER_LINE.match(lines[0]):
+    if not _HEADER_LINE.match(raw[:201]):
         return None
+    lines = header_block(raw).splitlines(keepends=True)
     fields: list[bytes] = []
     consumed = 0
     for line in lines:
@@ -96,4 +102,4 @@ def stamp(raw: bytes, value: str) -> bytes:
     return header + raw
 
 
-__all__ = ["authserv_id", "clean", "stamp"]
+__all__ = ["authserv_id", "clean", "header_block", "stamp"]

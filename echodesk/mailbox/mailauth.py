@@ -18,6 +18,7 @@ from __future__ import annotations
 import binascii
 import contextvars
 import logging
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -34,6 +35,7 @@ from authheaders import check_dmarc
 from authres import AuthenticationResultsHeader, DKIMAuthenticationResult, SPFAuthenticationResult
 from authres.dmarc import DMARCAuthenticationResult
 
+from echodesk.mailbox.authstamp import header_block
 from echodesk.mailbox.orgdomain import org_domain
 
 log = logging.getLogger(__name__)
@@ -46,6 +48,12 @@ MAX_HEADER_BYTES = 256 * 1024
 
 class DnsTimeout(dns.exception.DNSException):
     """The resolver gave no answer in time: a temporary error, never a pass."""
+
+
+#: When the look-ups of the check in progress must be done (see Resolver.budget).
+_DEADLINE: contextvars.ContextVar[float | None] = contextvars.ContextVar(
+    "echodesk_dns_deadline", default=None
+)
 
 
 class Resolver:
@@ -67,10 +75,24 @@ class Resolver:
         self.dns.timeout = min(timeout, 2.0)
         self.dns.cache = dns.resolver.LRUCache(20_000)
 
+    @contextmanager
+    def budget(self) -> Iterator[None]:
+        """All look-ups inside share one time budget (the resolver's lifetime): a DNS
+        server that does not answer costs a message that long, not that long per query."""
+        token = _DEADLINE.set(time.monotonic() + float(self.dns.lifetime))
+        try:
+            yield
+        finally:
+            _DEADLINE.reset(token)
+
     def resolve(self, name: str, rdtype: str) -> list[Any]:
         """The records, ``[]`` when there are none; :class:`DnsTimeout` when unanswered."""
+        deadline = _DEADLINE.get()
+        left = deadline - time.monotonic() if deadline is not None else self.dns.lifetime
+        if left <= 0:
+            raise DnsTimeout(f"DNS {rdtype} {name}: no time left")  # type: ignore[no-untyped-call]
         try:
-            return list(self.dns.resolve(name.rstrip("."), rdtype, search=False))
+            return list(self.dns.resolve(name.rstrip("."), rdtype, search=False, lifetime=left))
         except (dns.resolver.NXDOMAIN, dns.resolver.NoAnswer, dns.name.EmptyLabel):
             return []
         except (dns.exception.Timeout, dns.resolver.NoNameservers) as exc:
@@ -167,12 +189,13 @@ class Authenticator:
     def check(self, raw: bytes, conn: Connection | None) -> str:
         """The ``Authentication-Results`` value for ``raw`` (SPF only with a connection)."""
         results: list[Any] = []
-        spf_result = self._spf(conn) if conn is not None and conn.ip else None
-        if spf_result is not None:
-            results.append(spf_result)
-        dkim_results = self._dkim(raw)
-        results += dkim_results
-        results.append(self._dmarc(raw, spf_result, dkim_results))
+        with self.resolver.budget():
+            spf_result = self._spf(conn) if conn is not None and conn.ip else None
+            if spf_result is not None:
+                results.append(spf_result)
+            dkim_results = self._dkim(raw)
+            results += dkim_results
+            results.append(self._dmarc(raw, spf_result, dkim_results))
         header = AuthenticationResultsHeader(authserv_id=self.authserv_id, results=results)
         return str(header).partition(":")[2].strip()
 
@@ -190,7 +213,7 @@ class Authenticator:
 
     def _dkim(self, raw: bytes) -> list[DKIMAuthenticationResult]:
         """Every signature (a few at most), each pass, fail, permerror or temperror."""
-        head = raw[:MAX_HEADER_BYTES]
+        head = header_block(raw[:MAX_HEADER_BYTES])
         count = sum(1 for name in _header_names(head) if name == b"dkim-signature")
         if count == 0:
             return [DKIMAuthenticationResult(result="none")]
@@ -218,10 +241,16 @@ class Authenticator:
         )
 
     def _signature_holds(self, signer: Any, idx: int, selector: str, domain: str) -> bool:
-        """Read the key first: dkimpy itself logs a key it cannot read and says "fail"."""
+        """Whether the signature verifies; raises when its key cannot be read.
+
+        dkimpy itself logs a key it cannot read and says "fail": on a failure the
+        key is read once more (from the cache), so that case is an error instead.
+        """
+        if signer.verify(idx=idx, dnsfunc=self.resolver.dkim_txt):
+            return True
         name = f"{selector}._domainkey.{domain}".encode()
         dkim.load_pk_from_dns(name, self.resolver.dkim_txt, self.resolver.dns.lifetime)
-        return bool(signer.verify(idx=idx, dnsfunc=self.resolver.dkim_txt))
+        return False
 
     def _dmarc(
         self,
@@ -286,7 +315,7 @@ def _header_names(head: bytes) -> Iterator[bytes]:
 
 
 def _from_domain(raw: bytes) -> str:
-    head = raw[:MAX_HEADER_BYTES]
+    head = header_block(raw[:MAX_HEADER_BYTES])
     values = []
     current: list[bytes] | None = None
     for line in head.splitlines():

@@ -106,4 +106,4 @@ def test_a_dns_server_that_does_not_answer_is_temperror(dns_zone: DnsZone) -> No
     started = time.monotonic()
     found = _results(silent, raw, OWN, "good.test")
     assert found == {"dkim": "temperror", "spf": "temperror", "dmarc": "temperror", "p": ""}
-    assert time.monotonic() - started < 10  # bounded by the lookup time-out
+    assert time.monotonic() - started < 3  # one time budget for all of its look-ups
