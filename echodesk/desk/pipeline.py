@@ -34,6 +34,7 @@ from echodesk.desk.context import DeskContext
 from echodesk.desk.decide import ACTOR, Decider
 from echodesk.desk.notify import Event, Notifier
 from echodesk.desk.ruleactions import apply_rule_actions
+from echodesk.desk.senderchecks import SenderChecks
 from echodesk.desk.threader import subject_tag
 from echodesk.mailbox.bounce import BounceReport, read_bounce
 from echodesk.mailbox.classify import Kind, Verdict, classify
@@ -90,7 +91,7 @@ def _addressed_to(row: Claimed, msg: ParsedMessage) -> list[str]:
     return [a for a in dict.fromkeys(a.strip().lower() for a in found) if "@" in a]
 
 
-def parse_row(row: Claimed, ctx: DeskContext) -> Parsed:
+def parse_row(row: Claimed, ctx: DeskContext, checks: SenderChecks | None = None) -> Parsed:
     """Parse, trim and classify one row, and store its attachments' bytes.
 
     Raises only if its raw bytes cannot be read. The attachment files are
@@ -98,7 +99,8 @@ def parse_row(row: Claimed, ctx: DeskContext) -> Parsed:
     it rolls back, and it keeps file I/O out of the database's write lock.
     Mail to a signed VERP address is a bounce whatever it looks like.
     """
-    msg = parse_message(spool.raw_bytes(row, ctx.blobs))
+    raw = spool.raw_bytes(row, ctx.blobs)
+    msg = parse_message(checks.stamp(raw, row) if checks is not None else raw)
     for part in msg.attachments:
         ctx.blobs.put(part.data, durable=False)  # re-derivable from the raw message
     sender = f"{msg.from_.name} {msg.from_.email}" if msg.from_ is not None else ""
@@ -402,6 +404,7 @@ def _message_row(
         "thread_reason": planned.reason[:1000],
         "defects": list(msg.defects[:50]),
         "sender_auth": item.sender.state if item.sender else "none",
+        "auth_results": item.sender.results if item.sender else "",
         "sent_at": msg.date,
         "created_at": now,
     }

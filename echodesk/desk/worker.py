@@ -15,17 +15,20 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from echodesk.desk.context import DeskContext
 from echodesk.desk.pipeline import Outcome, Parsed, parse_row, process_batch
+from echodesk.desk.senderchecks import SenderChecks
 from echodesk.store import spool
 from echodesk.store.db import Database
 from echodesk.store.spool import Claimed
 
 log = logging.getLogger(__name__)
+CHECK_THREADS = 8
 
 ParseResult = Parsed | Exception
 
@@ -41,6 +44,10 @@ class Worker:
         self.db = db
         self.ctx = ctx
         self.batch = batch or ctx.settings.worker_batch
+        self.checks = SenderChecks(ctx.settings)
+        #: The sender checks wait on DNS: a batch's messages are checked side by side.
+        active = self.checks.active
+        self.pool = ThreadPoolExecutor(CHECK_THREADS, "sender-checks") if active else None
 
     def run_once(self) -> list[Outcome]:
         """Process one batch of due rows; [] when there is nothing to do."""
@@ -52,7 +59,7 @@ class Worker:
         """PostgreSQL: lock rows first (other workers skip them), parse inside."""
         with self.db.transaction() as session:
             rows = spool.claim(session, self.batch)
-            return self._process(session, rows, {r.id: self._parse(r) for r in rows})
+            return self._process(session, rows, self._parse_all(rows))
 
     def _parse_then_claim(self) -> list[Outcome]:
         """SQLite: parse before taking the single write lock, then claim what is left."""
@@ -60,14 +67,19 @@ class Worker:
             peeked = spool.due(session, self.batch)
         if not peeked:
             return []
-        parsed = {row.id: self._parse(row) for row in peeked}
+        parsed = self._parse_all(peeked)
         with self.db.transaction() as session:
             rows = spool.claim_ids(session, list(parsed))
             return self._process(session, rows, parsed)
 
+    def _parse_all(self, rows: Sequence[Claimed]) -> dict[int, ParseResult]:
+        if self.pool is None or len(rows) < 2:
+            return {row.id: self._parse(row) for row in rows}
+        return dict(zip((r.id for r in rows), self.pool.map(self._parse, rows), strict=True))
+
     def _parse(self, row: Claimed) -> ParseResult:
         try:
-            return parse_row(row, self.ctx)
+            return parse_row(row, self.ctx, self.checks)
         except Exception as exc:  # noqa: BLE001 - recorded on the row by _process
             return exc
 

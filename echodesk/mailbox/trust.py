@@ -38,6 +38,8 @@ class SenderCheck:
 
     state: str
     summary: Summary
+    #: Echo's own Authentication-Results value for the message ('' if it did not check).
+    results: str = ""
 
     @property
     def verified(self) -> bool:
@@ -77,7 +79,9 @@ def check_sender(msg: ParsedMessage, settings: Settings) -> SenderCheck:
         return SenderCheck(UNKNOWN, Summary())
     headers = msg.headers.get("authentication-results", ())
     summary = summarize(headers, msg.from_.domain, counted_hosts(settings))
-    return SenderCheck(_state(summary), summary)
+    own = settings.own_authserv_id
+    mine = next((h for h in headers if h.split(";", 1)[0].strip().lower() == own), "")
+    return SenderCheck(_state(summary), summary, " ".join(mine.split())[:2000])
 
 
 def failures(check: SenderCheck) -> list[str]:

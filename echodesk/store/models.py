@@ -169,6 +169,8 @@ class Message(Base):
     defects: Mapped[list[Any]] = mapped_column(default=list)
     #: Whether the From address was the sender's own: pass, fail (unverified) or none.
     sender_auth: Mapped[str] = mapped_column(String(10), default="none", server_default="none")
+    #: Echo's own Authentication-Results for it: what each check found ('' unchecked).
+    auth_results: Mapped[text] = mapped_column(default="", server_default="")
     sent_at: Mapped[datetime | None]
     created_at: Mapped[timestamp] = mapped_column(default=utcnow)
 

@@ -148,6 +148,7 @@ def _message(m: Message, files: list[Row]) -> Row:
         "trimmed_text": m.trimmed_text,
         "thread_reason": m.thread_reason,
         "sender_auth": m.sender_auth,
+        "auth_results": m.auth_results,
         "attachments": files,
     }
 

@@ -100,6 +100,11 @@ class Claimed:
     rcpt_to: tuple[str, ...] = ()
     #: Released from quarantine by an operator: not quarantined again.
     released: bool = False
+    #: How it arrived (the sender checks need the SMTP client's address and names).
+    source: str = ""
+    peer: str = ""
+    mail_from: str = ""
+    source_ref: str = ""
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "rcpt_to", tuple(str(r) for r in self.rcpt_to or ()))
@@ -125,6 +130,10 @@ _CLAIM_COLUMNS = (
     InboundSpool.attempts,
     InboundSpool.rcpt_to,
     InboundSpool.released_at.is_not(None),
+    InboundSpool.source,
+    InboundSpool.peer,
+    InboundSpool.mail_from,
+    InboundSpool.source_ref,
 )
 
 

@@ -1,4 +1,4 @@
-"""messages.sender_auth: whether the From address was verified (pass, fail, none)
+"""messages.sender_auth (pass, fail, none) and auth_results (Echo's own checks)
 
 Revision ID: 0011
 Revises: 0010
@@ -22,9 +22,13 @@ def upgrade() -> None:
         "messages",
         sa.Column("sender_auth", sa.String(10), nullable=False, server_default="none"),
     )
+    op.add_column(
+        "messages", sa.Column("auth_results", sa.Text(), nullable=False, server_default="")
+    )
 
 
 def downgrade() -> None:
     # A plain DROP COLUMN (SQLite 3.35+): copying the table would trip the
     # foreign keys that point at messages.
+    op.drop_column("messages", "auth_results")
     op.drop_column("messages", "sender_auth")
