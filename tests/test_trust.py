@@ -34,6 +34,7 @@ def desk(tmp_path: Path, db_url: str, dns_zone: DnsZone) -> Iterator[Desk]:
         ECHODESK_DNS_RESOLVER=dns_zone.server,
         ECHODESK_TRUSTED_AUTHSERV_IDS="mx.desk.test",
         ECHODESK_SMTP_TRUSTED_RELAYS=MX,
+        ECHODESK_ACKNOWLEDGEMENT="We received $subject as $ticket.",
     ) as desk:
         yield desk
 
@@ -135,6 +136,9 @@ def test_a_forged_customer_cannot_join_a_ticket_or_copy_himself_in(
     assert desk.ticket()["messages"][0]["sender_auth"] == "pass"  # type: ignore[index]
     warned = desk.mail_to("bob@desk.test", 2)[-1]
     assert "unverified sender" in text_of(warned).lower()
+    # Only the genuine mail is acknowledged: answering a forged From mails a stranger.
+    acks = [text for text in _to(desk, "alice@good.test") if "We received" in text]
+    assert len(acks) == 1 and "TKT-0001" in acks[0]
     raw, to = agent_reply(note, "The invoice is attached.", message_id="inv@desk.test")
     desk.smtp(dns_zone.sign(raw, "desk.test"), to, "bob@desk.test", INTERNET)
     desk.settle()

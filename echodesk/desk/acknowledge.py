@@ -44,6 +44,9 @@ def ack_or_reason(
         return "sent by an agent"
     if sender.domain in settings.served_domains:
         return "sent from a domain Echo serves"
+    if item.sender is not None and item.sender.unverified:
+        # The From is most likely forged: answering it would mail a stranger.
+        return f"unverified sender ({item.sender.summary.text()})"
     planned = sum(1 for a in plan.acks if a.rcpt == sender.key)
     if index.ack_counts.get(sender.key, 0) + planned >= settings.acknowledgement_limit:
         return "rate-limited"
