@@ -43,8 +43,9 @@ inbound message ``sender_auth`` "pass" with verification on and "none" with it
 off, and every message's ``auth_results`` (Echo's own ``Authentication-Results``,
 computed by the worker) must say spf=pass, dkim=pass and dmarc=pass (on) or be
 empty (off). The receiver itself only removes forged headers: the checks wait
-on DNS, so the worker does them, and DATA latency is the spool commit's. The exit status is 1 if a message was refused, the ticket count is
-not exactly clients x messages, or the verification check fails, in any run.
+on DNS, so the worker does them, and DATA latency is the spool commit's. The
+exit status is 1 if a message was refused, the ticket count is not exactly
+clients x messages, or the verification check fails, in any run.
 
 Aims (from the issue), with verification on: DATA p99 under 50 ms with 20
 concurrent clients, and at least 200 accepted messages/s.

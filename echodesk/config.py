@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import ipaddress
 import os
+import re
 import typing
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -130,7 +131,43 @@ class Settings:
     )
     spool_inline_limit: int = field(
         default=1024 * 1024,
-        metadata=_doc("Raw messages larger than this (bytes) are kept as files, not rows."),
+        metadata=_doc("Raw messages larger than this (bytes) go to the blob store, not rows."),
+    )
+    blob_store: str = field(
+        default="",
+        metadata=_doc(
+            "Where attachments and large raw mail are kept: 'local' (<data_dir>/blobs), "
+            "'database' (a table of the database) or 's3://BUCKET/PREFIX'. Empty: local "
+            "with SQLite, database with PostgreSQL."
+        ),
+    )
+    data_dir_shared: bool = field(
+        default=False,
+        metadata=_doc(
+            "data_dir is on storage every Echo process mounts (NFS, a shared volume): "
+            "allows blob_store 'local' with PostgreSQL."
+        ),
+    )
+    s3_endpoint_url: str = field(
+        default="",
+        metadata=_doc(
+            "S3-compatible endpoint (Cloudflare R2, MinIO); empty: AWS (or AWS_ENDPOINT_URL)."
+        ),
+    )
+    s3_region: str = field(
+        default="", metadata=_doc("S3 region; empty: AWS_REGION / AWS_DEFAULT_REGION.")
+    )
+    s3_access_key_id: str = field(
+        default="", metadata=_doc("S3 access key; empty: AWS_ACCESS_KEY_ID or AWS's other sources.")
+    )
+    s3_secret_access_key: str = field(
+        default="",
+        repr=False,
+        metadata=_doc("S3 secret key; empty: AWS_SECRET_ACCESS_KEY or AWS's other sources."),
+    )
+    s3_addressing_style: str = field(
+        default="auto",
+        metadata=_doc("S3 bucket addressing: auto, path (MinIO, most others) or virtual."),
     )
     smtp_listen: str = field(
         default="127.0.0.1:2525", metadata=_doc("HOST:PORT the SMTP receiver listens on.")
@@ -176,7 +213,23 @@ class Settings:
         default="",
         repr=False,
         metadata=_doc(
-            "Signs reply and bounce addresses. Empty: generated once and kept in <data_dir>/secret."
+            "Signs reply and bounce addresses, notification Message-IDs and web sessions. "
+            "Empty: generated once and kept in the database (echodesk secret rotate)."
+        ),
+    )
+    secret_grace_days: float = field(
+        default=30.0,
+        metadata=_doc(
+            "Days a secret replaced by 'echodesk secret rotate' still verifies what it signed."
+        ),
+    )
+    multi_machine: bool = field(
+        default=False,
+        metadata=_doc(
+            "Echo runs on several machines, or on hosts whose disk does not last (Heroku "
+            "dynos, containers; on by default where DYNO is set): serve, worker and web "
+            "refuse to start without what that needs (PostgreSQL, a relay, web_url). "
+            "Off, the same checks only warn on PostgreSQL."
         ),
     )
     relay: RelaySettings | None = field(
@@ -382,10 +435,22 @@ class Settings:
             return self.database_url
         return f"sqlite:///{(self.data_dir / 'echodesk.db').resolve()}"
 
+    @property
+    def uses_postgres(self) -> bool:
+        return self.effective_database_url().strip().startswith(("postgres:", "postgresql"))
+
+    def effective_blob_store(self) -> str:
+        """'local', 'database' or 's3://BUCKET/PREFIX': the setting, or the database's default."""
+        if self.blob_store:
+            return self.blob_store
+        return "database" if self.uses_postgres else "local"
+
 
 CLOSED_REPLY_CHOICES = ("reopen", "followup")
 STATUS_AFTER_REPLY_CHOICES = ("open", "pending", "resolved")
 AGENT_AUTH_CHOICES = ("dmarc", "signature-only")
+S3_ADDRESSING_CHOICES = ("auto", "path", "virtual")
+_S3_BUCKET = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
 
 
 def _coerce(name: str, hint: Any, value: Any, origin: str) -> Any:
@@ -556,6 +621,8 @@ def load(path: Path | None = None, environ: Mapping[str, str] | None = None) -> 
         values[key] = _coerce(key, types_[key], value, str(cfg_path))
     if env.get("DATABASE_URL"):
         values["database_url"] = env["DATABASE_URL"]
+    if env.get("DYNO"):  # a Heroku dyno: its disk is gone at the next restart
+        values.setdefault("multi_machine", True)
     for key, hint in types_.items():
         var = ENV_PREFIX + key.upper()
         if var in env:
@@ -658,6 +725,8 @@ def _validate(s: Settings) -> None:
         raise ConfigError("settings 'flood_limit' and 'spam_threshold': not negative")
     if s.autoclose_days < 0 or s.acknowledgement_limit < 0:
         raise ConfigError("settings 'autoclose_days' and 'acknowledgement_limit': not negative")
+    if s.secret_grace_days < 0:
+        raise ConfigError("setting 'secret_grace_days': a number of days, not negative")
     for key in ("spool_keep_days", "audit_live_days", "audit_archive_days"):
         if getattr(s, key) < 0:
             raise ConfigError(f"setting '{key}': a number of days, not negative (0: forever)")
@@ -676,6 +745,36 @@ def _validate(s: Settings) -> None:
     ):
         if getattr(s, key) < 1:
             raise ConfigError(f"setting '{key}': must be at least 1")
+    _validate_blob_store(s)
+
+
+def _validate_blob_store(s: Settings) -> None:
+    """A known kind of store; and never a machine's own disk under a shared database."""
+    store = s.blob_store
+    if store.startswith("s3://"):
+        bucket = store[len("s3://") :].partition("/")[0]
+        if not _S3_BUCKET.fullmatch(bucket):
+            raise ConfigError(
+                f"setting 'blob_store': {store!r} does not name a bucket (s3://BUCKET/PREFIX)"
+            )
+    elif store not in ("", "local", "database"):
+        raise ConfigError(
+            f"setting 'blob_store': expected local, database or s3://BUCKET/PREFIX, got {store!r}"
+        )
+    if s.s3_addressing_style not in S3_ADDRESSING_CHOICES:
+        raise ConfigError(
+            f"setting 's3_addressing_style': expected one of "
+            f"{', '.join(S3_ADDRESSING_CHOICES)}, got {s.s3_addressing_style!r}"
+        )
+    if s.uses_postgres and s.effective_blob_store() == "local" and not s.data_dir_shared:
+        raise ConfigError(
+            f"setting 'blob_store': 'local' keeps attachments and large messages in "
+            f"{s.data_dir / 'blobs'} on this machine's disk, but the PostgreSQL database is "
+            "shared by every Echo process (web, worker, other machines): one could not read "
+            "what another stored, and an ephemeral disk loses them on restart. Use "
+            "'database' (the default with PostgreSQL) or 's3://BUCKET/PREFIX', or set "
+            "data_dir_shared: true if data_dir is on storage every process mounts"
+        )
 
 
 __all__ = ["ImapAccount", "RelaySettings", "Settings", "load"]

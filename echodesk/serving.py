@@ -16,6 +16,7 @@ import multiprocessing
 import os
 import signal
 import threading
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from multiprocessing.process import BaseProcess
 
@@ -30,7 +31,7 @@ from echodesk.desk.jobs import start_scheduler
 from echodesk.desk.signin_mail import queue_signin_mail
 from echodesk.desk.webhooks import Webhooks
 from echodesk.desk.worker import Worker
-from echodesk.errors import EchoError
+from echodesk.errors import ConfigError, EchoError
 from echodesk.mailbox.imap import ImapPoller
 from echodesk.mailbox.smtp import SmtpReceiver, split_host_port
 from echodesk.store.db import Database
@@ -40,6 +41,64 @@ from echodesk.web.app import WebContext, create_app
 log = logging.getLogger(__name__)
 
 
+class DeploymentError(ConfigError):
+    """Settings a deployment on several machines needs are missing (one line each)."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("\n".join(problems))
+        self.problems = problems
+
+
+def deployment_problems(settings: Settings, dialect: str, role: str) -> list[str]:
+    """What this process (``serve``, ``worker`` or ``web``) lacks to run beside others.
+
+    On several machines, or on a disk that does not survive a restart, nothing
+    may depend on this machine's disk: the database, the mail sent, the links
+    given out. Each problem is one line naming the setting.
+    """
+    problems = []
+    if dialect != "postgresql":
+        problems.append(
+            "setting 'database_url' (or DATABASE_URL): several machines, or a disk that does "
+            "not last, need one PostgreSQL database; SQLite keeps it on this machine"
+        )
+    if role in ("serve", "worker") and settings.relay is None:
+        problems.append(
+            "setting 'relay': none is set, so outgoing mail would be written as .eml files "
+            f"into {settings.data_dir / 'outbox'} on this machine and reach nobody; set the "
+            "SMTP relay (Postmark: host smtp.postmarkapp.com, port 587, starttls)"
+        )
+    if role in ("serve", "web") and not settings.web_url and not settings.web_trusted_header:
+        problems.append(
+            "setting 'web_url': not set, so sign-in links would point to "
+            f"{settings.public_web_url}, where this process listens; set the archive's "
+            "public address (https://desk.example.com)"
+        )
+    return problems
+
+
+def check_deployment(
+    settings: Settings, dialect: str, role: str, warn: Callable[[str], None]
+) -> None:
+    """Refuse to start (``multi_machine``) or warn (PostgreSQL) about what is missing."""
+    problems = deployment_problems(settings, dialect, role)
+    if problems and settings.multi_machine:
+        raise DeploymentError(problems)
+    if dialect == "postgresql":
+        for problem in problems:
+            warn(problem)
+
+
+def platform_listen(environ: Mapping[str, str] | None = None) -> str | None:
+    """``0.0.0.0:$PORT`` where the platform names the port the web process answers on."""
+    port = (os.environ if environ is None else environ).get("PORT", "").strip()
+    if not port:
+        return None
+    if not port.isdigit() or not 0 < int(port) < 65536:
+        raise ConfigError(f"PORT (set by the platform): expected a port number, got {port!r}")
+    return f"0.0.0.0:{port}"
+
+
 def web_app(settings: Settings, db: Database, ctx: DeskContext) -> Flask:
     """The archive wired to this database and outbox."""
     web = WebContext(
@@ -47,6 +106,7 @@ def web_app(settings: Settings, db: Database, ctx: DeskContext) -> Flask:
         db=db,
         blobs=ctx.blobs,
         secret=ctx.secret,
+        keyring=ctx.keyring,
         send_link=lambda session, email, link: queue_signin_mail(session, ctx, email, link),
         hooks=Webhooks(db, ctx),
     )
@@ -201,7 +261,7 @@ def run_worker(settings: Settings, parent: int) -> None:
     signal.signal(signal.SIGTERM, lambda signum, _frame: stopping.append(signum))
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the parent, which stops us
     db = Database(settings.effective_database_url())
-    ctx = DeskContext.for_settings(settings)
+    ctx = DeskContext.for_settings(settings, db)
     signal.signal(signal.SIGHUP, lambda *_: ctx.rules.request_reload())
 
     def stop() -> bool:

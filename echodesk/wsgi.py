@@ -6,13 +6,17 @@ environment and wires the archive to the database and the outbox.
 
 from __future__ import annotations
 
+import logging
+
 from flask import Flask
 
 from echodesk.config import load
 from echodesk.desk.context import DeskContext
-from echodesk.serving import web_app
+from echodesk.serving import check_deployment, web_app
 from echodesk.store import migrate
 from echodesk.store.db import Database
+
+log = logging.getLogger(__name__)
 
 
 def build(settings_path: str | None = None) -> Flask:
@@ -22,7 +26,8 @@ def build(settings_path: str | None = None) -> Flask:
     settings = load(Path(settings_path) if settings_path else None)
     db = Database(settings.effective_database_url())
     migrate.ensure_current(db, auto_upgrade=db.dialect == "sqlite")
-    return web_app(settings, db, DeskContext.for_settings(settings))
+    check_deployment(settings, db.dialect, "web", warn=log.warning)
+    return web_app(settings, db, DeskContext.for_settings(settings, db))  # reads the secret
 
 
 def __getattr__(name: str) -> Flask:

@@ -15,6 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from echodesk.desk.tokens import installation_id
+from echodesk.store import secrets
+from echodesk.store.db import Database
 from tests.support.mail import make_mail
 from tests.support.serve import EchoProcess
 
@@ -158,9 +160,12 @@ def test_mail_carrying_this_installations_own_id_is_a_loop(tmp_path: Path, db_ur
     try:
         _send(echo, make_mail(message_id="alice1@customer.test"), "alice@customer.test")
         (ours,) = _acks(echo, data, 1)
-        # The acknowledgement carries this installation's id, derived from its secret.
+        # The acknowledgement carries this installation's id, derived from its secret
+        # (kept in the database: the first generation).
         own_marker = _loop_header(ours)
-        secret = (data / "secret").read_text().strip().encode()
+        db = Database(db_url)
+        secret = secrets.load(db)[0].value
+        db.dispose()
         assert own_marker == f"{installation_id(secret)}.desk.test"
 
         # Echo's own mail come back under another From (a forwarder): a loop, no ticket.

@@ -58,7 +58,7 @@ class App:
     def ctx(self) -> DeskContext:
         from echodesk.desk.context import DeskContext  # only commands that need the desk
 
-        return DeskContext.for_settings(self.settings)
+        return DeskContext.for_settings(self.settings, self.database())
 
     def close(self) -> None:
         if self._db is not None:
@@ -88,6 +88,7 @@ def emit_json(value: Any) -> None:
 COMMAND_MODULES = {
     "agents": "agents",
     "autoclose": "running",
+    "blobs": "blobs",
     "db": "inbound",
     "erase": "privacy",
     "export": "privacy",
@@ -100,6 +101,7 @@ COMMAND_MODULES = {
     "retention": "privacy",
     "rules": "rules",
     "search": "search",
+    "secret": "secret",
     "serve": "running",
     "show": "inbound",
     "spool": "inbound",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import imaplib
 import json
 import logging
+import sys
 
 import click
 
@@ -13,7 +14,13 @@ from echodesk.cli.app import App, emit_json, friendly_errors, main, pass_app
 from echodesk.desk.autoclose import run_autoclose
 from echodesk.desk.worker import Worker
 from echodesk.errors import EchoError
-from echodesk.serving import Services, pollers_for
+from echodesk.serving import (
+    DeploymentError,
+    Services,
+    check_deployment,
+    platform_listen,
+    pollers_for,
+)
 
 WEB_OPTION = click.option(
     "--web",
@@ -37,7 +44,8 @@ SMTP_OPTION = click.option(
 @friendly_errors
 def serve(app: App, smtp_listen: str | None, web_listen: str | None) -> None:
     """Run Echo: SMTP receiver, IMAP pollers, worker and scheduled jobs (SIGTERM stops it)."""
-    web = web_listen or app.settings.web_listen
+    web = web_listen or platform_listen() or app.settings.web_listen
+    _check_start(app, "serve")
     _announce(app, smtp_listen, web)
     Services(app.settings, app.database(), app.ctx, smtp_listen=smtp_listen, web_listen=web).run()
     click.echo("stopped", err=True)
@@ -49,7 +57,8 @@ def serve(app: App, smtp_listen: str | None, web_listen: str | None) -> None:
 @friendly_errors
 def web_cmd(app: App, web_listen: str | None) -> None:
     """Run only the web archive (gunicorn 'echodesk.wsgi:app' in production)."""
-    web = web_listen or app.settings.web_listen
+    web = web_listen or platform_listen() or app.settings.web_listen
+    _check_start(app, "web")
     click.echo(f"echodesk web archive on http://{web}{app.settings.web_prefix}", err=True)
     Services(
         app.settings,
@@ -73,6 +82,7 @@ def worker(app: App, smtp_listen: str | None, until_idle: bool) -> None:
         outcomes = Worker(app.database(), app.ctx).run_until_idle()
         click.echo(json.dumps({"processed": len(outcomes)}))
         return
+    _check_start(app, "worker")
     _announce(app, smtp_listen)
     Services(app.settings, app.database(), app.ctx, smtp_listen=smtp_listen).run()
     click.echo("stopped", err=True)
@@ -101,6 +111,27 @@ def poll(app: App, once: bool) -> None:
             poller.close()
     outcomes = Worker(database, app.ctx).run_until_idle()
     click.echo(json.dumps({"fetched": fetched, "processed": len(outcomes)}))
+
+
+def _check_start(app: App, role: str) -> None:
+    """The deployment checks (one line each; exit 2 when they refuse), then the secret.
+
+    The secret is read (or made, by whichever process is first) now, so a
+    database that cannot give it stops the start instead of the first reply.
+    """
+    try:
+        check_deployment(
+            app.settings,
+            app.database().dialect,
+            role,
+            warn=lambda problem: click.echo(f"echodesk: warning: {problem}", err=True),
+        )
+    except DeploymentError as exc:
+        for problem in exc.problems:
+            click.echo(f"echodesk: error: {problem}", err=True)
+        sys.exit(2)
+    if not app.ctx.secret:  # pragma: no cover - a stored secret is never empty
+        raise EchoError("the installation secret is empty")
 
 
 def _announce(app: App, smtp_listen: str | None, web: str | None = None) -> None:

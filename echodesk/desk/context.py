@@ -8,17 +8,20 @@ from dataclasses import dataclass, field
 from echodesk.config import Settings
 from echodesk.desk.rulesource import RulesSource
 from echodesk.desk.threader import subject_tag_pattern
-from echodesk.desk.tokens import Addresses, installation_id, installation_secret
+from echodesk.desk.tokens import Addresses, installation_id, keyring_for
 from echodesk.mailbox.classify import loop_marker
 from echodesk.rules import RulesContext
-from echodesk.store.blobs import BlobStore, LocalBlobStore
+from echodesk.store.blobs import BlobStore, open_blob_store
+from echodesk.store.db import Database
+from echodesk.store.secrets import Keyring
 
 
 @dataclass(frozen=True)
 class DeskContext:
     settings: Settings
     blobs: BlobStore
-    secret: bytes = field(default=b"", repr=False)
+    #: The installation's secrets (None: from settings, else the settings' database).
+    keyring: Keyring | None = field(default=None, repr=False)
     tag_pattern: re.Pattern[str] = field(init=False)
     addresses: Addresses = field(init=False)
     rules: RulesSource = field(init=False)
@@ -26,9 +29,9 @@ class DeskContext:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "tag_pattern", subject_tag_pattern(self.settings.ticket_prefix))
-        secret = self.secret or installation_secret(self.settings)
-        object.__setattr__(self, "secret", secret)
-        object.__setattr__(self, "addresses", Addresses.for_settings(self.settings, secret))
+        keyring = self.keyring if self.keyring is not None else keyring_for(self.settings)
+        object.__setattr__(self, "keyring", keyring)
+        object.__setattr__(self, "addresses", Addresses.for_settings(self.settings, keyring))
         object.__setattr__(self, "rules", RulesSource(self.settings.rules_file))
         extra = (self.settings.spam_header.lower(),) if self.settings.spam_header else ()
         rules_context = RulesContext(
@@ -39,17 +42,33 @@ class DeskContext:
         object.__setattr__(self, "rules_context", rules_context)
 
     @classmethod
-    def for_settings(cls, settings: Settings) -> DeskContext:
-        return cls(settings=settings, blobs=LocalBlobStore(settings.data_dir / "blobs"))
+    def for_settings(cls, settings: Settings, db: Database | None = None) -> DeskContext:
+        """The context of these settings; the secrets are read from ``db`` when given."""
+        return cls(
+            settings=settings,
+            blobs=open_blob_store(settings.effective_blob_store(), settings, db),
+            keyring=keyring_for(settings, db),
+        )
 
     @property
     def own_addresses(self) -> tuple[str, ...]:
         return (self.settings.support_address.lower(),)
 
     @property
+    def secret(self) -> bytes:
+        """The secret signing now (the newest generation in use)."""
+        assert self.keyring is not None
+        return self.keyring.signing()
+
+    @property
     def installation_id(self) -> str:
-        """This installation's id (from the secret): in its loop header, and only there."""
-        return installation_id(self.secret)
+        """This installation's id: in its loop header, and only there.
+
+        From the first generation of the secret, so a rotation does not change
+        it and mail sent before one is still recognised when it loops back.
+        """
+        assert self.keyring is not None
+        return installation_id(self.keyring.root())
 
     @property
     def loop_marker(self) -> str:

@@ -10,62 +10,48 @@ with the installation's secret, truncated and written in lower-case base32,
 so anyone can read the fields but nobody without the secret can make an
 address that Echo believes (a stranger cannot join a ticket or fake a bounce
 by guessing). Lower case because some mail servers lower-case local parts.
+
+The secret lives in the database (``store/secrets.py``), so every process on
+every machine signs alike and a restart on an empty disk changes nothing;
+after ``echodesk secret rotate`` addresses are signed with the newest secret
+and verified with every secret still in its grace period.
 """
 
 from __future__ import annotations
 
 import base64
-import contextlib
 import hashlib
 import hmac
-import os
 import re
 import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 
 from echodesk.config import Settings
-from echodesk.errors import ConfigError
+from echodesk.store.db import Database
+from echodesk.store.secrets import Keyring, database_loader
 
 SIGNATURE_LENGTH = 12  # base32 characters: 60 bits of the HMAC
 INSTALLATION_ID_LENGTH = 16  # hex characters: 64 bits of the HMAC
 _INSTALLATION_LABEL = b"echodesk installation id"
 _FIELD_RE = re.compile(r"[a-z0-9]{1,20}")
+#: Where older versions kept a generated secret; adopted into the database once.
 SECRET_FILE = "secret"
 
 
-def installation_secret(settings: Settings) -> bytes:
-    """The secret from settings, or the one kept in the data folder (made once)."""
+def keyring_for(settings: Settings, db: Database | None = None) -> Keyring:
+    """The installation's secrets: setting ``secret``, else the database's (made on first need).
+
+    Without ``db`` the settings' database is opened for each (re-)read. An
+    old ``<data_dir>/secret`` file is adopted when the database holds none.
+    """
     if settings.secret:
-        return settings.secret.encode()
-    path = Path(settings.data_dir) / SECRET_FILE
-    try:
-        return _read_secret(path)
-    except FileNotFoundError:
-        pass
-    path.parent.mkdir(parents=True, exist_ok=True)
-    # Written whole under a private name, then linked into place: a process that
-    # starts at the same moment sees either no file or the whole secret, and the
-    # link fails for all but the first, who then use the first one's secret.
-    temp = path.with_name(f".{SECRET_FILE}.{os.getpid()}.{secrets.token_hex(4)}")
-    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    try:
-        with os.fdopen(fd, "w") as fh:
-            fh.write(secrets.token_urlsafe(32) + "\n")
-            fh.flush()
-            os.fsync(fh.fileno())
-        with contextlib.suppress(FileExistsError):
-            os.link(temp, path)
-    finally:
-        temp.unlink(missing_ok=True)
-    return _read_secret(path)
-
-
-def _read_secret(path: Path) -> bytes:
-    value = path.read_text(encoding="ascii").strip()
-    if not value:
-        raise ConfigError(f"{path} is empty: delete it to have a new secret made")
-    return value.encode()
+        return Keyring.fixed(settings.secret.encode())
+    source: Database | str = db if db is not None else settings.effective_database_url()
+    loader = database_loader(source, legacy_file=Path(settings.data_dir) / SECRET_FILE)
+    return Keyring(loader, grace=timedelta(days=settings.secret_grace_days))
 
 
 def installation_id(secret: bytes) -> str:
@@ -95,15 +81,19 @@ def make_token(secret: bytes, *fields: str) -> str:
     return "-".join([*fields, sign(secret, *fields)])
 
 
-def read_token(secret: bytes, token: str) -> tuple[str, ...] | None:
-    """The fields of a token whose signature is right, else None (never raises)."""
+def read_token(secret: bytes | Sequence[bytes], token: str) -> tuple[str, ...] | None:
+    """The fields of a token signed with ``secret`` (or any of several secrets), else None.
+
+    Never raises: a token is whatever came in an address.
+    """
     parts = token.strip().lower().split("-")
     if len(parts) < 2 or len(token) > 200:
         return None
     *fields, signature = parts
     if not all(_FIELD_RE.fullmatch(f) for f in fields):
         return None
-    if not hmac.compare_digest(signature, sign(secret, *fields)):
+    keys = (secret,) if isinstance(secret, bytes) else secret
+    if not any(hmac.compare_digest(signature, sign(key, *fields)) for key in keys):
         return None
     return tuple(fields)
 
@@ -118,17 +108,21 @@ def _ticket_and_agent(fields: tuple[str, ...] | None, kind: str = "a") -> tuple[
 
 @dataclass(frozen=True)
 class Addresses:
-    """Echo's own signed addresses for one installation."""
+    """Echo's own signed addresses for one installation.
 
-    secret: bytes
+    Signed with the keyring's newest secret; verified with every secret still
+    in its grace period (``secret_grace_days`` after a rotation).
+    """
+
+    keys: Keyring
     support_address: str
     domain: str
     bounce_local: str
 
     @classmethod
-    def for_settings(cls, settings: Settings, secret: bytes) -> Addresses:
+    def for_settings(cls, settings: Settings, secret: bytes | Keyring) -> Addresses:
         return cls(
-            secret=secret,
+            keys=secret if isinstance(secret, Keyring) else Keyring.fixed(secret),
             support_address=settings.support_address.lower(),
             domain=settings.outgoing_domain,
             bounce_local=settings.bounce_local_part.lower(),
@@ -138,7 +132,7 @@ class Addresses:
     def reply_address(self, ticket_id: int) -> str:
         """``support+t-<ticket id>-<sig>@domain``: a reply to it joins that ticket."""
         local, _, domain = self.support_address.partition("@")
-        return f"{local}+{make_token(self.secret, 't', str(ticket_id))}@{domain}"
+        return f"{local}+{make_token(self.keys.signing(), 't', str(ticket_id))}@{domain}"
 
     def ticket_of(self, address: str) -> int | None:
         """The ticket id a reply address names, if its signature is right."""
@@ -151,7 +145,7 @@ class Addresses:
     def agent_reply_address(self, ticket_id: int, agent_id: int) -> str:
         """``support+a-<ticket>-<agent>-<sig>@domain``: proves who may answer what."""
         local, _, domain = self.support_address.partition("@")
-        token = make_token(self.secret, "a", str(ticket_id), str(agent_id))
+        token = make_token(self.keys.signing(), "a", str(ticket_id), str(agent_id))
         return f"{local}+{token}@{domain}"
 
     def agent_of_address(self, address: str) -> tuple[int, int] | None:
@@ -160,7 +154,7 @@ class Addresses:
 
     def notification_id(self, ticket_id: int, agent_id: int) -> str:
         """A bare Message-ID for one notification, signed for its ticket and agent."""
-        token = make_token(self.secret, "n", str(ticket_id), str(agent_id))
+        token = make_token(self.keys.signing(), "n", str(ticket_id), str(agent_id))
         return f"echo.{token}.{secrets.token_hex(6)}@{self.domain}"
 
     def agent_of_message_id(self, message_id: str) -> tuple[int, int] | None:
@@ -169,7 +163,7 @@ class Addresses:
         parts = local.split(".")
         if domain != self.domain or len(parts) != 3 or parts[0] != "echo":
             return None
-        fields = read_token(self.secret, parts[1])
+        fields = read_token(self.keys.verifying(), parts[1])
         return _ticket_and_agent(fields, "n")
 
     def ticket_root_id(self, ticket_id: int) -> str:
@@ -179,7 +173,7 @@ class Addresses:
     # -- the VERP bounce address -------------------------------------------------
     def bounce_address(self, outbox_id: int) -> str:
         """``bounces+<outbox id>-<sig>@domain``: the envelope sender of one outbox row."""
-        token = make_token(self.secret, str(outbox_id))
+        token = make_token(self.keys.signing(), str(outbox_id))
         return f"{self.bounce_local}+{token}@{self.domain}"
 
     def outbox_of(self, address: str) -> int | None:
@@ -199,4 +193,4 @@ class Addresses:
         head, plus, tag = local.partition("+")
         if domain != base_domain or head != base_local or not plus:
             return None
-        return read_token(self.secret, tag)
+        return read_token(self.keys.verifying(), tag)

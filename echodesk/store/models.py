@@ -369,16 +369,59 @@ class Counter(Base):
     value: Mapped[int] = mapped_column(BigId, default=0)
 
 
+class InstallationSecret(Base):
+    """One generation of the installation's signing secret (see ``store/secrets.py``).
+
+    Generation 1 is made by whichever process first needs a secret; ``echodesk
+    secret rotate`` adds the next, which signs from ``signs_from`` on while the
+    older ones keep verifying for ``secret_grace_days``.
+    """
+
+    __tablename__ = "installation_secrets"
+
+    generation: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    secret: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[timestamp] = mapped_column(default=utcnow)
+    signs_from: Mapped[timestamp]
+
+
+class Blob(Base):
+    """A value of the database blob store (``blob_store: database``): its key and size.
+
+    Written after its chunks, in the same transaction: a reader that finds
+    the row finds every chunk; one that does not, finds nothing.
+    """
+
+    __tablename__ = "blobs"
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    size: Mapped[int] = mapped_column(BigId)
+    created_at: Mapped[timestamp] = mapped_column(default=utcnow)
+
+
+class BlobChunk(Base):
+    """One slice (1 MiB) of a :class:`Blob`'s bytes, in order of ``seq``."""
+
+    __tablename__ = "blob_chunks"
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    data: Mapped[bytes] = mapped_column(LargeBinary)
+
+
 __all__ = [
     "Agent",
     "AgentAlias",
     "Attachment",
     "AuditLog",
     "Base",
+    "Blob",
+    "BlobChunk",
     "Counter",
     "Customer",
     "ImapState",
     "InboundSpool",
+    "InstallationSecret",
     "Message",
     "MessageReference",
     "Outbox",

@@ -19,11 +19,14 @@ from datetime import timedelta
 from pathlib import Path
 
 from flask import Blueprint, Flask, Response, g, redirect, request, url_for
+from flask.sessions import SecureCookieSessionInterface
+from itsdangerous import URLSafeTimedSerializer
 from sqlalchemy.orm import Session
 
 from echodesk.config import Settings
 from echodesk.store.blobs import BlobStore
 from echodesk.store.db import Database
+from echodesk.store.secrets import Keyring
 from echodesk.web import answers, api, hooks, pages, signin
 from echodesk.web.auth import identify
 from echodesk.web.render import install_filters
@@ -52,6 +55,8 @@ class WebContext:
     send_link: Callable[[Session, str, str], None]
     #: The desk's side of the webhooks and snapshots (None: those endpoints answer 503).
     hooks: hooks.IngestHooks | None = None
+    #: The installation's secrets, re-read as they rotate (None: ``secret`` alone).
+    keyring: Keyring | None = None
 
 
 def _headers(response: Response) -> Response:
@@ -102,6 +107,31 @@ def session_key(secret: bytes) -> bytes:
     return hmac.new(secret, b"echodesk web session", hashlib.sha256).digest()
 
 
+class RotatingSessions(SecureCookieSessionInterface):
+    """Session cookies signed with the keyring's newest secret, read with any still in grace.
+
+    The keys are taken from the keyring on every request, so after ``echodesk
+    secret rotate`` every web process of every machine moves to the new key
+    together and nobody is signed out.
+    """
+
+    def __init__(self, keyring: Keyring) -> None:
+        self.keyring = keyring
+
+    def get_signing_serializer(self, app: Flask) -> URLSafeTimedSerializer | None:
+        # itsdangerous signs with the last key and accepts them all.
+        keys = [session_key(secret) for secret in reversed(self.keyring.verifying())]
+        return URLSafeTimedSerializer(
+            keys,
+            salt=self.salt,
+            serializer=self.serializer,
+            signer_kwargs={
+                "key_derivation": self.key_derivation,
+                "digest_method": self.digest_method,
+            },
+        )
+
+
 def create_app(web: WebContext) -> Flask:
     """A standalone app serving the archive under ``web_prefix``."""
     app = Flask("echodesk.web", static_folder=None)
@@ -116,6 +146,8 @@ def create_app(web: WebContext) -> Flask:
         # Webhooks carry whole messages (base64 attachments): the endpoints check finer limits.
         MAX_CONTENT_LENGTH=web.settings.max_message_size * 4 // 3 + 2 * 1024 * 1024,
     )
+    if web.keyring is not None:
+        app.session_interface = RotatingSessions(web.keyring)
     prefix = web.settings.web_prefix.rstrip("/") or None
     app.register_blueprint(make_blueprint(web), url_prefix=prefix)
     return app

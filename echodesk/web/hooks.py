@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from flask import Blueprint, Response, jsonify, request
 
-from echodesk.errors import EchoError
+from echodesk.errors import EchoError, StoreError
 from echodesk.web.answers import error
 from echodesk.web.jsonbody import BodyError, parse
 from echodesk.web.openapi import BOUNCE, INBOUND, SNAPSHOT, document
@@ -134,6 +134,10 @@ def register(bp: Blueprint, web: WebContext) -> None:
             return handler()  # type: ignore[no-any-return]
         except Refused as exc:
             return error(exc.status, exc.message)
+        except StoreError as exc:  # Echo's own trouble (database, blob store): retry later
+            response = error(503, f"cannot store it now, try again later ({exc})")
+            response.headers["Retry-After"] = "60"
+            return response
         except EchoError as exc:  # a payload the desk cannot use: the sender's to fix
             return error(400, str(exc))
 

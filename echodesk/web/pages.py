@@ -7,6 +7,7 @@ htmx swaps only the results when a filter or a page changes (the server sees
 
 from __future__ import annotations
 
+import logging
 from typing import TYPE_CHECKING
 
 from flask import Blueprint, Response, abort, render_template, request
@@ -15,6 +16,7 @@ from werkzeug.datastructures import Headers
 from echodesk.errors import EchoError
 from echodesk.store import archive, search
 from echodesk.store.archive import STATUSES
+from echodesk.store.blobs import BlobStoreError, CorruptBlobError
 from echodesk.store.models import Ticket
 from echodesk.web.auth import viewer
 from echodesk.web.html import document, frame_policy, has_remote_images
@@ -23,8 +25,34 @@ from echodesk.web.numbers import ID, whole_number
 if TYPE_CHECKING:
     from echodesk.web.app import WebContext
 
+log = logging.getLogger(__name__)
 PER_PAGE = 25
 MAX_PAGE = 10_000
+
+
+def _unavailable(filename: str, ticket: str, exc: Exception) -> Response:
+    """The page shown instead of a file whose bytes cannot be had, naming its ticket:
+    410 when they are gone or damaged, 503 (try again) when their store does not answer."""
+    name = filename or "attachment"
+    log.warning("attachment %s of %s not served: %s", name, ticket, exc)
+    if isinstance(exc, BlobStoreError):
+        text = (
+            f"The file {name} of {ticket} cannot be fetched right now: the store that "
+            "holds it does not answer. Try again in a few minutes."
+        )
+        page = render_template("error.html", title="File not available", text=text)
+        return Response(page, 503, {"Retry-After": "60"}, mimetype="text/html")
+    why = (
+        "is damaged: its bytes no longer match the checksum recorded for it"
+        if isinstance(exc, CorruptBlobError)
+        else "is no longer stored"
+    )
+    text = (
+        f"The file {name} of {ticket} {why}. The rest of the ticket is intact; "
+        "an operator can list every such file with 'echodesk blobs check'."
+    )
+    page = render_template("error.html", title="File not available", text=text)
+    return Response(page, 410, mimetype="text/html")
 
 
 def _page_number() -> int:
@@ -136,11 +164,11 @@ def register(bp: Blueprint, web: WebContext) -> None:
             found = archive.attachment(session, attachment_id)
         if found is None or found[0].erased_at is not None:
             abort(404)
-        row, _ = found
+        row, number = found
         try:
             data = web.blobs.get(row.storage_key)
-        except KeyError:
-            abort(410, "The file is no longer stored.")
+        except (KeyError, BlobStoreError) as exc:
+            return _unavailable(row.filename, settings.ticket_label(number), exc)
         name = row.filename or "attachment"
         headers = Headers()
         headers.add("Content-Disposition", "attachment", filename=name)
