@@ -13,6 +13,7 @@ Run from the repository root::
 
     .venv/bin/python bench/ingest.py [--conversations N] [--seed S]
         [--only sqlite|postgresql] [--pg-durable] [--keep] [--json] [--profile FILE]
+        [--stores]   # blob stores side by side: sqlite local/database, postgresql database/s3
 """
 
 from __future__ import annotations
@@ -224,10 +225,16 @@ class Result:
 
 
 def bench_backend(
-    backend: str, maildir: Path, box: mailgen.Mailbox, work: Path, url: str | None, notes: str
+    backend: str,
+    maildir: Path,
+    box: mailgen.Mailbox,
+    work: Path,
+    url: str | None,
+    notes: str,
+    store: dict[str, str] | None = None,
 ) -> Result:
     """Upgrade the schema, time the ingest, then read the tickets back and score them."""
-    env = environment(work, url)
+    env = {**environment(work, url), **(store or {})}
     cmd = echodesk_command()
     checked([*cmd, "db", "upgrade"], env, work)
     ingest = checked([*cmd, "ingest", str(maildir), "--json"], env, work)
@@ -255,20 +262,31 @@ def median_run(runs: list[Result]) -> Result:
     return middle
 
 
-def bench_sqlite(maildir: Path, box: mailgen.Mailbox, work: Path, repeat: int) -> Result:
+def bench_sqlite(
+    maildir: Path, box: mailgen.Mailbox, work: Path, repeat: int, store: str = ""
+) -> Result:
     notes = "SQLite file in a temp dir, WAL, synchronous=NORMAL (echodesk's own pragmas)"
+    label = f"sqlite/{store}" if store else "sqlite"
+    env = {"ECHODESK_BLOB_STORE": store} if store else None
     return median_run(
         [
-            bench_backend("sqlite", maildir, box, work / f"sqlite-{i}", None, notes)
+            bench_backend(label, maildir, box, work / f"{label}-{i}".replace("/", "-"), None,
+                          notes, env)
             for i in range(repeat)
         ]
     )
 
 
 def bench_postgresql(
-    maildir: Path, box: mailgen.Mailbox, work: Path, durable: bool, repeat: int
-) -> Result:
-    """The same run against a throw-away cluster (tests/support/postgres.py), then stop it."""
+    maildir: Path,
+    box: mailgen.Mailbox,
+    work: Path,
+    durable: bool,
+    repeat: int,
+    stores: dict[str, dict[str, str]] | None = None,
+) -> list[Result]:
+    """The same run against a throw-away cluster (tests/support/postgres.py), then stop it;
+    once per blob store in ``stores`` (label: settings), else with the default store."""
     from tests.support.postgres import start_cluster
 
     cluster = start_cluster()
@@ -280,11 +298,16 @@ def bench_postgresql(
         notes = f"throw-away local cluster, fsync={fsync}, synchronous_commit={sync}" + (
             "" if durable else " (as tests/support/postgres.py starts it; --pg-durable: on)"
         )
-        runs = []
-        for i in range(repeat):
-            url = cluster.create_database(f"bench{i}")
-            runs.append(bench_backend("postgresql", maildir, box, work / f"pg-{i}", url, notes))
-        return median_run(runs)
+        results = []
+        for label, env in (stores or {"": {}}).items():
+            name = f"postgresql/{label}" if label else "postgresql"
+            runs = []
+            for i in range(repeat):
+                url = cluster.create_database(f"bench{label}{i}")
+                home = work / f"pg-{label}-{i}"
+                runs.append(bench_backend(name, maildir, box, home, url, notes, env))
+            results.append(median_run(runs))
+        return results
     finally:
         cluster.stop()
 
@@ -457,7 +480,7 @@ def print_details(result: Result) -> None:
         )
         for mid, label in wrong["messages"]:
             print(f"      {label:<10} <{mid}>")
-    if result.backend == "sqlite":
+    if result.backend.startswith("sqlite"):
         verdict = "meets" if result.rate >= AIM_RATE else "MISSES"
         print(f"  {result.rate:.0f} messages/s {verdict} the aim of {AIM_RATE:.0f}/s")
 
@@ -497,9 +520,31 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--json", action="store_true", help="also print the figures as JSON")
     parser.add_argument(
+        "--stores",
+        action="store_true",
+        help="blob stores side by side: SQLite with local and database, PostgreSQL with "
+        "database and S3 (moto's server on loopback)",
+    )
+    parser.add_argument(
         "--profile", type=Path, metavar="FILE", help="also profile a SQLite ingest into FILE"
     )
     return parser.parse_args(argv)
+
+
+def bench_stores(
+    maildir: Path, box: mailgen.Mailbox, work: Path, args: argparse.Namespace
+) -> list[Result]:
+    """Every blob store on the database it suits, in one run (the machine is shared)."""
+    from scale import start_s3
+
+    results = [bench_sqlite(maildir, box, work, args.repeat, s) for s in ("local", "database")]
+    server, s3 = start_s3()
+    try:
+        stores = {"database": {"ECHODESK_BLOB_STORE": "database"}, "s3": s3}
+        results += bench_postgresql(maildir, box, work, args.pg_durable, args.repeat, stores)
+    finally:
+        server.stop()
+    return results
 
 
 @contextmanager
@@ -525,10 +570,13 @@ def main(argv: list[str] | None = None) -> int:
         startup = run([*echodesk_command(), "--version"], dict(os.environ), work)
         print(f"  'echodesk --version' (interpreter start and imports): {startup.seconds:.2f} s")
         results: list[Result] = []
-        if args.only in (None, "sqlite"):
-            results.append(bench_sqlite(maildir, box, work, args.repeat))
-        if args.only in (None, "postgresql"):
-            results.append(bench_postgresql(maildir, box, work, args.pg_durable, args.repeat))
+        if args.stores:
+            results = bench_stores(maildir, box, work, args)
+        else:
+            if args.only in (None, "sqlite"):
+                results.append(bench_sqlite(maildir, box, work, args.repeat))
+            if args.only in (None, "postgresql"):
+                results += bench_postgresql(maildir, box, work, args.pg_durable, args.repeat)
         print_table(results, startup.seconds)
         for result in results:
             print_details(result)
