@@ -56,3 +56,20 @@ def test_search_tag_untag(tmp_path: Path, db_url: str) -> None:
     assert len(cli.json("tickets")) == 2
     me = cli.run("search", "assignee:me", ok=False)
     assert me.returncode == 2 and "who you are" in me.stderr
+
+
+def test_a_negation_is_a_query_word_not_an_option(tmp_path: Path, db_url: str) -> None:
+    """The README's own example: ``-toner`` excludes, it is no unknown option."""
+    cli = Cli(tmp_path, db_url)
+    cli.run("db", "upgrade")
+    inbox = tmp_path / "in"
+    inbox.mkdir()
+    for n, body in enumerate(("The printer is on fire.\n", "Printer fire, toner everywhere.\n")):
+        mail = make_mail(message_id=f"n{n}@x.test", subject=f"Fire {n}", body=body,
+                         sender=f"c{n}@shop.test")
+        (inbox / f"{n}.eml").write_bytes(mail)
+    cli.run("ingest", str(inbox))
+    found = cli.run("search", "printer", "fire", "status:open", "-toner", "--json")
+    assert [json.loads(line)["subject"] for line in found.stdout.splitlines()] == ["Fire 0"]
+    assert len(cli.run("search", "printer", "-toner").stdout.strip().splitlines()) >= 1
+

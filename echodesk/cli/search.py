@@ -21,8 +21,8 @@ from echodesk.store.tickets import tags_of
 _TAG_RE = re.compile(r"[a-z0-9][a-z0-9_.:-]{0,49}")
 
 
-@main.command("search")
-@click.argument("query", nargs=-1, required=True)
+@main.command("search", context_settings={"ignore_unknown_options": True})
+@click.argument("query", nargs=-1, required=True, type=click.UNPROCESSED)
 @click.option("--limit", default=20, show_default=True, type=click.IntRange(1, 500))
 @click.option("--me", metavar="EMAIL", envvar="ECHODESK_ME", help="Who 'assignee:me' is.")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per ticket per line.")
@@ -30,7 +30,10 @@ _TAG_RE = re.compile(r"[a-z0-9][a-z0-9_.:-]{0,49}")
 @friendly_errors
 def search_cmd(app: App, query: tuple[str, ...], limit: int, me: str | None, as_json: bool) -> None:
     """Find tickets: words, "phrases", prefix*, from: to: customer: subject: status: tag:
-    assignee: is:unassigned has:attachment before: after:, -negation, OR."""
+    assignee: is:unassigned has:attachment before: after:, -negation, OR.
+
+    A word that starts with '-' is a negation, not an option (``search printer -toner``).
+    """
     with app.database().reading() as session:
         results = search(session, " ".join(query), limit=limit, me=me)
     for hit in results.hits:
