@@ -18,6 +18,7 @@ import pytest
 from tests.support.desk import Desk
 from tests.support.dnszone import DnsZone, start_dns
 from tests.support.postgres import PgCluster, start_cluster
+from tests.support.s3 import S3Server
 
 # Every ``echodesk`` process a test starts checks received mail only when the test
 # asks (with its own DNS server, tests/support/dnszone.py): no test queries the
@@ -39,6 +40,16 @@ def dns_zone() -> Iterator[DnsZone]:
         yield zone
     finally:
         zone.stop()
+
+
+@pytest.fixture(scope="module")
+def s3() -> Iterator[S3Server]:
+    """An S3-protocol server (moto's standalone server) on loopback."""
+    server = S3Server()
+    try:
+        yield server
+    finally:
+        server.stop()
 
 
 @pytest.fixture(scope="session")

@@ -12,7 +12,6 @@ import shutil
 import subprocess
 import sys
 import zipfile
-from collections.abc import Iterator
 from email.message import EmailMessage
 from email.policy import SMTP
 from pathlib import Path
@@ -28,15 +27,6 @@ from tests.test_cli import Cli
 
 #: Raw mail over this many bytes goes to the blob store (so spool and outbox use it too).
 SMALL_LIMIT = {"ECHODESK_SPOOL_INLINE_LIMIT": "1500"}
-
-
-@pytest.fixture(scope="module")
-def s3() -> Iterator[S3Server]:
-    server = S3Server()
-    try:
-        yield server
-    finally:
-        server.stop()
 
 
 def _mail(n: int, files: dict[str, bytes], sender: str = "alice@customer.test") -> bytes:

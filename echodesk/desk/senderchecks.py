@@ -39,17 +39,20 @@ class SenderChecks:
         self.settings = settings
         self.own_id = settings.own_authserv_id
         self.relays = [ipaddress.ip_network(r, strict=False) for r in settings.smtp_trusted_relays]
-        self.checker = (
-            Authenticator(self.own_id, Resolver(settings.dns_resolver, settings.dns_timeout))
-            if settings.verify_mail
-            else None
-        )
-        if self.checker is not None:
-            orgdomain.warm()
+        self._checker: Authenticator | None = None
 
     @property
     def active(self) -> bool:
-        return self.checker is not None
+        return self.settings.verify_mail
+
+    @property
+    def checker(self) -> Authenticator:
+        """Made on first use: receipt only cleans headers and needs no resolver."""
+        if self._checker is None:
+            resolver = Resolver(self.settings.dns_resolver, self.settings.dns_timeout)
+            orgdomain.warm()
+            self._checker = Authenticator(self.own_id, resolver)
+        return self._checker
 
     def direct(self, source: str, peer: str) -> bool:
         """Whether the sender itself talked to Echo (SMTP, not from a trusted relay)."""
@@ -69,7 +72,7 @@ class SenderChecks:
 
     def stamp(self, raw: bytes, row: Claimed) -> bytes:
         """Before parsing: ``raw`` with Echo's own results on top (when it checks this row)."""
-        if self.checker is None or row.source not in CHECKED_SOURCES:
+        if not self.active or row.source not in CHECKED_SOURCES:
             return raw
         conn = None
         if self.direct(row.source, row.peer):

@@ -55,15 +55,6 @@ CONTRACT = pytest.mark.parametrize(
 )
 
 
-@pytest.fixture(scope="module")
-def s3() -> Iterator[S3Server]:
-    server = S3Server()
-    try:
-        yield server
-    finally:
-        server.stop()
-
-
 @pytest.fixture
 def store(request: pytest.FixtureRequest, db_url: str, tmp_path: Path) -> Iterator[BlobStore]:
     """A real store of the kind asked for (the database one in ``db_url``)."""

@@ -121,20 +121,27 @@ def _describe(index: int, row: Any, settings: Settings) -> Named:
     return Named(str(key), what, ticket)
 
 
-def migrate(
-    db: Database, settings: Settings, source: BlobStore, target: BlobStore, step: Step
+def _walk(
+    db: Database, settings: Settings, step: Step, visit: Callable[[str, Report], str]
 ) -> Report:
-    """Copy every named key that ``target`` lacks from ``source``, checked on the way."""
+    """Every named key once (``visit`` gives its state), every naming row noted."""
     report = Report()
     known: dict[str, str] = {}
     for named in named_keys(db, settings):
         step()
         state = known.get(named.key)
         if state is None:
-            state = known[named.key] = _copy(named.key, source, target, report)
+            state = known[named.key] = visit(named.key, report)
             report.keys += 1
         _note(report, named, state)
     return report
+
+
+def migrate(
+    db: Database, settings: Settings, source: BlobStore, target: BlobStore, step: Step
+) -> Report:
+    """Copy every named key that ``target`` lacks from ``source``, checked on the way."""
+    return _walk(db, settings, step, lambda key, report: _copy(key, source, target, report))
 
 
 def _copy(key: str, source: BlobStore, target: BlobStore, report: Report) -> str:
@@ -156,16 +163,7 @@ def _copy(key: str, source: BlobStore, target: BlobStore, report: Report) -> str
 
 def check(db: Database, settings: Settings, store: BlobStore, step: Step) -> Report:
     """Read back every named key from ``store`` and compare its sha256."""
-    report = Report()
-    known: dict[str, str] = {}
-    for named in named_keys(db, settings):
-        step()
-        state = known.get(named.key)
-        if state is None:
-            state = known[named.key] = _read(named.key, store, report)
-            report.keys += 1
-        _note(report, named, state)
-    return report
+    return _walk(db, settings, step, lambda key, report: _read(key, store, report))
 
 
 def _read(key: str, store: BlobStore, report: Report) -> str:
