@@ -135,6 +135,8 @@ class Services:
     web_listen: str | None = None
     with_scheduler: bool = True
     stop_event: threading.Event = field(default_factory=threading.Event)
+    #: Called once everything listens (``serve`` prints where to send a first mail).
+    on_ready: Callable[[], None] | None = None
 
     def run(self) -> None:
         """Start everything, run until SIGTERM or Ctrl-C, then stop in order."""
@@ -150,6 +152,8 @@ class Services:
         previous = signal.signal(signal.SIGTERM, lambda *_: self.stop_event.set())
         # SIGHUP: reload the routing rules now (the worker process holds them).
         signal.signal(signal.SIGHUP, lambda *_: worker.hangup() if worker else None)
+        if self.on_ready is not None:
+            self.on_ready()
         try:
             while not self.stop_event.wait(0.5):
                 if worker is not None:
@@ -194,7 +198,7 @@ class Services:
             raise EchoError(f"cannot serve the web archive on {self.web_listen}: {exc}") from exc
         thread = threading.Thread(target=server.serve_forever, name="web", daemon=True)
         thread.start()
-        log.info("web archive on http://%s%s", self.web_listen, self.settings.web_prefix)
+        log.debug("web archive on http://%s%s", self.web_listen, self.settings.web_prefix)
         return server
 
     def _start_pollers(self) -> list[threading.Thread]:

@@ -6,6 +6,7 @@ from typing import Any
 
 import click
 
+from echodesk.cli import views
 from echodesk.cli.app import App, emit_json, friendly_errors, main, pass_app
 from echodesk.store import agents as agent_store
 from echodesk.store.reports import iso
@@ -43,10 +44,8 @@ def _list(app: App, as_json: bool) -> None:
         return
     if not rows:
         click.echo("no agents yet: 'echodesk agents add EMAIL --name NAME' adds one")
-    for r in rows:
-        state = "" if r["active"] else "  (disabled)"
-        also = f"  also {', '.join(r['aliases'])}" if r["aliases"] else ""
-        click.echo(f"{r['email']:<32} {r['role']:<10} {r['name']}{state}{also}")
+    for line in views.agent_lines(rows):
+        click.echo(line)
 
 
 @agents_cmd.command("add")

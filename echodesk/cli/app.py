@@ -92,7 +92,7 @@ COMMAND_MODULES = {
     "db": "inbound",
     "erase": "privacy",
     "export": "privacy",
-    "ingest": "inbound",
+    "ingest": "ingest",
     "note": "outbound",
     "outbox": "outbound",
     "poll": "running",

@@ -10,6 +10,7 @@ from typing import Any
 
 import click
 
+from echodesk.cli import views
 from echodesk.cli.app import App, emit_json, friendly_errors, main, pass_app
 from echodesk.desk.delivery import Deliverer, sender_for
 from echodesk.desk.replies import Posted, post_note, post_reply
@@ -175,12 +176,8 @@ def _outbox_list(app: App, state: str | None, as_json: bool) -> None:
         return
     if not rows:
         click.echo("the outbox is empty" if state is None else f"no {state} mail")
-    for r in rows:
-        extra = r["reason"] or r["last_error"]
-        click.echo(
-            f"{r['id']:>6}  {r['state']:<10} {r['purpose']:<9} {r['ticket'] or '-':<10} "
-            f"{r['attempts']}x  {r['rcpt']}  {extra}"
-        )
+    for line in views.outbox_lines(rows):
+        click.echo(line)
 
 
 @outbox_cmd.command("retry")

@@ -6,6 +6,7 @@ from typing import Any
 
 import click
 
+from echodesk.cli import views
 from echodesk.cli.app import App, emit_json, friendly_errors, main, pass_app
 from echodesk.desk.worker import Worker
 from echodesk.mailbox.parse import parse_message
@@ -53,9 +54,8 @@ def _list(app: App, as_json: bool) -> None:
         return
     if not rows:
         click.echo("nothing is quarantined")
-    for r in rows:
-        click.echo(f"{r['id']:>6}  {r['from'] or r['mail_from'] or '-':<32} {r['subject'][:50]}")
-        click.echo(f"        {r['reason']}")
+    for line in views.quarantine_lines(rows):
+        click.echo(line)
 
 
 @quarantine_cmd.command("release")

@@ -21,6 +21,7 @@ from sqlalchemy import select
 
 from echodesk.cli.app import App, emit_json, friendly_errors, main, pass_app
 from echodesk.errors import EchoError, RuleError
+from echodesk.mailbox.mailtime import mail_time
 from echodesk.mailbox.message import ParsedMessage
 from echodesk.mailbox.parse import parse_message
 from echodesk.rules import EMPTY, Action, Decision, Facts, RuleSet, evaluate, load_rules
@@ -93,15 +94,18 @@ def _action_json(action: Action) -> dict[str, Any]:
 
 def _event(app: App, msg: ParsedMessage) -> tuple[str, int]:
     """new_ticket or customer_reply (by the ids the archive knows), and the sender's
-    tickets in the last 24 hours."""
+    tickets in the 24 hours before the message's own time."""
+    when = mail_time(msg.date, msg.first_received, None, utcnow())
     try:
         with app.database().reading() as session:
             known = lookups.stored_messages(session, list(msg.thread_ids))
             sender = msg.from_.key if msg.from_ else ""
-            opened = lookups.tickets_opened_since(session, [sender], utcnow() - timedelta(hours=24))
+            opened = lookups.tickets_opened_between(
+                session, [sender], when - timedelta(hours=24), when
+            )
     except EchoError:
         return "new_ticket", 0
-    return ("customer_reply" if known else "new_ticket"), opened.get(sender, 0)
+    return ("customer_reply" if known else "new_ticket"), len(opened.get(sender, ()))
 
 
 def _print(decision: Decision) -> None:

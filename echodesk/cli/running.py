@@ -11,6 +11,7 @@ import click
 
 from echodesk import __version__
 from echodesk.cli.app import App, emit_json, friendly_errors, main, pass_app
+from echodesk.cli.banner import banner
 from echodesk.desk.autoclose import run_autoclose
 from echodesk.desk.worker import Worker
 from echodesk.errors import EchoError
@@ -47,7 +48,15 @@ def serve(app: App, smtp_listen: str | None, web_listen: str | None) -> None:
     web = web_listen or platform_listen() or app.settings.web_listen
     _check_start(app, "serve")
     _announce(app, smtp_listen, web)
-    Services(app.settings, app.database(), app.ctx, smtp_listen=smtp_listen, web_listen=web).run()
+    shown = banner(app.settings, smtp_listen or app.settings.smtp_listen, web, sys.argv[0])
+    Services(
+        app.settings,
+        app.database(),
+        app.ctx,
+        smtp_listen=smtp_listen,
+        web_listen=web,
+        on_ready=lambda: click.echo(shown),
+    ).run()
     click.echo("stopped", err=True)
 
 
@@ -134,8 +143,19 @@ def _check_start(app: App, role: str) -> None:
         raise EchoError("the installation secret is empty")
 
 
+#: Libraries that log at INFO what Echo's own lines already say (every request, every job).
+QUIET_LOGGERS = ("apscheduler", "werkzeug")
+
+
 def _announce(app: App, smtp_listen: str | None, web: str | None = None) -> None:
-    logging.getLogger().setLevel(min(logging.getLogger().level, logging.INFO))
+    """One start-up line; then one log line per message (``--verbose``: everything)."""
+    verbose = logging.getLogger().level <= logging.INFO  # the group's --verbose
+    logging.getLogger().setLevel(logging.INFO)
+    if verbose:
+        logging.getLogger("echodesk").setLevel(logging.DEBUG)
+    else:
+        for name in QUIET_LOGGERS:
+            logging.getLogger(name).setLevel(logging.WARNING)
     settings = app.settings
     accounts = ", ".join(a.name for a in settings.imap) or "none"
     shown = f", web on http://{web}{settings.web_prefix}" if web else ""

@@ -8,6 +8,7 @@ from typing import Any
 import click
 from sqlalchemy import delete
 
+from echodesk.cli import views
 from echodesk.cli.app import App, emit_json, friendly_errors, main, pass_app
 from echodesk.desk import audit
 from echodesk.desk.replies import live_ticket
@@ -15,7 +16,7 @@ from echodesk.errors import EchoError, NotFoundError
 from echodesk.store import writes
 from echodesk.store.models import TicketTag
 from echodesk.store.reports import iso
-from echodesk.store.search import MARK_END, MARK_START, search
+from echodesk.store.search import MARK_END, MARK_START, Hit, search
 from echodesk.store.tickets import tags_of
 
 _TAG_RE = re.compile(r"[a-z0-9][a-z0-9_.:-]{0,49}")
@@ -36,28 +37,33 @@ def search_cmd(app: App, query: tuple[str, ...], limit: int, me: str | None, as_
     """
     with app.database().reading() as session:
         results = search(session, " ".join(query), limit=limit, me=me)
-    for hit in results.hits:
-        label = app.settings.ticket_label(hit.number)
-        if as_json:
-            row: dict[str, Any] = {
-                "number": label,
-                "subject": hit.subject,
-                "status": hit.status,
-                "customer": hit.customer,
-                "score": round(hit.score, 4),
-                "snippet": hit.snippet.replace(MARK_START, "**").replace(MARK_END, "**"),
-                "updated_at": iso(hit.updated_at),
-            }
+    rows = [_row(app, hit) for hit in results.hits]
+    if as_json:
+        for row in rows:
             emit_json(row)
-        else:
-            shown = hit.snippet.replace(MARK_START, "[").replace(MARK_END, "]")
-            click.echo(f"{label}  {hit.status:<8} {hit.customer or '-':<30} {hit.subject}")
-            if shown:
-                click.echo(f"    {shown}")
+    else:
+        shown = [(row, hit.snippet) for row, hit in zip(rows, results.hits, strict=True)]
+        for line in views.search_lines(
+            [(row, text.replace(MARK_START, "[").replace(MARK_END, "]")) for row, text in shown]
+        ):
+            click.echo(line)
     if not as_json:
         more = f" (showing {len(results.hits)})" if results.total > len(results.hits) else ""
         plus = "+" if results.capped else ""  # older matches of a common word not looked at
         click.echo(f"{results.total}{plus} ticket(s){more}", err=True)
+
+
+def _row(app: App, hit: Hit) -> dict[str, Any]:
+    """A result as ``--json`` prints it (matched words in ``**``)."""
+    return {
+        "number": app.settings.ticket_label(hit.number),
+        "subject": hit.subject,
+        "status": hit.status,
+        "customer": hit.customer,
+        "score": round(hit.score, 4),
+        "snippet": hit.snippet.replace(MARK_START, "**").replace(MARK_END, "**"),
+        "updated_at": iso(hit.updated_at),
+    }
 
 
 def _tags(values: tuple[str, ...]) -> list[str]:

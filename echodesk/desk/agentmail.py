@@ -148,11 +148,13 @@ def handle(
             ticket.id,
             ticket.number,
         )
+    mark = notifier.mark()
     try:
         with session.begin_nested():  # all of it, or (on an expected error) none of it
             done = _carry_out(session, ctx, agent, ticket, msg, planned, notifier, now)
     except EchoError as exc:
         session.expire_all()
+        notifier.discard_since(mark)
         text = (
             f"Echo could not apply your reply to {label}: {exc}.\n\n"
             "Nothing was changed and nothing was sent to the customer."
@@ -182,7 +184,14 @@ def _carry_out(
     if planned.has("note"):
         if planned.text or planned.files:
             note_on(
-                session, ctx, ticket, actor, planned.text or "(attachments)", planned.files, now=now
+                session,
+                ctx,
+                ticket,
+                actor,
+                planned.text or "(attachments)",
+                planned.files,
+                now=now,
+                notifier=notifier,
             )
             done.append("internal note added")
     elif planned.text and not planned.has("spam"):

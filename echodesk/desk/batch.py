@@ -12,15 +12,18 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from echodesk.mailbox.bounce import BounceReport
 from echodesk.mailbox.classify import Kind, Verdict
+from echodesk.mailbox.complaint import ComplaintReport
+from echodesk.mailbox.mailtime import mail_time
 from echodesk.mailbox.message import ParsedMessage
 from echodesk.mailbox.trust import SenderCheck
 from echodesk.rules import Action
 from echodesk.store.lookups import OutboxRef, StoredMessage, TicketRow
+from echodesk.store.types import utcnow
 
 
 @dataclass
@@ -61,6 +64,7 @@ class Item:
     #: The outbox row a signed VERP address it was sent to names.
     verp_outbox: int | None = None
     bounce: BounceReport | None = None
+    complaint: ComplaintReport | None = None
     #: (ticket id, agent id) of every valid agent signature the message carries.
     signed: tuple[tuple[int, int], ...] = ()
     #: The ticket, when it is known by id rather than by a key of the batch (agent mail).
@@ -70,6 +74,15 @@ class Item:
     released: bool = False
     #: What Echo and the trusted hosts found about the sender (see mailbox.trust).
     sender: SenderCheck | None = None
+    #: The message's own time (see :mod:`echodesk.mailbox.mailtime`).
+    sent_at: datetime | None = None
+
+    @property
+    def time(self) -> datetime:
+        """The message's own time; read from the message alone when the row did not say."""
+        if self.sent_at is not None:
+            return self.sent_at
+        return mail_time(self.msg.date, self.msg.first_received, None, utcnow())
 
 
 @dataclass
@@ -102,7 +115,7 @@ class AuditEntry:
 
 @dataclass
 class BounceEvent:
-    """A delivery failure matched to the outbox row (and so the ticket) it is about."""
+    """A delivery failure (or a complaint) matched to the outbox row and ticket it is about."""
 
     spool_row: int
     outbox_id: int
@@ -111,6 +124,8 @@ class BounceEvent:
     status: str
     diagnostic: str
     permanent: bool
+    #: For an abuse complaint rather than a bounce: its feedback type ("abuse", ...).
+    complaint: str = ""
 
 
 @dataclass
@@ -165,7 +180,7 @@ class BatchIndex:
         outbox: Mapping[int, OutboxRef] | None = None,
         outbox_by_message: Mapping[str, list[OutboxRef]] | None = None,
         ack_counts: Mapping[str, int] | None = None,
-        opened_24h: Mapping[str, int] | None = None,
+        opened: Mapping[str, Sequence[datetime]] | None = None,
     ) -> None:
         self.spool_seen = set(spool_seen)
         self.messages: dict[str, tuple[int, str, str]] = {
@@ -183,9 +198,14 @@ class BatchIndex:
         self.outbox_by_message = dict(outbox_by_message or {})
         #: Acknowledgements queued to each address in the last 24 hours.
         self.ack_counts = dict(ack_counts or {})
-        #: Tickets each sender of the batch opened in the last 24 hours (flood limit).
-        self.opened_24h = dict(opened_24h or {})
+        #: When each sender of the batch opened tickets, in mail time (flood limit, rules).
+        self.opened = {email: list(times) for email, times in (opened or {}).items()}
         self._next_key = -1
+
+    def opened_in_day_before(self, email: str, when: datetime) -> int:
+        """Tickets ``email`` opened in the 24 hours up to ``when`` (the mail's own time)."""
+        since = when - timedelta(hours=24)
+        return sum(1 for t in self.opened.get(email, ()) if since <= t <= when)
 
     def new_key(self) -> int:
         key, self._next_key = self._next_key, self._next_key - 1

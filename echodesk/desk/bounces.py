@@ -7,10 +7,14 @@ matches nothing Echo sent (backscatter from forged mail, a stray DSN) is
 recorded and changes nothing, so nobody can get a customer silenced by
 sending a fake bounce about mail Echo never sent.
 
-A permanent failure (5.x.x) marks the customer bounced, suppresses their
-queued mail, turns the bounced row ``failed`` and adds an internal note to
-the ticket (its agents are notified); a temporary one is recorded only. Neither opens a ticket or is
-ever answered.
+A permanent failure (5.x.x, or any report whose sender has given up) marks
+the customer bounced, suppresses their queued mail, turns the bounced row
+``failed`` and adds an internal note to the ticket (its agents are notified);
+a temporary one is recorded only. An abuse complaint about mail Echo sent
+(matched the same way: the VERP address the original was sent from, or its
+Message-ID) silences the complainant as a hard bounce does, with the
+complaint as the reason, but leaves the row ``sent``: it was delivered.
+None of them opens a ticket or is ever answered.
 """
 
 from __future__ import annotations
@@ -35,6 +39,8 @@ from echodesk.store.models import Customer
 
 log = logging.getLogger(__name__)
 ACTOR = "system:pipeline"
+#: Why queued mail to a complainant is held back.
+COMPLAINED = "complained-recipient"
 
 
 @dataclass(frozen=True)
@@ -101,7 +107,45 @@ def match_bounce(item: Item, index: BatchIndex) -> Matched:
     return Matched(event, f"{kind} failure {entry.status or '?'} for outbox row {row.id}")
 
 
+def match_complaint(item: Item, index: BatchIndex) -> Matched:
+    """Which outbox row a complaint is about: by VERP, else by the original's Message-ID.
+
+    Reporters often hide the complainant's address; the row found by the
+    original's envelope sender (our VERP address) or, when its Message-ID went
+    to one recipient only, by that id, still names them.
+    """
+    report = item.complaint
+    if report is None:
+        return Matched(None, "unreadable complaint report")
+    row = index.outbox.get(item.verp_outbox) if item.verp_outbox is not None else None
+    if row is None:
+        rows = index.outbox_by_message.get(report.original_message_id, [])
+        named = [r for r in rows if r.rcpt in report.recipients]
+        row = named[0] if named else rows[0] if len(rows) == 1 else None
+    if row is None:
+        return Matched(None, "complaint about mail Echo did not send (or unreadable)")
+    if not report.unwanted:
+        return Matched(None, f"{report.feedback_type} report for outbox row {row.id}: no complaint")
+    ticket = index.live(row.ticket_id) if row.ticket_id in index.tickets else None
+    event = BounceEvent(
+        spool_row=item.row_id,
+        outbox_id=row.id,
+        ticket=ticket,
+        rcpt=row.rcpt,
+        status="",
+        diagnostic=f"{report.feedback_type} report from {report.reporter or 'a mail provider'}",
+        permanent=True,
+        complaint=report.feedback_type,
+    )
+    return Matched(event, f"{report.feedback_type} complaint about outbox row {row.id}")
+
+
 def _note_text(event: BounceEvent) -> str:
+    if event.complaint:
+        return (
+            f"{event.rcpt} reported mail from Echo as unwanted ({event.diagnostic}).\n"
+            f"Echo will not send further mail to {event.rcpt} (outbox row {event.outbox_id})."
+        )
     why = f" ({event.diagnostic})" if event.diagnostic else ""
     return (
         f"Mail to {event.rcpt} could not be delivered: permanent failure "
@@ -132,20 +176,23 @@ def apply_bounces(
             "permanent": event.permanent,
             "diagnostic": event.diagnostic[:300],
         }
+        if event.complaint:
+            payload["complaint"] = event.complaint
         if event.permanent:
             payload["suppressed"] = _silence(session, event, now)
             if ticket_id is not None:
                 notes.append(_note_row(ctx, ticket_id, event, now))
                 log.warning(
-                    "bounce on ticket %s: mail to a customer failed permanently (%s)",
+                    "%s on ticket %s: a customer's address is silenced (%s)",
+                    "complaint" if event.complaint else "bounce",
                     ticket_id,
-                    event.status,
+                    event.complaint or event.status,
                 )
         audit.append(
             {
                 "at": now,
                 "actor": ACTOR,
-                "action": "mail.bounce" if event.permanent else "mail.bounce.temporary",
+                "action": _audit_action(event),
                 "target_type": "outbox",
                 "target_id": str(event.outbox_id),
                 "ticket_id": ticket_id,
@@ -155,8 +202,16 @@ def apply_bounces(
     pks = writes.insert_messages(session, notes, [[] for _ in notes])  # notes attach nothing
     for note, pk in zip(notes, pks, strict=True):
         detail = f"mail to a customer bounced ({note['subject']})"
+        if note["kind"] == "complaint":
+            detail = f"a customer complained about our mail ({note['subject']})"
         notifier.notify(note["ticket_id"], Event.BOUNCE, pk, now=now, detail=detail)
     return audit
+
+
+def _audit_action(event: BounceEvent) -> str:
+    if event.complaint:
+        return "mail.complaint"
+    return "mail.bounce" if event.permanent else "mail.bounce.temporary"
 
 
 def _silence(session: Session, event: BounceEvent, now: datetime) -> int:
@@ -168,11 +223,15 @@ def _silence(session: Session, event: BounceEvent, now: datetime) -> int:
         ["email"],
     )
     detail = " ".join(f"{event.status} {event.diagnostic}".split())[:400]
+    if event.complaint:  # the mail was delivered: its row stays sent
+        detail = f"complaint: {event.diagnostic}"[:400]
     session.execute(
         update(Customer)
         .where(Customer.email == event.rcpt)
         .values(bounced_at=now, bounce_detail=detail)
     )
+    if event.complaint:
+        return outbox.suppress_queued_to(session, event.rcpt, COMPLAINED)
     outbox.mark_bounced(session, event.outbox_id, detail)
     return outbox.suppress_queued_to(session, event.rcpt, BOUNCED)
 
@@ -184,7 +243,7 @@ def _note_row(
     return {
         "ticket_id": ticket_id,
         "direction": "internal",
-        "kind": "bounce",
+        "kind": "complaint" if event.complaint else "bounce",
         "message_id": new_message_id(ctx.settings.outgoing_domain),
         "content_hash": "",
         "in_reply_to": "",
@@ -193,14 +252,18 @@ def _note_row(
         "from_name": "Echo",
         "to_addrs": [],
         "cc_addrs": [],
-        "subject": f"Delivery to {event.rcpt} failed",
+        "subject": (
+            f"{event.rcpt} complained about our mail"
+            if event.complaint
+            else f"Delivery to {event.rcpt} failed"
+        ),
         "body_text": text,
         "body_html": "",
         "trimmed_text": text,
         "customer_id": None,
         "agent_id": None,
         "spool_id": event.spool_row,
-        "thread_reason": "bounce",
+        "thread_reason": "complaint" if event.complaint else "bounce",
         "defects": [],
         "sent_at": now,
         "created_at": now,

@@ -1,7 +1,7 @@
 """The decisions for each message of a batch (DESIGN §2 classification, §3 threading).
 
 Pure logic over the :class:`BatchIndex`: no database, no files. Order:
-duplicate → bounce (matched to the outbox row it is about) / loop (recorded)
+duplicate → bounce or complaint (matched to the outbox row it is about) / loop (recorded)
 → thread → auto-reply (kept on its ticket, never reopens it) → customer mail
 (customer, ticket opened, reopened or followed up, replies that came before
 their parent joined in, an acknowledgement for a new ticket if configured).
@@ -24,7 +24,7 @@ from echodesk.desk.batch import (
     PlannedRules,
     TicketState,
 )
-from echodesk.desk.bounces import match_bounce
+from echodesk.desk.bounces import match_bounce, match_complaint
 from echodesk.desk.status import FOLLOWUP, after_customer_reply
 from echodesk.desk.threader import Match, ThreadingKeys, find_ticket, subject_tag
 from echodesk.mailbox.classify import Kind, classify
@@ -65,8 +65,8 @@ class Decider:
         self.index.spool_seen.add((msg.message_id, msg.content_hash))
         verdict = item.verdict or classify(msg, self.own)
         item.kind = verdict.kind.value
-        if verdict.kind is Kind.BOUNCE:
-            self._bounce(item, verdict.reason)
+        if verdict.kind in (Kind.BOUNCE, Kind.COMPLAINT):
+            self._report(item, verdict.kind, verdict.reason)
             return
         if verdict.kind is Kind.LOOP:
             item.reason = verdict.reason
@@ -89,14 +89,16 @@ class Decider:
             return
         self._customer_mail(item, match)
 
-    def _bounce(self, item: Item, why: str) -> None:
-        """Match the report to what Echo sent; unmatched reports are only recorded."""
-        matched = match_bounce(item, self.index)
+    def _report(self, item: Item, kind: Kind, why: str) -> None:
+        """Match a bounce or complaint to what Echo sent; one about other mail is only
+        recorded, so nobody can silence a customer with a report about mail Echo never sent."""
+        if kind is Kind.COMPLAINT:
+            matched, unmatched = match_complaint(item, self.index), "mail.complaint.unmatched"
+        else:
+            matched, unmatched = match_bounce(item, self.index), "mail.bounce.unmatched"
         item.reason = f"{why}; {matched.reason}"
         if matched.event is None:
-            self._audit(
-                "mail.bounce.unmatched", "spool", item.row_id, None, {"reason": item.reason}
-            )
+            self._audit(unmatched, "spool", item.row_id, None, {"reason": item.reason})
             return
         self.plan.bounces.append(matched.event)
         item.ticket = matched.event.ticket
@@ -151,12 +153,16 @@ class Decider:
         item.state, item.kind, item.reason = "quarantined", "customer", why
         self._audit("mail.quarantine", "spool", item.row_id, None, {"reason": why})
 
-    def _flooding(self, email: str | None) -> str:
-        """Why a new ticket from this address would be one too many ("" if it is not)."""
+    def _flooding(self, item: Item, email: str | None) -> str:
+        """Why a new ticket from this address would be one too many ("" if it is not).
+
+        Counted in the mail's own time, so a replayed history is a flood only
+        where it was one when it was written.
+        """
         limit = self.settings.flood_limit
         if not email or limit <= 0:
             return ""
-        opened = self.index.opened_24h.get(email, 0)
+        opened = self.index.opened_in_day_before(email, item.time)
         if opened < limit:
             return ""
         return f"flood: {email} already opened {opened} tickets in 24 hours (limit {limit})"
@@ -165,14 +171,14 @@ class Decider:
         msg = item.msg
         sender = msg.from_
         email = sender.key if sender else None
-        if match.ticket_id is None and not item.released and (flood := self._flooding(email)):
+        if match.ticket_id is None and not item.released and (flood := self._flooding(item, email)):
             self._quarantine(item, flood)
             return
         decision = self._rules(item, match, email)
         if decision is not None and not item.released and self._held_by_rule(item, decision):
             return
         if sender is not None:
-            seen = min(msg.date, self.now) if msg.date else self.now
+            seen = item.time
             name, first = self.plan.customers.get(sender.key, (sender.name, seen))
             self.plan.customers[sender.key] = (name or sender.name, min(first, seen))
         ticket, created, reason = self._target_ticket(item, match, email)
@@ -194,7 +200,7 @@ class Decider:
             ticket = self.index.tickets[match.ticket_id]
             followup = after_customer_reply(ticket.status, self.settings.closed_reply)
             event = "new_ticket" if followup == FOLLOWUP else "customer_reply"
-        opened = self.index.opened_24h.get(email or "", 0)
+        opened = self.index.opened_in_day_before(email or "", item.time)
         facts = Facts(msg=item.msg, event=event, now=self.now, customer_tickets_24h=opened)
         return evaluate(self.rules, facts, self.rules_context)
 
@@ -269,7 +275,7 @@ class Decider:
         followup_of: TicketState | None = None,
     ) -> int:
         if email:
-            self.index.opened_24h[email] = self.index.opened_24h.get(email, 0) + 1
+            self.index.opened.setdefault(email, []).append(item.time)
         key = self.index.new_key()
         ticket = TicketState(
             key=key,
@@ -279,7 +285,7 @@ class Decider:
             new=True,
             customer_email=email,
             followup_of=followup_of.key if followup_of else None,
-            created_at=self.now,
+            created_at=item.time,
         )
         self.index.tickets[key] = ticket
         self.plan.new_tickets.append(ticket)

@@ -56,6 +56,17 @@ class Event(StrEnum):
 
 
 @dataclass(frozen=True)
+class _Pending:
+    """An event noted for a ticket, waiting for the flush."""
+
+    ticket_id: int
+    event: Event
+    message_pk: int | None
+    actor: int | None
+    detail: str
+
+
+@dataclass(frozen=True)
 class Shown:
     """One message as a notification shows it."""
 
@@ -82,6 +93,7 @@ class Notifier:
         self.session = session
         self.ctx = ctx
         self._agents: list[AgentRow] | None = None
+        self._pending: list[_Pending] = []
 
     @property
     def agents(self) -> list[AgentRow]:
@@ -111,20 +123,56 @@ class Notifier:
         now: datetime,
         actor: int | None = None,
         detail: str = "",
-    ) -> list[int]:
-        """Queue the notification of ``event`` to every relevant agent; outbox ids."""
-        if not self.agents:
+    ) -> None:
+        """Note that ``event`` happened; the mail goes out at :meth:`flush`.
+
+        One incoming mail can change a ticket several times (a reply with three
+        commands, a rule that assigns a new ticket); each agent gets one
+        notification that names every change and shows the state after all.
+        """
+        del now  # the time of the flush is the notification's
+        self._pending.append(_Pending(ticket_id, event, message_pk, actor, detail))
+
+    def mark(self) -> int:
+        """Where the pending notifications stand (see :meth:`discard_since`)."""
+        return len(self._pending)
+
+    def discard_since(self, mark: int) -> None:
+        """Forget what was noted after ``mark``: its changes were rolled back."""
+        del self._pending[mark:]
+
+    def flush(self, now: datetime) -> list[int]:
+        """Queue one notification per agent per ticket for everything noted; outbox ids."""
+        pending, self._pending = self._pending, []
+        if not pending or not self.agents:
             return []
-        ticket = self.session.get(Ticket, ticket_id)
-        if ticket is None:
-            return []
-        people = self.recipients(ticket, actor)
-        if not people:
-            return []
-        body = self._body(ticket, event, message_pk, detail)
+        self.session.flush()
+        by_ticket: dict[int, list[_Pending]] = {}
+        for item in pending:
+            by_ticket.setdefault(item.ticket_id, []).append(item)
+        rows: list[NewMail] = []
+        for ticket_id, events in by_ticket.items():
+            ticket = self.session.get(Ticket, ticket_id, populate_existing=True)
+            if ticket is not None:
+                rows += self._rows(ticket, events, now)
+        limit = self.ctx.settings.spool_inline_limit
+        return outbox.queue(self.session, rows, self.ctx.blobs, limit) if rows else []
+
+    def _rows(self, ticket: Ticket, events: list[_Pending], now: datetime) -> list[NewMail]:
+        """One notification per agent, for every event that concerns them."""
         label = self.ctx.settings.ticket_label(ticket.number)
+        wanted: dict[int, tuple[AgentRow, list[_Pending]]] = {}
+        for event in events:
+            for agent in self.recipients(ticket, event.actor):
+                wanted.setdefault(agent.id, (agent, []))[1].append(event)
         rows = []
-        for agent in people:
+        for agent, theirs in wanted.values():
+            headlines = [
+                f"{e.event.value.capitalize()} on {label}" + (f": {e.detail}" if e.detail else "")
+                for e in dict.fromkeys(theirs)
+            ]
+            pks = [e.message_pk for e in theirs if e.message_pk is not None]
+            body = self._body(ticket, headlines, max(pks) if pks else None)
             mail = self._mail(ticket, agent, f"[{label}] {ticket.subject}".strip(), body, now)
             rows.append(
                 NewMail(
@@ -133,11 +181,10 @@ class Notifier:
                     message_id=mail.message_id,
                     purpose=PURPOSE,
                     ticket_id=ticket.id,
-                    message_pk=message_pk,
+                    message_pk=max(pks) if pks else None,
                 )
             )
-        limit = self.ctx.settings.spool_inline_limit
-        return outbox.queue(self.session, rows, self.ctx.blobs, limit)
+        return rows
 
     def notify_addresses(
         self, ticket_id: int, addresses: Sequence[str], *, now: datetime, why: str
@@ -149,7 +196,8 @@ class Notifier:
             return []
         settings = self.ctx.settings
         label = settings.ticket_label(ticket.number)
-        body = self._body(ticket, Event.NEW_TICKET, None, why, internal=False)
+        headline = f"{Event.NEW_TICKET.value.capitalize()} on {label}" + (f": {why}" if why else "")
+        body = self._body(ticket, [headline], None, internal=False)
         body = body.replace(MARKER + "\n\n", "", 1).split(_rule("Commands"))[0].rstrip() + "\n"
         rows = []
         for address in dict.fromkeys(a.lower() for a in addresses):
@@ -198,9 +246,8 @@ class Notifier:
     def _body(
         self,
         ticket: Ticket,
-        event: Event,
+        headlines: list[str],
         message_pk: int | None,
-        detail: str,
         *,
         internal: bool = True,
     ) -> str:
@@ -212,7 +259,7 @@ class Notifier:
         lines = [
             MARKER,
             "",
-            f"{event.value.capitalize()} on {label}" + (f": {detail}" if detail else ""),
+            *headlines,
             "",
             f"Ticket:   {label}  {ticket.subject}",
             f"Status:   {ticket.status}    Priority: {ticket.priority}",

@@ -38,6 +38,8 @@ from echodesk.desk.senderchecks import SenderChecks
 from echodesk.desk.threader import subject_tag
 from echodesk.mailbox.bounce import BounceReport, read_bounce
 from echodesk.mailbox.classify import Kind, Verdict, classify
+from echodesk.mailbox.complaint import ComplaintReport, read_complaint
+from echodesk.mailbox.mailtime import mail_time
 from echodesk.mailbox.message import ParsedMessage
 from echodesk.mailbox.parse import parse_message
 from echodesk.mailbox.trim import trim_reply
@@ -77,6 +79,9 @@ class Parsed:
     signed: tuple[tuple[int, int], ...] = ()
     released: bool = False
     sender: SenderCheck | None = None
+    #: The message's own time (see :mod:`echodesk.mailbox.mailtime`).
+    sent_at: datetime | None = None
+    complaint: ComplaintReport | None = None
 
 
 _ENVELOPE_HEADERS = ("delivered-to", "x-original-to", "envelope-to")
@@ -112,11 +117,28 @@ def parse_row(row: Claimed, ctx: DeskContext, checks: SenderChecks | None = None
     if verdict.kind is not Kind.BOUNCE and any(own.is_bounce_address(a) for a in to):
         verdict = Verdict(Kind.BOUNCE, "sent to the bounce address")
     report = read_bounce(msg, ctx.own_addresses) if verdict.kind is Kind.BOUNCE else None
+    complaint = None
+    if verdict.kind is Kind.COMPLAINT:  # the original's envelope sender is our VERP address
+        complaint = read_complaint(msg, ctx.own_addresses)
+        senders = complaint.original_senders
+        verp = next((o for a in senders if (o := own.outbox_of(a)) is not None), None)
     trimmed = trim_reply(msg.text, sender).text
     signed = _signed(to, msg, ctx)
     checked = check_sender(msg, ctx.settings)
+    sent_at = mail_time(msg.date, msg.first_received, row.received_at, utcnow())
     return Parsed(
-        row.id, msg, trimmed, verdict, reply_ticket, verp, report, signed, row.released, checked
+        row.id,
+        msg,
+        trimmed,
+        verdict,
+        reply_ticket,
+        verp,
+        report,
+        signed,
+        row.released,
+        checked,
+        sent_at,
+        complaint=complaint,
     )
 
 
@@ -138,9 +160,11 @@ def _item(p: Parsed) -> Item:
         reply_ticket=p.reply_ticket,
         verp_outbox=p.verp_outbox,
         bounce=p.bounce,
+        complaint=p.complaint,
         signed=p.signed,
         released=p.released,
         sender=p.sender,
+        sent_at=p.sent_at,
     )
 
 
@@ -198,7 +222,8 @@ def _index(session: Session, items: list[Item], ctx: DeskContext, now: datetime)
     sent_by_id, sent_by_mid = lookups.outbox_rows(
         session,
         [i.verp_outbox for i in items if i.verp_outbox is not None],
-        [i.bounce.original_message_id for i in items if i.bounce is not None],
+        [i.bounce.original_message_id for i in items if i.bounce is not None]
+        + [i.complaint.original_message_id for i in items if i.complaint is not None],
     )
     sent = [*sent_by_id.values(), *(r for rows in sent_by_mid.values() for r in rows)]
     ticket_ids = {m.ticket_id for m in stored.values()} | {t for v in children.values() for t in v}
@@ -215,7 +240,7 @@ def _index(session: Session, items: list[Item], ctx: DeskContext, now: datetime)
         outbox=sent_by_id,
         outbox_by_message=sent_by_mid,
         ack_counts=_ack_counts(session, items, ctx, now),
-        opened_24h=_opened_24h(session, items, ctx, now),
+        opened=_opened(session, items),
     )
 
 
@@ -235,13 +260,20 @@ def _tagged(tickets: dict[int, lookups.TicketRow], tags: set[int]) -> list[int]:
     return out
 
 
-def _opened_24h(
-    session: Session, items: list[Item], ctx: DeskContext, now: datetime
-) -> dict[str, int]:
-    if ctx.settings.flood_limit <= 0:
-        return {}
+def _opened(session: Session, items: list[Item]) -> dict[str, list[datetime]]:
+    """When each sender of the batch opened tickets, over the day before its mail's times.
+
+    Counted in the mail's own time, not Echo's: a replayed history is a flood
+    only where it was one when it was written. Rules read the count too, so it
+    is fetched whether or not the flood limit is on.
+    """
     senders = [i.msg.from_.key for i in items if i.msg.from_ is not None]
-    return lookups.tickets_opened_since(session, senders, now - timedelta(hours=24))
+    if not senders:
+        return {}
+    times = [i.time for i in items]
+    return lookups.tickets_opened_between(
+        session, senders, min(times) - timedelta(hours=24), max(times)
+    )
 
 
 def _ack_counts(
@@ -282,6 +314,7 @@ def _apply(
     _notify_agents(notifier, plan, index, ids, message_ids, now)
     for item in plan.agent_mail:
         _agent_mail(session, ctx, item, notifier, now)
+    notifier.flush(now)
     writes.finish_spool_rows(session, [_spool_row(item, index, ids) for item in plan.items])
     return ids
 
@@ -405,7 +438,7 @@ def _message_row(
         "defects": list(msg.defects[:50]),
         "sender_auth": item.sender.state if item.sender else "none",
         "auth_results": item.sender.results if item.sender else "",
-        "sent_at": msg.date,
+        "sent_at": item.time,
         "created_at": now,
     }
 

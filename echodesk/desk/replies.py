@@ -140,8 +140,13 @@ def note_on(
     now: datetime,
     kind: str = "note",
     tell_agents: bool = True,
+    notifier: notify.Notifier | None = None,
 ) -> Posted:
-    """Add an internal note: kept on the ticket, never sent to the customer."""
+    """Add an internal note: kept on the ticket, never sent to the customer.
+
+    Given the ``notifier`` of a larger change (an agent's mail with commands),
+    the note is told to the agents in that change's one notification.
+    """
     body = text.strip("\n")
     if not body.strip() and not attachments:
         raise CommandError("the note is empty")
@@ -165,8 +170,10 @@ def note_on(
     audit.record(session, agent.email, "tickets.note", ticket, {"message": message.id})
     session.flush()
     if tell_agents:
-        notifier = notify.Notifier(session, ctx)
-        notifier.notify(ticket.id, notify.Event.NOTE, message.id, now=now, actor=agent.id)
+        shared = notifier or notify.Notifier(session, ctx)
+        shared.notify(ticket.id, notify.Event.NOTE, message.id, now=now, actor=agent.id)
+        if notifier is None:
+            shared.flush(now)
     return Posted(ticket.number, message.message_id, ticket.status, (), ())
 
 

@@ -179,13 +179,15 @@ class Webhooks:
             ticket, created = self._ticket(session, note.fields, note.requested_by)
             self._note(session, ticket, note)
             session.flush()
-            Notifier(session, self.ctx).notify(
+            notifier = Notifier(session, self.ctx)
+            notifier.notify(
                 ticket.id,
                 Event.NEW_TICKET if created else Event.NOTE,
                 None,
                 now=utcnow(),
                 detail=f"Investigate: {note.fields['title']}",
             )
+            notifier.flush(utcnow())
             return SnapshotResult(ticket.number, created=created, replayed=False)
 
     def _ticket(

@@ -39,6 +39,23 @@ def describe(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text}"[:1000]
 
 
+def log_line(outcome: Outcome) -> str:
+    """The one line a processed message gets in the log: what it was and what was done.
+
+    Logged after the commit, so the line is true; the message's content (its
+    subject, its sender) stays out of the log.
+    """
+    ticket = f"#{outcome.ticket_number}" if outcome.ticket_number is not None else "-"
+    decision = "new ticket" if outcome.created_ticket else outcome.state
+    if outcome.appended:
+        decision = "appended"
+    why = f": {outcome.reason[:200]}" if outcome.reason not in ("", decision) else ""
+    return (
+        f"message spool={outcome.spool_id} id=<{outcome.message_id}> "
+        f"kind={outcome.kind or '-'} ticket={ticket} {decision}{why}"
+    )
+
+
 class Worker:
     def __init__(self, db: Database, ctx: DeskContext, *, batch: int | None = None) -> None:
         self.db = db
@@ -51,9 +68,13 @@ class Worker:
 
     def run_once(self) -> list[Outcome]:
         """Process one batch of due rows; [] when there is nothing to do."""
-        if self.db.is_postgres:
-            return self._claim_then_parse()
-        return self._parse_then_claim()
+        postgres = self.db.is_postgres
+        outcomes = self._claim_then_parse() if postgres else self._parse_then_claim()
+        if log.isEnabledFor(logging.INFO):
+            for outcome in outcomes:
+                if outcome.state != "deferred":
+                    log.info("%s", log_line(outcome))
+        return outcomes
 
     def _claim_then_parse(self) -> list[Outcome]:
         """PostgreSQL: lock rows first (other workers skip them), parse inside."""

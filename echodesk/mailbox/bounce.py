@@ -32,6 +32,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from email.parser import HeaderParser
 
+from echodesk.mailbox.complaint import is_complaint
 from echodesk.mailbox.message import AttachmentPart, ParsedMessage
 
 #: At most this many recipients are reported (a list expansion can name thousands).
@@ -61,20 +62,20 @@ class FailedRecipient:
     def permanent(self) -> bool:
         """A hard failure: the address should not be mailed again as it is.
 
-        Without a status, a failure counts as permanent unless the server's
-        reply code says it was temporary (4xx): reports without any code are
-        overwhelmingly final ("user unknown" in a provider's own words).
+        ``failed`` means the sending system has given up on the message, so it
+        is final for Echo even with a 4.x.x status (a queue that expired, a
+        server that kept deferring): nothing will retry it. Otherwise a 5.x.x
+        status decides.
         """
-        if self.status:
-            return self.status.startswith("5")
-        if self.action != "failed":
-            return False
-        code = _reply_code(self.diagnostic)
-        return code is None or code.startswith("5")
+        if self.action == "failed":
+            return True
+        return self.action != "delivered" and self.status.startswith("5")
 
     @property
     def temporary(self) -> bool:
-        """A transient problem: delivery may still succeed, or may be retried later."""
+        """A transient problem: delivery is still being retried (a delay notice)."""
+        if self.permanent or self.action == "delivered":
+            return False
         return self.status.startswith("4") or self.action == "delayed"
 
 
@@ -147,10 +148,18 @@ def _remote_status(text: str) -> str:
     return match.group(1) if match else ""
 
 
+#: A transport tag glued to the address (Exchange writes ``smtp=user@host``).
+_TRANSPORT_TAG = re.compile(r"^(?:smtp|rfc822|sip|x400)=", re.I)
+
+
 def _address(text: str) -> str:
-    """The first plausible address in ``text``, lower-cased; '' if none."""
+    """The first plausible address in ``text``, lower-cased; '' if none.
+
+    ``=`` may appear in a local part, so a transport tag such as Exchange's
+    ``smtp=`` reads as part of the address; it is dropped.
+    """
     for match in _ADDR_RE.finditer(text[:MAX_LINE]):
-        addr = match.group(0).strip(".").lower()
+        addr = _TRANSPORT_TAG.sub("", match.group(0).strip(".").lower())
         local, _, domain = addr.rpartition("@")
         if local and "." in domain and not domain.startswith("-"):
             return addr
@@ -476,9 +485,13 @@ _INLINE_ADDR = re.compile(
     re.I,
 )
 #: Labels whose address is the sender or a bystander, never a failed recipient.
+#: Contact lines ("System Contact: postmaster@...", "Administrator: ...") name whom to
+#: ask about the failure.
 _NOT_RECIPIENT = re.compile(
     r"^[ \t>*\-\"'(<\[]{0,12}(?:from|sender|mail from|reply-to|return-path|envelope-from"
-    r"|original sender|sent by|cc|by|message-id|in-reply-to|references)[ \t]{0,4}:",
+    r"|original sender|sent by|cc|by|message-id|in-reply-to|references"
+    r"|(?:[a-z]{1,20}[ \t]){0,2}(?:contact|administrator|admin|postmaster|support|helpdesk"
+    r"|help desk|abuse))[ \t]{0,4}:",
     re.I,
 )
 _DELAYED = re.compile(
@@ -676,8 +689,10 @@ def _recipients(
 # -- DSN fields -------------------------------------------------------------------
 
 _FIELD = re.compile(r"^([A-Za-z][A-Za-z0-9-]{0,40})[ \t]{0,8}:[ \t]{0,8}(.*)$")
-_RECIPIENT_FIELDS = ("final-recipient", "original-recipient", "x-actual-recipient")
-_SPLITTING_FIELDS = frozenset({"final-recipient", "action", "status"})
+#: Original-Recipient first: it is the address the sender wrote to (Echo's outbox row),
+#: where Final-Recipient may be what an alias or forward turned it into.
+_RECIPIENT_FIELDS = ("original-recipient", "final-recipient", "x-actual-recipient")
+_SPLITTING_FIELDS = frozenset({"original-recipient", "final-recipient", "action", "status"})
 
 
 def _dsn_fields(text: str) -> list[dict[str, str]]:
@@ -859,8 +874,8 @@ class _Read:
 
 def _read(msg: ParsedMessage, own: frozenset[str]) -> BounceReport:
     """Find the returned original first: its sender is who the text readers must skip."""
-    if any(p.content_type == "message/feedback-report" for p in msg.attachments):
-        return EMPTY  # a complaint (ARF) names no failed delivery
+    if is_complaint(msg):
+        return EMPTY  # a complaint names no failed delivery: the mail was delivered
     lines = _unquoted(_lines(msg.text))
     end = _report_end(lines)
     original = _attached_original(msg) or _quoted_original(lines, end) or _Original()
@@ -868,8 +883,48 @@ def _read(msg: ParsedMessage, own: frozenset[str]) -> BounceReport:
     found = _read_any(msg, lines[:end], excluded)
     original = found.original or original
     recipients = _dedupe(r for r in found.recipients if r.address not in own)
+    if not recipients:
+        found = _returned_to(msg, lines[:end], original, excluded)
+        recipients = found.recipients
     return BounceReport(
         recipients, original.message_id, original.to, found.format if recipients else ""
+    )
+
+
+def _returned_to(
+    msg: ParsedMessage, report: list[str], original: _Original, excluded: frozenset[str]
+) -> _Read:
+    """The one addressee of the returned original, for a mail system's report that names nobody.
+
+    Old Sendmail, carriers' gateways and some DSNs say only "could not be
+    delivered" (or give a bare ``421 ... Deferred``) above the returned message:
+    when a mail system wrote it, it speaks of a failure, and the original went
+    to a single address, that address is the one that failed. With several
+    addressees nothing is guessed.
+    """
+    text = "\n".join(report)
+    if len(original.to) != 1 or original.to[0] in excluded or not _from_mail_system(msg):
+        return _Read((), "")
+    if not (_bouncy(msg) or _FAILURE_WORDS.search(text)):
+        return _Read((), "")
+    reason = _report_reason(text, report)
+    failed = FailedRecipient(original.to[0], reason.status, reason.action, reason.diagnostic)
+    return _Read((failed,), "returned-original")
+
+
+_SYSTEM_NAMES = re.compile(
+    r"mailer[- ]?daemon|mail delivery|postmaster|administrator|\bndr\b|mail system", re.I
+)
+
+
+def _from_mail_system(msg: ParsedMessage) -> bool:
+    """A null envelope sender, a mailer-daemon From (by address or name), or a DSN part."""
+    sender = msg.from_.key if msg.from_ else ""
+    return (
+        any(v.strip() == "<>" for v in msg.headers.get("return-path", ()))
+        or bool(_MAIL_SYSTEM.match(sender))
+        or bool(msg.from_ is not None and _SYSTEM_NAMES.search(msg.from_.name))
+        or any(p.content_type in _REPORT_TYPES for p in msg.attachments)
     )
 
 

@@ -80,6 +80,8 @@ class ParsedMessage:
     content_hash: str
     size: int
     defects: tuple[str, ...] = ()
+    #: The oldest readable ``Received`` stamp (see :mod:`echodesk.mailbox.mailtime`).
+    first_received: datetime | None = None
 
     def header(self, name: str) -> str:
         """First value of a kept header (lower-case name), or ''."""

@@ -37,7 +37,9 @@ from echodesk.mailbox.charsets import (
     normalise_charset,
 )
 from echodesk.mailbox.html_text import html_to_text
+from echodesk.mailbox.mailtime import oldest_received
 from echodesk.mailbox.message import Address, AttachmentPart, ParsedMessage
+from echodesk.mailbox.outlook import is_msg, is_tnef, msg_as_eml, unpack_tnef
 
 #: Headers classification relies on (every other header is kept too, for rules, except
 #: the transport and signature headers below).
@@ -121,6 +123,9 @@ class _Bodies:
     htmls: list[str] = field(default_factory=list)
     attachments: list[AttachmentPart] = field(default_factory=list)
     defects: list[str] = field(default_factory=list)
+    #: The body Outlook put inside a winmail.dat: used when the MIME body is empty.
+    tnef_texts: list[str] = field(default_factory=list)
+    tnef_htmls: list[str] = field(default_factory=list)
     #: Line ending for re-serialised parts (forwarded .eml, reports).
     linesep: str = "\n"
     #: The message, for the charset hint, worked out only when something needs it.
@@ -137,11 +142,32 @@ class _Bodies:
 
 
 def _parse(raw: bytes) -> ParsedMessage:
+    size = len(raw)
+    raw = _without_bare_cr(raw)
     msg, defects, readable = _read_tree(raw)
     bodies = _Bodies(defects=defects, linesep=_linesep(raw), msg=msg)
     if readable:
         _walk(msg, bodies, depth=0)
-    return _build(raw, msg, bodies)
+    return replace(_build(raw, msg, bodies), size=size)
+
+
+_BARE_CR = re.compile(rb"\r(?!\n)")
+
+
+def _without_bare_cr(raw: bytes) -> bytes:
+    """A message written with classic Mac OS line endings (CR alone), read with LF.
+
+    The stdlib splits headers on a lone CR, but much of the reading after it
+    (the blank line that ends the headers, boundaries, the content hash) looks
+    for LF: such a body came out cut short, or as one line. Only a message
+    whose first line ends in a lone CR is rewritten, so a stray CR inside an
+    ordinary message's text is left alone; the same mail with LF or CRLF
+    endings then gets the same body and the same content hash.
+    """
+    first = raw.find(b"\r")
+    if first == -1 or raw[first + 1 : first + 2] == b"\n" or b"\n" in raw[:first]:
+        return raw
+    return _BARE_CR.sub(b"\n", raw)
 
 
 # -- reading the tree -------------------------------------------------------
@@ -258,6 +284,9 @@ def _build(raw: bytes, msg: Message, bodies: _Bodies) -> ParsedMessage:
     defects += subject_defects
     html = "\n".join(h for h in bodies.htmls if h.strip())
     text = "\n\n".join(t for t in bodies.texts if t.strip())
+    if not (html or text):
+        html = "\n".join(h for h in bodies.tnef_htmls if h.strip())
+        text = "\n\n".join(t for t in bodies.tnef_texts if t.strip())
     if not text and html:
         text = html_to_text(html)
     if not (text.strip() or html.strip() or bodies.attachments):
@@ -283,6 +312,7 @@ def _build(raw: bytes, msg: Message, bodies: _Bodies) -> ParsedMessage:
         content_hash=content_hash,
         size=len(raw),
         defects=tuple(dict.fromkeys(defects)),
+        first_received=oldest_received(str(v) for v in msg.get_all("received", [])),
     )
 
 
@@ -645,7 +675,7 @@ def _leaf(part: Message, out: _Bodies, related: bool = False) -> None:
     cid = str(part.get("content-id", "") or "").strip().strip("<>").strip()
     if not data and not filename:
         return  # an empty, nameless part carries nothing worth listing
-    out.attachments.append(
+    _add_file(
         AttachmentPart(
             filename=filename
             or _made_up_name(part, ctype, cid, f"part-{len(out.attachments) + 1}"),
@@ -654,8 +684,52 @@ def _leaf(part: Message, out: _Bodies, related: bool = False) -> None:
             content_id=cid,
             inline=disposition == "inline"
             or (bool(cid) and (related or disposition != "attachment")),
-        )
+        ),
+        out,
     )
+
+
+def _add_file(item: AttachmentPart, out: _Bodies, *, nested: bool = False) -> None:
+    """Keep a file; a winmail.dat is replaced by what it holds, a .msg gets an .eml beside it.
+
+    A winmail.dat's files are what the sender attached, so they take its place
+    (as Outlook shows them); it is kept only when it could not be read or held
+    something that could not be taken out. An attached Outlook .msg stays
+    downloadable and is also converted to an ``.eml``, kept like a forwarded
+    message: readable in any mail client, and found by ``#forward``.
+    """
+    if is_tnef(item.data) and not nested:
+        unpacked = unpack_tnef(item.data)
+        if unpacked is None:
+            out.defects.append(f"{item.filename}: unreadable TNEF (winmail.dat); kept as it came")
+        elif unpacked.files or unpacked.text.strip() or unpacked.html.strip():
+            if not unpacked.complete:
+                out.attachments.append(item)
+            for inner in unpacked.files:
+                _add_file(_tnef_file(inner, len(out.attachments) + 1), out, nested=True)
+            out.tnef_texts.append(unpacked.text)
+            out.tnef_htmls.append(unpacked.html)
+            return
+    out.attachments.append(item)
+    if is_msg(item.filename, item.content_type, item.data):
+        converted = msg_as_eml(item.data)
+        if converted is None:
+            out.defects.append(f"{item.filename}: unreadable Outlook .msg; kept as it came")
+            return
+        subject, eml = converted
+        stem = subject or item.filename.rpartition(".")[0] or "attached-message"
+        name = _clean_name(stem.replace("/", "_").replace("\\", "_"))[:200] + ".eml"
+        out.attachments.append(
+            AttachmentPart(filename=name, content_type="message/rfc822", data=eml)
+        )
+
+
+def _tnef_file(item: AttachmentPart, number: int) -> AttachmentPart:
+    """A file from a winmail.dat with a safe name and a type (guessed from the name if unset)."""
+    name = _clean_name(item.filename.replace("\\", "/").rsplit("/", 1)[-1])
+    guessed = _builtin_types().guess_type(name)[0] if name else None
+    ctype = item.content_type or guessed or "application/octet-stream"
+    return replace(item, filename=name or f"part-{number}{_extension(ctype)}", content_type=ctype)
 
 
 def _is_body(disposition: str, filename: str, out: _Bodies) -> bool:

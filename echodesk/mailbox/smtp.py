@@ -117,7 +117,7 @@ class SmtpHandler:
                 type(exc).__name__,
             )
             return TEMPORARY_FAILURE
-        log.info(
+        log.debug(
             "smtp received peer=%s mail_from=%s rcpt=%s size=%d spool_id=%s",
             received.peer,
             received.mail_from,
@@ -199,7 +199,7 @@ class SmtpReceiver:
 
     def start(self) -> None:
         self.controller.start()
-        log.info("smtp listening on %s:%s", self.controller.hostname, self.controller.port)
+        log.debug("smtp listening on %s:%s", self.controller.hostname, self.controller.port)
 
     def stop(self) -> None:
         """Stop accepting connections, then let in-flight commits finish."""

@@ -218,17 +218,25 @@ def recent_outbox_counts(
     return out
 
 
-def tickets_opened_since(
-    session: Session, emails: Iterable[str], since: datetime
-) -> dict[str, int]:
-    """How many tickets each customer address opened since ``since`` (flood limits)."""
-    out: dict[str, int] = {}
+def tickets_opened_between(
+    session: Session, emails: Iterable[str], since: datetime, until: datetime
+) -> dict[str, list[datetime]]:
+    """When each customer address opened tickets between ``since`` and ``until``.
+
+    A ticket's ``created_at`` is the time of the mail that opened it, so this
+    counts in the mail's own time (flood limits, ``customer_tickets_24h``).
+    """
+    out: dict[str, list[datetime]] = {}
     for chunk in chunks(emails):
         stmt = (
-            select(Customer.email, func.count())
+            select(Customer.email, Ticket.created_at)
             .join(Ticket, Ticket.customer_id == Customer.id)
-            .where(Customer.email.in_(chunk), Ticket.created_at >= since)
-            .group_by(Customer.email)
+            .where(
+                Customer.email.in_(chunk),
+                Ticket.created_at >= since,
+                Ticket.created_at <= until,
+            )
         )
-        out.update((email, int(n)) for email, n in session.execute(stmt))
+        for email, created in session.execute(stmt):
+            out.setdefault(email, []).append(created)
     return out

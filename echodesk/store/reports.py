@@ -10,7 +10,7 @@ from collections.abc import Iterator, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from echodesk.config import Settings
@@ -23,7 +23,7 @@ from echodesk.store.models import (
     Message,
     Ticket,
 )
-from echodesk.store.spool import rows
+from echodesk.store.spool import STATES, rows
 
 Row = dict[str, Any]
 
@@ -165,6 +165,19 @@ def spool_list(session: Session, settings: Settings, state: str | None = None) -
     found = rows(session, state)
     labels = _numbers(session, settings, [r.ticket_id for r in found if r.ticket_id])
     return [_spool_row(r, labels) for r in found]
+
+
+def spool_counts(session: Session) -> dict[str, int]:
+    """How many spool rows are in each state (every state, in the spool's order).
+
+    A listing of one state that comes back empty says where the messages are
+    instead, so "no failed messages" is not read as "no messages".
+    """
+    stmt = select(InboundSpool.state, func.count()).group_by(InboundSpool.state)
+    found = {state: int(n) for state, n in session.execute(stmt)}
+    return {state: found.get(state, 0) for state in STATES} | {
+        state: n for state, n in found.items() if state not in STATES
+    }
 
 
 def _numbers(session: Session, settings: Settings, ids: list[int]) -> dict[int, str]:

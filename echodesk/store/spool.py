@@ -105,6 +105,8 @@ class Claimed:
     peer: str = ""
     mail_from: str = ""
     source_ref: str = ""
+    #: When the message reached Echo (the latest its own time can be).
+    received_at: datetime | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "rcpt_to", tuple(str(r) for r in self.rcpt_to or ()))
@@ -134,6 +136,7 @@ _CLAIM_COLUMNS = (
     InboundSpool.peer,
     InboundSpool.mail_from,
     InboundSpool.source_ref,
+    InboundSpool.received_at,
 )
 
 

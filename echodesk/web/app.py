@@ -94,7 +94,7 @@ def make_blueprint(web: WebContext, name: str = "archive") -> Blueprint:
 
     bp.after_request(_headers)
     install_filters(bp, web.settings)
-    answers.register(bp, web)
+    answers.register(bp, web, _headers)
     pages.register(bp, web)
     signin.register(bp, web)
     api.register(bp, web)

@@ -9,11 +9,19 @@ Policy that also forbids scripts, so even a sanitiser bug could not run code
 in the archive's origin. Remote images load only when the operator asks:
 until then both the CSP and the sanitiser drop them (a tracking pixel would
 tell the sender the mail was read, and from where).
+
+Inline images (``<img src="cid:...">``, the logo in a signature, a pasted
+screenshot) are parts of the message itself: they are shown from Echo's own
+copy of that message's attachment, written into the page as ``data:`` URLs,
+so the frame's policy still allows no image from anywhere else.
 """
 
 from __future__ import annotations
 
+import base64
 import re
+from collections.abc import Mapping
+from urllib.parse import unquote
 
 import nh3
 
@@ -121,10 +129,27 @@ _STYLE_PROPERTIES = {
 _REMOTE = re.compile(r"^\s*(?:https?:)?//", re.IGNORECASE)
 
 
-def sanitise(html: str, *, remote_images: bool) -> str:
-    """The HTML with everything unsafe removed (and remote images, unless allowed)."""
+def content_id(url: str) -> str:
+    """The Content-ID a ``cid:`` URL names (RFC 2392: percent-encoded, no brackets), lower-cased.
+
+    Content-IDs are compared without case: some mailers change the case of
+    the one in the HTML, and two parts of one message never differ by case only.
+    """
+    return unquote(url.strip()[4:]).strip().strip("<>").strip().lower()
+
+
+def sanitise(html: str, *, remote_images: bool, inline: Mapping[str, str] | None = None) -> str:
+    """The HTML with everything unsafe removed (and remote images, unless allowed).
+
+    ``inline`` maps a Content-ID (as :func:`content_id` gives it) to the
+    image Echo keeps for it (see :func:`data_url`); any other ``cid:``
+    reference is dropped.
+    """
+    images = inline or {}
 
     def attribute(tag: str, name: str, value: str) -> str | None:
+        if value.lstrip()[:4].lower() == "cid:":
+            return images.get(content_id(value)) if (tag, name) == ("img", "src") else None
         if tag == "img" and name == "src":
             if value.lower().startswith("data:image/") or (remote_images and _REMOTE.match(value)):
                 return value
@@ -135,7 +160,7 @@ def sanitise(html: str, *, remote_images: bool) -> str:
         html,
         tags=_TAGS,
         attributes=_ATTRIBUTES,
-        url_schemes={"http", "https", "mailto", "data"},
+        url_schemes={"http", "https", "mailto", "data", "cid"},
         link_rel="noopener noreferrer nofollow",
         filter_style_properties=_STYLE_PROPERTIES,
         attribute_filter=attribute,
@@ -148,9 +173,9 @@ def has_remote_images(html: str) -> bool:
     return bool(re.search(r"<img[^>]{0,500}src\s*=\s*[\"']?\s*(?:https?:)?//", html, re.I))
 
 
-def document(html: str, *, remote_images: bool) -> str:
+def document(html: str, *, remote_images: bool, inline: Mapping[str, str] | None = None) -> str:
     """A whole page for the frame: the cleaned body on the archive's dark background."""
-    body = sanitise(html, remote_images=remote_images)
+    body = sanitise(html, remote_images=remote_images, inline=inline)
     return (
         '<!DOCTYPE html>\n<html><head><meta charset="utf-8">'
         '<base target="_blank">'
@@ -170,3 +195,27 @@ def frame_policy(*, remote_images: bool) -> str:
         "base-uri 'none'; form-action 'none'; frame-ancestors 'self'; sandbox allow-popups "
         "allow-popups-to-escape-sandbox"
     )
+
+
+#: Image formats shown inline, by their first bytes. Never SVG: it can carry scripts.
+_IMAGE_MAGIC = (
+    (b"\x89PNG\r\n\x1a\n", "image/png"),
+    (b"\xff\xd8\xff", "image/jpeg"),
+    (b"GIF87a", "image/gif"),
+    (b"GIF89a", "image/gif"),
+    (b"BM", "image/bmp"),
+    (b"\x00\x00\x01\x00", "image/x-icon"),
+)
+
+
+def image_type(data: bytes) -> str | None:
+    """The type of a raster image, read from its bytes (the sender's label is not trusted)."""
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return "image/webp"
+    return next((kind for magic, kind in _IMAGE_MAGIC if data.startswith(magic)), None)
+
+
+def data_url(data: bytes) -> str | None:
+    """A raster image as a ``data:`` URL for the frame, or None for anything else."""
+    kind = image_type(data)
+    return f"data:{kind};base64,{base64.b64encode(data).decode('ascii')}" if kind else None

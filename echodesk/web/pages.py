@@ -10,23 +10,28 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING
 
-from flask import Blueprint, Response, abort, render_template, request
+from flask import Blueprint, Response, abort, redirect, render_template, request, url_for
+from sqlalchemy import select
+from sqlalchemy.orm import Session
 from werkzeug.datastructures import Headers
+from werkzeug.wrappers import Response as WerkzeugResponse
 
 from echodesk.errors import EchoError
 from echodesk.store import archive, search
 from echodesk.store.archive import STATUSES
-from echodesk.store.blobs import BlobStoreError, CorruptBlobError
-from echodesk.store.models import Ticket
+from echodesk.store.blobs import BlobStore, BlobStoreError, CorruptBlobError
+from echodesk.store.models import Attachment, Ticket
 from echodesk.web.auth import viewer
-from echodesk.web.html import document, frame_policy, has_remote_images
-from echodesk.web.numbers import ID, whole_number
+from echodesk.web.html import content_id, data_url, document, frame_policy, has_remote_images
+from echodesk.web.numbers import ID, MAX_ID, whole_number
 
 if TYPE_CHECKING:
     from echodesk.web.app import WebContext
 
 log = logging.getLogger(__name__)
 PER_PAGE = 25
+#: Bytes of inline images written into one framed message (larger screenshots stay files).
+_INLINE_BUDGET = 8_000_000
 MAX_PAGE = 10_000
 
 
@@ -53,6 +58,48 @@ def _unavailable(filename: str, ticket: str, exc: Exception) -> Response:
     )
     page = render_template("error.html", title="File not available", text=text)
     return Response(page, 410, mimetype="text/html")
+
+
+def label_number(prefix: str, label: str) -> int | None:
+    """42 for ``TKT-0042`` or ``tkt-42`` (ASCII digits, a number the database holds)."""
+    head, dash, digits = label.rpartition("-")
+    if not dash or head.lower() != prefix.lower():
+        return None
+    return whole_number(digits, 1, MAX_ID)
+
+
+def _inline_images(session: Session, blobs: BlobStore, message_pk: int) -> dict[str, str]:
+    """Each inline image of the message (by Content-ID) as a ``data:`` URL of Echo's copy.
+
+    Written into the framed document itself rather than linked: the sandboxed
+    frame has no origin, so the browser sends it no session cookie and a link
+    back to the archive would only find the sign-in page; and the frame's
+    policy can stay at ``img-src data:``, with nothing fetched from anywhere.
+    Only raster images are taken (never SVG), up to ``_INLINE_BUDGET`` bytes.
+    """
+    rows = session.execute(
+        select(Attachment.content_id, Attachment.storage_key, Attachment.size)
+        .where(
+            Attachment.message_pk == message_pk,
+            Attachment.content_id != "",
+            Attachment.erased_at.is_(None),
+        )
+        .order_by(Attachment.id)
+    )
+    found: dict[str, str] = {}
+    budget = _INLINE_BUDGET
+    for cid, key, size in rows:
+        if size > budget or not key:
+            continue
+        try:
+            url = data_url(blobs.get(key))
+        except (KeyError, BlobStoreError) as exc:
+            log.warning("inline image %s of message %s not shown: %s", cid, message_pk, exc)
+            continue
+        if url is not None:
+            found.setdefault(content_id(f"cid:{cid}"), url)
+            budget -= size
+    return found
 
 
 def _page_number() -> int:
@@ -139,6 +186,15 @@ def register(bp: Blueprint, web: WebContext) -> None:
                 row["remote_images"] = has_remote_images(html)
         return render_template("ticket.html", t=detail)
 
+    @bp.get("/ticket/<label>")
+    def ticket_by_label(label: str) -> WerkzeugResponse:
+        """``/ticket/TKT-0042`` (the number as mail and the command line write it) is
+        ``/ticket/42``: a reference pasted from a subject line leads to the ticket."""
+        number = label_number(settings.ticket_prefix, label)
+        if number is None:
+            abort(404)
+        return redirect(url_for(f"{bp.name}.ticket", number=number))
+
     @bp.get(f"/ticket/<{ID}:number>/message/<{ID}:message_id>.html")
     def message_html(number: int, message_id: int) -> Response:
         allow = request.args.get("images") == "1"
@@ -147,7 +203,8 @@ def register(bp: Blueprint, web: WebContext) -> None:
             owner = session.get(Ticket, msg.ticket_id) if msg is not None else None
             if msg is None or owner is None or owner.number != number or not msg.body_html:
                 abort(404)
-            page = document(msg.body_html, remote_images=allow)
+            images = _inline_images(session, web.blobs, message_id)
+            page = document(msg.body_html, remote_images=allow, inline=images)
         headers = Headers(
             {
                 "Content-Security-Policy": frame_policy(remote_images=allow),

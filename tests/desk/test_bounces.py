@@ -131,3 +131,68 @@ def test_a_bounce_about_mail_echo_never_sent_changes_nothing(desk: Desk) -> None
     customer = _customer(desk, "alice@customer.test")
     assert customer is not None and customer.bounced_at is None
     assert len(desk.tickets()) == 1
+
+
+def _feedback_report(original: bytes, feedback_type: str = "abuse") -> bytes:
+    """An ARF report (RFC 5965) from a provider's feedback loop, enclosing ``original``."""
+    head = (
+        "From: Feedback Loop <fbl@isp.example>\r\nTo: support@desk.test\r\n"
+        "Subject: Abuse Report\r\nMessage-ID: <fbl-1@isp.example>\r\nMIME-Version: 1.0\r\n"
+        'Content-Type: multipart/report; report-type=feedback-report; boundary="fb"\r\n\r\n'
+    )
+    parts = (
+        "--fb\r\nContent-Type: text/plain\r\n\r\nThis is an email abuse report.\r\n"
+        "--fb\r\nContent-Type: message/feedback-report\r\n\r\n"
+        f"Feedback-Type: {feedback_type}\r\nUser-Agent: ISP-FBL/2.0\r\nVersion: 1\r\n\r\n"
+        "--fb\r\nContent-Type: message/rfc822\r\n\r\n"
+    )
+    return (head + parts).encode() + original + b"\r\n--fb--\r\n"
+
+
+def _delivered_original(desk: Desk, row: dict[str, object]) -> bytes:
+    """Echo's reply as the complainant's provider stored it (with its Return-Path)."""
+    files = (desk.settings.data_dir / "outbox").glob("*.eml")
+    original = next(
+        data for p in files if b"X-Envelope-To: <alice@customer.test>" in (data := p.read_bytes())
+    )
+    return f"Return-Path: <{row['mail_from']}>\r\n".encode() + original
+
+
+def test_a_complaint_silences_the_customer_and_keeps_the_row_sent(desk: Desk) -> None:
+    row = _sent_reply(desk)
+    desk.reply(1, "A second reply, queued before the complaint comes back.\n")
+    queued = next(r for r in desk.outbox() if r["state"] == "queued")
+    outcome = desk.deliver(_feedback_report(_delivered_original(desk, row)))
+    assert outcome.kind == "complaint" and outcome.state == "processed"
+    assert not outcome.created_ticket and outcome.ticket_number == 1
+    assert len(desk.tickets()) == 1  # a complaint never opens a ticket
+    customer = _customer(desk, "alice@customer.test")
+    assert customer is not None and customer.bounced_at is not None
+    assert customer.bounce_detail.startswith("complaint: abuse")
+    rows = {r["id"]: r for r in desk.outbox()}
+    assert rows[row["id"]]["state"] == "sent"  # it was delivered
+    assert (rows[queued["id"]]["state"], rows[queued["id"]]["reason"]) == (
+        "suppressed",
+        "complained-recipient",
+    )
+    notes = [m for m in desk.ticket(1)["messages"] if m["direction"] == "internal"]
+    assert len(notes) == 1 and notes[0]["kind"] == "complaint"
+    assert "alice@customer.test" in notes[0]["body_text"] and "abuse" in notes[0]["body_text"]
+    assert "mail.complaint" in _actions(desk)
+    assert desk.reply(1, "Still there?\n").suppressed == ("alice@customer.test",)
+    assert not [r for r in desk.outbox() if "isp.example" in str(r["rcpt"])]  # never answered
+
+
+def test_a_not_spam_report_or_one_about_other_mail_silences_nobody(desk: Desk) -> None:
+    row = _sent_reply(desk)
+    outcome = desk.deliver(_feedback_report(_delivered_original(desk, row), "not-spam"))
+    assert outcome.kind == "complaint" and "no complaint" in outcome.reason
+    forged = (
+        b"Return-Path: <someone@elsewhere.example>\r\nMessage-ID: <never-sent@desk.test>\r\n"
+        b"From: support@desk.test\r\nTo: alice@customer.test\r\nSubject: hi\r\n\r\nhi\r\n"
+    )
+    outcome = desk.deliver(_feedback_report(forged).replace(b"fbl-1@", b"fbl-2@"))
+    assert outcome.kind == "complaint" and "did not send" in outcome.reason
+    customer = _customer(desk, "alice@customer.test")
+    assert customer is not None and customer.bounced_at is None
+    assert "mail.complaint.unmatched" in _actions(desk)

@@ -12,6 +12,7 @@ from sqlalchemy import select, update
 from echodesk.desk.notify import MARKER
 from echodesk.store import agents
 from echodesk.store.models import Agent, Ticket
+from tests.support.agent import agent_reply
 from tests.support.desk import Desk
 from tests.support.mail import make_mail
 
@@ -143,3 +144,36 @@ def test_attachments_are_listed(desk: Desk) -> None:
     desk.deliver(msg.as_bytes())
     text = _text(dict(_sent(desk))["bob@desk.test"])
     assert "Attachments: fire.png (3 kB)" in text
+
+
+def test_a_reply_with_three_commands_is_one_notification_showing_the_end_state(
+    desk: Desk,
+) -> None:
+    desk.deliver(make_mail(message_id="m1@customer.test"))
+    notes = dict(_sent(desk))
+    raw, to = agent_reply(
+        notes["eve@desk.test"],
+        "#assign bob\n#status pending\n#note\nShe sounded worried; Bob knows the model.",
+        sender="Eve Agent <eve@desk.test>",
+    )
+    outcome = desk.deliver(raw, (to,))
+    assert outcome.kind == "agent"
+    got = _sent(desk)
+    assert [to for to, _ in got] == ["bob@desk.test"]  # one, and never to Eve herself
+    text = _text(got[0][1])
+    assert "Assigned on TKT-0001: assigned by Eve Agent" in text
+    assert "Internal note on TKT-0001" in text
+    assert "Status:   pending" in text and "Assignee: Bob Agent <bob@desk.test>" in text
+    assert "She sounded worried" in text
+
+
+def test_commands_that_are_not_applied_notify_nobody(desk: Desk) -> None:
+    desk.deliver(make_mail(message_id="m1@customer.test"))
+    notes = dict(_sent(desk))
+    raw, to = agent_reply(
+        notes["eve@desk.test"],
+        "#assign bob\n#merge TKT-0999\n\nThis should not go anywhere.",
+        sender="Eve Agent <eve@desk.test>",
+    )
+    desk.deliver(raw, (to,))
+    assert [to for to, _ in _sent(desk)] == []
