@@ -25,10 +25,6 @@ class SchemaBehindError(StoreError):
     """The database schema is older than this code: ``echodesk db upgrade`` fixes it."""
 
 
-class ParseError(EchoError):
-    """Raw bytes could not be read as a message at all (the parser degrades instead)."""
-
-
 class IngestError(EchoError):
     """An input path for ``echodesk ingest`` is missing or of an unknown kind."""
 

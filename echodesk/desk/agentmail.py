@@ -18,7 +18,6 @@ internal with ``#note``). The caller's transaction holds it all.
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -40,12 +39,6 @@ from echodesk.mailbox.message import ParsedMessage
 from echodesk.mailbox.trust import SenderCheck, agent_refusal, check_sender, failures
 from echodesk.store.lookups import AgentRow, active_agents
 from echodesk.store.models import Agent, Ticket
-
-log = logging.getLogger(__name__)
-NOTICE = "agent-notice"
-NOTICES_PER_DAY = 20
-_MARKER_CORE = "Reply above this line"
-
 
 # -- who wrote it ------------------------------------------------------------------
 

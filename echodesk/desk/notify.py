@@ -25,6 +25,7 @@ from enum import StrEnum
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from echodesk.desk.commands.registry import cheat_sheet
 from echodesk.desk.context import DeskContext
 from echodesk.mailbox.compose import OutgoingMail, compose, new_message_id
 from echodesk.mailbox.message import Address
@@ -37,14 +38,8 @@ PURPOSE = "notification"
 #: The first line of every notification; an agent's reply is cut at it.
 MARKER = "##- Reply above this line to answer the customer -##"
 
-CHEAT_SHEET = (
-    "Commands go on the first lines of your reply, before any other text:\n"
-    "  #assign me | <agent> | nobody     #status open | pending | resolved | closed\n"
-    "  #note (the whole reply stays internal)   #close  #resolve  #pending  #open\n"
-    "  #tag billing urgent  #untag billing  #priority low | normal | high | urgent\n"
-    "  #merge TKT-0040  #cc someone@example.com  #spam  #help\n"
-    "Everything after the commands goes to the customer (unless #note)."
-)
+#: The commands' short list, from the registry of verbs.
+CHEAT_SHEET = cheat_sheet()
 
 
 class Event(StrEnum):

@@ -12,6 +12,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from echodesk.errors import EchoError
+
 _TYPES: dict[str, tuple[type, ...]] = {
     "object": (dict,),
     "array": (list,),
@@ -23,8 +25,8 @@ _TYPES: dict[str, tuple[type, ...]] = {
 }
 
 
-class ShapeError(ValueError):
-    """The body does not have the shape the document gives it."""
+class ShapeError(EchoError):
+    """The body does not have the shape the document gives it (a 400 for the caller)."""
 
 
 def _is(value: Any, kind: str) -> bool:

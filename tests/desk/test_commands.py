@@ -113,3 +113,12 @@ def test_help_lists_every_command_with_its_description() -> None:
     text = help_text()
     for command in REGISTRY.values():
         assert command.usage in text and command.description in text
+
+
+def test_the_notification_cheat_sheet_lists_every_verb() -> None:
+    from echodesk.desk.notify import CHEAT_SHEET
+
+    for command in REGISTRY.values():
+        assert command.usage in CHEAT_SHEET, command.name
+        assert command.usage in help_text(), command.name
+    assert all(len(line) <= 78 for line in CHEAT_SHEET.splitlines()[1:-1])

@@ -197,3 +197,24 @@ def help_text() -> str:
         "before any other text. Everything after them goes to the customer "
         "(unless #note).\n\n" + "\n".join(rows)
     )
+
+
+def cheat_sheet(width: int = 78) -> str:
+    """The short list every notification ends with, packed from the verbs' usages.
+
+    Written from the registry, so a new verb shows up in every notification
+    and in ``#help`` without a second list to keep in step.
+    """
+    rows: list[str] = []
+    line = ""
+    for command in _COMMANDS:
+        if line and len(line) + 2 + len(command.usage) > width:
+            rows.append(line)
+            line = ""
+        line = f"{line}  {command.usage}"
+    rows.append(line)
+    return (
+        "Commands go on the first lines of your reply, before any other text:\n"
+        + "\n".join(rows)
+        + "\nEverything after the commands goes to the customer (unless #note)."
+    )
