@@ -10,15 +10,13 @@ that bounced since it was queued is suppressed instead of sent.
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 
-from sqlalchemy.exc import SQLAlchemyError
-
 from echodesk.config import Settings
 from echodesk.desk.context import DeskContext
+from echodesk.desk.loop import run_until_stopped
 from echodesk.desk.outgoing import BOUNCED
 from echodesk.errors import EchoError
 from echodesk.mailbox.send import EmlFileSender, Sender, SendResult, SmtpRelaySender
@@ -105,10 +103,4 @@ class Deliverer:
 
     def run_forever(self, stop: Callable[[], bool], idle_sleep: float = 1.0) -> None:
         """The sender loop of ``serve`` and ``worker``."""
-        while not stop():
-            try:
-                if not self.run_once():
-                    time.sleep(idle_sleep)
-            except SQLAlchemyError as exc:
-                log.error("sender cannot reach the database: %s", exc)
-                time.sleep(min(30.0, idle_sleep * 5))
+        run_until_stopped(self.run_once, stop, idle_sleep, "sender")

@@ -17,10 +17,10 @@ import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 
-from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from echodesk.desk.context import DeskContext
+from echodesk.desk.loop import describe, run_until_stopped
 from echodesk.desk.pipeline import Outcome, Parsed, parse_row, process_batch
 from echodesk.desk.senderchecks import SenderChecks
 from echodesk.store import spool
@@ -31,12 +31,6 @@ log = logging.getLogger(__name__)
 CHECK_THREADS = 8
 
 ParseResult = Parsed | Exception
-
-
-def describe(exc: BaseException) -> str:
-    """A one-line error for the spool row: type and message, no message content."""
-    text = str(exc).splitlines()[0] if str(exc) else ""
-    return f"{type(exc).__name__}: {text}"[:1000]
 
 
 def log_line(outcome: Outcome) -> str:
@@ -163,10 +157,4 @@ class Worker:
 
     def run_forever(self, stop: Callable[[], bool], idle_sleep: float = 1.0) -> None:
         """The ``serve`` loop: drain, sleep when idle, until ``stop()`` says so."""
-        while not stop():
-            try:
-                if not self.run_once():
-                    time.sleep(idle_sleep)
-            except SQLAlchemyError as exc:
-                log.error("worker cannot reach the database: %s", describe(exc))
-                time.sleep(min(30.0, idle_sleep * 5))
+        run_until_stopped(self.run_once, stop, idle_sleep, "worker")

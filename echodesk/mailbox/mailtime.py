@@ -17,13 +17,13 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 
 
-def received_time(value: str) -> datetime | None:
-    """The date a ``Received`` header was stamped with (after its last ';'), or None."""
-    _, sep, stamp = value.rpartition(";")
-    if not sep:
-        return None
+def read_date(value: str) -> datetime | None:
+    """An RFC 5322 date as an aware UTC time; None when it cannot be read or placed.
+
+    A date without a zone is taken as UTC (what the header means by ``-0000``).
+    """
     try:
-        when = email.utils.parsedate_to_datetime(" ".join(stamp.split()))
+        when = email.utils.parsedate_to_datetime(" ".join(value.split()))
     except (TypeError, ValueError, IndexError, OverflowError):
         return None
     if when.tzinfo is None:
@@ -32,6 +32,12 @@ def received_time(value: str) -> datetime | None:
         return when.astimezone(UTC)
     except (OverflowError, ValueError):
         return None
+
+
+def received_time(value: str) -> datetime | None:
+    """The date a ``Received`` header was stamped with (after its last ';'), or None."""
+    _, sep, stamp = value.rpartition(";")
+    return read_date(stamp) if sep else None
 
 
 def oldest_received(values: Iterable[str]) -> datetime | None:

@@ -19,7 +19,7 @@ import hashlib
 import mimetypes
 import re
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
+from datetime import datetime
 from email.errors import MessageDefect, MissingHeaderBodySeparatorDefect
 from email.message import Message
 from email.parser import BytesParser
@@ -37,7 +37,7 @@ from echodesk.mailbox.charsets import (
     normalise_charset,
 )
 from echodesk.mailbox.html_text import html_to_text
-from echodesk.mailbox.mailtime import oldest_received
+from echodesk.mailbox.mailtime import oldest_received, read_date
 from echodesk.mailbox.message import Address, AttachmentPart, ParsedMessage
 from echodesk.mailbox.outlook import is_msg, is_tnef, msg_as_eml, unpack_tnef
 
@@ -517,18 +517,10 @@ def _date(msg: Message, defects: list[str]) -> datetime | None:
     value = msg.get("date")
     if not value:
         return None
-    try:
-        parsed = email.utils.parsedate_to_datetime(str(value))
-    except (TypeError, ValueError, IndexError, OverflowError):
+    when = read_date(str(value))
+    if when is None:
         defects.append("unreadable Date header")
-        return None
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=UTC)
-    try:
-        return parsed.astimezone(UTC)
-    except (OverflowError, ValueError):
-        defects.append("Date header out of range")
-        return None
+    return when
 
 
 #: Transport and signature headers: long, many, and of no use to rules or classification.

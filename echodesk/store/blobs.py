@@ -21,7 +21,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Protocol
 
-from echodesk.errors import StoreError
+from echodesk.errors import NotFoundError, StoreError
 
 if TYPE_CHECKING:
     from echodesk.config import Settings
@@ -79,6 +79,24 @@ class BlobStore(Protocol):
     def keys(self) -> Iterator[str]:
         """Every key stored (in no particular order)."""
         ...
+
+
+def stored_bytes(raw: bytes | None, raw_key: str | None, blobs: BlobStore, what: str) -> bytes:
+    """A message kept inline (``raw``) or in the blob store (``raw_key``).
+
+    Spool and outbox rows keep small messages in the row and large ones in
+    the blob store; ``what`` names the row in the error when the bytes are gone.
+    """
+    if raw is not None:
+        return bytes(raw)
+    if raw_key:
+        try:
+            return blobs.get(raw_key)
+        except KeyError:
+            raise NotFoundError(
+                f"{what}: raw bytes missing from the blob store ({raw_key})"
+            ) from None
+    raise NotFoundError(f"{what} has no raw bytes left")
 
 
 def check_key(key: str) -> str:

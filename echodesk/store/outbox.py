@@ -19,7 +19,7 @@ from sqlalchemy import Table, bindparam, insert, select, update
 from sqlalchemy.orm import Session, defer
 
 from echodesk.errors import NotFoundError
-from echodesk.store.blobs import BlobStore
+from echodesk.store.blobs import BlobStore, stored_bytes
 from echodesk.store.models import Customer, Outbox
 from echodesk.store.types import utcnow
 
@@ -114,14 +114,7 @@ class Claimed:
 
 
 def raw_bytes(row: Claimed, blobs: BlobStore) -> bytes:
-    if row.raw is not None:
-        return bytes(row.raw)
-    if row.raw_key:
-        try:
-            return blobs.get(row.raw_key)
-        except KeyError:
-            raise NotFoundError(f"outbox row {row.id}: message bytes missing") from None
-    raise NotFoundError(f"outbox row {row.id} has no message bytes")
+    return stored_bytes(row.raw, row.raw_key, blobs, f"outbox row {row.id}")
 
 
 def claim_due(session: Session, limit: int, lease_seconds: int = LEASE_SECONDS) -> list[Claimed]:

@@ -19,7 +19,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session, defer
 
 from echodesk.errors import NotFoundError
-from echodesk.store.blobs import BlobStore
+from echodesk.store.blobs import BlobStore, stored_bytes
 from echodesk.store.models import InboundSpool
 from echodesk.store.types import utcnow
 
@@ -113,16 +113,7 @@ class Claimed:
 
 
 def raw_bytes(row: Claimed | InboundSpool, blobs: BlobStore) -> bytes:
-    if row.raw is not None:
-        return bytes(row.raw)
-    if row.raw_key:
-        try:
-            return blobs.get(row.raw_key)
-        except KeyError:
-            raise NotFoundError(
-                f"spool row {row.id}: raw bytes missing from the blob store ({row.raw_key})"
-            ) from None
-    raise NotFoundError(f"spool row {row.id} has no raw bytes left")
+    return stored_bytes(row.raw, row.raw_key, blobs, f"spool row {row.id}")
 
 
 _CLAIM_COLUMNS = (
