@@ -44,7 +44,7 @@ from echodesk.store.models import Agent, Ticket
 
 
 @dataclass(frozen=True)
-class Verdict:
+class Verification:
     agent: AgentRow | None  # the agent who may act, when verified
     ticket_id: int | None
     reason: str  # why it was not verified ("" when it was)
@@ -60,7 +60,7 @@ def verify(
     agents: dict[str, AgentRow],
     sender: SenderCheck,
     settings: Settings,
-) -> Verdict:
+) -> Verification:
     """Decide whether a message is the verified reply of an agent, and about which ticket.
 
     Who sent it is :mod:`echodesk.mailbox.trust`'s question: a failure refuses
@@ -73,18 +73,18 @@ def verify(
     tell = agent or signer
     failed = failures(sender)
     if failed:
-        return Verdict(None, None, f"the sender's domain failed {', '.join(failed)}", tell)
+        return Verification(None, None, f"the sender's domain failed {', '.join(failed)}", tell)
     if agent is None:
-        return Verdict(None, None, "the sender is not an active agent", signer)
+        return Verification(None, None, "the sender is not an active agent", signer)
     mine = [t for t, a in signed if a == agent.id]
     if mine:
         refusal = agent_refusal(sender, settings)
         if refusal:
-            return Verdict(None, None, refusal, agent)
-        return Verdict(agent, mine[0], "", None)
+            return Verification(None, None, refusal, agent)
+        return Verification(agent, mine[0], "", None)
     if signed:
-        return Verdict(None, None, "it answers a notification sent to another agent", agent)
-    return Verdict(
+        return Verification(None, None, "it answers a notification sent to another agent", agent)
+    return Verification(
         None,
         None,
         "it carries no signature: reply to one of Echo's notifications "

@@ -138,7 +138,7 @@ from __future__ import annotations
 
 from echodesk.rules.actions import ACTIONS, Action
 from echodesk.rules.conditions import CONDITIONS
-from echodesk.rules.engine import Decision, Outcome, evaluate
+from echodesk.rules.engine import Decision, RuleOutcome, evaluate
 from echodesk.rules.facts import Facts, RulesContext
 from echodesk.rules.nodes import RulesFileError
 from echodesk.rules.schema import EMPTY, Rule, RuleSet, load_rules, parse_rules
@@ -158,8 +158,8 @@ __all__ = [
     "Action",
     "Decision",
     "Facts",
-    "Outcome",
     "Rule",
+    "RuleOutcome",
     "RuleSet",
     "RulesContext",
     "RulesFileError",

@@ -2,7 +2,7 @@
 
 :func:`evaluate` is pure: no I/O, no clock (``facts.now``), no database. It
 returns every matched rule's actions in rule order, and for every rule an
-:class:`Outcome` saying whether it matched and why, which is what
+:class:`RuleOutcome` saying whether it matched and why, which is what
 ``rules test`` prints and what the audit log keeps. Carrying the actions out
 is the desk's single apply step.
 """
@@ -18,7 +18,7 @@ from echodesk.rules.schema import Rule, RuleSet
 
 
 @dataclass(frozen=True)
-class Outcome:
+class RuleOutcome:
     """One rule's result; ``why`` names the conditions looked at and their answers."""
 
     rule: str
@@ -30,14 +30,14 @@ class Outcome:
 @dataclass(frozen=True)
 class Decision:
     actions: tuple[Action, ...]  # of every matched rule, in rule order
-    outcomes: tuple[Outcome, ...]  # one per rule, skipped ones included
+    outcomes: tuple[RuleOutcome, ...]  # one per rule, skipped ones included
 
     @property
-    def hits(self) -> tuple[Outcome, ...]:
+    def hits(self) -> tuple[RuleOutcome, ...]:
         return tuple(o for o in self.outcomes if o.matched)
 
     @property
-    def misses(self) -> tuple[Outcome, ...]:
+    def misses(self) -> tuple[RuleOutcome, ...]:
         return tuple(o for o in self.outcomes if not o.matched)
 
     @property
@@ -54,21 +54,21 @@ class Decision:
 DEFAULT_CONTEXT = RulesContext()
 
 
-def _outcome(rule: Rule, view: View, stopped_by: str) -> Outcome:
+def _outcome(rule: Rule, view: View, stopped_by: str) -> RuleOutcome:
     if stopped_by:
         why = f"not evaluated: rule '{stopped_by}' matched and stops evaluation (stop: true)"
-        return Outcome(rule.name, False, why)
+        return RuleOutcome(rule.name, False, why)
     event = view.facts.event
     if rule.on != "any" and rule.on != event:
-        return Outcome(rule.name, False, f"skipped: the rule is on {rule.on}, this is {event}")
+        return RuleOutcome(rule.name, False, f"skipped: the rule is on {rule.on}, this is {event}")
     result = run(rule.condition, view)
-    return Outcome(rule.name, result.held, result.why, rule.actions if result.held else ())
+    return RuleOutcome(rule.name, result.held, result.why, rule.actions if result.held else ())
 
 
 def evaluate(rules: RuleSet, facts: Facts, context: RulesContext = DEFAULT_CONTEXT) -> Decision:
     """Every rule in order, against one message; never raises for any message."""
     view = View(facts, context)
-    outcomes: list[Outcome] = []
+    outcomes: list[RuleOutcome] = []
     stopped_by = ""
     for rule in rules.rules:
         outcome = _outcome(rule, view, stopped_by)

@@ -7,7 +7,15 @@ from datetime import UTC, datetime
 
 from echodesk.mailbox.message import ParsedMessage
 from echodesk.mailbox.parse import parse_message
-from echodesk.rules import Decision, Facts, Outcome, RulesContext, RuleSet, evaluate, parse_rules
+from echodesk.rules import (
+    Decision,
+    Facts,
+    RuleOutcome,
+    RulesContext,
+    RuleSet,
+    evaluate,
+    parse_rules,
+)
 from tests.support.mail import make_mail
 
 MONDAY_10 = datetime(2026, 11, 2, 10, 0, tzinfo=UTC)  # a Monday, in business hours (UTC)
@@ -43,6 +51,6 @@ def decide(
     return evaluate(rules, facts, context or RulesContext())
 
 
-def judge(condition: str, msg: ParsedMessage | None = None, **kwargs: object) -> Outcome:
+def judge(condition: str, msg: ParsedMessage | None = None, **kwargs: object) -> RuleOutcome:
     """The outcome of a single rule with this condition, for this message."""
     return decide(one_rule(condition), msg, **kwargs).outcomes[0]  # type: ignore[arg-type]

@@ -10,7 +10,7 @@ import pytest
 
 from echodesk.mailbox.message import Address
 from echodesk.mailbox.parse import parse_message
-from echodesk.rules import EMPTY, Action, Facts, Outcome, RulesContext, evaluate, parse_rules
+from echodesk.rules import EMPTY, Action, Facts, RuleOutcome, RulesContext, evaluate, parse_rules
 from tests.rules.support import MONDAY_10, decide, judge, mail
 
 RULES = parse_rules(
@@ -54,10 +54,10 @@ def test_actions_of_every_matched_rule_in_rule_order() -> None:
 def test_on_and_stop_are_explained() -> None:
     decision = decide(RULES, mail(subject="Printer on fire"))
     assert decision.misses == (
-        Outcome(
+        RuleOutcome(
             "replies only", False, "skipped: the rule is on customer_reply, this is new_ticket"
         ),
-        Outcome(
+        RuleOutcome(
             "after stop",
             False,
             "not evaluated: rule 'phishing' matched and stops evaluation (stop: true)",

@@ -51,7 +51,7 @@ class Resolver(Protocol):
     def label(self, number: int) -> str: ...
 
 
-Outcome = Change | str  # a change, or why the line cannot be applied
+Checked = Change | str  # a change, or why the line cannot be applied
 
 
 @dataclass(frozen=True)
@@ -59,10 +59,10 @@ class Command:
     name: str
     usage: str
     description: str
-    check: Callable[[tuple[str, ...], Resolver], Outcome]
+    check: Callable[[tuple[str, ...], Resolver], Checked]
 
 
-def _assign(args: tuple[str, ...], r: Resolver) -> Outcome:
+def _assign(args: tuple[str, ...], r: Resolver) -> Checked:
     if len(args) != 1:
         return "name one agent, 'me' or 'nobody'"
     who = args[0].lower()
@@ -76,7 +76,7 @@ def _assign(args: tuple[str, ...], r: Resolver) -> Outcome:
     return Change("assign", f"assign to {found[1]}", agent_id=found[0])
 
 
-def _status(args: tuple[str, ...], _r: Resolver) -> Outcome:
+def _status(args: tuple[str, ...], _r: Resolver) -> Checked:
     if len(args) != 1 or args[0].lower() not in STATUSES:
         shown = args[0] if args else ""
         return f"unknown status '{shown}' (use {', '.join(STATUSES)})"
@@ -87,8 +87,8 @@ def _set_status(status: str) -> Change:
     return Change("status", f"status {status}", value=status)
 
 
-def _fixed_status(status: str) -> Callable[[tuple[str, ...], Resolver], Outcome]:
-    def check(args: tuple[str, ...], _r: Resolver) -> Outcome:
+def _fixed_status(status: str) -> Callable[[tuple[str, ...], Resolver], Checked]:
+    def check(args: tuple[str, ...], _r: Resolver) -> Checked:
         if args:
             return f"takes no arguments (did you mean #status {status}?)"
         return _set_status(status)
@@ -96,8 +96,8 @@ def _fixed_status(status: str) -> Callable[[tuple[str, ...], Resolver], Outcome]
     return check
 
 
-def _tags(kind: str) -> Callable[[tuple[str, ...], Resolver], Outcome]:
-    def check(args: tuple[str, ...], _r: Resolver) -> Outcome:
+def _tags(kind: str) -> Callable[[tuple[str, ...], Resolver], Checked]:
+    def check(args: tuple[str, ...], _r: Resolver) -> Checked:
         tags = tuple(dict.fromkeys(a.lower().strip(",") for a in args if a.strip(",")))
         if not tags:
             return "name at least one tag"
@@ -110,18 +110,18 @@ def _tags(kind: str) -> Callable[[tuple[str, ...], Resolver], Outcome]:
     return check
 
 
-def _priority(args: tuple[str, ...], _r: Resolver) -> Outcome:
+def _priority(args: tuple[str, ...], _r: Resolver) -> Checked:
     if len(args) != 1 or args[0].lower() not in PRIORITIES:
         shown = args[0] if args else ""
         return f"unknown priority '{shown}' (use {', '.join(PRIORITIES)})"
     return Change("priority", f"priority {args[0].lower()}", value=args[0].lower())
 
 
-def _note(args: tuple[str, ...], _r: Resolver) -> Outcome:
+def _note(args: tuple[str, ...], _r: Resolver) -> Checked:
     return Change("note", "keep the reply as an internal note (nothing is sent)")
 
 
-def _merge(args: tuple[str, ...], r: Resolver) -> Outcome:
+def _merge(args: tuple[str, ...], r: Resolver) -> Checked:
     if len(args) != 1:
         return f"name the ticket to merge into, like {r.label(40)}"
     found = r.ticket(args[0])
@@ -135,7 +135,7 @@ def _merge(args: tuple[str, ...], r: Resolver) -> Outcome:
     return Change("merge", f"merge into {r.label(number)}", ticket_id=target)
 
 
-def _cc(args: tuple[str, ...], _r: Resolver) -> Outcome:
+def _cc(args: tuple[str, ...], _r: Resolver) -> Checked:
     if not args:
         return "name an address to copy"
     addresses = tuple(a.strip("<>,;").lower() for a in args)
@@ -145,11 +145,11 @@ def _cc(args: tuple[str, ...], _r: Resolver) -> Outcome:
     return Change("cc", f"copy {', '.join(addresses)} on replies", values=addresses)
 
 
-def _spam(args: tuple[str, ...], _r: Resolver) -> Outcome:
+def _spam(args: tuple[str, ...], _r: Resolver) -> Checked:
     return Change("spam", "mark as spam: tag spam, close, send nothing")
 
 
-def _help(args: tuple[str, ...], _r: Resolver) -> Outcome:
+def _help(args: tuple[str, ...], _r: Resolver) -> Checked:
     return Change("help", "send you the list of commands")
 
 
@@ -178,7 +178,7 @@ def lookup(verb: str) -> Command | None:
     return REGISTRY.get(ALIASES.get(verb, verb))
 
 
-def check(line: CommandLine, resolver: Resolver) -> Outcome:
+def check(line: CommandLine, resolver: Resolver) -> Checked:
     """Validate one line: its change, or why it cannot be applied."""
     command = lookup(line.verb)
     if command is None:
