@@ -17,7 +17,6 @@ from echodesk.errors import RuleError
 from echodesk.mailbox.message import ParsedMessage
 from echodesk.rules.clock import ClockError, parse_business_hours
 
-EVENTS = ("new_ticket", "customer_reply")
 HEADER_NAME = re.compile(r"[!-9;-~]{1,100}")  # RFC 5322 field name: printable ASCII but ':'
 
 

@@ -246,27 +246,3 @@ def rows(session: Session, state: str | None = None, limit: int | None = None) -
     if limit:
         stmt = stmt.limit(limit)
     return session.scalars(stmt).all()
-
-
-def by_ids(session: Session, ids: Iterable[int]) -> dict[int, Outbox]:
-    wanted = sorted(set(ids))
-    if not wanted:
-        return {}
-    stmt = select(Outbox).options(defer(Outbox.raw)).where(Outbox.id.in_(wanted))
-    return {row.id: row for row in session.scalars(stmt)}
-
-
-def by_message_ids(session: Session, message_ids: Iterable[str]) -> dict[str, list[Outbox]]:
-    wanted = sorted({m for m in message_ids if m})
-    if not wanted:
-        return {}
-    stmt = (
-        select(Outbox)
-        .options(defer(Outbox.raw))
-        .where(Outbox.message_id.in_(wanted))
-        .order_by(Outbox.id)
-    )
-    out: dict[str, list[Outbox]] = {}
-    for row in session.scalars(stmt):
-        out.setdefault(row.message_id, []).append(row)
-    return out
