@@ -22,6 +22,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import yaml
 
 from echodesk.errors import ConfigError
+from echodesk.statuses import Status
 
 ENV_PREFIX = "ECHODESK_"
 DEFAULT_CONFIG = "echodesk.yaml"
@@ -447,7 +448,8 @@ class Settings:
 
 
 CLOSED_REPLY_CHOICES = ("reopen", "followup")
-STATUS_AFTER_REPLY_CHOICES = ("open", "pending", "resolved")
+#: An agent's reply may leave a ticket open, pending or resolved; closing takes a command.
+STATUS_AFTER_REPLY_CHOICES = tuple(s.value for s in Status if s is not Status.CLOSED)
 AGENT_AUTH_CHOICES = ("dmarc", "signature-only")
 S3_ADDRESSING_CHOICES = ("auto", "path", "virtual")
 _S3_BUCKET = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")

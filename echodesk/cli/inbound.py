@@ -12,6 +12,7 @@ from echodesk.cli.app import App, emit_json, friendly_errors, main, pass_app
 from echodesk.config import Settings
 from echodesk.desk.worker import Worker
 from echodesk.errors import NotFoundError
+from echodesk.statuses import STATUSES
 from echodesk.store import migrate, reports
 from echodesk.store import spool as spool_store
 from echodesk.store import tickets as ticket_store
@@ -35,7 +36,7 @@ def db_upgrade(app: App) -> None:
 
 
 @main.command("tickets")
-@click.option("--status", type=click.Choice(["open", "pending", "resolved", "closed"]))
+@click.option("--status", type=click.Choice(STATUSES))
 @click.option("--json", "as_json", is_flag=True)
 @pass_app
 @friendly_errors

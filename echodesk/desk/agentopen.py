@@ -30,6 +30,7 @@ from echodesk.desk.commands.registry import Change
 from echodesk.desk.context import DeskContext
 from echodesk.desk.notify import Event, Notifier
 from echodesk.desk.replies import note_on, reply_on
+from echodesk.desk.status import opened
 from echodesk.desk.tickets import apply_changes
 from echodesk.mailbox.compose import new_message_id
 from echodesk.mailbox.forward import Forwarded, recover_forward, without_forward_prefix
@@ -137,12 +138,11 @@ def _open(session: Session, customer: Address, subject: str, now: datetime) -> T
     ticket = Ticket(
         number=number,
         customer_id=ids[customer.key],
-        status="open",
         priority="normal",
         subject=subject[:2000] or "(no subject)",
         created_at=now,
         updated_at=now,
-        status_changed_at=now,
+        **opened(now),
     )
     session.add(ticket)
     session.flush()

@@ -19,6 +19,7 @@ from sqlalchemy import func, select, update
 
 from echodesk.desk.context import DeskContext
 from echodesk.desk.outgoing import load_conversation, message_row, outgoing, queue
+from echodesk.desk.status import AUTOCLOSE_FROM, autoclosed
 from echodesk.store.db import Database
 from echodesk.store.models import AuditLog, Ticket
 from echodesk.store.types import utcnow
@@ -38,7 +39,7 @@ def due_tickets(db: Database, cutoff: datetime, limit: int) -> list[int]:
         stmt = (
             select(Ticket.id)
             .where(
-                Ticket.status == "pending",
+                Ticket.status == AUTOCLOSE_FROM.value,
                 Ticket.merged_into_id.is_(None),
                 _pending_since() < cutoff,
             )
@@ -54,8 +55,12 @@ def close_one(db: Database, ctx: DeskContext, ticket_id: int, cutoff: datetime) 
     with db.transaction() as session:
         result = session.execute(
             update(Ticket)
-            .where(Ticket.id == ticket_id, Ticket.status == "pending", _pending_since() < cutoff)
-            .values(status="closed", closed_at=now, status_changed_at=now, updated_at=now)
+            .where(
+                Ticket.id == ticket_id,
+                Ticket.status == AUTOCLOSE_FROM.value,
+                _pending_since() < cutoff,
+            )
+            .values(**autoclosed(now), updated_at=now)
         )
         if cast(Any, result).rowcount != 1:
             return None

@@ -25,7 +25,13 @@ from echodesk.desk.batch import (
     TicketState,
 )
 from echodesk.desk.bounces import match_bounce, match_complaint
-from echodesk.desk.status import FOLLOWUP, after_customer_reply
+from echodesk.desk.status import (
+    FOLLOWUP,
+    INITIAL,
+    after_customer_reply,
+    plan_customer_reply,
+    plan_merge,
+)
 from echodesk.desk.threader import Match, ThreadingKeys, find_ticket, subject_tag
 from echodesk.mailbox.classify import Kind, classify
 from echodesk.mailbox.message import ParsedMessage
@@ -247,20 +253,19 @@ class Decider:
         if match.ticket_id is None:
             return self._open(item, email, mentioned=match.mentioned), True, match.reason
         ticket = self.index.tickets[match.ticket_id]
-        new_status = after_customer_reply(ticket.status, self.settings.closed_reply)
+        before = ticket.status
+        new_status = plan_customer_reply(ticket, self.settings.closed_reply, self.now)
         if new_status == FOLLOWUP:
             key = self._open(item, email, followup_of=ticket)
             return key, True, f"follow-up of closed ticket ({match.reason})"
-        if new_status != ticket.status:
+        if new_status != before:
             self._audit(
                 "tickets.reopen",
                 "ticket",
                 ticket.key,
                 ticket.key,
-                {"from": ticket.status, "to": new_status},
+                {"from": before, "to": new_status},
             )
-            ticket.status = new_status
-            ticket.changes.update(status=new_status, closed_at=None, status_changed_at=self.now)
         if match.reason.startswith("parent of") and item.msg.subject:
             ticket.subject = item.msg.subject[:2000]  # the root's subject, not "Re: ..."
             ticket.changes["subject"] = ticket.subject
@@ -280,7 +285,7 @@ class Decider:
         ticket = TicketState(
             key=key,
             number=None,
-            status="open",
+            status=INITIAL,
             subject=item.msg.subject[:2000],
             new=True,
             customer_email=email,
@@ -307,13 +312,8 @@ class Decider:
                 self.index.participants.get(other, set())
             )
             source.merged_into = target
-            source.status = "closed"
-            source.changes.update(
-                merged_into_id=target,
-                status="closed",
-                closed_at=self.now,
-                status_changed_at=self.now,
-            )
+            source.changes.update(merged_into_id=target)
+            plan_merge(source, self.now)
             self.plan.merges.append(Merge(other, target, "replies arrived before their parent"))
 
     def _add_message(

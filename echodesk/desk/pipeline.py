@@ -35,6 +35,7 @@ from echodesk.desk.decide import ACTOR, Decider
 from echodesk.desk.notify import Event, Notifier
 from echodesk.desk.ruleactions import apply_rule_actions
 from echodesk.desk.senderchecks import SenderChecks
+from echodesk.desk.status import opened
 from echodesk.desk.threader import subject_tag
 from echodesk.mailbox.bounce import BounceReport, read_bounce
 from echodesk.mailbox.classify import Kind, Verdict, classify
@@ -366,12 +367,11 @@ def _insert_tickets(
         {
             "number": t.number,
             "customer_id": customer_ids.get(t.customer_email or ""),
-            "status": "open",
+            **opened(t.created_at),
             "priority": "normal",
             "subject": t.subject,
             "created_at": t.created_at,
             "updated_at": t.created_at,
-            "status_changed_at": t.created_at,
             "followup_of_id": t.followup_of,
         }
         for t in new

@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 from echodesk.desk import audit, notify
 from echodesk.desk.context import DeskContext
 from echodesk.desk.outgoing import load_conversation, message_row, outgoing, queue
-from echodesk.desk.status import Event, transition
+from echodesk.desk.status import agent_replied
 from echodesk.errors import CommandError, NotFoundError
 from echodesk.mailbox.compose import new_message_id
 from echodesk.mailbox.message import AttachmentPart
@@ -56,13 +56,6 @@ def acting_agent(session: Session, email: str) -> Agent:
             f"{email} is not an active agent (add one with 'echodesk agents add {email}')"
         )
     return agent
-
-
-def status_after_reply(current: str, setting: str) -> str:
-    """An agent's reply moves an open ticket on; resolved and closed ones stay put."""
-    if setting == "pending" or current not in ("open", "pending"):
-        return transition(current, Event.AGENT_REPLY)
-    return setting
 
 
 def _store_attachments(
@@ -108,10 +101,7 @@ def reply_on(
     session.flush()
     _store_attachments(session, ctx, message, attachments)
     queued = queue(session, ctx, mail, purpose="reply", ticket_id=ticket.id, message_pk=message.id)
-    before = ticket.status
-    ticket.status = status_after_reply(before, ctx.settings.status_after_reply)
-    if ticket.status != before:
-        ticket.status_changed_at = now
+    before = agent_replied(ticket, ctx.settings.status_after_reply, now)
     ticket.updated_at = now
     audit.record(
         session,

@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 from echodesk.desk.batch import BatchIndex, PlannedRules
 from echodesk.desk.context import DeskContext
 from echodesk.desk.notify import Notifier
-from echodesk.desk.tickets import set_status
+from echodesk.desk.status import set_to
 from echodesk.rules import Action
 from echodesk.store import writes
 from echodesk.store.lookups import AgentRow, active_agents
@@ -69,7 +69,7 @@ def _apply(
         )
         return "rules.untag", {"tags": list(action.values)}
     if kind == "status":
-        before = set_status(ticket, action.value, now)
+        before = set_to(ticket, action.value, now)
         return "rules.status", {"from": before, "to": ticket.status}
     if kind == "priority":
         before, ticket.priority = ticket.priority, action.value

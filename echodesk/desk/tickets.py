@@ -20,27 +20,10 @@ from echodesk.desk.commands.registry import Change
 from echodesk.desk.context import DeskContext
 from echodesk.desk.notify import Event, Notifier
 from echodesk.desk.status import Event as StatusEvent
-from echodesk.desk.status import transition
+from echodesk.desk.status import move, set_to
 from echodesk.store import writes
 from echodesk.store.lookups import AgentRow
 from echodesk.store.models import Customer, Ticket, TicketParticipant, TicketTag
-
-_SET = {
-    "open": StatusEvent.SET_OPEN,
-    "pending": StatusEvent.SET_PENDING,
-    "resolved": StatusEvent.SET_RESOLVED,
-    "closed": StatusEvent.SET_CLOSED,
-}
-
-
-def set_status(ticket: Ticket, status: str, now: datetime) -> str:
-    """Move the ticket to ``status`` through the transition table; the old status."""
-    before = ticket.status
-    ticket.status = transition(before, _SET[status])
-    if ticket.status != before:
-        ticket.status_changed_at = now
-        ticket.closed_at = now if ticket.status == "closed" else None
-    return before
 
 
 def apply_changes(
@@ -60,7 +43,7 @@ def apply_changes(
             payload["from"], payload["to"] = ticket.assignee_id, change.agent_id
             ticket.assignee_id = change.agent_id
         elif change.kind == "status":
-            payload["from"], payload["to"] = set_status(ticket, change.value, now), change.value
+            payload["from"], payload["to"] = set_to(ticket, change.value, now), change.value
         elif change.kind == "priority":
             payload["from"], payload["to"] = ticket.priority, change.value
             ticket.priority = change.value
@@ -69,7 +52,7 @@ def apply_changes(
             rows = [{"ticket_id": ticket.id, "tag": t} for t in tags]
             writes.insert_ignore(session, TicketTag, rows, ["ticket_id", "tag"])
             if change.kind == "spam":
-                set_status(ticket, "closed", now)
+                move(ticket, StatusEvent.SET_CLOSED, now)
         elif change.kind == "untag":
             session.execute(
                 delete(TicketTag).where(
@@ -126,7 +109,7 @@ def merge_into(
                 ["ticket_id", "email"],
             )
     source.merged_into_id = target.id
-    set_status(source, "closed", now)
+    move(source, StatusEvent.MERGED, now)
     source.updated_at = target.updated_at = now
     label = ctx.settings.ticket_label(target.number)
     audit.record(

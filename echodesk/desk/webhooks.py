@@ -25,9 +25,11 @@ from echodesk.desk import audit
 from echodesk.desk.context import DeskContext
 from echodesk.desk.intake import Intake
 from echodesk.desk.notify import Event, Notifier
+from echodesk.desk.status import opened
 from echodesk.mailbox.compose import new_message_id
 from echodesk.mailbox.message import Envelope
 from echodesk.mailbox.postmark import PayloadError, bounce_to_dsn, inbound_to_raw
+from echodesk.statuses import UNRESOLVED
 from echodesk.store import writes
 from echodesk.store.db import Database
 from echodesk.store.models import Attachment, Message, Outbox, Ticket, TicketTag
@@ -202,7 +204,7 @@ class Webhooks:
             select(Ticket)
             .join(TicketTag, TicketTag.ticket_id == Ticket.id)
             .where(
-                Ticket.status.in_(("open", "pending")),
+                Ticket.status.in_(UNRESOLVED),
                 Ticket.merged_into_id.is_(None),
                 TicketTag.tag.in_(tags),
             )
@@ -218,12 +220,11 @@ class Webhooks:
         (number,) = writes.allocate_numbers(session, 1)
         ticket = Ticket(
             number=number,
-            status="open",
             priority=_priority(fields["severity"]),
             subject=f"[{fields['severity']}] {fields['title']}"[:2000],
             created_at=now,
             updated_at=now,
-            status_changed_at=now,
+            **opened(now),
         )
         session.add(ticket)
         session.flush()

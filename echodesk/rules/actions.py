@@ -18,8 +18,8 @@ from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from echodesk.rules.nodes import BOOL, Reader, Where, describe
 from echodesk.rules.text import quote
+from echodesk.statuses import STATUSES
 
-STATUSES = ("open", "pending", "resolved", "closed")
 PRIORITIES = ("low", "normal", "high", "urgent")
 KINDS = (
     "assign",

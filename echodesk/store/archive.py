@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
 from echodesk.config import Settings
+from echodesk.statuses import STATUSES, UNRESOLVED
 from echodesk.store import reports
 from echodesk.store.models import (
     Agent,
@@ -31,7 +32,6 @@ from echodesk.store.models import (
 )
 
 Row = dict[str, Any]
-STATUSES = ("open", "pending", "resolved", "closed")
 
 
 @dataclass(frozen=True)
@@ -126,7 +126,7 @@ def agents(session: Session) -> list[Row]:
     open_counts = dict(
         session.execute(
             select(Ticket.assignee_id, func.count())
-            .where(Ticket.status.in_(("open", "pending")), Ticket.merged_into_id.is_(None))
+            .where(Ticket.status.in_(UNRESOLVED), Ticket.merged_into_id.is_(None))
             .group_by(Ticket.assignee_id)
         ).all()
     )

@@ -25,11 +25,11 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 
 from echodesk.errors import EchoError
+from echodesk.statuses import STATUSES
 from echodesk.store.searchindex import words
 
 MAX_QUERY = 1000  # characters
 MAX_TERMS = 30
-STATUSES = ("open", "pending", "resolved", "closed")
 TEXT_FIELDS = ("from", "to", "subject")
 FIELDS = (*TEXT_FIELDS, "customer", "status", "tag", "assignee", "is", "has", "before", "after")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")

@@ -12,8 +12,8 @@ from typing import TYPE_CHECKING
 
 from flask import Blueprint, Response, abort, jsonify, request
 
+from echodesk.statuses import STATUSES
 from echodesk.store import archive, reports
-from echodesk.store.archive import STATUSES
 from echodesk.store.tickets import by_number
 from echodesk.web.numbers import MAX_ID, whole_number
 

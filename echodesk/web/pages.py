@@ -17,8 +17,8 @@ from werkzeug.datastructures import Headers
 from werkzeug.wrappers import Response as WerkzeugResponse
 
 from echodesk.errors import EchoError
+from echodesk.statuses import STATUSES
 from echodesk.store import archive, search
-from echodesk.store.archive import STATUSES
 from echodesk.store.blobs import BlobStore, BlobStoreError, CorruptBlobError
 from echodesk.store.models import Attachment, Ticket
 from echodesk.web.auth import viewer

@@ -16,7 +16,15 @@ from echodesk.rules.measures import COMPARISONS
 
 PACKAGE = Path(echodesk.rules.__file__).parent
 DOC = echodesk.rules.__doc__ or ""
-ALLOWED = {"yaml", "re2", "echodesk.mailbox.message", "echodesk.config", "echodesk.errors"}
+#: Besides the message type, only the bottom layers: settings, errors, the statuses' names.
+ALLOWED = {
+    "yaml",
+    "re2",
+    "echodesk.mailbox.message",
+    "echodesk.config",
+    "echodesk.errors",
+    "echodesk.statuses",
+}
 
 
 def test_the_grammar_names_every_condition_operator_and_action() -> None:

@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from echodesk.desk.commands.parse import CommandLine
+from echodesk.statuses import STATUSES
 
-STATUSES = ("open", "pending", "resolved", "closed")
 PRIORITIES = ("low", "normal", "high", "urgent")
 _TAG_RE = re.compile(r"[a-z0-9][a-z0-9_.:-]{0,49}")
 _ADDRESS_RE = re.compile(r"[^@\s<>,;\"]{1,64}@[A-Za-z0-9.-]{1,253}\.[A-Za-z]{2,63}")
