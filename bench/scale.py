@@ -126,7 +126,7 @@ def spool(env: dict[str, str], mails: list[bytes], work: Path) -> None:
         "from pathlib import Path\n"
         "from echodesk.config import load\n"
         "from echodesk.desk.context import DeskContext\n"
-        "from echodesk.desk.intake import Intake\n"
+        "from echodesk.desk.intake.accept import Intake\n"
         "from echodesk.mailbox.message import Envelope\n"
         "from echodesk.store.db import Database\n"
         "s = load(); db = Database(s.effective_database_url())\n"

@@ -24,13 +24,13 @@ from flask import Flask
 from werkzeug.serving import BaseWSGIServer, make_server
 
 from echodesk.config import Settings
+from echodesk.desk.agents.signin_mail import queue_signin_mail
 from echodesk.desk.context import DeskContext
-from echodesk.desk.delivery import Deliverer, sender_for
-from echodesk.desk.intake import Intake
-from echodesk.desk.jobs import start_scheduler
-from echodesk.desk.signin_mail import queue_signin_mail
-from echodesk.desk.webhooks import Webhooks
-from echodesk.desk.worker import Worker
+from echodesk.desk.intake.accept import Intake
+from echodesk.desk.intake.webhooks import Webhooks
+from echodesk.desk.intake.worker import Worker
+from echodesk.desk.jobs.schedule import start_scheduler
+from echodesk.desk.outbound.delivery import Deliverer, sender_for
 from echodesk.errors import ConfigError, EchoError
 from echodesk.mailbox.imap import ImapPoller
 from echodesk.mailbox.smtp import SmtpReceiver, split_host_port

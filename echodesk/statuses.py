@@ -4,7 +4,7 @@ They sit at the bottom of the layers, beside :mod:`echodesk.errors`, because
 every layer names them: the rules' ``status:`` action and the search
 language's ``status:`` operator, the store's counts per status, the web
 archive's tabs, the command line's ``--status`` choices. Which status follows
-which is the desk's business (:mod:`echodesk.desk.status`); this module only
+which is the desk's business (:mod:`echodesk.desk.tickets.status`); this module only
 says what the statuses are.
 """
 

@@ -16,7 +16,7 @@ from typing import Any
 
 from echodesk.config import Settings
 from echodesk.desk.context import DeskContext
-from echodesk.desk.intake import Intake
+from echodesk.desk.intake.accept import Intake
 from echodesk.mailbox.message import Envelope
 from echodesk.store.db import Database
 from tests.support.mail import make_mail

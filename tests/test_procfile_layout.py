@@ -161,7 +161,7 @@ def test_two_workers_on_separate_disks_drain_one_spool_exactly_once(
 
     from echodesk.config import load
     from echodesk.desk.context import DeskContext
-    from echodesk.desk.intake import Intake
+    from echodesk.desk.intake.accept import Intake
     from echodesk.mailbox.message import Envelope
     from echodesk.store.models import Attachment, InboundSpool, Message
 

@@ -10,7 +10,7 @@ import click
 from echodesk.cli import views
 from echodesk.cli.app import App, emit_json, friendly_errors, main, pass_app
 from echodesk.config import Settings
-from echodesk.desk.worker import Worker
+from echodesk.desk.intake.worker import Worker
 from echodesk.errors import NotFoundError
 from echodesk.statuses import STATUSES
 from echodesk.store import migrate, reports

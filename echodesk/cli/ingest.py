@@ -15,9 +15,9 @@ from dataclasses import dataclass, field
 import click
 
 from echodesk.cli.app import App, emit_json, friendly_errors, main, pass_app
-from echodesk.desk.intake import Intake
-from echodesk.desk.pipeline import Outcome
-from echodesk.desk.worker import Worker
+from echodesk.desk.intake.accept import Intake
+from echodesk.desk.intake.pipeline import Outcome
+from echodesk.desk.intake.worker import Worker
 from echodesk.mailbox.files import count_messages, iter_messages, not_mail
 from echodesk.mailbox.message import Envelope
 

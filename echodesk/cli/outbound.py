@@ -12,8 +12,8 @@ import click
 
 from echodesk.cli import views
 from echodesk.cli.app import App, emit_json, friendly_errors, main, pass_app
-from echodesk.desk.delivery import Deliverer, sender_for
-from echodesk.desk.replies import Posted, post_note, post_reply
+from echodesk.desk.agents.replies import Posted, post_note, post_reply
+from echodesk.desk.outbound.delivery import Deliverer, sender_for
 from echodesk.errors import EchoError, NotFoundError
 from echodesk.mailbox.message import AttachmentPart
 from echodesk.store import outbox as outbox_store

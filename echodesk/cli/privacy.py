@@ -9,9 +9,9 @@ from pathlib import Path
 import click
 
 from echodesk.cli.app import App, emit_json, friendly_errors, main, pass_app
-from echodesk.desk.erase import erase
-from echodesk.desk.export import export_person
-from echodesk.desk.retention import run_retention
+from echodesk.desk.jobs.retention import run_retention
+from echodesk.desk.privacy.erase import erase
+from echodesk.desk.privacy.export import export_person
 from echodesk.errors import EchoError
 
 

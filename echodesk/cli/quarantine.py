@@ -8,7 +8,7 @@ import click
 
 from echodesk.cli import views
 from echodesk.cli.app import App, emit_json, friendly_errors, main, pass_app
-from echodesk.desk.worker import Worker
+from echodesk.desk.intake.worker import Worker
 from echodesk.mailbox.parse import parse_message
 from echodesk.store import spool as spool_store
 from echodesk.store.reports import iso

@@ -12,8 +12,8 @@ import click
 from echodesk import __version__
 from echodesk.cli.app import App, emit_json, friendly_errors, main, pass_app
 from echodesk.cli.banner import banner
-from echodesk.desk.autoclose import run_autoclose
-from echodesk.desk.worker import Worker
+from echodesk.desk.intake.worker import Worker
+from echodesk.desk.jobs.autoclose import run_autoclose
 from echodesk.errors import EchoError
 from echodesk.serving import (
     DeploymentError,

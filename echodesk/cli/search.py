@@ -11,7 +11,7 @@ from sqlalchemy import delete
 from echodesk.cli import views
 from echodesk.cli.app import App, emit_json, friendly_errors, main, pass_app
 from echodesk.desk import audit
-from echodesk.desk.replies import live_ticket
+from echodesk.desk.agents.replies import live_ticket
 from echodesk.errors import EchoError, NotFoundError
 from echodesk.store import writes
 from echodesk.store.models import TicketTag

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, insert, select, text, update
+from sqlalchemy import Table, bindparam, delete, insert, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -161,6 +161,25 @@ def insert_references(session: Session, rows: Sequence[Row]) -> None:
 
 def insert_participants(session: Session, rows: Sequence[Row]) -> None:
     insert_ignore(session, TicketParticipant, rows, ["ticket_id", "email"])
+
+
+def add_tags(session: Session, ticket_id: int, tags: Sequence[str]) -> None:
+    """Tag a ticket (a tag it already has stays once)."""
+    rows = [{"ticket_id": ticket_id, "tag": tag} for tag in tags]
+    insert_ignore(session, TicketTag, rows, ["ticket_id", "tag"])
+
+
+def remove_tags(session: Session, ticket_id: int, tags: Sequence[str]) -> None:
+    table = _table(TicketTag)
+    where = (table.c.ticket_id == ticket_id) & table.c.tag.in_(list(tags))
+    session.connection().execute(delete(table).where(where))
+
+
+def add_participants(session: Session, ticket_id: int, emails: Sequence[str], role: str) -> None:
+    """Add people to a ticket (one already there keeps their role)."""
+    insert_participants(
+        session, [{"ticket_id": ticket_id, "email": e, "role": role} for e in emails]
+    )
 
 
 def insert_attachments(session: Session, rows: Sequence[Row]) -> None:

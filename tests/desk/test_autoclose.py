@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select, update
 
-from echodesk.desk.autoclose import run_autoclose
+from echodesk.desk.jobs.autoclose import run_autoclose
 from echodesk.store.models import AuditLog, Outbox, Ticket
 from echodesk.store.types import utcnow
 from tests.support.desk import Desk

@@ -8,6 +8,16 @@ import pytest
 
 from echodesk.desk.commands.parse import MAX_COMMANDS, find_commands
 from echodesk.desk.commands.registry import REGISTRY, Change, check, help_text
+from echodesk.desk.effects import (
+    AddParticipant,
+    Assign,
+    Effect,
+    Merge,
+    SetPriority,
+    SetStatus,
+    Tag,
+    Untag,
+)
 
 
 def test_leading_command_lines_are_found_with_what_mail_clients_add() -> None:
@@ -60,30 +70,30 @@ def _check(line: str) -> Change | str:
 
 
 @pytest.mark.parametrize(
-    ("line", "kind", "field", "value"),
+    ("line", "kind", "effects"),
     [
-        ("#assign me", "assign", "agent_id", 7),
-        ("#assign Eve", "assign", "agent_id", 8),
-        ("#assign nobody", "assign", "agent_id", None),
-        ("#unassign", "assign", "agent_id", None),
-        ("#status RESOLVED", "status", "value", "resolved"),
-        ("#close", "status", "value", "closed"),
-        ("#reopen", "status", "value", "open"),
-        ("#pending", "status", "value", "pending"),
-        ("#priority Urgent", "priority", "value", "urgent"),
-        ("#tag Billing, vip", "tag", "values", ("billing", "vip")),
-        ("#untag vip", "untag", "values", ("vip",)),
-        ("#merge tkt-0040", "merge", "ticket_id", 40),
-        ("#cc Someone@Example.com", "cc", "values", ("someone@example.com",)),
-        ("#note", "note", "kind", "note"),
-        ("#spam", "spam", "kind", "spam"),
-        ("#help", "help", "kind", "help"),
+        ("#assign me", "assign", (Assign(7),)),
+        ("#assign Eve", "assign", (Assign(8),)),
+        ("#assign nobody", "assign", (Assign(None),)),
+        ("#unassign", "assign", (Assign(None),)),
+        ("#status RESOLVED", "status", (SetStatus("resolved"),)),
+        ("#close", "status", (SetStatus("closed"),)),
+        ("#reopen", "status", (SetStatus("open"),)),
+        ("#pending", "status", (SetStatus("pending"),)),
+        ("#priority Urgent", "priority", (SetPriority("urgent"),)),
+        ("#tag Billing, vip", "tag", (Tag(("billing", "vip")),)),
+        ("#untag vip", "untag", (Untag(("vip",)),)),
+        ("#merge tkt-0040", "merge", (Merge(40),)),
+        ("#cc Someone@Example.com", "cc", (AddParticipant(("someone@example.com",)),)),
+        ("#note", "note", ()),
+        ("#spam", "spam", (Tag(("spam",)), SetStatus("closed"))),
+        ("#help", "help", ()),
     ],
 )
-def test_valid_lines_become_changes(line: str, kind: str, field: str, value: object) -> None:
+def test_valid_lines_become_changes(line: str, kind: str, effects: tuple[Effect, ...]) -> None:
     change = _check(line)
     assert isinstance(change, Change) and change.kind == kind
-    assert getattr(change, field) == value
+    assert change.effects == effects
 
 
 @pytest.mark.parametrize(
@@ -116,7 +126,7 @@ def test_help_lists_every_command_with_its_description() -> None:
 
 
 def test_the_notification_cheat_sheet_lists_every_verb() -> None:
-    from echodesk.desk.notify import CHEAT_SHEET
+    from echodesk.desk.outbound.notify import CHEAT_SHEET
 
     for command in REGISTRY.values():
         assert command.usage in CHEAT_SHEET, command.name

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from sqlalchemy import func, select
 
-from echodesk.desk.pipeline import parse_row, process_batch
+from echodesk.desk.intake.pipeline import parse_row, process_batch
 from echodesk.store import spool as spool_store
 from echodesk.store.models import InboundSpool, Message, Ticket
 from tests.support.desk import Desk

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from echodesk.desk.erase import erase
+from echodesk.desk.privacy.erase import erase
 from echodesk.store.models import AuditLog, Customer, Message
 from echodesk.store.search import search
 from tests.support.desk import Desk
@@ -225,7 +225,7 @@ def test_export_round_trips_every_message_and_file(desk: Desk, tmp_path: Path) -
     import json
     import zipfile
 
-    from echodesk.desk.export import export_person
+    from echodesk.desk.privacy.export import export_person
     from echodesk.errors import NotFoundError
     from echodesk.store.models import Attachment, Message
 

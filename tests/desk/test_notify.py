@@ -9,7 +9,7 @@ from email.parser import BytesParser
 import pytest
 from sqlalchemy import select, update
 
-from echodesk.desk.notify import MARKER
+from echodesk.desk.outbound.notify import MARKER
 from echodesk.store import agents
 from echodesk.store.models import Agent, Ticket
 from tests.support.agent import agent_reply

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select, update
 
-from echodesk.desk.retention import run_retention
+from echodesk.desk.jobs.retention import run_retention
 from echodesk.store.models import AuditArchive, AuditLog, InboundSpool
 from echodesk.store.spool import raw_bytes
 from echodesk.store.types import utcnow

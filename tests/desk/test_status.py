@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from echodesk.desk.status import FOLLOWUP, TRANSITIONS, Event, Status, after_customer_reply
+from echodesk.desk.tickets.status import FOLLOWUP, TRANSITIONS, Event, Status, after_customer_reply
 
 
 @pytest.mark.parametrize("status", list(Status))

@@ -22,9 +22,9 @@ from sqlalchemy import func, select
 
 from echodesk.config import Settings, load
 from echodesk.desk.context import DeskContext
-from echodesk.desk.erase import erase
-from echodesk.desk.intake import Intake
-from echodesk.desk.worker import Worker
+from echodesk.desk.intake.accept import Intake
+from echodesk.desk.intake.worker import Worker
+from echodesk.desk.privacy.erase import erase
 from echodesk.errors import ConfigError
 from echodesk.mailbox.smtp import SmtpReceiver
 from echodesk.store import migrate

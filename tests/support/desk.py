@@ -11,12 +11,12 @@ from pathlib import Path
 from typing import Any
 
 from echodesk.config import Settings
+from echodesk.desk.agents.replies import Posted, post_note, post_reply
 from echodesk.desk.context import DeskContext
-from echodesk.desk.delivery import Deliverer, Delivery, sender_for
-from echodesk.desk.intake import Intake
-from echodesk.desk.pipeline import Outcome
-from echodesk.desk.replies import Posted, post_note, post_reply
-from echodesk.desk.worker import Worker
+from echodesk.desk.intake.accept import Intake
+from echodesk.desk.intake.pipeline import Outcome
+from echodesk.desk.intake.worker import Worker
+from echodesk.desk.outbound.delivery import Deliverer, Delivery, sender_for
 from echodesk.mailbox.message import AttachmentPart, Envelope
 from echodesk.store import agents, migrate, reports
 from echodesk.store import outbox as outbox_store

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from flask import Flask
 
-from echodesk.desk.signin_mail import queue_signin_mail
-from echodesk.desk.webhooks import Webhooks
+from echodesk.desk.agents.signin_mail import queue_signin_mail
+from echodesk.desk.intake.webhooks import Webhooks
 from echodesk.web.app import WebContext, create_app
 from tests.support.desk import Desk
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import schemathesis
 from hypothesis import HealthCheck, settings
 
-from echodesk.desk.webhooks import Webhooks
+from echodesk.desk.intake.webhooks import Webhooks
 from echodesk.web.app import WebContext, create_app
 from tests.support.desk import Desk
 

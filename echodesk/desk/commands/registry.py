@@ -1,9 +1,10 @@
 """The email commands: one small object per verb, registered by name.
 
-Each command turns its arguments into a :class:`Change` (data: what to do)
-or an error message saying why not; it never touches the ticket. All lines of
+Each command turns its arguments into a :class:`Change` (the effects to carry
+out, :mod:`echodesk.desk.effects`) or an error message saying why not; it
+never touches the ticket. All lines of
 a reply are validated first and applied together only if every one of them
-is valid (:mod:`echodesk.desk.agentmail`). ``#help`` and the notification's
+is valid (:mod:`echodesk.desk.agents.mail`). ``#help`` and the notification's
 cheat-sheet come from the descriptions here.
 """
 
@@ -15,7 +16,17 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from echodesk.desk.commands.parse import CommandLine
-from echodesk.statuses import STATUSES
+from echodesk.desk.effects import (
+    AddParticipant,
+    Assign,
+    Effect,
+    Merge,
+    SetPriority,
+    SetStatus,
+    Tag,
+    Untag,
+)
+from echodesk.statuses import STATUSES, Status
 
 PRIORITIES = ("low", "normal", "high", "urgent")
 _TAG_RE = re.compile(r"[a-z0-9][a-z0-9_.:-]{0,49}")
@@ -24,14 +35,15 @@ _ADDRESS_RE = re.compile(r"[^@\s<>,;\"]{1,64}@[A-Za-z0-9.-]{1,253}\.[A-Za-z]{2,6
 
 @dataclass(frozen=True)
 class Change:
-    """What one command line asks for, ready to apply; ``summary`` says it in words."""
+    """What one command line asks for, as effects; ``summary`` says it in words.
+
+    ``#note`` and ``#help`` change no ticket: they have no effects, only a kind
+    that says what to do with the reply.
+    """
 
     kind: str
     summary: str
-    agent_id: int | None = None
-    value: str = ""
-    values: tuple[str, ...] = ()
-    ticket_id: int | None = None
+    effects: tuple[Effect, ...] = ()
 
 
 class Resolver(Protocol):
@@ -67,13 +79,13 @@ def _assign(args: tuple[str, ...], r: Resolver) -> Checked:
         return "name one agent, 'me' or 'nobody'"
     who = args[0].lower()
     if who == "me":
-        return Change("assign", "assign to you", agent_id=r.acting_agent_id)
+        return Change("assign", "assign to you", (Assign(r.acting_agent_id),))
     if who in ("nobody", "none"):
-        return Change("assign", "unassign", agent_id=None)
+        return Change("assign", "unassign", (Assign(None),))
     found = r.agent(who)
     if found is None:
         return f"no active agent '{args[0]}'"
-    return Change("assign", f"assign to {found[1]}", agent_id=found[0])
+    return Change("assign", f"assign to {found[1]}", (Assign(found[0]),))
 
 
 def _status(args: tuple[str, ...], _r: Resolver) -> Checked:
@@ -84,7 +96,7 @@ def _status(args: tuple[str, ...], _r: Resolver) -> Checked:
 
 
 def _set_status(status: str) -> Change:
-    return Change("status", f"status {status}", value=status)
+    return Change("status", f"status {status}", (SetStatus(status),))
 
 
 def _fixed_status(status: str) -> Callable[[tuple[str, ...], Resolver], Checked]:
@@ -105,7 +117,8 @@ def _tags(kind: str) -> Callable[[tuple[str, ...], Resolver], Checked]:
         if bad:
             return f"not a tag: {', '.join(bad)} (letters, digits, - _ . : only)"
         verb = "add tag" if kind == "tag" else "remove tag"
-        return Change(kind, f"{verb}{'s' if len(tags) > 1 else ''} {' '.join(tags)}", values=tags)
+        effect = Tag(tags) if kind == "tag" else Untag(tags)
+        return Change(kind, f"{verb}{'s' if len(tags) > 1 else ''} {' '.join(tags)}", (effect,))
 
     return check
 
@@ -114,7 +127,7 @@ def _priority(args: tuple[str, ...], _r: Resolver) -> Checked:
     if len(args) != 1 or args[0].lower() not in PRIORITIES:
         shown = args[0] if args else ""
         return f"unknown priority '{shown}' (use {', '.join(PRIORITIES)})"
-    return Change("priority", f"priority {args[0].lower()}", value=args[0].lower())
+    return Change("priority", f"priority {args[0].lower()}", (SetPriority(args[0].lower()),))
 
 
 def _note(args: tuple[str, ...], _r: Resolver) -> Checked:
@@ -132,7 +145,7 @@ def _merge(args: tuple[str, ...], r: Resolver) -> Checked:
         return "a ticket cannot be merged into itself"
     if merged:
         return f"{r.label(number)} was itself merged into another ticket; merge into that one"
-    return Change("merge", f"merge into {r.label(number)}", ticket_id=target)
+    return Change("merge", f"merge into {r.label(number)}", (Merge(target),))
 
 
 def _cc(args: tuple[str, ...], _r: Resolver) -> Checked:
@@ -142,11 +155,15 @@ def _cc(args: tuple[str, ...], _r: Resolver) -> Checked:
     bad = [a for a in addresses if not _ADDRESS_RE.fullmatch(a)]
     if bad:
         return f"not a mail address: {', '.join(bad)}"
-    return Change("cc", f"copy {', '.join(addresses)} on replies", values=addresses)
+    return Change("cc", f"copy {', '.join(addresses)} on replies", (AddParticipant(addresses),))
 
 
 def _spam(args: tuple[str, ...], _r: Resolver) -> Checked:
-    return Change("spam", "mark as spam: tag spam, close, send nothing")
+    return Change(
+        "spam",
+        "mark as spam: tag spam, close, send nothing",
+        (Tag(("spam",)), SetStatus(Status.CLOSED.value)),
+    )
 
 
 def _help(args: tuple[str, ...], _r: Resolver) -> Checked:

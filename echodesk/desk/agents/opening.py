@@ -23,15 +23,15 @@ from datetime import datetime
 
 from sqlalchemy.orm import Session
 
-from echodesk.desk.agentanswers import error_text, tell
-from echodesk.desk.agentplan import DbResolver, Handled, Plan, check_lines, customer_text
+from echodesk.desk.agents.answers import error_text, tell
+from echodesk.desk.agents.plan import DbResolver, Handled, Plan, check_lines, customer_text
+from echodesk.desk.agents.replies import note_on, reply_on
 from echodesk.desk.commands.parse import CommandLine, find_commands
 from echodesk.desk.commands.registry import Change
 from echodesk.desk.context import DeskContext
-from echodesk.desk.notify import Event, Notifier
-from echodesk.desk.replies import note_on, reply_on
-from echodesk.desk.status import opened
-from echodesk.desk.tickets import apply_changes
+from echodesk.desk.outbound.notify import Event, Notifier
+from echodesk.desk.tickets.changes import apply_changes
+from echodesk.desk.tickets.status import opened
 from echodesk.mailbox.compose import new_message_id
 from echodesk.mailbox.forward import Forwarded, recover_forward, without_forward_prefix
 from echodesk.mailbox.message import Address, ParsedMessage

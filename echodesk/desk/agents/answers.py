@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy.orm import Session
 
-from echodesk.desk.agentplan import Plan
+from echodesk.desk.agents.plan import Plan
 from echodesk.desk.context import DeskContext
 from echodesk.mailbox.compose import OutgoingMail, compose, new_message_id
 from echodesk.mailbox.message import Address, ParsedMessage

@@ -13,7 +13,6 @@ import re
 from datetime import datetime
 
 from echodesk.config import Settings
-from echodesk.desk.acknowledge import ack_or_reason
 from echodesk.desk.batch import (
     AuditEntry,
     BatchIndex,
@@ -24,15 +23,16 @@ from echodesk.desk.batch import (
     PlannedRules,
     TicketState,
 )
-from echodesk.desk.bounces import match_bounce, match_complaint
-from echodesk.desk.status import (
+from echodesk.desk.outbound.acknowledge import ack_or_reason
+from echodesk.desk.outbound.bounces import match_bounce, match_complaint
+from echodesk.desk.threader import Match, ThreadingKeys, find_ticket, subject_tag
+from echodesk.desk.tickets.status import (
     FOLLOWUP,
     INITIAL,
     after_customer_reply,
     plan_customer_reply,
     plan_merge,
 )
-from echodesk.desk.threader import Match, ThreadingKeys, find_ticket, subject_tag
 from echodesk.mailbox.classify import Kind, classify
 from echodesk.mailbox.message import ParsedMessage
 from echodesk.mailbox.spam import spam_reason

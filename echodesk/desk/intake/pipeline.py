@@ -3,7 +3,7 @@
 ``process_batch`` runs inside the worker's transaction and never commits,
 retries or catches: it parses every message, fetches what the decisions can
 depend on in a few queries, decides each message in spool order
-(:mod:`echodesk.desk.decide`), and writes the plan with multi-row statements.
+(:mod:`echodesk.desk.intake.decide`), and writes the plan with multi-row statements.
 If anything raises, the worker rolls the batch back and processes its rows one
 at a time, so a bad message fails alone.
 """
@@ -19,8 +19,7 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from echodesk.desk import agentmail
-from echodesk.desk.acknowledge import apply_acks
+from echodesk.desk.agents import mail as agentmail
 from echodesk.desk.batch import (
     AuditEntry,
     BatchIndex,
@@ -29,14 +28,15 @@ from echodesk.desk.batch import (
     PlannedMessage,
     TicketState,
 )
-from echodesk.desk.bounces import apply_bounces
 from echodesk.desk.context import DeskContext
-from echodesk.desk.decide import ACTOR, Decider
-from echodesk.desk.notify import Event, Notifier
-from echodesk.desk.ruleactions import apply_rule_actions
-from echodesk.desk.senderchecks import SenderChecks
-from echodesk.desk.status import opened
+from echodesk.desk.intake.decide import ACTOR, Decider
+from echodesk.desk.intake.senderchecks import SenderChecks
+from echodesk.desk.outbound.acknowledge import apply_acks
+from echodesk.desk.outbound.bounces import apply_bounces
+from echodesk.desk.outbound.notify import Event, Notifier
 from echodesk.desk.threader import subject_tag
+from echodesk.desk.tickets.ruleactions import apply_rule_actions
+from echodesk.desk.tickets.status import opened
 from echodesk.mailbox.bounce import BounceReport, read_bounce
 from echodesk.mailbox.classify import Kind, Verdict, classify
 from echodesk.mailbox.complaint import ComplaintReport, read_complaint

@@ -3,7 +3,7 @@
 Everything that receives mail (SMTP, IMAP, webhook, file import) ends here;
 the row is committed before the caller acknowledges the message. On the way
 in, headers that speak in Echo's name or a trusted host's but cannot be
-theirs are removed (:mod:`echodesk.desk.senderchecks`); the checks of the
+theirs are removed (:mod:`echodesk.desk.intake.senderchecks`); the checks of the
 sender run later, in the worker, so no sender waits on DNS.
 """
 
@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from echodesk.desk.context import DeskContext
-from echodesk.desk.senderchecks import HELO, SenderChecks
+from echodesk.desk.intake.senderchecks import HELO, SenderChecks
 from echodesk.mailbox.message import Envelope
 from echodesk.store import spool
 from echodesk.store.db import Database

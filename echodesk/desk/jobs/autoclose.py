@@ -18,8 +18,8 @@ from typing import Any, cast
 from sqlalchemy import func, select, update
 
 from echodesk.desk.context import DeskContext
-from echodesk.desk.outgoing import load_conversation, message_row, outgoing, queue
-from echodesk.desk.status import AUTOCLOSE_FROM, autoclosed
+from echodesk.desk.outbound.queue import load_conversation, message_row, outgoing, queue
+from echodesk.desk.tickets.status import AUTOCLOSE_FROM, autoclosed
 from echodesk.store.db import Database
 from echodesk.store.models import AuditLog, Ticket
 from echodesk.store.types import utcnow

@@ -14,9 +14,9 @@ import logging
 from apscheduler.schedulers.background import BackgroundScheduler
 from sqlalchemy import func, select
 
-from echodesk.desk.autoclose import run_autoclose
 from echodesk.desk.context import DeskContext
-from echodesk.desk.retention import run_retention
+from echodesk.desk.jobs.autoclose import run_autoclose
+from echodesk.desk.jobs.retention import run_retention
 from echodesk.store.db import Database
 from echodesk.store.models import InboundSpool
 

@@ -1,9 +1,9 @@
-"""Applying validated changes to a ticket: assignment, status, tags, priority, CC, merge.
+"""Carrying out an agent's validated commands: their effects, audited, and merges.
 
-Changes come from agents' email commands (and later from rules) as data
-(:class:`~echodesk.desk.commands.registry.Change`); this module is the one
-place that carries them out, each with an audit row naming the agent, inside
-the caller's transaction.
+An agent's command lines arrive as data
+(:class:`~echodesk.desk.commands.registry.Change`); their effects go through
+the one applier (:mod:`echodesk.desk.tickets.apply`), and each line leaves an
+audit row naming the agent, inside the caller's transaction.
 """
 
 from __future__ import annotations
@@ -12,18 +12,19 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete
 from sqlalchemy.orm import Session
 
 from echodesk.desk import audit
 from echodesk.desk.commands.registry import Change
 from echodesk.desk.context import DeskContext
-from echodesk.desk.notify import Event, Notifier
-from echodesk.desk.status import Event as StatusEvent
-from echodesk.desk.status import move, set_to
+from echodesk.desk.effects import Assign, Merge, Notify
+from echodesk.desk.outbound.notify import Event, Notifier
+from echodesk.desk.tickets.apply import apply_effect
+from echodesk.desk.tickets.status import Event as StatusEvent
+from echodesk.desk.tickets.status import move
 from echodesk.store import writes
 from echodesk.store.lookups import AgentRow
-from echodesk.store.models import Customer, Ticket, TicketParticipant, TicketTag
+from echodesk.store.models import Customer, Ticket
 
 
 def apply_changes(
@@ -35,39 +36,24 @@ def apply_changes(
     notifier: Notifier,
     now: datetime,
 ) -> list[str]:
-    """Carry out each change on the ticket; their summaries, in order."""
+    """Carry out each change's effects, with one audit row per change; their summaries.
+
+    A change of one field says what it was before and after; a new assignee
+    is told (after the flush, so the notification sees the assignment).
+    """
     done: list[str] = []
     for change in changes:
+        applied = [
+            (effect, apply_effect(session, ticket, effect, now))
+            for effect in change.effects
+            if not isinstance(effect, Merge | Notify)
+        ]
         payload: dict[str, Any] = {"change": change.summary}
-        if change.kind == "assign":
-            payload["from"], payload["to"] = ticket.assignee_id, change.agent_id
-            ticket.assignee_id = change.agent_id
-        elif change.kind == "status":
-            payload["from"], payload["to"] = set_to(ticket, change.value, now), change.value
-        elif change.kind == "priority":
-            payload["from"], payload["to"] = ticket.priority, change.value
-            ticket.priority = change.value
-        elif change.kind in ("tag", "spam"):
-            tags = change.values or ("spam",)
-            rows = [{"ticket_id": ticket.id, "tag": t} for t in tags]
-            writes.insert_ignore(session, TicketTag, rows, ["ticket_id", "tag"])
-            if change.kind == "spam":
-                move(ticket, StatusEvent.SET_CLOSED, now)
-        elif change.kind == "untag":
-            session.execute(
-                delete(TicketTag).where(
-                    TicketTag.ticket_id == ticket.id, TicketTag.tag.in_(list(change.values))
-                )
-            )
-        elif change.kind == "cc":
-            rows = [{"ticket_id": ticket.id, "email": e, "role": "cc"} for e in change.values]
-            writes.insert_ignore(session, TicketParticipant, rows, ["ticket_id", "email"])
-        else:  # pragma: no cover - the registry only makes the kinds above
-            raise ValueError(f"unknown change {change.kind}")
-        ticket.updated_at = now
+        if len(applied) == 1:
+            payload.update(applied[0][1].payload())
         audit.record(session, agent.email, f"commands.{change.kind}", ticket, payload, now)
         done.append(change.summary)
-        if change.kind == "assign" and change.agent_id is not None:
+        if any(isinstance(e, Assign) and e.agent_id is not None for e, _ in applied):
             session.flush()
             notifier.notify(
                 ticket.id,
@@ -102,12 +88,7 @@ def merge_into(
     if source.customer_id is not None and source.customer_id != target.customer_id:
         customer = session.get(Customer, source.customer_id)
         if customer is not None:
-            writes.insert_ignore(
-                session,
-                TicketParticipant,
-                [{"ticket_id": target.id, "email": customer.email, "role": "customer"}],
-                ["ticket_id", "email"],
-            )
+            writes.add_participants(session, target.id, [customer.email], "customer")
     source.merged_into_id = target.id
     move(source, StatusEvent.MERGED, now)
     source.updated_at = target.updated_at = now

@@ -29,8 +29,8 @@ from sqlalchemy.orm import Session
 
 from echodesk.desk.batch import BatchIndex, BounceEvent, Item
 from echodesk.desk.context import DeskContext
-from echodesk.desk.notify import Event, Notifier
-from echodesk.desk.outgoing import BOUNCED
+from echodesk.desk.outbound.notify import Event, Notifier
+from echodesk.desk.outbound.queue import BOUNCED
 from echodesk.mailbox.bounce import FailedRecipient
 from echodesk.mailbox.compose import new_message_id
 from echodesk.store import outbox, writes

@@ -17,7 +17,7 @@ from datetime import timedelta
 from echodesk.config import Settings
 from echodesk.desk.context import DeskContext
 from echodesk.desk.loop import run_until_stopped
-from echodesk.desk.outgoing import BOUNCED
+from echodesk.desk.outbound.queue import BOUNCED
 from echodesk.errors import EchoError
 from echodesk.mailbox.send import EmlFileSender, Sender, SendResult, SmtpRelaySender
 from echodesk.store import outbox

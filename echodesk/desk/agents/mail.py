@@ -25,15 +25,16 @@ from sqlalchemy.orm import Session
 
 from echodesk.config import Settings
 from echodesk.desk import audit
-from echodesk.desk.agentanswers import error_text, rejected_text, tell
-from echodesk.desk.agentopen import open_by_agent, opens_ticket
-from echodesk.desk.agentplan import Handled, Plan, customer_text, plan
+from echodesk.desk.agents.answers import error_text, rejected_text, tell
+from echodesk.desk.agents.opening import open_by_agent, opens_ticket
+from echodesk.desk.agents.plan import Handled, Plan, customer_text, plan
+from echodesk.desk.agents.replies import note_on, reply_on
 from echodesk.desk.batch import Item
 from echodesk.desk.commands import registry
 from echodesk.desk.context import DeskContext
-from echodesk.desk.notify import MARKER, Event, Notifier
-from echodesk.desk.replies import note_on, reply_on
-from echodesk.desk.tickets import apply_changes, merge_into
+from echodesk.desk.effects import Merge
+from echodesk.desk.outbound.notify import MARKER, Event, Notifier
+from echodesk.desk.tickets.changes import apply_changes, merge_into
 from echodesk.errors import EchoError
 from echodesk.mailbox.message import ParsedMessage
 from echodesk.mailbox.trust import SenderCheck, agent_refusal, check_sender, failures
@@ -193,8 +194,9 @@ def _carry_out(
     changes = [c for _, c in planned.changes if c.kind not in ("note", "help", "merge")]
     done += apply_changes(session, ctx, ticket, agent, changes, notifier, now)
     for _, change in planned.changes:
-        if change.kind == "merge" and change.ticket_id is not None:
-            done.append(merge_into(session, ctx, ticket, change.ticket_id, agent, now))
+        for effect in change.effects:
+            if isinstance(effect, Merge):
+                done.append(merge_into(session, ctx, ticket, effect.into, agent, now))
     if planned.has("help"):
         tell(session, ctx, agent, msg, registry.help_text(), now)
         done.append("help sent")

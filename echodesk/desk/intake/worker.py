@@ -20,9 +20,9 @@ from concurrent.futures import ThreadPoolExecutor
 from sqlalchemy.orm import Session
 
 from echodesk.desk.context import DeskContext
+from echodesk.desk.intake.pipeline import Outcome, Parsed, parse_row, process_batch
+from echodesk.desk.intake.senderchecks import SenderChecks
 from echodesk.desk.loop import describe, run_until_stopped
-from echodesk.desk.pipeline import Outcome, Parsed, parse_row, process_batch
-from echodesk.desk.senderchecks import SenderChecks
 from echodesk.store import spool
 from echodesk.store.db import Database
 from echodesk.store.spool import Claimed

@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 from echodesk.config import Settings
 from echodesk.desk.batch import BatchIndex, Item, Plan, PlannedAck
 from echodesk.desk.context import DeskContext
-from echodesk.desk.outgoing import Conversation, message_row, outgoing, queue
+from echodesk.desk.outbound.queue import Conversation, message_row, outgoing, queue
 from echodesk.mailbox.message import Address
 
 ACTOR = "system:pipeline"

@@ -12,17 +12,27 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, text
+from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from echodesk.desk.batch import BatchIndex, PlannedRules
 from echodesk.desk.context import DeskContext
-from echodesk.desk.notify import Notifier
-from echodesk.desk.status import set_to
+from echodesk.desk.effects import (
+    Assign,
+    Effect,
+    Merge,
+    Notify,
+    SetPriority,
+    SetStatus,
+    Tag,
+    Untag,
+)
+from echodesk.desk.outbound.notify import Notifier
+from echodesk.desk.tickets.apply import apply_effect
 from echodesk.rules import Action
 from echodesk.store import writes
 from echodesk.store.lookups import AgentRow, active_agents
-from echodesk.store.models import Counter, Ticket, TicketTag
+from echodesk.store.models import Counter, Ticket
 
 
 def _next_in_turn(session: Session, rule: str, candidates: list[AgentRow]) -> AgentRow:
@@ -34,15 +44,10 @@ def _next_in_turn(session: Session, rule: str, candidates: list[AgentRow]) -> Ag
     return candidates[(int(turn) - 1) % len(candidates)]
 
 
-def _apply(
-    session: Session,
-    ticket: Ticket,
-    action: Action,
-    agents: dict[str, AgentRow],
-    notifier: Notifier,
-    now: datetime,
-) -> tuple[str, dict[str, Any]]:
-    """Carry out one action; (audit action name, payload)."""
+def _effect(
+    session: Session, action: Action, agents: dict[str, AgentRow]
+) -> Effect | tuple[str, dict[str, Any]]:
+    """The effect a rule's action asks for, or (audit name, payload) when it cannot apply."""
     kind = action.kind
     if kind in ("assign", "assign_round_robin"):
         wanted = [action.value] if kind == "assign" else list(action.values)
@@ -55,30 +60,44 @@ def _apply(
         agent = (
             candidates[0] if kind == "assign" else _next_in_turn(session, action.rule, candidates)
         )
-        ticket.assignee_id = agent.id
-        return "rules.assign", {"agent": agent.email}
-    if kind == "tag":
-        rows = [{"ticket_id": ticket.id, "tag": t} for t in action.values]
-        writes.insert_ignore(session, TicketTag, rows, ["ticket_id", "tag"])
-        return "rules.tag", {"tags": list(action.values)}
-    if kind == "untag":
-        session.execute(
-            delete(TicketTag).where(
-                TicketTag.ticket_id == ticket.id, TicketTag.tag.in_(list(action.values))
-            )
-        )
-        return "rules.untag", {"tags": list(action.values)}
-    if kind == "status":
-        before = set_to(ticket, action.value, now)
-        return "rules.status", {"from": before, "to": ticket.status}
-    if kind == "priority":
-        before, ticket.priority = ticket.priority, action.value
-        return "rules.priority", {"from": before, "to": action.value}
-    if kind == "notify":
-        why = f"rule '{action.rule}'"
-        ids = notifier.notify_addresses(ticket.id, action.values, now=now, why=why)
-        return "rules.notify", {"outbox": ids}
+        return Assign(agent.id)
+    simple: dict[str, Effect] = {
+        "tag": Tag(action.values),
+        "untag": Untag(action.values),
+        "status": SetStatus(action.value),
+        "priority": SetPriority(action.value),
+        "notify": Notify(action.values, f"rule '{action.rule}'"),
+    }
+    if kind in simple:
+        return simple[kind]
     return "rules.skipped", {"action": kind, "reason": "not an action that applies to a ticket"}
+
+
+def _apply(
+    session: Session,
+    ticket: Ticket,
+    action: Action,
+    agents: dict[str, AgentRow],
+    notifier: Notifier,
+    now: datetime,
+) -> tuple[str, dict[str, Any]]:
+    """Carry out one action through the applier; (audit action name, payload)."""
+    effect = _effect(session, action, agents)
+    if isinstance(effect, tuple):
+        return effect
+    if isinstance(effect, Notify):
+        ids = notifier.notify_addresses(ticket.id, effect.addresses, now=now, why=effect.why)
+        return "rules.notify", {"outbox": ids}
+    if isinstance(effect, Merge):  # pragma: no cover - no rule action merges
+        raise ValueError("a rule cannot merge tickets")
+    applied = apply_effect(session, ticket, effect, now)
+    name = f"rules.{action.kind.removesuffix('_round_robin')}"
+    if isinstance(effect, Assign):
+        emails = {a.id: a.email for a in agents.values()}
+        return name, {"agent": emails[effect.agent_id or 0]}
+    if isinstance(effect, Tag | Untag):
+        return name, {"tags": list(effect.tags)}
+    return name, applied.payload()
 
 
 def apply_rule_actions(

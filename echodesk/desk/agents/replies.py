@@ -13,10 +13,11 @@ from datetime import datetime
 
 from sqlalchemy.orm import Session
 
-from echodesk.desk import audit, notify
+from echodesk.desk import audit
 from echodesk.desk.context import DeskContext
-from echodesk.desk.outgoing import load_conversation, message_row, outgoing, queue
-from echodesk.desk.status import agent_replied
+from echodesk.desk.outbound import notify
+from echodesk.desk.outbound.queue import load_conversation, message_row, outgoing, queue
+from echodesk.desk.tickets.status import agent_replied
 from echodesk.errors import CommandError, NotFoundError
 from echodesk.mailbox.compose import new_message_id
 from echodesk.mailbox.message import AttachmentPart

@@ -23,9 +23,9 @@ from sqlalchemy.exc import IntegrityError
 
 from echodesk.desk import audit
 from echodesk.desk.context import DeskContext
-from echodesk.desk.intake import Intake
-from echodesk.desk.notify import Event, Notifier
-from echodesk.desk.status import opened
+from echodesk.desk.intake.accept import Intake
+from echodesk.desk.outbound.notify import Event, Notifier
+from echodesk.desk.tickets.status import opened
 from echodesk.mailbox.compose import new_message_id
 from echodesk.mailbox.message import Envelope
 from echodesk.mailbox.postmark import PayloadError, bounce_to_dsn, inbound_to_raw

@@ -1,0 +1,1 @@
+"""Agents' mail: verification, commands, answers, tickets opened by mail, sign-in links."""

@@ -1,0 +1,1 @@
+"""Mail coming in: accepting, sender checks, the worker, deciding and writing a batch."""

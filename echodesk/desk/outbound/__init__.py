@@ -1,0 +1,1 @@
+"""Mail going out: the outbox queue, delivery, bounces, acknowledgements, notifications."""

@@ -1,0 +1,1 @@
+"""A customer's data: erasure and export."""

@@ -1,0 +1,1 @@
+"""Changing a ticket: field changes, status transitions, rule actions."""

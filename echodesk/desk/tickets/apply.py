@@ -1,0 +1,65 @@
+"""The one applier of ticket effects: every command and rule action changes a ticket here.
+
+An agent's ``#assign``/``#status``/``#tag``/``#priority``/``#cc``, a
+routing rule's ``assign``/``status``/``tag``/``priority`` and ``#spam`` are
+all :mod:`~echodesk.desk.effects` carried out by :func:`apply_effect`, inside
+the caller's transaction: the status through the transition table, lists
+through the store's set-at-a-time writes. The callers write the audit row,
+because who acted (an agent, a rule) and how they said it differ; what
+changed (:class:`Applied`) is the same.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from echodesk.desk.effects import (
+    AddParticipant,
+    Assign,
+    SetPriority,
+    SetStatus,
+    Tag,
+    TicketEffect,
+    Untag,
+)
+from echodesk.desk.tickets.status import set_to
+from echodesk.store import writes
+from echodesk.store.models import Ticket
+
+
+@dataclass(frozen=True)
+class Applied:
+    """What one effect did: a field's value before and after, or nothing to show."""
+
+    field: str = ""
+    before: Any = None
+    after: Any = None
+
+    def payload(self) -> dict[str, Any]:
+        """The audit row's ``from``/``to`` for a field change; empty for a list change."""
+        return {"from": self.before, "to": self.after} if self.field else {}
+
+
+def apply_effect(session: Session, ticket: Ticket, effect: TicketEffect, now: datetime) -> Applied:
+    """Carry out one effect on a loaded ticket and mark it updated."""
+    ticket.updated_at = now
+    match effect:
+        case SetStatus(status):
+            return Applied("status", set_to(ticket, status, now), ticket.status)
+        case Assign(agent_id):
+            assignee, ticket.assignee_id = ticket.assignee_id, agent_id
+            return Applied("assignee", assignee, agent_id)
+        case SetPriority(priority):
+            level, ticket.priority = ticket.priority, priority
+            return Applied("priority", level, priority)
+        case Tag(tags):
+            writes.add_tags(session, ticket.id, tags)
+        case Untag(tags):
+            writes.remove_tags(session, ticket.id, tags)
+        case AddParticipant(emails, role):
+            writes.add_participants(session, ticket.id, emails, role)
+    return Applied()
