@@ -23,6 +23,7 @@ from echodesk.mailbox.message import ParsedMessage
 from echodesk.mailbox.trust import SenderCheck
 from echodesk.rules import Action
 from echodesk.store.lookups import OutboxRef, StoredMessage, TicketRow
+from echodesk.store.tickets import merge_chain
 from echodesk.store.types import utcnow
 
 
@@ -213,15 +214,11 @@ class BatchIndex:
 
     def live(self, key: int) -> int:
         """Follow merges to the ticket that lives on (cycle-safe)."""
-        seen = {key}
+        return merge_chain(key, self._merged_into)[-1]
+
+    def _merged_into(self, key: int) -> int | None:
         ticket = self.tickets.get(key)
-        while ticket is not None and ticket.merged_into is not None:
-            if ticket.merged_into in seen:
-                break
-            seen.add(ticket.merged_into)
-            key = ticket.merged_into
-            ticket = self.tickets.get(key)
-        return key
+        return ticket.merged_into if ticket is not None else None
 
     # -- TicketLookup --------------------------------------------------
     def tickets_by_message_ids(self, ids: Sequence[str]) -> Mapping[str, int]:

@@ -1,8 +1,9 @@
-"""Reading tickets for listings: by number, their tags and message counts."""
+"""Reading tickets: by number, where a merged one lives on, their tags and message counts."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Hashable, Iterable, Sequence
+from typing import TypeVar
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -13,9 +14,36 @@ from echodesk.store.models import (
     TicketTag,
 )
 
+K = TypeVar("K", bound=Hashable)
+
 
 def by_number(session: Session, number: int) -> Ticket | None:
     return session.scalars(select(Ticket).where(Ticket.number == number)).first()
+
+
+def merge_chain(start: K, merged_into: Callable[[K], K | None]) -> list[K]:
+    """The ticket and each ticket it was merged into, in order; a cycle ends the walk.
+
+    A merged ticket points at the one its conversation moved to, and anything
+    addressed to it belongs at the end of the chain. The one walk serves stored
+    rows (:func:`live`) and the tickets a batch plans, keyed as it keys them.
+    """
+    chain = [start]
+    following = merged_into(start)
+    while following is not None and following not in chain:
+        chain.append(following)
+        following = merged_into(following)
+    return chain
+
+
+def live(session: Session, ticket_id: int) -> Ticket | None:
+    """The stored ticket, or the one it was merged into (None if there is none)."""
+
+    def merged_into(tid: int) -> int | None:
+        row = session.get(Ticket, tid)
+        return row.merged_into_id if row is not None else None
+
+    return session.get(Ticket, merge_chain(ticket_id, merged_into)[-1])
 
 
 def tags_of(session: Session, ticket_ids: Sequence[int]) -> dict[int, list[str]]:

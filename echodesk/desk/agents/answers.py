@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy.orm import Session
 
-from echodesk.desk.agents.plan import Plan
+from echodesk.desk.agents.plan import ReplyPlan
 from echodesk.desk.context import DeskContext
 from echodesk.mailbox.compose import OutgoingMail, compose, new_message_id
 from echodesk.mailbox.message import Address, ParsedMessage
@@ -25,7 +25,7 @@ NOTICE = "agent-notice"
 NOTICES_PER_DAY = 20
 
 
-def error_text(label: str, planned: Plan) -> str:
+def error_text(label: str, planned: ReplyPlan) -> str:
     lines = [
         f"Echo did not apply your reply to {label}: nothing was changed and nothing was "
         "sent to the customer.",

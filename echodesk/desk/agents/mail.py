@@ -27,17 +27,18 @@ from echodesk.config import Settings
 from echodesk.desk import audit
 from echodesk.desk.agents.answers import error_text, rejected_text, tell
 from echodesk.desk.agents.opening import open_by_agent, opens_ticket
-from echodesk.desk.agents.plan import Handled, Plan, customer_text, plan
+from echodesk.desk.agents.plan import Handled, ReplyPlan, customer_text, plan
 from echodesk.desk.agents.replies import note_on, reply_on
 from echodesk.desk.batch import Item
 from echodesk.desk.commands import registry
 from echodesk.desk.context import DeskContext
 from echodesk.desk.effects import Merge
-from echodesk.desk.outbound.notify import MARKER, Event, Notifier
+from echodesk.desk.outbound.notify import MARKER, Notice, Notifier
 from echodesk.desk.tickets.changes import apply_changes, merge_into
 from echodesk.errors import EchoError
 from echodesk.mailbox.message import ParsedMessage
 from echodesk.mailbox.trust import SenderCheck, agent_refusal, check_sender, failures
+from echodesk.store import tickets
 from echodesk.store.lookups import AgentRow, active_agents
 from echodesk.store.models import Agent, Ticket
 
@@ -109,18 +110,8 @@ def handle(
     if verdict.unsigned and verdict.tell is not None and opens_ticket(msg):
         return open_by_agent(session, ctx, verdict.tell, msg, sender, notifier, now)
     if verdict.agent is None or verdict.ticket_id is None:
-        audit.record(
-            session,
-            msg.from_.key if msg.from_ else "unknown",
-            "mail.agent.rejected",
-            None,
-            {"reason": verdict.reason},
-            now,
-        )
-        if verdict.tell is not None:
-            tell(session, ctx, verdict.tell, msg, rejected_text(msg, verdict.reason), now)
-        return Handled("agent-rejected", f"not executed: {verdict.reason}")
-    ticket = _live(session, verdict.ticket_id)
+        return _rejected(session, ctx, msg, verdict, now)
+    ticket = tickets.live(session, verdict.ticket_id)
     if ticket is None:
         return Handled("agent-rejected", "not executed: the ticket no longer exists")
     agent = verdict.agent
@@ -128,20 +119,10 @@ def handle(
     label = ctx.settings.ticket_label(ticket.number)
     if planned.errors:
         tell(session, ctx, agent, msg, error_text(label, planned), now)
-        audit.record(
-            session,
-            agent.email,
-            "commands.rejected",
-            ticket,
-            {"errors": [why for _, why in planned.errors]},
-            now,
-        )
-        return Handled(
-            "agent",
-            "commands rejected: " + "; ".join(w for _, w in planned.errors),
-            ticket.id,
-            ticket.number,
-        )
+        errors = [why for _, why in planned.errors]
+        audit.record(session, agent.email, "commands.rejected", ticket, {"errors": errors}, now)
+        reason = "commands rejected: " + "; ".join(errors)
+        return Handled("agent", reason, ticket.id, ticket.number)
     mark = notifier.mark()
     try:
         with session.begin_nested():  # all of it, or (on an expected error) none of it
@@ -155,10 +136,21 @@ def handle(
         )
         tell(session, ctx, agent, msg, text, now)
         return Handled("agent", f"not applied: {exc}", ticket.id, ticket.number)
-    live = _live(session, ticket.id) or ticket
+    live = tickets.live(session, ticket.id) or ticket
     return Handled(
         "agent", f"agent reply: {', '.join(done) or 'nothing to do'}", live.id, live.number, done
     )
+
+
+def _rejected(
+    session: Session, ctx: DeskContext, msg: ParsedMessage, verdict: Verification, now: datetime
+) -> Handled:
+    """Record an agent-looking message that may not act, and tell the agent it names why."""
+    actor = msg.from_.key if msg.from_ else "unknown"
+    audit.record(session, actor, "mail.agent.rejected", None, {"reason": verdict.reason}, now)
+    if verdict.tell is not None:
+        tell(session, ctx, verdict.tell, msg, rejected_text(msg, verdict.reason), now)
+    return Handled("agent-rejected", f"not executed: {verdict.reason}")
 
 
 def _carry_out(
@@ -167,7 +159,7 @@ def _carry_out(
     agent: AgentRow,
     ticket: Ticket,
     msg: ParsedMessage,
-    planned: Plan,
+    planned: ReplyPlan,
     notifier: Notifier,
     now: datetime,
 ) -> list[str]:
@@ -203,13 +195,4 @@ def _carry_out(
     return done
 
 
-def _live(session: Session, ticket_id: int) -> Ticket | None:
-    ticket = session.get(Ticket, ticket_id)
-    seen: set[int] = set()
-    while ticket is not None and ticket.merged_into_id and ticket.id not in seen:
-        seen.add(ticket.id)
-        ticket = session.get(Ticket, ticket.merged_into_id)
-    return ticket
-
-
-__all__ = ["MARKER", "Event", "Handled", "customer_text", "handle", "verify"]
+__all__ = ["MARKER", "Handled", "Notice", "customer_text", "handle", "verify"]

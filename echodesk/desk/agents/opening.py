@@ -24,12 +24,12 @@ from datetime import datetime
 from sqlalchemy.orm import Session
 
 from echodesk.desk.agents.answers import error_text, tell
-from echodesk.desk.agents.plan import DbResolver, Handled, Plan, check_lines, customer_text
+from echodesk.desk.agents.plan import DbResolver, Handled, ReplyPlan, check_lines, customer_text
 from echodesk.desk.agents.replies import note_on, reply_on
 from echodesk.desk.commands.parse import CommandLine, find_commands
 from echodesk.desk.commands.registry import Change
 from echodesk.desk.context import DeskContext
-from echodesk.desk.outbound.notify import Event, Notifier
+from echodesk.desk.outbound.notify import Notice, Notifier
 from echodesk.desk.tickets.changes import apply_changes
 from echodesk.desk.tickets.status import opened
 from echodesk.mailbox.compose import new_message_id
@@ -84,7 +84,7 @@ def open_by_agent(
     if isinstance(who, str):
         errors.insert(0, (first, who))
     if errors:
-        planned = Plan(changes, errors, "", ())
+        planned = ReplyPlan(changes, errors, "", ())
         tell(session, ctx, agent, msg, error_text("a new ticket", planned), now)
         return Handled("agent", "new ticket refused: " + "; ".join(w for _, w in errors))
     assert not isinstance(who, str)
@@ -122,9 +122,8 @@ def open_by_agent(
     detail = f"opened by {agent.email}" + (
         ": reply to this mail to send the draft" if draft else ""
     )
-    notifier.notify(
-        ticket.id, Event.NEW_TICKET, None, now=now, actor=None if draft else agent.id, detail=detail
-    )
+    by = None if draft else agent.id
+    notifier.notify(ticket.id, Notice.NEW_TICKET, None, now=now, actor=by, detail=detail)
     return Handled("agent", f"{label}: {', '.join(done)}", ticket.id, ticket.number, done)
 
 

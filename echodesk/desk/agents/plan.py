@@ -122,7 +122,9 @@ def check_lines(
 
 
 @dataclass
-class Plan:
+class ReplyPlan:
+    """An agent's reply read and checked: its commands, their errors, the customer's text."""
+
     changes: list[tuple[CommandLine, Change]]
     errors: list[tuple[CommandLine | None, str]]
     text: str
@@ -134,13 +136,13 @@ class Plan:
 
 def plan(
     session: Session, ctx: DeskContext, agent: AgentRow, ticket: Ticket, msg: ParsedMessage
-) -> Plan:
+) -> ReplyPlan:
     """Validate every command line and what is left for the customer; apply nothing."""
     found = find_commands(msg.text)
     changes, errors = check_lines(found.commands, DbResolver(session, ctx, agent, ticket.id))
     text = customer_text(found.body)
     files = tuple(a for a in msg.attachments if not a.inline)
-    result = Plan(changes, errors, text, files)
+    result = ReplyPlan(changes, errors, text, files)
     quiet = result.has("note") or result.has("spam")
     if not errors and not text and files and not quiet:
         errors.append(
@@ -163,4 +165,4 @@ def plan(
     return result
 
 
-__all__ = ["DbResolver", "Found", "Handled", "Plan", "check_lines", "customer_text", "plan"]
+__all__ = ["DbResolver", "Found", "Handled", "ReplyPlan", "check_lines", "customer_text", "plan"]

@@ -23,7 +23,7 @@ from echodesk.mailbox.compose import new_message_id
 from echodesk.mailbox.message import AttachmentPart
 from echodesk.store import agents
 from echodesk.store.models import Agent, Attachment, Message, Ticket
-from echodesk.store.tickets import by_number
+from echodesk.store.tickets import by_number, live
 from echodesk.store.types import utcnow
 
 
@@ -40,11 +40,8 @@ class Posted:
 
 def live_ticket(session: Session, number: int) -> Ticket:
     """The ticket with this number, or the one it was merged into."""
-    ticket = by_number(session, number)
-    seen: set[int] = set()
-    while ticket is not None and ticket.merged_into_id and ticket.id not in seen:
-        seen.add(ticket.id)
-        ticket = session.get(Ticket, ticket.merged_into_id)
+    found = by_number(session, number)
+    ticket = live(session, found.id) if found is not None else None
     if ticket is None:
         raise NotFoundError(f"no ticket number {number}")
     return ticket
@@ -162,7 +159,7 @@ def note_on(
     session.flush()
     if tell_agents:
         shared = notifier or notify.Notifier(session, ctx)
-        shared.notify(ticket.id, notify.Event.NOTE, message.id, now=now, actor=agent.id)
+        shared.notify(ticket.id, notify.Notice.NOTE, message.id, now=now, actor=agent.id)
         if notifier is None:
             shared.flush(now)
     return Posted(ticket.number, message.message_id, ticket.status, (), ())

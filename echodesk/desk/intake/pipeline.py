@@ -33,7 +33,7 @@ from echodesk.desk.intake.decide import ACTOR, Decider
 from echodesk.desk.intake.senderchecks import SenderChecks
 from echodesk.desk.outbound.acknowledge import apply_acks
 from echodesk.desk.outbound.bounces import apply_bounces
-from echodesk.desk.outbound.notify import Event, Notifier
+from echodesk.desk.outbound.notify import Notice, Notifier
 from echodesk.desk.threader import subject_tag
 from echodesk.desk.tickets.ruleactions import apply_rule_actions
 from echodesk.desk.tickets.status import opened
@@ -48,6 +48,7 @@ from echodesk.mailbox.trust import SenderCheck, check_sender
 from echodesk.store import lookups, spool, writes
 from echodesk.store.models import Ticket
 from echodesk.store.spool import Claimed
+from echodesk.store.tickets import merge_chain
 from echodesk.store.types import utcnow
 
 
@@ -248,17 +249,13 @@ def _index(session: Session, items: list[Item], ctx: DeskContext, now: datetime)
 def _tagged(tickets: dict[int, lookups.TicketRow], tags: set[int]) -> list[int]:
     """Tickets a subject tag names, and those they were merged into (whose participants
     a tag from a merged ticket's customer is checked against)."""
-    out: list[int] = []
-    for ticket in tickets.values():
-        if ticket.number not in tags:
-            continue
-        seen: set[int] = set()
-        current: lookups.TicketRow | None = ticket
-        while current is not None and current.id not in seen:
-            seen.add(current.id)
-            out.append(current.id)
-            current = tickets.get(current.merged_into_id or 0)
-    return out
+
+    def merged_into(tid: int) -> int | None:
+        row = tickets.get(tid)
+        return row.merged_into_id if row is not None else None
+
+    chains = [merge_chain(t.id, merged_into) for t in tickets.values() if t.number in tags]
+    return [tid for chain in chains for tid in chain if tid in tickets]
 
 
 def _opened(session: Session, items: list[Item]) -> dict[str, list[datetime]]:
@@ -341,7 +338,7 @@ def _notify_agents(
     for planned, pk in zip(plan.messages, message_ids, strict=True):
         if planned.kind is not Kind.CUSTOMER:
             continue
-        event = Event.NEW_TICKET if planned.item.created else Event.CUSTOMER_REPLY
+        event = Notice.NEW_TICKET if planned.item.created else Notice.CUSTOMER_REPLY
         notifier.notify(ids[index.live(planned.ticket)], event, pk, now=now)
 
 

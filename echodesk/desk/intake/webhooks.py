@@ -24,7 +24,7 @@ from sqlalchemy.exc import IntegrityError
 from echodesk.desk import audit
 from echodesk.desk.context import DeskContext
 from echodesk.desk.intake.accept import Intake
-from echodesk.desk.outbound.notify import Event, Notifier
+from echodesk.desk.outbound.notify import Notice, Notifier
 from echodesk.desk.tickets.status import opened
 from echodesk.mailbox.compose import new_message_id
 from echodesk.mailbox.message import Envelope
@@ -184,7 +184,7 @@ class Webhooks:
             notifier = Notifier(session, self.ctx)
             notifier.notify(
                 ticket.id,
-                Event.NEW_TICKET if created else Event.NOTE,
+                Notice.NEW_TICKET if created else Notice.NOTE,
                 None,
                 now=utcnow(),
                 detail=f"Investigate: {note.fields['title']}",

@@ -29,7 +29,7 @@ from sqlalchemy.orm import Session
 
 from echodesk.desk.batch import BatchIndex, BounceEvent, Item
 from echodesk.desk.context import DeskContext
-from echodesk.desk.outbound.notify import Event, Notifier
+from echodesk.desk.outbound.notify import Notice, Notifier
 from echodesk.desk.outbound.queue import BOUNCED
 from echodesk.mailbox.bounce import FailedRecipient
 from echodesk.mailbox.compose import new_message_id
@@ -204,7 +204,7 @@ def apply_bounces(
         detail = f"mail to a customer bounced ({note['subject']})"
         if note["kind"] == "complaint":
             detail = f"a customer complained about our mail ({note['subject']})"
-        notifier.notify(note["ticket_id"], Event.BOUNCE, pk, now=now, detail=detail)
+        notifier.notify(note["ticket_id"], Notice.BOUNCE, pk, now=now, detail=detail)
     return audit
 
 

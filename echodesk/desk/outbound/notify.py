@@ -42,7 +42,9 @@ MARKER = "##- Reply above this line to answer the customer -##"
 CHEAT_SHEET = cheat_sheet()
 
 
-class Event(StrEnum):
+class Notice(StrEnum):
+    """What an agent is told about (a ticket's status moves by :class:`status.Event`)."""
+
     NEW_TICKET = "new ticket"
     CUSTOMER_REPLY = "customer reply"
     ASSIGNED = "assigned"
@@ -55,7 +57,7 @@ class _Pending:
     """An event noted for a ticket, waiting for the flush."""
 
     ticket_id: int
-    event: Event
+    event: Notice
     message_pk: int | None
     actor: int | None
     detail: str
@@ -112,7 +114,7 @@ class Notifier:
     def notify(
         self,
         ticket_id: int,
-        event: Event,
+        event: Notice,
         message_pk: int | None,
         *,
         now: datetime,
@@ -191,7 +193,8 @@ class Notifier:
             return []
         settings = self.ctx.settings
         label = settings.ticket_label(ticket.number)
-        headline = f"{Event.NEW_TICKET.value.capitalize()} on {label}" + (f": {why}" if why else "")
+        headline = f"{Notice.NEW_TICKET.value.capitalize()} on {label}"
+        headline += f": {why}" if why else ""
         body = self._body(ticket, [headline], None, internal=False)
         body = body.replace(MARKER + "\n\n", "", 1).split(_rule("Commands"))[0].rstrip() + "\n"
         rows = []

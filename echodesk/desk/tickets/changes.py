@@ -18,10 +18,9 @@ from echodesk.desk import audit
 from echodesk.desk.commands.registry import Change
 from echodesk.desk.context import DeskContext
 from echodesk.desk.effects import Assign, Merge, Notify
-from echodesk.desk.outbound.notify import Event, Notifier
+from echodesk.desk.outbound.notify import Notice, Notifier
 from echodesk.desk.tickets.apply import apply_effect
-from echodesk.desk.tickets.status import Event as StatusEvent
-from echodesk.desk.tickets.status import move
+from echodesk.desk.tickets.status import Event, move
 from echodesk.store import writes
 from echodesk.store.lookups import AgentRow
 from echodesk.store.models import Customer, Ticket
@@ -57,7 +56,7 @@ def apply_changes(
             session.flush()
             notifier.notify(
                 ticket.id,
-                Event.ASSIGNED,
+                Notice.ASSIGNED,
                 None,
                 now=now,
                 actor=agent.id,
@@ -90,7 +89,7 @@ def merge_into(
         if customer is not None:
             writes.add_participants(session, target.id, [customer.email], "customer")
     source.merged_into_id = target.id
-    move(source, StatusEvent.MERGED, now)
+    move(source, Event.MERGED, now)
     source.updated_at = target.updated_at = now
     label = ctx.settings.ticket_label(target.number)
     audit.record(
