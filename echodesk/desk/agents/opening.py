@@ -23,6 +23,7 @@ from datetime import datetime
 
 from sqlalchemy.orm import Session
 
+from echodesk.desk import audit
 from echodesk.desk.agents.answers import error_text, tell
 from echodesk.desk.agents.plan import DbResolver, Handled, ReplyPlan, check_lines, customer_text
 from echodesk.desk.agents.replies import note_on, reply_on
@@ -39,7 +40,7 @@ from echodesk.mailbox.trim import trim_reply
 from echodesk.mailbox.trust import SenderCheck
 from echodesk.store import writes
 from echodesk.store.lookups import AgentRow, stored_messages
-from echodesk.store.models import Agent, AuditLog, Message, Ticket, TicketParticipant
+from echodesk.store.models import Agent, Message, Ticket, TicketParticipant
 
 OPENERS = ("new", "forward", "fwd")
 
@@ -103,17 +104,8 @@ def open_by_agent(
         text = customer_text(found.body)
         done += _first_words(session, ctx, ticket, agent, msg, sender, text, now)
     label = ctx.settings.ticket_label(ticket.number)
-    session.add(
-        AuditLog(
-            at=now,
-            actor=agent.email,
-            action="tickets.create",
-            target_type="ticket",
-            target_id=str(ticket.number),
-            ticket_id=ticket.id,
-            payload={"by": "agent mail", "command": first.verb},
-        )
-    )
+    payload = {"by": "agent mail", "command": first.verb}
+    audit.record(session, agent.email, "tickets.create", ticket, payload, now)
     session.flush()
     done += apply_changes(
         session, ctx, ticket, agent, [c for _, c in changes if _applies(c)], notifier, now

@@ -19,6 +19,7 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from echodesk.desk import audit
 from echodesk.desk.agents import mail as agentmail
 from echodesk.desk.batch import (
     AuditEntry,
@@ -445,15 +446,9 @@ def _merge(
 ) -> dict[str, Any]:
     moved = writes.move_messages(session, ids[source], ids[target])
     number = index.tickets[source].number
-    return {
-        "at": utcnow(),
-        "actor": ACTOR,
-        "action": "tickets.merge",
-        "target_type": "ticket",
-        "target_id": str(number),
-        "ticket_id": ids[target],
-        "payload": {"into": index.tickets[target].number, "messages": moved, "reason": reason},
-    }
+    payload = {"into": index.tickets[target].number, "messages": moved, "reason": reason}
+    into = ids[target]
+    return audit.row(ACTOR, "tickets.merge", payload, target=("ticket", number), ticket_id=into)
 
 
 def _audit_row(
@@ -465,15 +460,9 @@ def _audit_row(
         target = str(message_ids[entry.target])
     else:
         target = str(entry.target)
-    return {
-        "at": utcnow(),
-        "actor": entry.actor,
-        "action": entry.action,
-        "target_type": entry.target_type,
-        "target_id": target,
-        "ticket_id": ids[entry.ticket] if entry.ticket is not None else None,
-        "payload": entry.payload,
-    }
+    ticket = ids[entry.ticket] if entry.ticket is not None else None
+    where = (entry.target_type, target)
+    return audit.row(entry.actor, entry.action, entry.payload, target=where, ticket_id=ticket)
 
 
 def _spool_row(item: Item, index: BatchIndex, ids: dict[int, int]) -> dict[str, Any]:

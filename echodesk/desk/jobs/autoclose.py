@@ -17,11 +17,12 @@ from typing import Any, cast
 
 from sqlalchemy import func, select, update
 
+from echodesk.desk import audit
 from echodesk.desk.context import DeskContext
 from echodesk.desk.outbound.queue import load_conversation, message_row, outgoing, queue
 from echodesk.desk.tickets.status import AUTOCLOSE_FROM, autoclosed
 from echodesk.store.db import Database
-from echodesk.store.models import AuditLog, Ticket
+from echodesk.store.models import Ticket
 from echodesk.store.types import utcnow
 
 log = logging.getLogger(__name__)
@@ -86,16 +87,7 @@ def close_one(db: Database, ctx: DeskContext, ticket_id: int, cutoff: datetime) 
                 session, ctx, mail, purpose=PURPOSE, ticket_id=ticket.id, message_pk=message.id
             )
             payload.update(notice=True, outbox=list(queued.ids))
-        session.add(
-            AuditLog(
-                actor=ACTOR,
-                action="tickets.autoclose",
-                target_type="ticket",
-                target_id=str(ticket.number),
-                ticket_id=ticket.id,
-                payload=payload,
-            )
-        )
+        audit.record(session, ACTOR, "tickets.autoclose", ticket, payload, now)
         return ticket.number
 
 

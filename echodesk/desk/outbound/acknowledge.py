@@ -19,6 +19,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from echodesk.config import Settings
+from echodesk.desk import audit
 from echodesk.desk.batch import BatchIndex, Item, Plan, PlannedAck
 from echodesk.desk.context import DeskContext
 from echodesk.desk.outbound.queue import Conversation, message_row, outgoing, queue
@@ -67,7 +68,7 @@ def apply_acks(
     now: datetime,
 ) -> list[dict[str, Any]]:
     """Queue each planned acknowledgement (message row + outbox row); their audit rows."""
-    audit = []
+    rows = []
     for ack in acks:
         state = index.tickets[ack.ticket]
         assert state.number is not None
@@ -90,19 +91,14 @@ def apply_acks(
         queued = queue(
             session, ctx, mail, purpose=PURPOSE, ticket_id=conv.ticket_id, message_pk=message.id
         )
-        audit.append(
-            {
-                "at": now,
-                "actor": ACTOR,
-                "action": "rules.auto_reply" if ack.rule else "mail.acknowledge",
-                "target_type": "ticket",
-                "target_id": str(state.number),
-                "ticket_id": conv.ticket_id,
-                "payload": {
-                    "outbox": list(queued.ids),
-                    "suppressed": len(queued.suppressed),
-                    **({"rule": ack.rule} if ack.rule else {}),
-                },
-            }
+        payload = {
+            "outbox": list(queued.ids),
+            "suppressed": len(queued.suppressed),
+            **({"rule": ack.rule} if ack.rule else {}),
+        }
+        action = "rules.auto_reply" if ack.rule else "mail.acknowledge"
+        target = ("ticket", state.number)
+        rows.append(
+            audit.row(ACTOR, action, payload, target=target, ticket_id=conv.ticket_id, at=now)
         )
-    return audit
+    return rows

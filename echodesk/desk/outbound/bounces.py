@@ -27,6 +27,7 @@ from typing import Any
 from sqlalchemy import update
 from sqlalchemy.orm import Session
 
+from echodesk.desk import audit
 from echodesk.desk.batch import BatchIndex, BounceEvent, Item
 from echodesk.desk.context import DeskContext
 from echodesk.desk.outbound.notify import Notice, Notifier
@@ -166,7 +167,7 @@ def apply_bounces(
 
     The ticket's agents are told by a notification that carries the note.
     """
-    audit: list[dict[str, Any]] = []
+    rows: list[dict[str, Any]] = []
     notes: list[dict[str, Any]] = []
     for event in events:
         ticket_id = ids.get(event.ticket) if event.ticket is not None else None
@@ -188,16 +189,11 @@ def apply_bounces(
                     ticket_id,
                     event.complaint or event.status,
                 )
-        audit.append(
-            {
-                "at": now,
-                "actor": ACTOR,
-                "action": _audit_action(event),
-                "target_type": "outbox",
-                "target_id": str(event.outbox_id),
-                "ticket_id": ticket_id,
-                "payload": payload,
-            }
+        target = ("outbox", event.outbox_id)
+        rows.append(
+            audit.row(
+                ACTOR, _audit_action(event), payload, target=target, ticket_id=ticket_id, at=now
+            )
         )
     pks = writes.insert_messages(session, notes, [[] for _ in notes])  # notes attach nothing
     for note, pk in zip(notes, pks, strict=True):
@@ -205,7 +201,7 @@ def apply_bounces(
         if note["kind"] == "complaint":
             detail = f"a customer complained about our mail ({note['subject']})"
         notifier.notify(note["ticket_id"], Notice.BOUNCE, pk, now=now, detail=detail)
-    return audit
+    return rows
 
 
 def _audit_action(event: BounceEvent) -> str:

@@ -15,6 +15,7 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from echodesk.desk.audit import on_ticket
 from echodesk.desk.batch import BatchIndex, PlannedRules
 from echodesk.desk.context import DeskContext
 from echodesk.desk.effects import (
@@ -123,16 +124,7 @@ def apply_rule_actions(
         for action in item.actions:
             name, payload = _apply(session, ticket, action, agents, notifier, now)
             ticket.updated_at = now
-            audit.append(
-                {
-                    "at": now,
-                    "actor": f"rule:{action.rule}"[:320],
-                    "action": name,
-                    "target_type": "ticket",
-                    "target_id": str(ticket.number),
-                    "ticket_id": ticket.id,
-                    "payload": {"rule": action.rule, **payload},
-                }
-            )
+            actor = f"rule:{action.rule}"
+            audit.append(on_ticket(actor, name, ticket, {"rule": action.rule, **payload}, now))
     session.flush()
     return audit
