@@ -22,7 +22,7 @@ from echodesk.mailbox.mailtime import mail_time
 from echodesk.mailbox.message import ParsedMessage
 from echodesk.mailbox.trust import SenderCheck
 from echodesk.rules import Action
-from echodesk.store.lookups import OutboxRef, StoredMessage, TicketRow
+from echodesk.store.lookups import AgentRow, OutboxRef, StoredMessage, TicketRow
 from echodesk.store.tickets import merge_chain
 from echodesk.store.types import utcnow
 
@@ -162,7 +162,6 @@ class Plan:
     participants: dict[int, dict[str, str]] = field(default_factory=dict)
     bounces: list[BounceEvent] = field(default_factory=list)
     acks: list[PlannedAck] = field(default_factory=list)
-    agent_mail: list[Item] = field(default_factory=list)
     rule_actions: list[PlannedRules] = field(default_factory=list)
 
 
@@ -177,7 +176,8 @@ class BatchIndex:
         children: Mapping[str, list[int]],
         tickets: Mapping[int, TicketRow],
         participants: Mapping[int, set[str]],
-        agents: set[str],
+        agents: Mapping[str, AgentRow],
+        notes: Mapping[int, Sequence[str]] | None = None,
         outbox: Mapping[int, OutboxRef] | None = None,
         outbox_by_message: Mapping[str, list[OutboxRef]] | None = None,
         ack_counts: Mapping[str, int] | None = None,
@@ -194,7 +194,11 @@ class BatchIndex:
         }
         self.by_number = {t.number: t.id for t in tickets.values()}
         self.participants = {k: set(v) for k, v in participants.items()}
-        self.agents = agents
+        #: Active agents by every address they send from (own address and aliases).
+        self.agent_rows = dict(agents)
+        self.agents = set(agents)
+        #: The internal notes of the tickets agents' mail of the batch is about.
+        self.notes = {k: list(v) for k, v in (notes or {}).items()}
         self.outbox = dict(outbox or {})
         self.outbox_by_message = dict(outbox_by_message or {})
         #: Acknowledgements queued to each address in the last 24 hours.

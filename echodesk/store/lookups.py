@@ -142,6 +142,20 @@ def participants(session: Session, ticket_ids: Iterable[int]) -> dict[int, set[s
     return out
 
 
+def internal_notes(session: Session, ticket_ids: Iterable[int]) -> dict[int, list[str]]:
+    """The text of each ticket's internal notes (not drafts, not Echo's bounce notes)."""
+    out: dict[int, list[str]] = {}
+    for chunk in chunks(ticket_ids):
+        stmt = select(Message.ticket_id, Message.body_text).where(
+            Message.ticket_id.in_(chunk),
+            Message.direction == "internal",
+            Message.kind == "note",  # a draft is meant to be sent; a bounce note is Echo's
+        )
+        for tid, body in session.execute(stmt):
+            out.setdefault(tid, []).append(body)
+    return out
+
+
 def active_agent_emails(session: Session) -> set[str]:
     """Every address an active agent sends from: their own and their aliases."""
     own = session.scalars(select(Agent.email).where(Agent.active.is_(True)))

@@ -25,7 +25,8 @@ from sqlalchemy.orm import Session
 
 from echodesk.desk import audit
 from echodesk.desk.agents.answers import error_text, tell
-from echodesk.desk.agents.plan import DbResolver, Handled, ReplyPlan, check_lines, customer_text
+from echodesk.desk.agents.decide import Opening
+from echodesk.desk.agents.plan import Handled, ReplyPlan, customer_text
 from echodesk.desk.agents.replies import note_on, reply_on
 from echodesk.desk.commands.parse import CommandLine, find_commands
 from echodesk.desk.commands.registry import Change
@@ -41,14 +42,6 @@ from echodesk.mailbox.trust import SenderCheck
 from echodesk.store import writes
 from echodesk.store.lookups import AgentRow, stored_messages
 from echodesk.store.models import Agent, Message, Ticket, TicketParticipant
-
-OPENERS = ("new", "forward", "fwd")
-
-
-def opens_ticket(msg: ParsedMessage) -> bool:
-    """Whether the first command line is ``#new`` or ``#forward``."""
-    found = find_commands(msg.text)
-    return bool(found.commands) and found.commands[0].verb in OPENERS
 
 
 def _customer_of(first: CommandLine, msg: ParsedMessage, body: str) -> Address | Forwarded | str:
@@ -70,22 +63,21 @@ def _customer_of(first: CommandLine, msg: ParsedMessage, body: str) -> Address |
 def open_by_agent(
     session: Session,
     ctx: DeskContext,
-    agent: AgentRow,
+    decision: Opening,
     msg: ParsedMessage,
-    sender: SenderCheck,
     notifier: Notifier,
     now: datetime,
 ) -> Handled:
     """Open the ticket an agent's ``#new`` / ``#forward`` asks for, or explain why not."""
+    agent, sender, first = decision.agent, decision.sender, decision.first
+    changes = decision.changes
     found = find_commands(msg.text)
-    first, rest = found.commands[0], found.commands[1:]
     who = _customer_of(first, msg, found.body)
-    resolver = DbResolver(session, ctx, agent, ticket_id=-1)
-    changes, errors = check_lines(rest, resolver)
+    errors = list(decision.errors)
     if isinstance(who, str):
         errors.insert(0, (first, who))
     if errors:
-        planned = ReplyPlan(changes, errors, "", ())
+        planned = ReplyPlan(changes, tuple(errors), "", ())
         tell(session, ctx, agent, msg, error_text("a new ticket", planned), now)
         return Handled("agent", "new ticket refused: " + "; ".join(w for _, w in errors))
     assert not isinstance(who, str)

@@ -1,25 +1,24 @@
 """What an agent's reply asks for: its commands validated, and the text for the customer.
 
-Nothing here changes a ticket: :func:`plan` reads the reply and the database
-and returns every change and every error, so that the caller can apply all
-of them or none (DESIGN §4).
+Nothing here reads the database or changes a ticket: :func:`plan` reads the
+reply and what the batch index preloaded (agents, tickets by number, the
+ticket's internal notes) and returns every change and every error, so that
+the caller can apply all of them or none (DESIGN §4).
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session
-
+from echodesk.config import Settings
+from echodesk.desk.batch import BatchIndex
 from echodesk.desk.commands import registry
 from echodesk.desk.commands.parse import CommandLine, Found, find_commands
-from echodesk.desk.commands.registry import Change
-from echodesk.desk.context import DeskContext
+from echodesk.desk.commands.registry import Change, Resolver
 from echodesk.mailbox.message import AttachmentPart, ParsedMessage
 from echodesk.mailbox.trim import trim_reply
-from echodesk.store.lookups import AgentRow, active_agents
-from echodesk.store.models import Message, Ticket
+from echodesk.store.lookups import AgentRow
 
 _MARKER_CORE = "Reply above this line"
 
@@ -51,15 +50,13 @@ def customer_text(body: str) -> str:
     return trim_reply(text, keep_if_empty=False).text
 
 
-def _leaks_note(session: Session, ticket_id: int, text: str) -> bool:
-    """Whether the text repeats an internal note's line (a quote that slipped through)."""
-    notes = session.scalars(
-        select(Message.body_text).where(
-            Message.ticket_id == ticket_id,
-            Message.direction == "internal",
-            Message.kind == "note",  # a draft is meant to be sent; a bounce note is Echo's
-        )
-    )
+def leaks_note(notes: Sequence[str], text: str) -> bool:
+    """Whether the text repeats a line of one of the ticket's internal notes.
+
+    A quote of a note that slipped past trimming would show the customer what
+    agents wrote among themselves; a line of 20 characters or more is enough
+    to tell.
+    """
     flat = " ".join(text.split())
     for note in notes:
         for line in note.split("\n"):
@@ -69,23 +66,23 @@ def _leaks_note(session: Session, ticket_id: int, text: str) -> bool:
     return False
 
 
-class DbResolver:
-    """Lookups for validating commands, against the database."""
+class IndexResolver:
+    """Lookups for validating commands, in what the batch index preloaded."""
 
-    def __init__(self, session: Session, ctx: DeskContext, agent: AgentRow, ticket_id: int) -> None:
-        self.session = session
-        self.ctx = ctx
+    def __init__(self, index: BatchIndex, settings: Settings, agent: AgentRow, ticket: int) -> None:
+        self.index = index
+        self.settings = settings
         self.acting_agent_id = agent.id
-        self.ticket_id = ticket_id
-        self._agents = active_agents(session)
+        self.ticket_id = ticket
 
     def agent(self, name: str) -> tuple[int, str] | None:
         key = name.strip().lower()
-        found = self._agents.get(key)
+        agents = self.index.agent_rows
+        found = agents.get(key)
         if found is None:
             matches = {
                 a.id: a
-                for a in self._agents.values()
+                for a in agents.values()
                 if a.email.partition("@")[0] == key
                 or a.name.lower() == key
                 or a.name.lower().split(" ")[0] == key
@@ -94,20 +91,19 @@ class DbResolver:
         return (found.id, found.email) if found else None
 
     def ticket(self, label: str) -> tuple[int, int, bool] | None:
-        number = self.ctx.settings.parse_ticket_label(label)
-        if number is None:
+        number = self.settings.parse_ticket_label(label)
+        key = self.index.by_number.get(number) if number is not None else None
+        if key is None:
             return None
-        row = self.session.execute(
-            select(Ticket.id, Ticket.number, Ticket.merged_into_id).where(Ticket.number == number)
-        ).first()
-        return (row[0], row[1], row[2] is not None) if row else None
+        state = self.index.tickets[key]
+        return (state.key, number, state.merged_into is not None) if number is not None else None
 
     def label(self, number: int) -> str:
-        return self.ctx.settings.ticket_label(number)
+        return self.settings.ticket_label(number)
 
 
 def check_lines(
-    lines: tuple[CommandLine, ...], resolver: DbResolver
+    lines: tuple[CommandLine, ...], resolver: Resolver
 ) -> tuple[list[tuple[CommandLine, Change]], list[tuple[CommandLine | None, str]]]:
     """Every line's change, and every line's error."""
     changes: list[tuple[CommandLine, Change]] = []
@@ -121,12 +117,12 @@ def check_lines(
     return changes, errors
 
 
-@dataclass
+@dataclass(frozen=True)
 class ReplyPlan:
     """An agent's reply read and checked: its commands, their errors, the customer's text."""
 
-    changes: list[tuple[CommandLine, Change]]
-    errors: list[tuple[CommandLine | None, str]]
+    changes: tuple[tuple[CommandLine, Change], ...]
+    errors: tuple[tuple[CommandLine | None, str], ...]
     text: str
     files: tuple[AttachmentPart, ...]
 
@@ -134,16 +130,13 @@ class ReplyPlan:
         return any(c.kind == kind for _, c in self.changes)
 
 
-def plan(
-    session: Session, ctx: DeskContext, agent: AgentRow, ticket: Ticket, msg: ParsedMessage
-) -> ReplyPlan:
+def plan(msg: ParsedMessage, resolver: Resolver, notes: Sequence[str]) -> ReplyPlan:
     """Validate every command line and what is left for the customer; apply nothing."""
     found = find_commands(msg.text)
-    changes, errors = check_lines(found.commands, DbResolver(session, ctx, agent, ticket.id))
+    changes, errors = check_lines(found.commands, resolver)
     text = customer_text(found.body)
     files = tuple(a for a in msg.attachments if not a.inline)
-    result = ReplyPlan(changes, errors, text, files)
-    quiet = result.has("note") or result.has("spam")
+    quiet = any(c.kind in ("note", "spam") for _, c in changes)
     if not errors and not text and files and not quiet:
         errors.append(
             (
@@ -152,7 +145,7 @@ def plan(
                 "words with it, or add #note to keep it internal",
             )
         )
-    if not errors and text and not quiet and _leaks_note(session, ticket.id, text):
+    if not errors and text and not quiet and leaks_note(notes, text):
         errors.append(
             (
                 None,
@@ -162,7 +155,7 @@ def plan(
         )
     if not errors and not changes and not text and not files:
         errors.append((None, "the reply is empty: no command and no text for the customer"))
-    return result
+    return ReplyPlan(tuple(changes), tuple(errors), text, files)
 
 
-__all__ = ["DbResolver", "Found", "Handled", "ReplyPlan", "check_lines", "customer_text", "plan"]
+__all__ = ["Found", "Handled", "IndexResolver", "ReplyPlan", "check_lines", "customer_text", "plan"]

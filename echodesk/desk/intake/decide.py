@@ -13,6 +13,7 @@ import re
 from datetime import datetime
 
 from echodesk.config import Settings
+from echodesk.desk.agents.decide import AgentDecision, decide_agent_mail
 from echodesk.desk.batch import (
     AuditEntry,
     BatchIndex,
@@ -58,6 +59,8 @@ class Decider:
         self.rules = rules
         self.rules_context = rules_context or RulesContext()
         self.plan = Plan()
+        #: Agents' mail, decided here and carried out once the batch's customer mail is written.
+        self.agent_mail: list[tuple[Item, AgentDecision]] = []
         self.own = (settings.support_address.lower(),)
 
     def decide(self, item: Item) -> None:
@@ -120,7 +123,7 @@ class Decider:
             self._audit("mail.auto-reply", "spool", item.row_id, None, {"reason": item.reason})
             return
         item.kind = "agent"
-        self.plan.agent_mail.append(item)
+        self.agent_mail.append((item, decide_agent_mail(item, self.index, self.settings)))
 
     def _keys(self, item: Item) -> ThreadingKeys:
         msg = item.msg

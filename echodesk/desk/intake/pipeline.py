@@ -20,7 +20,8 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from echodesk.desk import audit
-from echodesk.desk.agents import mail as agentmail
+from echodesk.desk.agents.decide import AgentDecision, Commands
+from echodesk.desk.agents.mail import carry_out
 from echodesk.desk.batch import (
     AuditEntry,
     BatchIndex,
@@ -29,6 +30,7 @@ from echodesk.desk.batch import (
     PlannedMessage,
     TicketState,
 )
+from echodesk.desk.commands.parse import find_commands
 from echodesk.desk.context import DeskContext
 from echodesk.desk.intake.decide import ACTOR, Decider
 from echodesk.desk.intake.senderchecks import SenderChecks
@@ -182,7 +184,7 @@ def process_batch(session: Session, parsed: Sequence[Parsed], ctx: DeskContext) 
     )
     for item in items:
         decider.decide(item)
-    tickets = _apply(session, ctx, decider.plan, decider.index, now)
+    tickets = _apply(session, ctx, decider, now)
     return [_outcome(item, decider.index, tickets) for item in items] + deferred
 
 
@@ -232,19 +234,52 @@ def _index(session: Session, items: list[Item], ctx: DeskContext, now: datetime)
     ticket_ids = {m.ticket_id for m in stored.values()} | {t for v in children.values() for t in v}
     ticket_ids |= {i.reply_ticket for i in items if i.reply_ticket is not None}
     ticket_ids |= {r.ticket_id for r in sent if r.ticket_id is not None}
-    tickets = lookups.tickets(session, ticket_ids, tags)
+    agents = lookups.active_agents(session)
+    signed, named = _agent_mail_refs(items, agents, ctx)
+    tickets = lookups.tickets(session, ticket_ids | signed, tags | named)
     return BatchIndex(
         spool_seen=lookups.processed_spool_keys(session, own_ids),
         stored=stored,
         children=children,
         tickets=tickets,
         participants=lookups.participants(session, _tagged(tickets, tags)),
-        agents=lookups.active_agent_emails(session),
+        agents=agents,
+        notes=_notes(session, tickets, signed),
         outbox=sent_by_id,
         outbox_by_message=sent_by_mid,
         ack_counts=_ack_counts(session, items, ctx, now),
         opened=_opened(session, items),
     )
+
+
+def _agent_mail_refs(
+    items: list[Item], agents: dict[str, lookups.AgentRow], ctx: DeskContext
+) -> tuple[set[int], set[int]]:
+    """What agents' mail in the batch names: the tickets its signatures are about, and
+    the ticket numbers its command lines name (``#merge TKT-0040``)."""
+    signed: set[int] = set()
+    named: set[int] = set()
+    for item in items:
+        if not item.signed and (item.msg.from_ is None or item.msg.from_.key not in agents):
+            continue
+        signed |= {ticket for ticket, _ in item.signed}
+        for line in find_commands(item.msg.text).commands:
+            named |= {n for a in line.args if (n := ctx.settings.parse_ticket_label(a)) is not None}
+    return signed, named
+
+
+def _notes(
+    session: Session, tickets: dict[int, lookups.TicketRow], signed: set[int]
+) -> dict[int, list[str]]:
+    """The internal notes of the tickets agents' mail is about, where they live on."""
+    if not signed:
+        return {}
+
+    def merged_into(tid: int) -> int | None:
+        row = tickets.get(tid)
+        return row.merged_into_id if row is not None else None
+
+    return lookups.internal_notes(session, {merge_chain(t, merged_into)[-1] for t in signed})
 
 
 def _tagged(tickets: dict[int, lookups.TicketRow], tags: set[int]) -> list[int]:
@@ -284,10 +319,9 @@ def _ack_counts(
     return lookups.recent_outbox_counts(session, senders, "ack", now - timedelta(hours=24))
 
 
-def _apply(
-    session: Session, ctx: DeskContext, plan: Plan, index: BatchIndex, now: datetime
-) -> dict[int, int]:
-    """Write the plan; return the id of every ticket key (new tickets get theirs here)."""
+def _apply(session: Session, ctx: DeskContext, decided: Decider, now: datetime) -> dict[int, int]:
+    """Write what the batch decided; return the id of every ticket key (new ones get theirs)."""
+    plan, index = decided.plan, decided.index
     customer_ids = writes.upsert_customers(session, plan.customers)
     ids = _insert_tickets(session, plan.new_tickets, customer_ids)
     ids.update({key: key for key in index.tickets if key > 0})
@@ -311,17 +345,30 @@ def _apply(
         [_audit_row(e, ids, index, message_ids) for e in plan.audit] + merge_audit + mail_audit,
     )
     _notify_agents(notifier, plan, index, ids, message_ids, now)
-    for item in plan.agent_mail:
-        _agent_mail(session, ctx, item, notifier, now)
+    for item, decision in decided.agent_mail:
+        _agent_mail(session, ctx, item, decision, _ticket_id(decision, index, ids), notifier, now)
     notifier.flush(now)
     writes.finish_spool_rows(session, [_spool_row(item, index, ids) for item in plan.items])
     return ids
 
 
+def _ticket_id(decision: AgentDecision, index: BatchIndex, ids: dict[int, int]) -> int | None:
+    """The stored id of the ticket an agent's reply is about, where it lives on now."""
+    if not isinstance(decision, Commands):
+        return None
+    return ids.get(index.live(decision.ticket))
+
+
 def _agent_mail(
-    session: Session, ctx: DeskContext, item: Item, notifier: Notifier, now: datetime
+    session: Session,
+    ctx: DeskContext,
+    item: Item,
+    decision: AgentDecision,
+    ticket_id: int | None,
+    notifier: Notifier,
+    now: datetime,
 ) -> None:
-    handled = agentmail.handle(session, ctx, item, notifier, now)
+    handled = carry_out(session, ctx, item.msg, decision, ticket_id, notifier, now)
     item.kind, item.reason = handled.kind, handled.reason
     item.ticket_id, item.ticket_number = handled.ticket_id, handled.ticket_number
     session.flush()
