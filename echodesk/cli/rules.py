@@ -24,7 +24,7 @@ from echodesk.errors import EchoError, RuleError
 from echodesk.mailbox.mailtime import mail_time
 from echodesk.mailbox.message import ParsedMessage
 from echodesk.mailbox.parse import parse_message
-from echodesk.rules import EMPTY, Action, Decision, Facts, RuleSet, evaluate, load_rules
+from echodesk.rules import EMPTY, Action, Facts, RuleDecision, RuleSet, evaluate, load_rules
 from echodesk.store import lookups
 from echodesk.store import spool as spool_store
 from echodesk.store.models import InboundSpool
@@ -67,7 +67,7 @@ def _describe(action: Action) -> str:
     return f"{action.kind} {shown}".strip()
 
 
-def _as_json(decision: Decision, event: str) -> dict[str, Any]:
+def _as_json(decision: RuleDecision, event: str) -> dict[str, Any]:
     return {
         "event": event,
         "rules": [
@@ -108,7 +108,7 @@ def _event(app: App, msg: ParsedMessage) -> tuple[str, int]:
     return ("customer_reply" if known else "new_ticket"), len(opened.get(sender, ()))
 
 
-def _print(decision: Decision) -> None:
+def _print(decision: RuleDecision) -> None:
     for outcome in decision.outcomes:
         mark = "MATCH" if outcome.matched else "no   "
         click.echo(f"{mark} {outcome.rule}: {outcome.why}")

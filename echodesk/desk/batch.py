@@ -2,10 +2,12 @@
 
 The pipeline fetches what the batch can depend on (see
 :mod:`echodesk.store.lookups`) into a :class:`BatchIndex`, then decides the
-messages one by one in spool order. Each decision updates the index, so a
-message sees the tickets and messages the earlier ones of the same batch
-created, exactly as if they had been committed one at a time. The result is
-a :class:`Plan`: plain rows for :mod:`echodesk.store.writes` to apply.
+messages one by one in spool order. A message comes in as a frozen
+:class:`Item` and leaves as a frozen :class:`Decision` (what became of it);
+what it changes goes into the batch's :class:`Plan`. Each decision updates
+the index, so a message sees the tickets and messages the earlier ones of the
+same batch created, exactly as if they had been committed one at a time. The
+plan is written with set-at-a-time statements (:mod:`echodesk.store.writes`).
 """
 
 from __future__ import annotations
@@ -44,39 +46,32 @@ class TicketState:
     changes: dict[str, Any] = field(default_factory=dict)
 
 
-@dataclass
+@dataclass(frozen=True)
 class Item:
-    """One claimed spool row and what became of it."""
+    """One claimed spool row: its message parsed, trimmed and classified, as deciding reads it.
+
+    Filled in once, outside any transaction (:func:`~echodesk.desk.intake.pipeline.parse_row`);
+    what becomes of it is a separate :class:`Decision`.
+    """
 
     row_id: int
     msg: ParsedMessage
     trimmed: str = ""
-    stored_id: str = ""
-    state: str = "processed"
-    kind: str = ""
-    reason: str = ""
-    ticket: int | None = None
-    created: bool = False
-    #: Whether the message itself was added to ``ticket`` (a bounce only notes it).
-    appended: bool = False
     verdict: Verdict | None = None
     #: The ticket a signed reply address it was sent to names.
     reply_ticket: int | None = None
     #: The outbox row a signed VERP address it was sent to names.
     verp_outbox: int | None = None
     bounce: BounceReport | None = None
-    complaint: ComplaintReport | None = None
     #: (ticket id, agent id) of every valid agent signature the message carries.
     signed: tuple[tuple[int, int], ...] = ()
-    #: The ticket, when it is known by id rather than by a key of the batch (agent mail).
-    ticket_id: int | None = None
-    ticket_number: int | None = None
     #: Released from quarantine by an operator: the spam, flood and rule checks are skipped.
     released: bool = False
     #: What Echo and the trusted hosts found about the sender (see mailbox.trust).
     sender: SenderCheck | None = None
     #: The message's own time (see :mod:`echodesk.mailbox.mailtime`).
     sent_at: datetime | None = None
+    complaint: ComplaintReport | None = None
 
     @property
     def time(self) -> datetime:
@@ -86,24 +81,45 @@ class Item:
         return mail_time(self.msg.date, self.msg.first_received, None, utcnow())
 
 
-@dataclass
+@dataclass(frozen=True)
+class Decision:
+    """What became of one spool row: its state and kind, why, and its ticket."""
+
+    #: The Message-ID it is stored under (derived when another message had its id).
+    stored_id: str
+    state: str = "processed"
+    kind: str = ""
+    reason: str = ""
+    #: The ticket, by its key in the batch (see :class:`BatchIndex`).
+    ticket: int | None = None
+    created: bool = False
+    #: Whether the message itself was added to ``ticket`` (a bounce only notes it).
+    appended: bool = False
+    #: The ticket, when it is known by id rather than by a key of the batch (agent mail).
+    ticket_id: int | None = None
+    ticket_number: int | None = None
+
+
+@dataclass(frozen=True)
 class PlannedMessage:
     item: Item
+    stored_id: str
+    #: Whether the message opened its ticket (agents are told of a new ticket, not a reply).
+    created: bool
     ticket: int
     kind: Kind
     reason: str
     customer_email: str | None
-    trimmed: str
 
 
-@dataclass
+@dataclass(frozen=True)
 class Merge:
     source: int
     target: int
     reason: str
 
 
-@dataclass
+@dataclass(frozen=True)
 class AuditEntry:
     actor: str
     action: str
@@ -114,7 +130,7 @@ class AuditEntry:
     target: int
 
 
-@dataclass
+@dataclass(frozen=True)
 class BounceEvent:
     """A delivery failure (or a complaint) matched to the outbox row and ticket it is about."""
 
@@ -129,12 +145,14 @@ class BounceEvent:
     complaint: str = ""
 
 
-@dataclass
+@dataclass(frozen=True)
 class PlannedAck:
     """An acknowledgement (or a rule's auto-reply) to send to the customer."""
 
     ticket: int
     item: Item
+    #: The Message-ID the acknowledged message is stored under (the ack threads on it).
+    stored_id: str
     rcpt: str
     name: str
     #: A rule's auto_reply: its template and its name (default: the acknowledgement).
@@ -142,7 +160,7 @@ class PlannedAck:
     rule: str = ""
 
 
-@dataclass
+@dataclass(frozen=True)
 class PlannedRules:
     """What matched rules ask to do to a ticket (applied once the ticket exists)."""
 
@@ -153,7 +171,6 @@ class PlannedRules:
 
 @dataclass
 class Plan:
-    items: list[Item] = field(default_factory=list)
     new_tickets: list[TicketState] = field(default_factory=list)
     messages: list[PlannedMessage] = field(default_factory=list)
     merges: list[Merge] = field(default_factory=list)

@@ -2,7 +2,7 @@
 
 A rules file is an ordered list of rules. Each incoming message is checked
 against every rule in order; the actions of every rule that matches are
-collected, in rule order, into a :class:`Decision`, which the desk then
+collected, in rule order, into a :class:`RuleDecision`, which the desk then
 carries out in one place. Each rule's outcome says *why* it matched or not,
 for ``rules test`` and the audit log.
 
@@ -138,7 +138,7 @@ from __future__ import annotations
 
 from echodesk.rules.actions import ACTIONS, Action
 from echodesk.rules.conditions import CONDITIONS
-from echodesk.rules.engine import Decision, RuleOutcome, evaluate
+from echodesk.rules.engine import RuleDecision, RuleOutcome, evaluate
 from echodesk.rules.facts import Facts, RulesContext
 from echodesk.rules.nodes import RulesFileError
 from echodesk.rules.schema import EMPTY, Rule, RuleSet, load_rules, parse_rules
@@ -156,9 +156,9 @@ def reference() -> str:
 __all__ = [
     "EMPTY",
     "Action",
-    "Decision",
     "Facts",
     "Rule",
+    "RuleDecision",
     "RuleOutcome",
     "RuleSet",
     "RulesContext",

@@ -1,4 +1,4 @@
-"""Evaluation: a RuleSet and one message's facts -> a Decision. Decide, never act.
+"""Evaluation: a RuleSet and one message's facts -> a RuleDecision. Decide, never act.
 
 :func:`evaluate` is pure: no I/O, no clock (``facts.now``), no database. It
 returns every matched rule's actions in rule order, and for every rule an
@@ -28,7 +28,7 @@ class RuleOutcome:
 
 
 @dataclass(frozen=True)
-class Decision:
+class RuleDecision:
     actions: tuple[Action, ...]  # of every matched rule, in rule order
     outcomes: tuple[RuleOutcome, ...]  # one per rule, skipped ones included
 
@@ -65,7 +65,7 @@ def _outcome(rule: Rule, view: View, stopped_by: str) -> RuleOutcome:
     return RuleOutcome(rule.name, result.held, result.why, rule.actions if result.held else ())
 
 
-def evaluate(rules: RuleSet, facts: Facts, context: RulesContext = DEFAULT_CONTEXT) -> Decision:
+def evaluate(rules: RuleSet, facts: Facts, context: RulesContext = DEFAULT_CONTEXT) -> RuleDecision:
     """Every rule in order, against one message; never raises for any message."""
     view = View(facts, context)
     outcomes: list[RuleOutcome] = []
@@ -76,4 +76,4 @@ def evaluate(rules: RuleSet, facts: Facts, context: RulesContext = DEFAULT_CONTE
         if outcome.matched and rule.stop:
             stopped_by = rule.name
     actions = tuple(a for o in outcomes for a in o.actions)
-    return Decision(actions=actions, outcomes=tuple(outcomes))
+    return RuleDecision(actions=actions, outcomes=tuple(outcomes))

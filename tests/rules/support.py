@@ -8,8 +8,8 @@ from datetime import UTC, datetime
 from echodesk.mailbox.message import ParsedMessage
 from echodesk.mailbox.parse import parse_message
 from echodesk.rules import (
-    Decision,
     Facts,
+    RuleDecision,
     RuleOutcome,
     RulesContext,
     RuleSet,
@@ -46,7 +46,7 @@ def decide(
     now: datetime = MONDAY_10,
     tickets: int = 0,
     context: RulesContext | None = None,
-) -> Decision:
+) -> RuleDecision:
     facts = Facts(msg or mail(), event, now, tickets)
     return evaluate(rules, facts, context or RulesContext())
 

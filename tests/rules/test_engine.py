@@ -1,4 +1,4 @@
-"""evaluate(): rule order, `on`, `stop`, the Decision's views, and never raising."""
+"""evaluate(): rule order, `on`, `stop`, the RuleDecision's views, and never raising."""
 
 from __future__ import annotations
 

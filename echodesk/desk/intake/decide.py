@@ -10,6 +10,7 @@ their parent joined in, an acknowledgement for a new ticket if configured).
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from datetime import datetime
 
 from echodesk.config import Settings
@@ -17,6 +18,7 @@ from echodesk.desk.agents.decide import AgentDecision, decide_agent_mail
 from echodesk.desk.batch import (
     AuditEntry,
     BatchIndex,
+    Decision,
     Item,
     Merge,
     Plan,
@@ -37,7 +39,7 @@ from echodesk.desk.tickets.status import (
 from echodesk.mailbox.classify import Kind, classify
 from echodesk.mailbox.message import ParsedMessage
 from echodesk.mailbox.spam import spam_reason
-from echodesk.rules import EMPTY, Decision, Facts, RulesContext, RuleSet, evaluate
+from echodesk.rules import EMPTY, Facts, RuleDecision, RulesContext, RuleSet, evaluate
 
 ACTOR = "system:pipeline"
 
@@ -63,72 +65,68 @@ class Decider:
         self.agent_mail: list[tuple[Item, AgentDecision]] = []
         self.own = (settings.support_address.lower(),)
 
-    def decide(self, item: Item) -> None:
-        """Decide one message and record the result on ``item`` and in the plan."""
-        self.plan.items.append(item)
+    def decide(self, item: Item) -> Decision:
+        """Decide one message: what becomes of it; what it changes goes into the plan."""
         msg = item.msg
-        item.stored_id, duplicate_of = self._stored_id(msg)
+        stored_id, duplicate_of = self._stored_id(msg)
         if duplicate_of:
-            item.state, item.kind, item.reason = "duplicate", "duplicate", duplicate_of
-            return
+            return Decision(stored_id, "duplicate", "duplicate", duplicate_of)
         self.index.spool_seen.add((msg.message_id, msg.content_hash))
         verdict = item.verdict or classify(msg, self.own)
-        item.kind = verdict.kind.value
+        kind = verdict.kind.value
         if verdict.kind in (Kind.BOUNCE, Kind.COMPLAINT):
-            self._report(item, verdict.kind, verdict.reason)
-            return
+            return self._report(item, stored_id, verdict.kind, verdict.reason)
         if verdict.kind is Kind.LOOP:
-            item.reason = verdict.reason
             self._audit("mail.loop", "spool", item.row_id, None, {"reason": verdict.reason})
-            return
+            return Decision(stored_id, kind=kind, reason=verdict.reason)
         sender = msg.from_.key if msg.from_ else ""
         if item.signed or sender in self.index.agents:
-            self._agent_mail(item, verdict.kind, verdict.reason)
-            return
+            return self._agent_mail(item, stored_id, verdict.kind, verdict.reason)
         spam = spam_reason(msg, self.settings.spam_threshold, self.settings.spam_header)
         if spam and not item.released:
-            self._quarantine(item, spam)
-            return
-        match = find_ticket(self._keys(item), self.index)
+            return self._quarantine(item, stored_id, spam)
+        match = find_ticket(self._keys(item, stored_id), self.index)
         if verdict.kind is Kind.AUTO_REPLY:
-            item.reason = verdict.reason
-            if match.ticket_id is not None:
-                item.ticket = match.ticket_id
-                self._add_message(item, match.ticket_id, Kind.AUTO_REPLY, match.reason, None)
-            return
-        self._customer_mail(item, match)
+            if match.ticket_id is None:
+                return Decision(stored_id, kind=kind, reason=verdict.reason)
+            self._add_message(item, stored_id, match.ticket_id, Kind.AUTO_REPLY, match.reason)
+            return Decision(
+                stored_id, kind=kind, reason=verdict.reason, ticket=match.ticket_id, appended=True
+            )
+        return self._customer_mail(item, stored_id, match)
 
-    def _report(self, item: Item, kind: Kind, why: str) -> None:
+    def _report(self, item: Item, stored_id: str, kind: Kind, why: str) -> Decision:
         """Match a bounce or complaint to what Echo sent; one about other mail is only
         recorded, so nobody can silence a customer with a report about mail Echo never sent."""
         if kind is Kind.COMPLAINT:
             matched, unmatched = match_complaint(item, self.index), "mail.complaint.unmatched"
         else:
             matched, unmatched = match_bounce(item, self.index), "mail.bounce.unmatched"
-        item.reason = f"{why}; {matched.reason}"
+        reason = f"{why}; {matched.reason}"
         if matched.event is None:
-            self._audit(unmatched, "spool", item.row_id, None, {"reason": item.reason})
-            return
+            self._audit(unmatched, "spool", item.row_id, None, {"reason": reason})
+            return Decision(stored_id, kind=kind.value, reason=reason)
         self.plan.bounces.append(matched.event)
-        item.ticket = matched.event.ticket
+        return Decision(stored_id, kind=kind.value, reason=reason, ticket=matched.event.ticket)
 
-    def _agent_mail(self, item: Item, kind: Kind, why: str) -> None:
-        """Mail from an agent, or answering an agent's notification: verified later.
+    def _agent_mail(self, item: Item, stored_id: str, kind: Kind, why: str) -> Decision:
+        """Mail from an agent, or answering an agent's notification: decided from the index,
+        carried out once the batch's customer mail is written.
 
         An auto-reply (an agent's out-of-office answering a notification) is never
         an agent's reply: it is recorded and nothing is done.
         """
         if kind is Kind.AUTO_REPLY:
-            item.kind, item.reason = kind.value, f"{why} (answering an agent's notification)"
-            self._audit("mail.auto-reply", "spool", item.row_id, None, {"reason": item.reason})
-            return
-        item.kind = "agent"
+            reason = f"{why} (answering an agent's notification)"
+            self._audit("mail.auto-reply", "spool", item.row_id, None, {"reason": reason})
+            return Decision(stored_id, kind=kind.value, reason=reason)
         self.agent_mail.append((item, decide_agent_mail(item, self.index, self.settings)))
+        return Decision(stored_id, kind="agent")
 
-    def _keys(self, item: Item) -> ThreadingKeys:
+    def _keys(self, item: Item, stored_id: str) -> ThreadingKeys:
         msg = item.msg
         return ThreadingKeys(
-            message_id=item.stored_id,
+            message_id=stored_id,
             in_reply_to=msg.in_reply_to,
             references=msg.references,
             subject_tag=subject_tag(msg.subject, self.tag_pattern),
@@ -157,10 +155,10 @@ class Decider:
             return derived, "already stored under a derived Message-ID"
         return derived, ""
 
-    def _quarantine(self, item: Item, why: str) -> None:
+    def _quarantine(self, item: Item, stored_id: str, why: str) -> Decision:
         """Keep the message in the spool, out of every ticket, until an operator decides."""
-        item.state, item.kind, item.reason = "quarantined", "customer", why
         self._audit("mail.quarantine", "spool", item.row_id, None, {"reason": why})
+        return Decision(stored_id, "quarantined", "customer", why)
 
     def _flooding(self, item: Item, email: str | None) -> str:
         """Why a new ticket from this address would be one too many ("" if it is not).
@@ -176,31 +174,34 @@ class Decider:
             return ""
         return f"flood: {email} already opened {opened} tickets in 24 hours (limit {limit})"
 
-    def _customer_mail(self, item: Item, match: Match) -> None:
+    def _customer_mail(self, item: Item, stored_id: str, match: Match) -> Decision:
         msg = item.msg
         sender = msg.from_
         email = sender.key if sender else None
         if match.ticket_id is None and not item.released and (flood := self._flooding(item, email)):
-            self._quarantine(item, flood)
-            return
-        decision = self._rules(item, match, email)
-        if decision is not None and not item.released and self._held_by_rule(item, decision):
-            return
+            return self._quarantine(item, stored_id, flood)
+        ruled = self._rules(item, match, email)
+        if ruled is not None and not item.released:
+            held = self._held_by_rule(item, stored_id, ruled)
+            if held is not None:
+                return held
         if sender is not None:
             seen = item.time
             name, first = self.plan.customers.get(sender.key, (sender.name, seen))
             self.plan.customers[sender.key] = (name or sender.name, min(first, seen))
         ticket, created, reason = self._target_ticket(item, match, email)
-        item.ticket, item.created, item.reason = ticket, created, reason
-        self._join_early_replies(ticket, item.stored_id)
-        self._add_message(item, ticket, Kind.CUSTOMER, reason, email)
+        self._join_early_replies(ticket, stored_id)
+        self._add_message(item, stored_id, ticket, Kind.CUSTOMER, reason, email, created=created)
         if created and self.settings.acknowledgement:
-            self._acknowledge(item, ticket)
-        if decision is not None and decision.actions:
-            self._plan_rule_actions(item, ticket, decision)
+            self._acknowledge(item, stored_id, ticket)
+        if ruled is not None and ruled.actions:
+            self._plan_rule_actions(item, stored_id, ticket, ruled)
+        return Decision(
+            stored_id, kind="customer", reason=reason, ticket=ticket, created=created, appended=True
+        )
 
     # -- routing rules -----------------------------------------------------------
-    def _rules(self, item: Item, match: Match, email: str | None) -> Decision | None:
+    def _rules(self, item: Item, match: Match, email: str | None) -> RuleDecision | None:
         """The rules' decision for customer mail (None when there are no rules)."""
         if not self.rules.rules:
             return None
@@ -213,21 +214,21 @@ class Decider:
         facts = Facts(msg=item.msg, event=event, now=self.now, customer_tickets_24h=opened)
         return evaluate(self.rules, facts, self.rules_context)
 
-    def _held_by_rule(self, item: Item, decision: Decision) -> bool:
-        """A rule's drop (recorded, never silent) or quarantine; True when it held the mail."""
-        if decision.drop is not None:
-            rule, why = decision.drop.rule, decision.drop.value
-            item.state, item.kind = "dropped", "customer"
-            item.reason = f"dropped by rule '{rule}'" + (f": {why}" if why else "")
+    def _held_by_rule(self, item: Item, stored_id: str, ruled: RuleDecision) -> Decision | None:
+        """A rule's drop (recorded, never silent) or quarantine; None when no rule held it."""
+        if ruled.drop is not None:
+            rule, why = ruled.drop.rule, ruled.drop.value
+            reason = f"dropped by rule '{rule}'" + (f": {why}" if why else "")
             self._audit("rules.drop", "spool", item.row_id, None, {"rule": rule, "reason": why})
-            return True
-        if decision.quarantine is not None:
-            rule, why = decision.quarantine.rule, decision.quarantine.value
-            self._quarantine(item, f"rule '{rule}'" + (f": {why}" if why else ""))
-            return True
-        return False
+            return Decision(stored_id, "dropped", "customer", reason)
+        if ruled.quarantine is not None:
+            rule, why = ruled.quarantine.rule, ruled.quarantine.value
+            return self._quarantine(item, stored_id, f"rule '{rule}'" + (f": {why}" if why else ""))
+        return None
 
-    def _plan_rule_actions(self, item: Item, ticket: int, decision: Decision) -> None:
+    def _plan_rule_actions(
+        self, item: Item, stored_id: str, ticket: int, decision: RuleDecision
+    ) -> None:
         """Auto-replies go with the acknowledgements (same loop protections); the rest
         waits for the ticket to exist."""
         rest = []
@@ -235,18 +236,17 @@ class Decider:
             if action.kind != "auto_reply":
                 rest.append(action)
                 continue
-            planned = ack_or_reason(self.settings, item, ticket, self.index, self.plan)
+            planned = ack_or_reason(self.settings, item, stored_id, ticket, self.index, self.plan)
             if isinstance(planned, str):
                 payload: dict[str, object] = {"rule": action.rule, "reason": planned}
                 self._audit("rules.auto_reply.skipped", "ticket", ticket, ticket, payload)
             else:
-                planned.text, planned.rule = action.value, action.rule
-                self.plan.acks.append(planned)
+                self.plan.acks.append(replace(planned, text=action.value, rule=action.rule))
         if rest:
             self.plan.rule_actions.append(PlannedRules(ticket, item, tuple(rest)))
 
-    def _acknowledge(self, item: Item, ticket: int) -> None:
-        planned = ack_or_reason(self.settings, item, ticket, self.index, self.plan)
+    def _acknowledge(self, item: Item, stored_id: str, ticket: int) -> None:
+        planned = ack_or_reason(self.settings, item, stored_id, ticket, self.index, self.plan)
         if isinstance(planned, str):
             self._audit("mail.acknowledge.skipped", "ticket", ticket, ticket, {"reason": planned})
         else:
@@ -320,12 +320,20 @@ class Decider:
             self.plan.merges.append(Merge(other, target, "replies arrived before their parent"))
 
     def _add_message(
-        self, item: Item, ticket: int, kind: Kind, reason: str, email: str | None
+        self,
+        item: Item,
+        stored_id: str,
+        ticket: int,
+        kind: Kind,
+        reason: str,
+        email: str | None = None,
+        *,
+        created: bool = False,
     ) -> None:
         msg = item.msg
-        item.appended = True
-        self.plan.messages.append(PlannedMessage(item, ticket, kind, reason, email, item.trimmed))
-        self.index.messages[item.stored_id] = (ticket, msg.content_hash, "inbound")
+        planned = PlannedMessage(item, stored_id, created, ticket, kind, reason, email)
+        self.plan.messages.append(planned)
+        self.index.messages[stored_id] = (ticket, msg.content_hash, "inbound")
         for parent in msg.thread_ids:
             self.index.children.setdefault(parent, []).append(ticket)
         state = self.index.tickets[ticket]

@@ -11,7 +11,7 @@ at a time, so a bad message fails alone.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from email.utils import parseaddr
 from typing import Any
@@ -22,9 +22,11 @@ from sqlalchemy.orm import Session
 from echodesk.desk import audit
 from echodesk.desk.agents.decide import AgentDecision, Commands
 from echodesk.desk.agents.mail import carry_out
+from echodesk.desk.agents.plan import Handled
 from echodesk.desk.batch import (
     AuditEntry,
     BatchIndex,
+    Decision,
     Item,
     Plan,
     PlannedMessage,
@@ -40,14 +42,14 @@ from echodesk.desk.outbound.notify import Notice, Notifier
 from echodesk.desk.threader import subject_tag
 from echodesk.desk.tickets.ruleactions import apply_rule_actions
 from echodesk.desk.tickets.status import opened
-from echodesk.mailbox.bounce import BounceReport, read_bounce
+from echodesk.mailbox.bounce import read_bounce
 from echodesk.mailbox.classify import Kind, Verdict, classify
-from echodesk.mailbox.complaint import ComplaintReport, read_complaint
+from echodesk.mailbox.complaint import read_complaint
 from echodesk.mailbox.mailtime import mail_time
 from echodesk.mailbox.message import ParsedMessage
 from echodesk.mailbox.parse import parse_message
 from echodesk.mailbox.trim import trim_reply
-from echodesk.mailbox.trust import SenderCheck, check_sender
+from echodesk.mailbox.trust import check_sender
 from echodesk.store import lookups, spool, writes
 from echodesk.store.models import Ticket
 from echodesk.store.spool import Claimed
@@ -70,25 +72,6 @@ class Outcome:
     reason: str = ""
 
 
-@dataclass(frozen=True)
-class Parsed:
-    """A spool row's message, parsed, trimmed and classified (outside any transaction)."""
-
-    row_id: int
-    msg: ParsedMessage
-    trimmed: str
-    verdict: Verdict | None = None
-    reply_ticket: int | None = None
-    verp_outbox: int | None = None
-    bounce: BounceReport | None = None
-    signed: tuple[tuple[int, int], ...] = ()
-    released: bool = False
-    sender: SenderCheck | None = None
-    #: The message's own time (see :mod:`echodesk.mailbox.mailtime`).
-    sent_at: datetime | None = None
-    complaint: ComplaintReport | None = None
-
-
 _ENVELOPE_HEADERS = ("delivered-to", "x-original-to", "envelope-to")
 
 
@@ -101,7 +84,7 @@ def _addressed_to(row: Claimed, msg: ParsedMessage) -> list[str]:
     return [a for a in dict.fromkeys(a.strip().lower() for a in found) if "@" in a]
 
 
-def parse_row(row: Claimed, ctx: DeskContext, checks: SenderChecks | None = None) -> Parsed:
+def parse_row(row: Claimed, ctx: DeskContext, checks: SenderChecks | None = None) -> Item:
     """Parse, trim and classify one row, and store its attachments' bytes.
 
     Raises only if its raw bytes cannot be read. The attachment files are
@@ -131,7 +114,7 @@ def parse_row(row: Claimed, ctx: DeskContext, checks: SenderChecks | None = None
     signed = _signed(to, msg, ctx)
     checked = check_sender(msg, ctx.settings)
     sent_at = mail_time(msg.date, msg.first_received, row.received_at, utcnow())
-    return Parsed(
+    return Item(
         row.id,
         msg,
         trimmed,
@@ -156,36 +139,18 @@ def _signed(to: list[str], msg: ParsedMessage, ctx: DeskContext) -> tuple[tuple[
     return tuple(dict.fromkeys(found))
 
 
-def _item(p: Parsed) -> Item:
-    return Item(
-        p.row_id,
-        p.msg,
-        trimmed=p.trimmed,
-        verdict=p.verdict,
-        reply_ticket=p.reply_ticket,
-        verp_outbox=p.verp_outbox,
-        bounce=p.bounce,
-        complaint=p.complaint,
-        signed=p.signed,
-        released=p.released,
-        sender=p.sender,
-        sent_at=p.sent_at,
-    )
-
-
-def process_batch(session: Session, parsed: Sequence[Parsed], ctx: DeskContext) -> list[Outcome]:
+def process_batch(session: Session, parsed: Sequence[Item], ctx: DeskContext) -> list[Outcome]:
     """Decide and write every parsed row; rows whose conversation is busy are deferred."""
-    items = [_item(p) for p in parsed]
-    items, deferred = _lock_conversations(session, items)
+    items, deferred = _lock_conversations(session, list(parsed))
     now = utcnow()
     index = _index(session, items, ctx, now)
     decider = Decider(
         ctx.settings, ctx.tag_pattern, index, now, ctx.rules.current(), ctx.rules_context
     )
-    for item in items:
-        decider.decide(item)
-    tickets = _apply(session, ctx, decider, now)
-    return [_outcome(item, decider.index, tickets) for item in items] + deferred
+    decided = [(item, decider.decide(item)) for item in items]
+    tickets, decisions = _apply(session, ctx, decider, decided, now)
+    outcomes = [_outcome(i, d, index, tickets) for i, d in zip(items, decisions, strict=True)]
+    return outcomes + deferred
 
 
 def _lock_conversations(session: Session, items: list[Item]) -> tuple[list[Item], list[Outcome]]:
@@ -319,9 +284,16 @@ def _ack_counts(
     return lookups.recent_outbox_counts(session, senders, "ack", now - timedelta(hours=24))
 
 
-def _apply(session: Session, ctx: DeskContext, decided: Decider, now: datetime) -> dict[int, int]:
-    """Write what the batch decided; return the id of every ticket key (new ones get theirs)."""
-    plan, index = decided.plan, decided.index
+def _apply(
+    session: Session,
+    ctx: DeskContext,
+    decider: Decider,
+    decided: list[tuple[Item, Decision]],
+    now: datetime,
+) -> tuple[dict[int, int], list[Decision]]:
+    """Write what the batch decided: the id of every ticket key (new ones get theirs here),
+    and each row's decision as it stands once agents' mail was carried out."""
+    plan, index = decider.plan, decider.index
     customer_ids = writes.upsert_customers(session, plan.customers)
     ids = _insert_tickets(session, plan.new_tickets, customer_ids)
     ids.update({key: key for key in index.tickets if key > 0})
@@ -345,11 +317,21 @@ def _apply(session: Session, ctx: DeskContext, decided: Decider, now: datetime) 
         [_audit_row(e, ids, index, message_ids) for e in plan.audit] + merge_audit + mail_audit,
     )
     _notify_agents(notifier, plan, index, ids, message_ids, now)
-    for item, decision in decided.agent_mail:
-        _agent_mail(session, ctx, item, decision, _ticket_id(decision, index, ids), notifier, now)
+    final = {item.row_id: decision for item, decision in decided}
+    for item, asked in decider.agent_mail:
+        ticket_id = _ticket_id(asked, index, ids)
+        handled = _agent_mail(session, ctx, item, asked, ticket_id, notifier, now)
+        final[item.row_id] = replace(
+            final[item.row_id],
+            kind=handled.kind,
+            reason=handled.reason,
+            ticket_id=handled.ticket_id,
+            ticket_number=handled.ticket_number,
+        )
     notifier.flush(now)
-    writes.finish_spool_rows(session, [_spool_row(item, index, ids) for item in plan.items])
-    return ids
+    done = [(item, final[item.row_id]) for item, _ in decided]
+    writes.finish_spool_rows(session, [_spool_row(i, d, index, ids) for i, d in done])
+    return ids, [d for _, d in done]
 
 
 def _ticket_id(decision: AgentDecision, index: BatchIndex, ids: dict[int, int]) -> int | None:
@@ -367,11 +349,10 @@ def _agent_mail(
     ticket_id: int | None,
     notifier: Notifier,
     now: datetime,
-) -> None:
+) -> Handled:
     handled = carry_out(session, ctx, item.msg, decision, ticket_id, notifier, now)
-    item.kind, item.reason = handled.kind, handled.reason
-    item.ticket_id, item.ticket_number = handled.ticket_id, handled.ticket_number
     session.flush()
+    return handled
 
 
 def _notify_agents(
@@ -386,7 +367,7 @@ def _notify_agents(
     for planned, pk in zip(plan.messages, message_ids, strict=True):
         if planned.kind is not Kind.CUSTOMER:
             continue
-        event = Notice.NEW_TICKET if planned.item.created else Notice.CUSTOMER_REPLY
+        event = Notice.NEW_TICKET if planned.created else Notice.CUSTOMER_REPLY
         notifier.notify(ids[index.live(planned.ticket)], event, pk, now=now)
 
 
@@ -464,7 +445,7 @@ def _message_row(
         "ticket_id": ids[planned.ticket],
         "direction": "inbound",
         "kind": planned.kind.value,
-        "message_id": item.stored_id,
+        "message_id": planned.stored_id,
         "content_hash": msg.content_hash,
         "in_reply_to": " ".join(msg.in_reply_to),
         "reference_ids": " ".join(msg.references),
@@ -475,7 +456,7 @@ def _message_row(
         "subject": msg.subject,
         "body_text": msg.text,
         "body_html": msg.html,
-        "trimmed_text": planned.trimmed,
+        "trimmed_text": item.trimmed,
         "customer_id": customer_ids.get(planned.customer_email or ""),
         "agent_id": None,
         "spool_id": item.row_id,
@@ -512,30 +493,33 @@ def _audit_row(
     return audit.row(entry.actor, entry.action, entry.payload, target=where, ticket_id=ticket)
 
 
-def _spool_row(item: Item, index: BatchIndex, ids: dict[int, int]) -> dict[str, Any]:
-    ticket = ids[index.live(item.ticket)] if item.ticket is not None else item.ticket_id
+def _spool_row(
+    item: Item, decision: Decision, index: BatchIndex, ids: dict[int, int]
+) -> dict[str, Any]:
+    key = decision.ticket
+    ticket = ids[index.live(key)] if key is not None else decision.ticket_id
     return {
         "b_id": item.row_id,
-        "state": item.state,
-        "kind": item.kind,
-        "message_id": item.stored_id,
+        "state": decision.state,
+        "kind": decision.kind,
+        "message_id": decision.stored_id,
         "content_hash": item.msg.content_hash,
         "ticket_id": ticket,
-        "detail": item.reason[:4000],
+        "detail": decision.reason[:4000],
         "processed_at": utcnow(),
     }
 
 
-def _outcome(item: Item, index: BatchIndex, ids: dict[int, int]) -> Outcome:
-    live = index.live(item.ticket) if item.ticket is not None else None
+def _outcome(item: Item, decision: Decision, index: BatchIndex, ids: dict[int, int]) -> Outcome:
+    live = index.live(decision.ticket) if decision.ticket is not None else None
     return Outcome(
         spool_id=item.row_id,
-        state=item.state,
-        kind=item.kind,
-        message_id=item.stored_id,
-        ticket_id=ids[live] if live is not None else item.ticket_id,
-        ticket_number=index.tickets[live].number if live is not None else item.ticket_number,
-        created_ticket=item.created,
-        appended=item.appended and not item.created,
-        reason=item.reason,
+        state=decision.state,
+        kind=decision.kind,
+        message_id=decision.stored_id,
+        ticket_id=ids[live] if live is not None else decision.ticket_id,
+        ticket_number=index.tickets[live].number if live is not None else decision.ticket_number,
+        created_ticket=decision.created,
+        appended=decision.appended and not decision.created,
+        reason=decision.reason,
     )

@@ -19,8 +19,9 @@ from concurrent.futures import ThreadPoolExecutor
 
 from sqlalchemy.orm import Session
 
+from echodesk.desk.batch import Item
 from echodesk.desk.context import DeskContext
-from echodesk.desk.intake.pipeline import Outcome, Parsed, parse_row, process_batch
+from echodesk.desk.intake.pipeline import Outcome, parse_row, process_batch
 from echodesk.desk.intake.senderchecks import SenderChecks
 from echodesk.desk.loop import describe, run_until_stopped
 from echodesk.store import spool
@@ -30,7 +31,7 @@ from echodesk.store.spool import Claimed
 log = logging.getLogger(__name__)
 CHECK_THREADS = 8
 
-ParseResult = Parsed | Exception
+ParseResult = Item | Exception
 
 
 def log_line(outcome: Outcome) -> str:
@@ -106,7 +107,7 @@ class Worker:
             for row in rows
             if isinstance(result := parsed[row.id], Exception)
         ]
-        good = [(row, result) for row in rows if isinstance(result := parsed[row.id], Parsed)]
+        good = [(row, result) for row in rows if isinstance(result := parsed[row.id], Item)]
         if not good:
             return failed
         try:
@@ -120,7 +121,7 @@ class Worker:
             )
         return failed + [self._one(session, row, item) for row, item in good]
 
-    def _one(self, session: Session, row: Claimed, item: Parsed) -> Outcome:
+    def _one(self, session: Session, row: Claimed, item: Item) -> Outcome:
         try:
             with session.begin_nested():
                 return process_batch(session, [item], self.ctx)[0]

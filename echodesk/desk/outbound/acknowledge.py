@@ -31,7 +31,7 @@ _LIST_HEADERS = ("list-id", "list-unsubscribe", "list-post")
 
 
 def ack_or_reason(
-    settings: Settings, item: Item, ticket: int, index: BatchIndex, plan: Plan
+    settings: Settings, item: Item, stored_id: str, ticket: int, index: BatchIndex, plan: Plan
 ) -> PlannedAck | str:
     """The acknowledgement to plan for a new ticket, or why there is none."""
     msg = item.msg
@@ -51,7 +51,7 @@ def ack_or_reason(
     planned = sum(1 for a in plan.acks if a.rcpt == sender.key)
     if index.ack_counts.get(sender.key, 0) + planned >= settings.acknowledgement_limit:
         return "rate-limited"
-    return PlannedAck(ticket=ticket, item=item, rcpt=sender.key, name=sender.name)
+    return PlannedAck(ticket, item, stored_id, rcpt=sender.key, name=sender.name)
 
 
 def _text(template: str, label: str, subject: str, name: str) -> str:
@@ -79,8 +79,8 @@ def apply_acks(
             subject=state.subject,
             customer=Address(ack.name, ack.rcpt),
             cc=(),
-            thread=(ack.item.stored_id,),
-            last_inbound=ack.item.stored_id,
+            thread=(ack.stored_id,),
+            last_inbound=ack.stored_id,
         )
         template = ack.text or ctx.settings.acknowledgement
         text = _text(template, label, state.subject, ack.name)
