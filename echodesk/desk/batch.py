@@ -17,16 +17,16 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from echodesk.mailbox.bounce import BounceReport
-from echodesk.mailbox.classify import Kind, Verdict
-from echodesk.mailbox.complaint import ComplaintReport
-from echodesk.mailbox.mailtime import mail_time
-from echodesk.mailbox.message import ParsedMessage
-from echodesk.mailbox.trust import SenderCheck
-from echodesk.rules import Action
+from echodesk.desk.effects import (
+    Acknowledge,
+    AppendMessage,
+    Audit,
+    Merge,
+    RecordBounce,
+    RuleActions,
+)
 from echodesk.store.lookups import AgentRow, OutboxRef, StoredMessage, TicketRow
 from echodesk.store.tickets import merge_chain
-from echodesk.store.types import utcnow
 
 
 @dataclass
@@ -46,140 +46,20 @@ class TicketState:
     changes: dict[str, Any] = field(default_factory=dict)
 
 
-@dataclass(frozen=True)
-class Item:
-    """One claimed spool row: its message parsed, trimmed and classified, as deciding reads it.
-
-    Filled in once, outside any transaction (:func:`~echodesk.desk.intake.pipeline.parse_row`);
-    what becomes of it is a separate :class:`Decision`.
-    """
-
-    row_id: int
-    msg: ParsedMessage
-    trimmed: str = ""
-    verdict: Verdict | None = None
-    #: The ticket a signed reply address it was sent to names.
-    reply_ticket: int | None = None
-    #: The outbox row a signed VERP address it was sent to names.
-    verp_outbox: int | None = None
-    bounce: BounceReport | None = None
-    #: (ticket id, agent id) of every valid agent signature the message carries.
-    signed: tuple[tuple[int, int], ...] = ()
-    #: Released from quarantine by an operator: the spam, flood and rule checks are skipped.
-    released: bool = False
-    #: What Echo and the trusted hosts found about the sender (see mailbox.trust).
-    sender: SenderCheck | None = None
-    #: The message's own time (see :mod:`echodesk.mailbox.mailtime`).
-    sent_at: datetime | None = None
-    complaint: ComplaintReport | None = None
-
-    @property
-    def time(self) -> datetime:
-        """The message's own time; read from the message alone when the row did not say."""
-        if self.sent_at is not None:
-            return self.sent_at
-        return mail_time(self.msg.date, self.msg.first_received, None, utcnow())
-
-
-@dataclass(frozen=True)
-class Decision:
-    """What became of one spool row: its state and kind, why, and its ticket."""
-
-    #: The Message-ID it is stored under (derived when another message had its id).
-    stored_id: str
-    state: str = "processed"
-    kind: str = ""
-    reason: str = ""
-    #: The ticket, by its key in the batch (see :class:`BatchIndex`).
-    ticket: int | None = None
-    created: bool = False
-    #: Whether the message itself was added to ``ticket`` (a bounce only notes it).
-    appended: bool = False
-    #: The ticket, when it is known by id rather than by a key of the batch (agent mail).
-    ticket_id: int | None = None
-    ticket_number: int | None = None
-
-
-@dataclass(frozen=True)
-class PlannedMessage:
-    item: Item
-    stored_id: str
-    #: Whether the message opened its ticket (agents are told of a new ticket, not a reply).
-    created: bool
-    ticket: int
-    kind: Kind
-    reason: str
-    customer_email: str | None
-
-
-@dataclass(frozen=True)
-class Merge:
-    source: int
-    target: int
-    reason: str
-
-
-@dataclass(frozen=True)
-class AuditEntry:
-    actor: str
-    action: str
-    target_type: str
-    ticket: int | None
-    payload: dict[str, Any]
-    #: What the target id is: a ticket key, a spool row id, or a planned message index.
-    target: int
-
-
-@dataclass(frozen=True)
-class BounceEvent:
-    """A delivery failure (or a complaint) matched to the outbox row and ticket it is about."""
-
-    spool_row: int
-    outbox_id: int
-    ticket: int | None
-    rcpt: str
-    status: str
-    diagnostic: str
-    permanent: bool
-    #: For an abuse complaint rather than a bounce: its feedback type ("abuse", ...).
-    complaint: str = ""
-
-
-@dataclass(frozen=True)
-class PlannedAck:
-    """An acknowledgement (or a rule's auto-reply) to send to the customer."""
-
-    ticket: int
-    item: Item
-    #: The Message-ID the acknowledged message is stored under (the ack threads on it).
-    stored_id: str
-    rcpt: str
-    name: str
-    #: A rule's auto_reply: its template and its name (default: the acknowledgement).
-    text: str = ""
-    rule: str = ""
-
-
-@dataclass(frozen=True)
-class PlannedRules:
-    """What matched rules ask to do to a ticket (applied once the ticket exists)."""
-
-    ticket: int
-    item: Item
-    actions: tuple[Action, ...]
-
-
 @dataclass
 class Plan:
+    """What a batch of customer mail does, grouped by effect so each group is written
+    with one statement: the tickets it opens, then its effects (see :mod:`effects`)."""
+
     new_tickets: list[TicketState] = field(default_factory=list)
-    messages: list[PlannedMessage] = field(default_factory=list)
+    messages: list[AppendMessage] = field(default_factory=list)
     merges: list[Merge] = field(default_factory=list)
-    audit: list[AuditEntry] = field(default_factory=list)
+    audit: list[Audit] = field(default_factory=list)
     customers: dict[str, tuple[str, datetime]] = field(default_factory=dict)
     participants: dict[int, dict[str, str]] = field(default_factory=dict)
-    bounces: list[BounceEvent] = field(default_factory=list)
-    acks: list[PlannedAck] = field(default_factory=list)
-    rule_actions: list[PlannedRules] = field(default_factory=list)
+    bounces: list[RecordBounce] = field(default_factory=list)
+    acks: list[Acknowledge] = field(default_factory=list)
+    rule_actions: list[RuleActions] = field(default_factory=list)
 
 
 class BatchIndex:

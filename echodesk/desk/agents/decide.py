@@ -18,9 +18,10 @@ from dataclasses import dataclass
 
 from echodesk.config import Settings
 from echodesk.desk.agents.plan import IndexResolver, ReplyPlan, check_lines, plan
-from echodesk.desk.batch import BatchIndex, Item
+from echodesk.desk.batch import BatchIndex
 from echodesk.desk.commands.parse import CommandLine, find_commands
 from echodesk.desk.commands.registry import Change
+from echodesk.desk.item import Item
 from echodesk.mailbox.message import ParsedMessage
 from echodesk.mailbox.trust import SenderCheck, agent_refusal, check_sender, failures
 from echodesk.store.lookups import AgentRow

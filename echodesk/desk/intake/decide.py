@@ -15,17 +15,9 @@ from datetime import datetime
 
 from echodesk.config import Settings
 from echodesk.desk.agents.decide import AgentDecision, decide_agent_mail
-from echodesk.desk.batch import (
-    AuditEntry,
-    BatchIndex,
-    Decision,
-    Item,
-    Merge,
-    Plan,
-    PlannedMessage,
-    PlannedRules,
-    TicketState,
-)
+from echodesk.desk.batch import BatchIndex, Plan, TicketState
+from echodesk.desk.effects import AppendMessage, Audit, Merge, RuleActions
+from echodesk.desk.item import Decision, Item
 from echodesk.desk.outbound.acknowledge import ack_or_reason
 from echodesk.desk.outbound.bounces import match_bounce, match_complaint
 from echodesk.desk.threader import Match, ThreadingKeys, find_ticket, subject_tag
@@ -243,7 +235,7 @@ class Decider:
             else:
                 self.plan.acks.append(replace(planned, text=action.value, rule=action.rule))
         if rest:
-            self.plan.rule_actions.append(PlannedRules(ticket, item, tuple(rest)))
+            self.plan.rule_actions.append(RuleActions(ticket, item, tuple(rest)))
 
     def _acknowledge(self, item: Item, stored_id: str, ticket: int) -> None:
         planned = ack_or_reason(self.settings, item, stored_id, ticket, self.index, self.plan)
@@ -317,7 +309,7 @@ class Decider:
             source.merged_into = target
             source.changes.update(merged_into_id=target)
             plan_merge(source, self.now)
-            self.plan.merges.append(Merge(other, target, "replies arrived before their parent"))
+            self.plan.merges.append(Merge(target, other, "replies arrived before their parent"))
 
     def _add_message(
         self,
@@ -331,7 +323,7 @@ class Decider:
         created: bool = False,
     ) -> None:
         msg = item.msg
-        planned = PlannedMessage(item, stored_id, created, ticket, kind, reason, email)
+        planned = AppendMessage(item, stored_id, created, ticket, kind, reason, email)
         self.plan.messages.append(planned)
         self.index.messages[stored_id] = (ticket, msg.content_hash, "inbound")
         for parent in msg.thread_ids:
@@ -383,5 +375,5 @@ class Decider:
         actor: str = ACTOR,
     ) -> None:
         self.plan.audit.append(
-            AuditEntry(actor, action, target_type, ticket, dict(payload), target)
+            Audit(actor, action, target_type, ticket, dict(payload), target)
         )

@@ -23,19 +23,13 @@ from echodesk.desk import audit
 from echodesk.desk.agents.decide import AgentDecision, Commands
 from echodesk.desk.agents.mail import carry_out
 from echodesk.desk.agents.plan import Handled
-from echodesk.desk.batch import (
-    AuditEntry,
-    BatchIndex,
-    Decision,
-    Item,
-    Plan,
-    PlannedMessage,
-    TicketState,
-)
+from echodesk.desk.batch import BatchIndex, Plan, TicketState
 from echodesk.desk.commands.parse import find_commands
 from echodesk.desk.context import DeskContext
+from echodesk.desk.effects import AppendMessage, Audit, Merge
 from echodesk.desk.intake.decide import ACTOR, Decider
 from echodesk.desk.intake.senderchecks import SenderChecks
+from echodesk.desk.item import Decision, Item
 from echodesk.desk.outbound.acknowledge import apply_acks
 from echodesk.desk.outbound.bounces import apply_bounces
 from echodesk.desk.outbound.notify import Notice, Notifier
@@ -311,7 +305,7 @@ def _apply(
             for email, role in people.items()
         ],
     )
-    merge_audit = [_merge(session, index, ids, m.source, m.target, m.reason) for m in plan.merges]
+    merge_audit = [_merge(session, index, ids, m) for m in plan.merges]
     writes.insert_audit(
         session,
         [_audit_row(e, ids, index, message_ids) for e in plan.audit] + merge_audit + mail_audit,
@@ -438,7 +432,7 @@ def _insert_messages(
 
 
 def _message_row(
-    planned: PlannedMessage, ids: dict[int, int], customer_ids: dict[str, int], now: datetime
+    planned: AppendMessage, ids: dict[int, int], customer_ids: dict[str, int], now: datetime
 ) -> dict[str, Any]:
     msg, item = planned.item.msg, planned.item
     return {
@@ -470,17 +464,20 @@ def _message_row(
 
 
 def _merge(
-    session: Session, index: BatchIndex, ids: dict[int, int], source: int, target: int, reason: str
+    session: Session, index: BatchIndex, ids: dict[int, int], merge: Merge
 ) -> dict[str, Any]:
+    """Move a ticket the batch joined to another (both by key): its messages, its people."""
+    assert merge.source is not None  # the batch always names the ticket it merges away
+    source, target = merge.source, merge.into
     moved = writes.move_messages(session, ids[source], ids[target])
     number = index.tickets[source].number
-    payload = {"into": index.tickets[target].number, "messages": moved, "reason": reason}
+    payload = {"into": index.tickets[target].number, "messages": moved, "reason": merge.reason}
     into = ids[target]
     return audit.row(ACTOR, "tickets.merge", payload, target=("ticket", number), ticket_id=into)
 
 
 def _audit_row(
-    entry: AuditEntry, ids: dict[int, int], index: BatchIndex, message_ids: list[int]
+    entry: Audit, ids: dict[int, int], index: BatchIndex, message_ids: list[int]
 ) -> dict[str, Any]:
     if entry.target_type == "ticket":
         target = str(index.tickets[entry.target].number)

@@ -19,10 +19,10 @@ from concurrent.futures import ThreadPoolExecutor
 
 from sqlalchemy.orm import Session
 
-from echodesk.desk.batch import Item
 from echodesk.desk.context import DeskContext
 from echodesk.desk.intake.pipeline import Outcome, parse_row, process_batch
 from echodesk.desk.intake.senderchecks import SenderChecks
+from echodesk.desk.item import Item
 from echodesk.desk.loop import describe, run_until_stopped
 from echodesk.store import spool
 from echodesk.store.db import Database

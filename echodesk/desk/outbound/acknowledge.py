@@ -20,8 +20,10 @@ from sqlalchemy.orm import Session
 
 from echodesk.config import Settings
 from echodesk.desk import audit
-from echodesk.desk.batch import BatchIndex, Item, Plan, PlannedAck
+from echodesk.desk.batch import BatchIndex, Plan
 from echodesk.desk.context import DeskContext
+from echodesk.desk.effects import Acknowledge
+from echodesk.desk.item import Item
 from echodesk.desk.outbound.queue import Conversation, message_row, outgoing, queue
 from echodesk.mailbox.message import Address
 
@@ -32,7 +34,7 @@ _LIST_HEADERS = ("list-id", "list-unsubscribe", "list-post")
 
 def ack_or_reason(
     settings: Settings, item: Item, stored_id: str, ticket: int, index: BatchIndex, plan: Plan
-) -> PlannedAck | str:
+) -> Acknowledge | str:
     """The acknowledgement to plan for a new ticket, or why there is none."""
     msg = item.msg
     sender = msg.from_
@@ -51,7 +53,7 @@ def ack_or_reason(
     planned = sum(1 for a in plan.acks if a.rcpt == sender.key)
     if index.ack_counts.get(sender.key, 0) + planned >= settings.acknowledgement_limit:
         return "rate-limited"
-    return PlannedAck(ticket, item, stored_id, rcpt=sender.key, name=sender.name)
+    return Acknowledge(ticket, item, stored_id, rcpt=sender.key, name=sender.name)
 
 
 def _text(template: str, label: str, subject: str, name: str) -> str:
@@ -62,7 +64,7 @@ def _text(template: str, label: str, subject: str, name: str) -> str:
 def apply_acks(
     session: Session,
     ctx: DeskContext,
-    acks: list[PlannedAck],
+    acks: list[Acknowledge],
     ids: dict[int, int],
     index: BatchIndex,
     now: datetime,

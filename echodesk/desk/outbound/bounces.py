@@ -28,8 +28,10 @@ from sqlalchemy import update
 from sqlalchemy.orm import Session
 
 from echodesk.desk import audit
-from echodesk.desk.batch import BatchIndex, BounceEvent, Item
+from echodesk.desk.batch import BatchIndex
 from echodesk.desk.context import DeskContext
+from echodesk.desk.effects import RecordBounce
+from echodesk.desk.item import Item
 from echodesk.desk.outbound.notify import Notice, Notifier
 from echodesk.desk.outbound.queue import BOUNCED
 from echodesk.mailbox.bounce import FailedRecipient
@@ -46,7 +48,7 @@ COMPLAINED = "complained-recipient"
 
 @dataclass(frozen=True)
 class Matched:
-    event: BounceEvent | None
+    event: RecordBounce | None
     reason: str
 
 
@@ -95,7 +97,7 @@ def match_bounce(item: Item, index: BatchIndex) -> Matched:
             None, f"delivery report for outbox row {row.id}: {entry.action or 'no failure'}"
         )
     ticket = index.live(row.ticket_id) if row.ticket_id in index.tickets else None
-    event = BounceEvent(
+    event = RecordBounce(
         spool_row=item.row_id,
         outbox_id=row.id,
         ticket=ticket,
@@ -128,7 +130,7 @@ def match_complaint(item: Item, index: BatchIndex) -> Matched:
     if not report.unwanted:
         return Matched(None, f"{report.feedback_type} report for outbox row {row.id}: no complaint")
     ticket = index.live(row.ticket_id) if row.ticket_id in index.tickets else None
-    event = BounceEvent(
+    event = RecordBounce(
         spool_row=item.row_id,
         outbox_id=row.id,
         ticket=ticket,
@@ -141,7 +143,7 @@ def match_complaint(item: Item, index: BatchIndex) -> Matched:
     return Matched(event, f"{report.feedback_type} complaint about outbox row {row.id}")
 
 
-def _note_text(event: BounceEvent) -> str:
+def _note_text(event: RecordBounce) -> str:
     if event.complaint:
         return (
             f"{event.rcpt} reported mail from Echo as unwanted ({event.diagnostic}).\n"
@@ -158,7 +160,7 @@ def _note_text(event: BounceEvent) -> str:
 def apply_bounces(
     session: Session,
     ctx: DeskContext,
-    events: list[BounceEvent],
+    events: list[RecordBounce],
     ids: dict[int, int],
     now: datetime,
     notifier: Notifier,
@@ -204,13 +206,13 @@ def apply_bounces(
     return rows
 
 
-def _audit_action(event: BounceEvent) -> str:
+def _audit_action(event: RecordBounce) -> str:
     if event.complaint:
         return "mail.complaint"
     return "mail.bounce" if event.permanent else "mail.bounce.temporary"
 
 
-def _silence(session: Session, event: BounceEvent, now: datetime) -> int:
+def _silence(session: Session, event: RecordBounce, now: datetime) -> int:
     """Mark the address bounced and hold back its queued mail; how many rows were held."""
     writes.insert_ignore(
         session,
@@ -233,7 +235,7 @@ def _silence(session: Session, event: BounceEvent, now: datetime) -> int:
 
 
 def _note_row(
-    ctx: DeskContext, ticket_id: int, event: BounceEvent, now: datetime
+    ctx: DeskContext, ticket_id: int, event: RecordBounce, now: datetime
 ) -> dict[str, Any]:
     text = _note_text(event)
     return {

@@ -16,13 +16,14 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from echodesk.desk.audit import on_ticket
-from echodesk.desk.batch import BatchIndex, PlannedRules
+from echodesk.desk.batch import BatchIndex
 from echodesk.desk.context import DeskContext
 from echodesk.desk.effects import (
     Assign,
     Effect,
     Merge,
     Notify,
+    RuleActions,
     SetPriority,
     SetStatus,
     Tag,
@@ -104,7 +105,7 @@ def _apply(
 def apply_rule_actions(
     session: Session,
     ctx: DeskContext,
-    planned: list[PlannedRules],
+    planned: list[RuleActions],
     ids: dict[int, int],
     index: BatchIndex,
     notifier: Notifier,
