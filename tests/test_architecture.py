@@ -124,3 +124,21 @@ def test_the_statuses_are_written_out_once() -> None:
         and len({ast.dump(e) for e in node.elts if _is_status(e)}) >= 2
     ]
     assert not found, "statuses written out beside echodesk/statuses.py:\n" + "\n".join(found)
+
+
+#: Rows every path writes the same way: built in one place, inserted by the store.
+ONE_WAY_ROWS = {"Ticket", "Attachment", "AuditLog", "TicketTag", "TicketParticipant"}
+
+
+def test_tickets_files_and_audit_rows_are_made_one_way() -> None:
+    """No module outside the store builds a ticket, attachment, audit, tag or participant
+    row as an ORM object: tickets open through ``writes.open_tickets``, files through
+    ``desk/files.py``, audit rows through ``desk/audit.py``."""
+    found = [
+        f"{name}:{node.lineno}: {ast.unparse(node)[:100]}"
+        for name, tree in _modules()
+        if not name.startswith("echodesk/store/")
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Call) and _callee(node) in ONE_WAY_ROWS
+    ]
+    assert not found, "rows built outside the store's one way:\n" + "\n".join(found)

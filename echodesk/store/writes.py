@@ -191,9 +191,16 @@ def insert_audit(session: Session, rows: Sequence[Row]) -> None:
     insert_rows(session, AuditLog, rows)
 
 
-def insert_tickets(session: Session, rows: Sequence[Row]) -> list[int]:
-    """Insert new tickets (unique numbers); their ids in the same order."""
-    return _insert_keyed(session, Ticket, rows, "number")
+def open_tickets(session: Session, rows: Sequence[Row]) -> list[tuple[int, int]]:
+    """Insert new tickets, each given the next ticket number; (id, number) of each, in order.
+
+    Every ticket Echo opens comes through here, whether from customer mail, an
+    agent's ``#new`` or a webhook, so numbers are allocated one way.
+    """
+    numbers = allocate_numbers(session, len(rows))
+    numbered = [{**row, "number": n} for row, n in zip(rows, numbers, strict=True)]
+    ids = _insert_keyed(session, Ticket, numbered, "number")
+    return list(zip(ids, numbers, strict=True))
 
 
 def insert_messages(

@@ -32,8 +32,8 @@ from echodesk.desk.commands.parse import CommandLine, find_commands
 from echodesk.desk.commands.registry import Change
 from echodesk.desk.context import DeskContext
 from echodesk.desk.outbound.notify import Notice, Notifier
+from echodesk.desk.tickets.apply import new_ticket, open_ticket
 from echodesk.desk.tickets.changes import apply_changes
-from echodesk.desk.tickets.status import opened
 from echodesk.mailbox.compose import new_message_id
 from echodesk.mailbox.forward import Forwarded, recover_forward, without_forward_prefix
 from echodesk.mailbox.message import Address, ParsedMessage
@@ -41,7 +41,7 @@ from echodesk.mailbox.trim import trim_reply
 from echodesk.mailbox.trust import SenderCheck
 from echodesk.store import writes
 from echodesk.store.lookups import AgentRow, stored_messages
-from echodesk.store.models import Agent, Message, Ticket, TicketParticipant
+from echodesk.store.models import Agent, Message, Ticket
 
 
 def _customer_of(first: CommandLine, msg: ParsedMessage, body: str) -> Address | Forwarded | str:
@@ -117,24 +117,9 @@ def _applies(change: Change) -> bool:
 
 def _open(session: Session, customer: Address, subject: str, now: datetime) -> Ticket:
     ids = writes.upsert_customers(session, {customer.key: (customer.name, now)})
-    (number,) = writes.allocate_numbers(session, 1)
-    ticket = Ticket(
-        number=number,
-        customer_id=ids[customer.key],
-        priority="normal",
-        subject=subject[:2000] or "(no subject)",
-        created_at=now,
-        updated_at=now,
-        **opened(now),
-    )
-    session.add(ticket)
-    session.flush()
-    writes.insert_ignore(
-        session,
-        TicketParticipant,
-        [{"ticket_id": ticket.id, "email": customer.key, "role": "customer"}],
-        ["ticket_id", "email"],
-    )
+    row = new_ticket(subject or "(no subject)", now, customer_id=ids[customer.key])
+    ticket = open_ticket(session, row)
+    writes.add_participants(session, ticket.id, [customer.key], "customer")
     return ticket
 
 

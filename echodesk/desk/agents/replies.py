@@ -15,14 +15,15 @@ from sqlalchemy.orm import Session
 
 from echodesk.desk import audit
 from echodesk.desk.context import DeskContext
+from echodesk.desk.files import file_row
 from echodesk.desk.outbound import notify
 from echodesk.desk.outbound.queue import load_conversation, message_row, outgoing, queue
 from echodesk.desk.tickets.status import agent_replied
 from echodesk.errors import CommandError, NotFoundError
 from echodesk.mailbox.compose import new_message_id
 from echodesk.mailbox.message import AttachmentPart
-from echodesk.store import agents
-from echodesk.store.models import Agent, Attachment, Message, Ticket
+from echodesk.store import agents, writes
+from echodesk.store.models import Agent, Message, Ticket
 from echodesk.store.tickets import by_number, live
 from echodesk.store.types import utcnow
 
@@ -59,18 +60,8 @@ def acting_agent(session: Session, email: str) -> Agent:
 def _store_attachments(
     session: Session, ctx: DeskContext, message: Message, files: tuple[AttachmentPart, ...]
 ) -> None:
-    for part in files:
-        key = ctx.blobs.put(part.data)
-        session.add(
-            Attachment(
-                message_pk=message.id,
-                filename=part.filename[:255],
-                content_type=part.content_type[:255],
-                size=part.size,
-                sha256=part.sha256,
-                storage_key=key,
-            )
-        )
+    rows = [file_row(message.id, part, ctx.blobs.put(part.data)) for part in files]
+    writes.insert_attachments(session, rows)
 
 
 def reply_on(

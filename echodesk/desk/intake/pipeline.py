@@ -27,6 +27,7 @@ from echodesk.desk.batch import BatchIndex, Plan, TicketState
 from echodesk.desk.commands.parse import find_commands
 from echodesk.desk.context import DeskContext
 from echodesk.desk.effects import AppendMessage, Audit, Merge
+from echodesk.desk.files import file_row
 from echodesk.desk.intake.decide import ACTOR, Decider
 from echodesk.desk.intake.senderchecks import SenderChecks
 from echodesk.desk.item import Decision, Item
@@ -34,8 +35,8 @@ from echodesk.desk.outbound.acknowledge import apply_acks
 from echodesk.desk.outbound.bounces import apply_bounces
 from echodesk.desk.outbound.notify import Notice, Notifier
 from echodesk.desk.threader import subject_tag
+from echodesk.desk.tickets.apply import new_ticket
 from echodesk.desk.tickets.ruleactions import apply_rule_actions
-from echodesk.desk.tickets.status import opened
 from echodesk.mailbox.bounce import read_bounce
 from echodesk.mailbox.classify import Kind, Verdict, classify
 from echodesk.mailbox.complaint import read_complaint
@@ -380,23 +381,20 @@ def _ticket_changes(index: BatchIndex, ids: dict[int, int]) -> list[dict[str, An
 def _insert_tickets(
     session: Session, new: list[TicketState], customer_ids: dict[str, int]
 ) -> dict[int, int]:
-    numbers = writes.allocate_numbers(session, len(new))
-    for ticket, number in zip(new, numbers, strict=True):
-        ticket.number = number
     rows = [
-        {
-            "number": t.number,
-            "customer_id": customer_ids.get(t.customer_email or ""),
-            **opened(t.created_at),
-            "priority": "normal",
-            "subject": t.subject,
-            "created_at": t.created_at,
-            "updated_at": t.created_at,
-            "followup_of_id": t.followup_of,
-        }
+        new_ticket(
+            t.subject,
+            t.created_at,
+            customer_id=customer_ids.get(t.customer_email or ""),
+            followup_of=t.followup_of,
+        )
         for t in new
     ]
-    return dict(zip([t.key for t in new], writes.insert_tickets(session, rows), strict=True))
+    ids: dict[int, int] = {}
+    for ticket, (ticket_id, number) in zip(new, writes.open_tickets(session, rows), strict=True):
+        ticket.number = number
+        ids[ticket.key] = ticket_id
+    return ids
 
 
 def _insert_messages(
@@ -413,19 +411,7 @@ def _insert_messages(
     for planned, pk in zip(plan.messages, message_ids, strict=True):
         msg = planned.item.msg
         refs += [{"message_pk": pk, "ref_id": ref} for ref in msg.thread_ids]
-        files += [
-            {
-                "message_pk": pk,
-                "filename": part.filename,
-                "content_type": part.content_type[:255],
-                "size": part.size,
-                "sha256": part.sha256,
-                "storage_key": part.sha256,  # stored by parse_row
-                "content_id": part.content_id[:998],
-                "inline": part.inline,
-            }
-            for part in msg.attachments
-        ]
+        files += [file_row(pk, part, part.sha256) for part in msg.attachments]  # see parse_row
     writes.insert_references(session, refs)
     writes.insert_attachments(session, files)
     return message_ids

@@ -23,16 +23,17 @@ from sqlalchemy.exc import IntegrityError
 
 from echodesk.desk import audit
 from echodesk.desk.context import DeskContext
+from echodesk.desk.files import file_row
 from echodesk.desk.intake.accept import Intake
 from echodesk.desk.outbound.notify import Notice, Notifier
-from echodesk.desk.tickets.status import opened
+from echodesk.desk.tickets.apply import new_ticket, open_ticket
 from echodesk.mailbox.compose import new_message_id
-from echodesk.mailbox.message import Envelope
+from echodesk.mailbox.message import AttachmentPart, Envelope
 from echodesk.mailbox.postmark import PayloadError, bounce_to_dsn, inbound_to_raw
 from echodesk.statuses import UNRESOLVED
 from echodesk.store import writes
 from echodesk.store.db import Database
-from echodesk.store.models import Attachment, Message, Outbox, Ticket, TicketTag
+from echodesk.store.models import Message, Outbox, Ticket, TicketTag
 from echodesk.store.types import utcnow
 
 BOUNCE_RECORDS = ("Bounce", "SpamComplaint")
@@ -217,23 +218,10 @@ class Webhooks:
             found.updated_at = utcnow()
             return found, False
         now = utcnow()
-        (number,) = writes.allocate_numbers(session, 1)
-        ticket = Ticket(
-            number=number,
-            priority=_priority(fields["severity"]),
-            subject=f"[{fields['severity']}] {fields['title']}"[:2000],
-            created_at=now,
-            updated_at=now,
-            **opened(now),
-        )
-        session.add(ticket)
-        session.flush()
-        writes.insert_ignore(
-            session,
-            TicketTag,
-            [{"ticket_id": ticket.id, "tag": t} for t in tags],
-            ["ticket_id", "tag"],
-        )
+        subject = f"[{fields['severity']}] {fields['title']}"
+        row = new_ticket(subject, now, priority=_priority(fields["severity"]))
+        ticket = open_ticket(session, row)
+        writes.add_tags(session, ticket.id, tags)
         audit.record(
             session,
             requested_by or "webhook:snapshot",
@@ -279,16 +267,8 @@ class Webhooks:
         session.flush()
         data = pretty.encode("utf-8")
         key = self.ctx.blobs.put(data)
-        session.add(
-            Attachment(
-                message_pk=message.id,
-                filename="snapshot.json",
-                content_type="application/json",
-                size=len(data),
-                sha256=key,
-                storage_key=key,
-            )
-        )
+        snapshot = AttachmentPart("snapshot.json", "application/json", data)
+        writes.insert_attachments(session, [file_row(message.id, snapshot, key)])
         audit.record(
             session,
             requested_by or "webhook:snapshot",

@@ -26,9 +26,37 @@ from echodesk.desk.effects import (
     TicketEffect,
     Untag,
 )
-from echodesk.desk.tickets.status import set_to
+from echodesk.desk.tickets.status import opened, set_to
 from echodesk.store import writes
 from echodesk.store.models import Ticket
+
+
+def new_ticket(
+    subject: str,
+    created_at: datetime | None,
+    *,
+    customer_id: int | None = None,
+    priority: str = "normal",
+    followup_of: int | None = None,
+) -> dict[str, Any]:
+    """The columns of a ticket about to be opened (every ticket starts the same way)."""
+    return {
+        "customer_id": customer_id,
+        **opened(created_at),
+        "priority": priority,
+        "subject": subject[:2000],
+        "created_at": created_at,
+        "updated_at": created_at,
+        "followup_of_id": followup_of,
+    }
+
+
+def open_ticket(session: Session, row: dict[str, Any]) -> Ticket:
+    """Open one ticket (see :func:`new_ticket`) and load it for the changes that follow."""
+    ((ticket_id, _),) = writes.open_tickets(session, [row])
+    ticket = session.get(Ticket, ticket_id)
+    assert ticket is not None  # inserted just now, in this transaction
+    return ticket
 
 
 @dataclass(frozen=True)
