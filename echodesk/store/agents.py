@@ -85,3 +85,10 @@ def by_email(session: Session, email: str, *, active_only: bool = True) -> Agent
 
 def every(session: Session) -> Sequence[Agent]:
     return session.scalars(select(Agent).order_by(Agent.email)).all()
+
+
+def get(session: Session, agent_id: int) -> Agent | None:
+    return session.get(Agent, agent_id)
+
+
+__all__ = ["Agent", "add", "add_alias", "aliases_of", "by_email", "disable", "every", "get"]

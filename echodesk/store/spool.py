@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import cast
 
-from sqlalchemy import Table, insert, select, update
+from sqlalchemy import Table, func, insert, select, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session, defer
 
@@ -247,3 +247,13 @@ def rows(
     if limit:
         stmt = stmt.limit(limit)
     return session.scalars(stmt).all()
+
+
+def count_by_state(session: Session, states: Sequence[str]) -> dict[str, int]:
+    """How many spool rows are in each of ``states`` (states with none are left out)."""
+    stmt = (
+        select(InboundSpool.state, func.count())
+        .where(InboundSpool.state.in_(list(states)))
+        .group_by(InboundSpool.state)
+    )
+    return {state: int(n) for state, n in session.execute(stmt)}

@@ -1,11 +1,17 @@
-"""Reading tickets: by number, where a merged one lives on, their tags and message counts."""
+"""Tickets in the store: loading them, where a merged one lives on, auto-close's claim.
+
+The desk reads and changes tickets through this module (and
+:mod:`echodesk.store.writes` for set-at-a-time writes); it never builds a
+query on the ticket table itself.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Hashable, Iterable, Sequence
-from typing import TypeVar
+from datetime import datetime
+from typing import Any, TypeVar, cast
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from echodesk.store.models import (
@@ -77,3 +83,53 @@ def numbers_of(session: Session, ticket_ids: Iterable[int]) -> dict[int, int]:
         return {}
     stmt = select(Ticket.id, Ticket.number).where(Ticket.id.in_(wanted))
     return {tid: number for tid, number in session.execute(stmt)}
+
+
+def get(session: Session, ticket_id: int, *, fresh: bool = False) -> Ticket | None:
+    """A ticket by id; ``fresh`` reloads it from the database (after a bulk update)."""
+    return session.get(Ticket, ticket_id, populate_existing=fresh)
+
+
+def _status_since() -> Any:
+    return func.coalesce(Ticket.status_changed_at, Ticket.updated_at)
+
+
+def unchanged_since(session: Session, status: str, cutoff: datetime, limit: int) -> list[int]:
+    """Ids of live tickets in ``status`` that have not changed status since ``cutoff``."""
+    stmt = (
+        select(Ticket.id)
+        .where(Ticket.status == status, Ticket.merged_into_id.is_(None), _status_since() < cutoff)
+        .order_by(Ticket.id)
+        .limit(limit)
+    )
+    return list(session.scalars(stmt))
+
+
+def update_if_unchanged(
+    session: Session, ticket_id: int, status: str, cutoff: datetime, values: dict[str, Any]
+) -> bool:
+    """Write ``values`` only if the ticket is still in ``status`` since before ``cutoff``.
+
+    The conditional update is the claim: of several processes trying at once,
+    exactly one sees its row changed.
+    """
+    result = session.execute(
+        update(Ticket)
+        .where(Ticket.id == ticket_id, Ticket.status == status, _status_since() < cutoff)
+        .values(**values)
+    )
+    return bool(cast(Any, result).rowcount == 1)
+
+
+__all__ = [
+    "Ticket",
+    "by_number",
+    "get",
+    "live",
+    "merge_chain",
+    "message_counts",
+    "numbers_of",
+    "tags_of",
+    "unchanged_since",
+    "update_if_unchanged",
+]

@@ -20,6 +20,7 @@ from echodesk.store import searchindex
 from echodesk.store.models import (
     Attachment,
     AuditLog,
+    Counter,
     Customer,
     InboundSpool,
     Message,
@@ -150,6 +151,11 @@ def update_by_id(session: Session, model: type[Any], rows: Sequence[Row]) -> Non
         session.connection().execute(stmt, group)
 
 
+def update_tickets(session: Session, rows: Sequence[Row]) -> None:
+    """Write the changed columns of many tickets (``b_id`` names each)."""
+    update_by_id(session, Ticket, rows)
+
+
 def insert_rows(session: Session, model: type[Any], rows: Sequence[Row]) -> None:
     if rows:
         session.connection().execute(insert(_table(model)), list(rows))
@@ -272,3 +278,14 @@ def move_messages(session: Session, from_ticket: int, to_ticket: int) -> int:
         ["ticket_id", "tag"],
     )
     return int(result.rowcount)
+
+
+def take_turn(session: Session, name: str) -> int:
+    """Advance the named counter by one and return its new value (1 the first time).
+
+    The update is atomic, so turns (a rule's round-robin) rotate fairly across
+    workers and restarts.
+    """
+    insert_ignore(session, Counter, [{"name": name, "value": 0}], ["name"])
+    stmt = text("UPDATE counters SET value = value + 1 WHERE name = :n RETURNING value")
+    return int(session.execute(stmt, {"n": name}).scalar_one())

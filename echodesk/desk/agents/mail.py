@@ -30,9 +30,9 @@ from echodesk.desk.outbound.notify import MARKER, Notice, Notifier
 from echodesk.desk.tickets.changes import apply_changes, merge_into
 from echodesk.errors import EchoError
 from echodesk.mailbox.message import ParsedMessage
-from echodesk.store import tickets
+from echodesk.store import agents, tickets
 from echodesk.store.lookups import AgentRow
-from echodesk.store.models import Agent, Ticket
+from echodesk.store.tickets import Ticket
 
 
 def carry_out(
@@ -116,7 +116,7 @@ def _carry_out(
     now: datetime,
 ) -> list[str]:
     """Apply a valid plan: the reply or note first, then the commands."""
-    actor = session.get(Agent, agent.id)
+    actor = agents.get(session, agent.id)
     assert actor is not None
     done: list[str] = []
     if planned.has("note"):

@@ -22,9 +22,10 @@ from echodesk.desk.tickets.status import agent_replied
 from echodesk.errors import CommandError, NotFoundError
 from echodesk.mailbox.compose import new_message_id
 from echodesk.mailbox.message import AttachmentPart
-from echodesk.store import agents, writes
-from echodesk.store.models import Agent, Message, Ticket
-from echodesk.store.tickets import by_number, live
+from echodesk.store import agents, messages, writes
+from echodesk.store.agents import Agent
+from echodesk.store.messages import Message
+from echodesk.store.tickets import Ticket, by_number, live
 from echodesk.store.types import utcnow
 
 
@@ -86,8 +87,7 @@ def reply_on(
     mail = outgoing(ctx, conv, body, now=now, attachments=attachments)
     message = message_row(mail, ticket.id, kind="reply", agent_id=agent.id, now=now)
     message.from_name = agent.name or ctx.settings.support_name
-    session.add(message)
-    session.flush()
+    messages.add(session, message)
     _store_attachments(session, ctx, message, attachments)
     queued = queue(session, ctx, mail, purpose="reply", ticket_id=ticket.id, message_pk=message.id)
     before = agent_replied(ticket, ctx.settings.status_after_reply, now)
@@ -142,8 +142,7 @@ def note_on(
         agent_id=agent.id,
         created_at=now,
     )
-    session.add(message)
-    session.flush()
+    messages.add(session, message)
     _store_attachments(session, ctx, message, attachments)
     ticket.updated_at = now
     audit.record(session, agent.email, "tickets.note", ticket, {"message": message.id})

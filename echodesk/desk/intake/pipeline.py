@@ -16,7 +16,6 @@ from datetime import datetime, timedelta
 from email.utils import parseaddr
 from typing import Any
 
-from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from echodesk.desk import audit
@@ -45,8 +44,7 @@ from echodesk.mailbox.message import ParsedMessage
 from echodesk.mailbox.parse import parse_message
 from echodesk.mailbox.trim import trim_reply
 from echodesk.mailbox.trust import check_sender
-from echodesk.store import lookups, spool, writes
-from echodesk.store.models import Ticket
+from echodesk.store import locks, lookups, spool, writes
 from echodesk.store.spool import Claimed
 from echodesk.store.tickets import merge_chain
 from echodesk.store.types import utcnow
@@ -149,22 +147,17 @@ def process_batch(session: Session, parsed: Sequence[Item], ctx: DeskContext) ->
 
 
 def _lock_conversations(session: Session, items: list[Item]) -> tuple[list[Item], list[Outcome]]:
-    """Take a transaction-level advisory lock per Message-ID involved (PostgreSQL).
+    """Lock every Message-ID involved for this transaction (see :mod:`echodesk.store.locks`).
 
     A reply and its parent decided at the same instant by two workers would
     each miss the other and open two tickets. The locks are only *tried*:
     waiting could deadlock two workers whose batches overlap, so a message
     whose conversation is busy stays queued for the next round.
     """
-    if session.get_bind().dialect.name != "postgresql":
-        return items, []  # SQLite: BEGIN IMMEDIATE already admits one writer at a time
     wanted = {item.row_id: sorted({item.msg.message_id, *item.msg.thread_ids}) for item in items}
-    keys = sorted({key for item_keys in wanted.values() for key in item_keys})
-    stmt = text(
-        "SELECT k, pg_try_advisory_xact_lock(hashtextextended(k, 0)) "
-        "FROM unnest(CAST(:keys AS text[])) AS t(k)"
-    )
-    held = {key for key, ok in session.execute(stmt, {"keys": keys}) if ok}
+    held = locks.try_conversation_locks(session, [k for keys in wanted.values() for k in keys])
+    if held is None:
+        return items, []
     ready: list[Item] = []
     deferred: list[Outcome] = []
     for item in items:
@@ -292,7 +285,7 @@ def _apply(
     customer_ids = writes.upsert_customers(session, plan.customers)
     ids = _insert_tickets(session, plan.new_tickets, customer_ids)
     ids.update({key: key for key in index.tickets if key > 0})
-    writes.update_by_id(session, Ticket, _ticket_changes(index, ids))
+    writes.update_tickets(session, _ticket_changes(index, ids))
     message_ids = _insert_messages(session, plan, ids, customer_ids, now)
     notifier = Notifier(session, ctx)
     mail_audit = apply_bounces(session, ctx, plan.bounces, ids, now, notifier)

@@ -13,16 +13,14 @@ from __future__ import annotations
 import logging
 from datetime import datetime, timedelta
 from string import Template
-from typing import Any, cast
-
-from sqlalchemy import func, select, update
+from typing import Any
 
 from echodesk.desk import audit
 from echodesk.desk.context import DeskContext
 from echodesk.desk.outbound.queue import load_conversation, message_row, outgoing, queue
 from echodesk.desk.tickets.status import AUTOCLOSE_FROM, autoclosed
+from echodesk.store import messages, tickets
 from echodesk.store.db import Database
-from echodesk.store.models import Ticket
 from echodesk.store.types import utcnow
 
 log = logging.getLogger(__name__)
@@ -30,44 +28,22 @@ ACTOR = "system:autoclose"
 PURPOSE = "autoclose"
 
 
-def _pending_since() -> Any:
-    return func.coalesce(Ticket.status_changed_at, Ticket.updated_at)
-
-
 def due_tickets(db: Database, cutoff: datetime, limit: int) -> list[int]:
     """Ids of pending tickets whose status has not changed since ``cutoff``."""
     with db.reading() as session:
-        stmt = (
-            select(Ticket.id)
-            .where(
-                Ticket.status == AUTOCLOSE_FROM.value,
-                Ticket.merged_into_id.is_(None),
-                _pending_since() < cutoff,
-            )
-            .order_by(Ticket.id)
-            .limit(limit)
-        )
-        return list(session.scalars(stmt))
+        return tickets.unchanged_since(session, AUTOCLOSE_FROM.value, cutoff, limit)
 
 
 def close_one(db: Database, ctx: DeskContext, ticket_id: int, cutoff: datetime) -> int | None:
     """Close one ticket if it is still due; its number, or None if someone else did."""
     now = utcnow()
     with db.transaction() as session:
-        result = session.execute(
-            update(Ticket)
-            .where(
-                Ticket.id == ticket_id,
-                Ticket.status == AUTOCLOSE_FROM.value,
-                _pending_since() < cutoff,
-            )
-            .values(**autoclosed(now), updated_at=now)
-        )
-        if cast(Any, result).rowcount != 1:
+        values = {**autoclosed(now), "updated_at": now}
+        due = AUTOCLOSE_FROM.value
+        if not tickets.update_if_unchanged(session, ticket_id, due, cutoff, values):
             return None
-        ticket = session.get(Ticket, ticket_id)
+        ticket = tickets.get(session, ticket_id, fresh=True)
         assert ticket is not None
-        session.refresh(ticket)
         payload: dict[str, Any] = {"days": ctx.settings.autoclose_days, "notice": False}
         conv = load_conversation(session, ticket)
         template = ctx.settings.autoclose_notice
@@ -81,8 +57,7 @@ def close_one(db: Database, ctx: DeskContext, ticket_id: int, cutoff: datetime) 
                 ctx, conv, text, now=now, auto_submitted="auto-generated", with_cc=False
             )
             message = message_row(mail, ticket.id, kind=PURPOSE, agent_id=None, now=now)
-            session.add(message)
-            session.flush()
+            messages.add(session, message)
             queued = queue(
                 session, ctx, mail, purpose=PURPOSE, ticket_id=ticket.id, message_pk=message.id
             )

@@ -12,13 +12,12 @@ from __future__ import annotations
 import logging
 
 from apscheduler.schedulers.background import BackgroundScheduler
-from sqlalchemy import func, select
 
 from echodesk.desk.context import DeskContext
 from echodesk.desk.jobs.autoclose import run_autoclose
 from echodesk.desk.jobs.retention import run_retention
+from echodesk.store import spool
 from echodesk.store.db import Database
-from echodesk.store.models import InboundSpool
 
 log = logging.getLogger(__name__)
 
@@ -26,12 +25,7 @@ log = logging.getLogger(__name__)
 def report_spool(db: Database) -> dict[str, int]:
     """Log how many messages wait and how many failed, so operators see trouble early."""
     with db.reading() as session:
-        stmt = (
-            select(InboundSpool.state, func.count())
-            .where(InboundSpool.state.in_(("pending", "failed", "quarantined")))
-            .group_by(InboundSpool.state)
-        )
-        counts = {state: int(n) for state, n in session.execute(stmt)}
+        counts = spool.count_by_state(session, ("pending", "failed", "quarantined"))
     level = logging.WARNING if counts.get("failed") else logging.INFO
     log.log(
         level,

@@ -22,17 +22,16 @@ from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from echodesk.desk.commands.registry import cheat_sheet
 from echodesk.desk.context import DeskContext
 from echodesk.mailbox.compose import OutgoingMail, compose, new_message_id
 from echodesk.mailbox.message import Address
-from echodesk.store import outbox
+from echodesk.store import agents, customers, messages, outbox, tickets
 from echodesk.store.lookups import AgentRow, active_agents
-from echodesk.store.models import Agent, Attachment, Customer, Message, Ticket
 from echodesk.store.outbox import NewMail
+from echodesk.store.tickets import Ticket
 
 PURPOSE = "notification"
 #: The first line of every notification; an agent's reply is cut at it.
@@ -149,7 +148,7 @@ class Notifier:
             by_ticket.setdefault(item.ticket_id, []).append(item)
         rows: list[NewMail] = []
         for ticket_id, events in by_ticket.items():
-            ticket = self.session.get(Ticket, ticket_id, populate_existing=True)
+            ticket = tickets.get(self.session, ticket_id, fresh=True)
             if ticket is not None:
                 rows += self._rows(ticket, events, now)
         limit = self.ctx.settings.spool_inline_limit
@@ -188,7 +187,7 @@ class Notifier:
     ) -> list[int]:
         """A copy of the ticket's latest messages for people who are not agents (a rule's
         ``notify``): no signature, no internal notes, replies go to the support address."""
-        ticket = self.session.get(Ticket, ticket_id)
+        ticket = tickets.get(self.session, ticket_id)
         if ticket is None or not addresses:
             return []
         settings = self.ctx.settings
@@ -251,8 +250,8 @@ class Notifier:
     ) -> str:
         settings = self.ctx.settings
         label = settings.ticket_label(ticket.number)
-        customer = self.session.get(Customer, ticket.customer_id) if ticket.customer_id else None
-        assignee = self.session.get(Agent, ticket.assignee_id) if ticket.assignee_id else None
+        customer = customers.get(self.session, ticket.customer_id)
+        assignee = agents.get(self.session, ticket.assignee_id) if ticket.assignee_id else None
         shown = self._messages(ticket.id, message_pk, internal=internal)
         lines = [
             MARKER,
@@ -278,13 +277,8 @@ class Notifier:
         self, ticket_id: int, message_pk: int | None, *, internal: bool = True
     ) -> list[Shown]:
         """The new message (if any) and the two before it, newest first."""
-        stmt = select(Message).where(Message.ticket_id == ticket_id)
-        if not internal:
-            stmt = stmt.where(Message.direction != "internal")
-        if message_pk is not None:
-            stmt = stmt.where(Message.id <= message_pk)
-        found = list(self.session.scalars(stmt.order_by(Message.id.desc()).limit(3)))
-        files = _attachment_names(self.session, [m.id for m in found])
+        found = messages.latest(self.session, ticket_id, upto=message_pk, internal=internal)
+        files = messages.files_of(self.session, [m.id for m in found])
         return [
             Shown(
                 who=_person(m.from_name, m.from_email) if m.from_email else m.from_name or "Echo",
@@ -292,7 +286,7 @@ class Notifier:
                 direction=m.direction,
                 kind=m.kind,
                 text=m.trimmed_text or m.body_text,
-                attachments=tuple(files.get(m.id, ())),
+                attachments=tuple(f"{name} ({_size(size)})" for name, size in files.get(m.id, ())),
                 unverified=m.sender_auth == "fail",
             )
             for m in found
@@ -312,18 +306,6 @@ def _describe(item: Shown) -> str:
         item.direction, "by"
     )
     return f"{item.kind} {where} {item.who}, {item.when:%Y-%m-%d %H:%M} UTC"
-
-
-def _attachment_names(session: Session, message_pks: Sequence[int]) -> dict[int, list[str]]:
-    out: dict[int, list[str]] = {}
-    if not message_pks:
-        return out
-    stmt = select(Attachment.message_pk, Attachment.filename, Attachment.size).where(
-        Attachment.message_pk.in_(list(message_pks))
-    )
-    for pk, name, size in session.execute(stmt.order_by(Attachment.id)):
-        out.setdefault(pk, []).append(f"{name} ({_size(size)})")
-    return out
 
 
 def _size(size: int) -> str:

@@ -27,8 +27,8 @@ from echodesk.desk.effects import (
     Untag,
 )
 from echodesk.desk.tickets.status import opened, set_to
-from echodesk.store import writes
-from echodesk.store.models import Ticket
+from echodesk.store import tickets, writes
+from echodesk.store.tickets import Ticket
 
 
 def new_ticket(
@@ -54,7 +54,7 @@ def new_ticket(
 def open_ticket(session: Session, row: dict[str, Any]) -> Ticket:
     """Open one ticket (see :func:`new_ticket`) and load it for the changes that follow."""
     ((ticket_id, _),) = writes.open_tickets(session, [row])
-    ticket = session.get(Ticket, ticket_id)
+    ticket = tickets.get(session, ticket_id)
     assert ticket is not None  # inserted just now, in this transaction
     return ticket
 

@@ -21,9 +21,9 @@ from echodesk.desk.effects import Assign, Merge, Notify
 from echodesk.desk.outbound.notify import Notice, Notifier
 from echodesk.desk.tickets.apply import apply_effect
 from echodesk.desk.tickets.status import Event, move
-from echodesk.store import writes
+from echodesk.store import customers, tickets, writes
 from echodesk.store.lookups import AgentRow
-from echodesk.store.models import Customer, Ticket
+from echodesk.store.tickets import Ticket
 
 
 def apply_changes(
@@ -80,12 +80,12 @@ def merge_into(
     lands in the target. The merged ticket's customer stays a participant of
     the target (role ``customer``: they may write to it, they are not CC'd).
     """
-    target = session.get(Ticket, target_id)
+    target = tickets.get(session, target_id)
     assert target is not None
     session.flush()
     moved = writes.move_messages(session, source.id, target.id)
     if source.customer_id is not None and source.customer_id != target.customer_id:
-        customer = session.get(Customer, source.customer_id)
+        customer = customers.get(session, source.customer_id)
         if customer is not None:
             writes.add_participants(session, target.id, [customer.email], "customer")
     source.merged_into_id = target.id

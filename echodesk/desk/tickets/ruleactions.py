@@ -12,7 +12,6 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from echodesk.desk.audit import on_ticket
@@ -32,17 +31,14 @@ from echodesk.desk.effects import (
 from echodesk.desk.outbound.notify import Notifier
 from echodesk.desk.tickets.apply import apply_effect
 from echodesk.rules import Action
-from echodesk.store import writes
+from echodesk.store import tickets, writes
 from echodesk.store.lookups import AgentRow, active_agents
-from echodesk.store.models import Counter, Ticket
+from echodesk.store.tickets import Ticket
 
 
 def _next_in_turn(session: Session, rule: str, candidates: list[AgentRow]) -> AgentRow:
     name = f"rr:{rule}"[:50]
-    writes.insert_ignore(session, Counter, [{"name": name, "value": 0}], ["name"])
-    turn = session.execute(
-        text("UPDATE counters SET value = value + 1 WHERE name = :n RETURNING value"), {"n": name}
-    ).scalar_one()
+    turn = writes.take_turn(session, name)
     return candidates[(int(turn) - 1) % len(candidates)]
 
 
@@ -118,10 +114,10 @@ def apply_rule_actions(
     audit: list[dict[str, Any]] = []
     session.flush()
     for item in planned:
-        ticket = session.get(Ticket, ids[index.live(item.ticket)])
+        # Fresh: the batch has just written the ticket with set-at-a-time statements.
+        ticket = tickets.get(session, ids[index.live(item.ticket)], fresh=True)
         if ticket is None:  # pragma: no cover - the ticket was written in this transaction
             continue
-        session.refresh(ticket)
         for action in item.actions:
             name, payload = _apply(session, ticket, action, agents, notifier, now)
             ticket.updated_at = now

@@ -22,7 +22,7 @@ from typing import Any, Protocol
 
 from echodesk.statuses import UNRESOLVED
 from echodesk.statuses import Status as Status
-from echodesk.store.models import Ticket
+from echodesk.store.tickets import Ticket
 
 #: The columns a status write sets, by name: a batch's changes, a bulk update's values.
 Changes = dict[str, Any]

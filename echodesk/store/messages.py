@@ -1,0 +1,45 @@
+"""Messages in the store: a ticket's latest ones, their files, and adding one."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from echodesk.store.models import Attachment, Message
+
+
+def add(session: Session, message: Message) -> Message:
+    """Store one message built by the desk; its id is known on return."""
+    session.add(message)
+    session.flush()
+    return message
+
+
+def latest(
+    session: Session, ticket_id: int, *, upto: int | None = None, internal: bool = True
+) -> list[Message]:
+    """The ticket's three newest messages up to message ``upto``, newest first."""
+    stmt = select(Message).where(Message.ticket_id == ticket_id)
+    if not internal:
+        stmt = stmt.where(Message.direction != "internal")
+    if upto is not None:
+        stmt = stmt.where(Message.id <= upto)
+    return list(session.scalars(stmt.order_by(Message.id.desc()).limit(3)))
+
+
+def files_of(session: Session, message_pks: Sequence[int]) -> dict[int, list[tuple[str, int]]]:
+    """(file name, size) of each message's attachments, in the order they were stored."""
+    out: dict[int, list[tuple[str, int]]] = {}
+    if not message_pks:
+        return out
+    stmt = select(Attachment.message_pk, Attachment.filename, Attachment.size).where(
+        Attachment.message_pk.in_(list(message_pks))
+    )
+    for pk, name, size in session.execute(stmt.order_by(Attachment.id)):
+        out.setdefault(pk, []).append((name, size))
+    return out
+
+
+__all__ = ["Message", "add", "files_of", "latest"]
