@@ -87,8 +87,23 @@ def every(session: Session) -> Sequence[Agent]:
     return session.scalars(select(Agent).order_by(Agent.email)).all()
 
 
+def addresses(session: Session) -> set[str]:
+    """Every agent's own address, active or not (they are never copied on customer mail)."""
+    return set(session.scalars(select(Agent.email)))
+
+
 def get(session: Session, agent_id: int) -> Agent | None:
     return session.get(Agent, agent_id)
 
 
-__all__ = ["Agent", "add", "add_alias", "aliases_of", "by_email", "disable", "every", "get"]
+__all__ = [
+    "Agent",
+    "add",
+    "add_alias",
+    "addresses",
+    "aliases_of",
+    "by_email",
+    "disable",
+    "every",
+    "get",
+]

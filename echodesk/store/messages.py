@@ -42,4 +42,14 @@ def files_of(session: Session, message_pks: Sequence[int]) -> dict[int, list[tup
     return out
 
 
-__all__ = ["Message", "add", "files_of", "latest"]
+def chain(session: Session, ticket_id: int) -> list[tuple[str, str, str]]:
+    """(Message-ID, direction, kind) of the ticket's mail, oldest first (no internal notes)."""
+    stmt = (
+        select(Message.message_id, Message.direction, Message.kind)
+        .where(Message.ticket_id == ticket_id, Message.direction != "internal")
+        .order_by(Message.id)
+    )
+    return [(mid, direction, kind) for mid, direction, kind in session.execute(stmt)]
+
+
+__all__ = ["Message", "add", "chain", "files_of", "latest"]

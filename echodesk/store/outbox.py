@@ -246,3 +246,14 @@ def rows(session: Session, state: str | None = None, limit: int | None = None) -
     if limit:
         stmt = stmt.limit(limit)
     return session.scalars(stmt).all()
+
+
+def newest_to(session: Session, rcpt: str, states: Sequence[str], since: datetime) -> int | None:
+    """The id of the newest row to ``rcpt`` in one of ``states`` created since ``since``."""
+    stmt = (
+        select(Outbox.id)
+        .where(Outbox.rcpt == rcpt, Outbox.state.in_(list(states)), Outbox.created_at >= since)
+        .order_by(Outbox.id.desc())
+        .limit(1)
+    )
+    return session.scalar(stmt)

@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 from echodesk.store.models import (
     Message,
     Ticket,
+    TicketParticipant,
     TicketTag,
 )
 
@@ -85,6 +86,33 @@ def numbers_of(session: Session, ticket_ids: Iterable[int]) -> dict[int, int]:
     return {tid: number for tid, number in session.execute(stmt)}
 
 
+def copied(session: Session, ticket_id: int) -> list[str]:
+    """The addresses copied on the ticket's replies (participants with the ``cc`` role)."""
+    stmt = (
+        select(TicketParticipant.email)
+        .where(TicketParticipant.ticket_id == ticket_id, TicketParticipant.role == "cc")
+        .order_by(TicketParticipant.email)
+    )
+    return list(session.scalars(stmt))
+
+
+def newest_tagged(session: Session, statuses: Sequence[str], tags: Sequence[str]) -> Ticket | None:
+    """The newest live ticket in one of ``statuses`` that carries every one of ``tags``."""
+    stmt = (
+        select(Ticket)
+        .join(TicketTag, TicketTag.ticket_id == Ticket.id)
+        .where(
+            Ticket.status.in_(list(statuses)),
+            Ticket.merged_into_id.is_(None),
+            TicketTag.tag.in_(list(tags)),
+        )
+        .group_by(Ticket.id)
+        .having(func.count() == len(set(tags)))
+        .order_by(Ticket.id.desc())
+    )
+    return session.scalars(stmt).first()
+
+
 def get(session: Session, ticket_id: int, *, fresh: bool = False) -> Ticket | None:
     """A ticket by id; ``fresh`` reloads it from the database (after a bulk update)."""
     return session.get(Ticket, ticket_id, populate_existing=fresh)
@@ -124,10 +152,12 @@ def update_if_unchanged(
 __all__ = [
     "Ticket",
     "by_number",
+    "copied",
     "get",
     "live",
     "merge_chain",
     "message_counts",
+    "newest_tagged",
     "numbers_of",
     "tags_of",
     "unchanged_since",

@@ -39,9 +39,10 @@ from echodesk.mailbox.forward import Forwarded, recover_forward, without_forward
 from echodesk.mailbox.message import Address, ParsedMessage
 from echodesk.mailbox.trim import trim_reply
 from echodesk.mailbox.trust import SenderCheck
-from echodesk.store import writes
+from echodesk.store import agents, messages, writes
 from echodesk.store.lookups import AgentRow, stored_messages
-from echodesk.store.models import Agent, Message, Ticket
+from echodesk.store.messages import Message
+from echodesk.store.tickets import Ticket
 
 
 def _customer_of(first: CommandLine, msg: ParsedMessage, body: str) -> Address | Forwarded | str:
@@ -86,7 +87,7 @@ def open_by_agent(
         _add_forwarded(session, ctx, ticket, who, agent, now)
         done = [f"ticket opened for {who.sender.key} from a forward"]
         note = customer_text(found.body)
-        actor = session.get(Agent, agent.id)
+        actor = agents.get(session, agent.id)
         assert actor is not None
         if note:  # shown in the new ticket's notification
             note_on(session, ctx, ticket, actor, note, now=now, tell_agents=False)
@@ -135,7 +136,8 @@ def _add_forwarded(
     mid = fwd.message_id
     if not mid or stored_messages(session, [mid]):
         mid = new_message_id(ctx.settings.outgoing_domain)
-    session.add(
+    messages.add(
+        session,
         Message(
             ticket_id=ticket.id,
             direction="inbound",
@@ -149,9 +151,8 @@ def _add_forwarded(
             customer_id=ticket.customer_id,
             thread_reason=f"forwarded by agent {agent.email}",
             created_at=now,
-        )
+        ),
     )
-    session.flush()
 
 
 def _first_words(
@@ -170,7 +171,7 @@ def _first_words(
     Echo write to them (:mod:`echodesk.mailbox.trust`)."""
     if not text:
         return []
-    actor = session.get(Agent, agent.id)
+    actor = agents.get(session, agent.id)
     assert actor is not None
     if msg.from_ is not None and sender.verified:
         files = tuple(a for a in msg.attachments if not a.inline)

@@ -18,7 +18,6 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
 from echodesk.desk import audit
@@ -31,9 +30,10 @@ from echodesk.mailbox.compose import new_message_id
 from echodesk.mailbox.message import AttachmentPart, Envelope
 from echodesk.mailbox.postmark import PayloadError, bounce_to_dsn, inbound_to_raw
 from echodesk.statuses import UNRESOLVED
-from echodesk.store import writes
+from echodesk.store import lookups, messages, outbox, tickets, writes
 from echodesk.store.db import Database
-from echodesk.store.models import Message, Outbox, Ticket, TicketTag
+from echodesk.store.messages import Message
+from echodesk.store.tickets import Ticket
 from echodesk.store.types import utcnow
 
 BOUNCE_RECORDS = ("Bounce", "SpamComplaint")
@@ -120,16 +120,7 @@ class Webhooks:
         """The VERP address of the newest mail Echo sent to this address lately."""
         since = utcnow() - LOOKBACK
         with self.db.reading() as session:
-            row = session.scalar(
-                select(Outbox.id)
-                .where(
-                    Outbox.rcpt == email,
-                    Outbox.state.in_(("sent", "failed")),
-                    Outbox.created_at >= since,
-                )
-                .order_by(Outbox.id.desc())
-                .limit(1)
-            )
+            row = outbox.newest_to(session, email, ("sent", "failed"), since)
         return self.ctx.addresses.bounce_address(row) if row is not None else None
 
     # -- Investigate snapshots ----------------------------------------------------
@@ -167,13 +158,9 @@ class Webhooks:
 
     def _record(self, note: _Note) -> SnapshotResult:
         with self.db.transaction() as session:
-            known = session.execute(
-                select(Message.ticket_id, Message.content_hash).where(
-                    Message.message_id == note.mid
-                )
-            ).first()
+            known = lookups.stored_messages(session, [note.mid]).get(note.mid)
             if known is not None:
-                ticket = session.get(Ticket, known.ticket_id)
+                ticket = tickets.get(session, known.ticket_id)
                 assert ticket is not None
                 reused = bool(known.content_hash) and known.content_hash != note.digest
                 return SnapshotResult(
@@ -201,19 +188,7 @@ class Webhooks:
             _tag("deploy", fields["deploy_id"]),
             _tag("surface", fields["surface_id"]),
         ]
-        stmt = (
-            select(Ticket)
-            .join(TicketTag, TicketTag.ticket_id == Ticket.id)
-            .where(
-                Ticket.status.in_(UNRESOLVED),
-                Ticket.merged_into_id.is_(None),
-                TicketTag.tag.in_(tags),
-            )
-            .group_by(Ticket.id)
-            .having(func.count() == len(tags))
-            .order_by(Ticket.id.desc())
-        )
-        found = session.scalars(stmt).first()
+        found = tickets.newest_tagged(session, UNRESOLVED, tags)
         if found is not None:
             found.updated_at = utcnow()
             return found, False
@@ -263,8 +238,7 @@ class Webhooks:
             created_at=now,
             sent_at=now,
         )
-        session.add(message)
-        session.flush()
+        messages.add(session, message)
         data = pretty.encode("utf-8")
         key = self.ctx.blobs.put(data)
         snapshot = AttachmentPart("snapshot.json", "application/json", data)

@@ -24,7 +24,6 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import update
 from sqlalchemy.orm import Session
 
 from echodesk.desk import audit
@@ -36,9 +35,8 @@ from echodesk.desk.outbound.notify import Notice, Notifier
 from echodesk.desk.outbound.queue import BOUNCED
 from echodesk.mailbox.bounce import FailedRecipient
 from echodesk.mailbox.compose import new_message_id
-from echodesk.store import outbox, writes
+from echodesk.store import customers, outbox, writes
 from echodesk.store.lookups import OutboxRef
-from echodesk.store.models import Customer
 
 log = logging.getLogger(__name__)
 ACTOR = "system:pipeline"
@@ -214,20 +212,10 @@ def _audit_action(event: RecordBounce) -> str:
 
 def _silence(session: Session, event: RecordBounce, now: datetime) -> int:
     """Mark the address bounced and hold back its queued mail; how many rows were held."""
-    writes.insert_ignore(
-        session,
-        Customer,
-        [{"email": event.rcpt, "display_name": "", "first_seen_at": now, "last_seen_at": now}],
-        ["email"],
-    )
     detail = " ".join(f"{event.status} {event.diagnostic}".split())[:400]
     if event.complaint:  # the mail was delivered: its row stays sent
         detail = f"complaint: {event.diagnostic}"[:400]
-    session.execute(
-        update(Customer)
-        .where(Customer.email == event.rcpt)
-        .values(bounced_at=now, bounce_detail=detail)
-    )
+    customers.mark_bounced(session, event.rcpt, detail, now)
     if event.complaint:
         return outbox.suppress_queued_to(session, event.rcpt, COMPLAINED)
     outbox.mark_bounced(session, event.outbox_id, detail)

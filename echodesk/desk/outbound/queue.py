@@ -12,7 +12,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from echodesk.desk.context import DeskContext
@@ -24,9 +23,10 @@ from echodesk.mailbox.compose import (
     shorten_references,
 )
 from echodesk.mailbox.message import Address, AttachmentPart
-from echodesk.store import outbox
-from echodesk.store.models import Agent, Customer, Message, Ticket, TicketParticipant
+from echodesk.store import agents, customers, messages, outbox, tickets
+from echodesk.store.messages import Message
 from echodesk.store.outbox import NewMail
+from echodesk.store.tickets import Ticket
 
 BOUNCED = "bounced-recipient"
 
@@ -46,28 +46,19 @@ class Conversation:
 
 def load_conversation(session: Session, ticket: Ticket) -> Conversation:
     """Read the ticket's customer, CC participants and message chain."""
-    customer = session.get(Customer, ticket.customer_id) if ticket.customer_id else None
+    customer = customers.get(session, ticket.customer_id)
     to = None
     if customer is not None and customer.deleted_at is None and "@" in customer.email:
         to = Address(customer.display_name, customer.email)
-    rows = session.execute(
-        select(Message.message_id, Message.direction, Message.kind)
-        .where(Message.ticket_id == ticket.id, Message.direction != "internal")
-        .order_by(Message.id)
-    ).all()
+    rows = messages.chain(session, ticket.id)
     # Ids stored under a derived form (an id reused with other content) were never sent.
     thread = tuple(mid for mid, _, _ in rows if "#" not in mid)
     inbound = [
         mid for mid, direction, kind in rows if direction == "inbound" and kind == "customer"
     ]
-    agents = set(session.scalars(select(Agent.email)))
-    people = session.scalars(
-        select(TicketParticipant.email)
-        .where(TicketParticipant.ticket_id == ticket.id, TicketParticipant.role == "cc")
-        .order_by(TicketParticipant.email)
-    )
-    skip = {to.key if to else "", *agents}
-    cc = tuple(Address("", email) for email in people if email not in skip)
+    skip = {to.key if to else "", *agents.addresses(session)}
+    copied = tickets.copied(session, ticket.id)
+    cc = tuple(Address("", email) for email in copied if email not in skip)
     return Conversation(
         ticket_id=ticket.id,
         number=ticket.number,
