@@ -142,3 +142,31 @@ def test_tickets_files_and_audit_rows_are_made_one_way() -> None:
         if isinstance(node, ast.Call) and _callee(node) in ONE_WAY_ROWS
     ]
     assert not found, "rows built outside the store's one way:\n" + "\n".join(found)
+
+
+#: What the desk may take from SQLAlchemy: the session it is handed, and error types.
+DESK_MAY_IMPORT = {"sqlalchemy.orm": {"Session"}, "sqlalchemy.exc": None}
+SESSION_SQL = {"execute", "scalars", "scalar", "query", "add", "add_all", "delete", "refresh"}
+
+
+def test_the_desk_writes_no_sql() -> None:
+    """Queries and writes are the store API's: the desk neither builds a statement nor
+    hands one to the session (import-linter already keeps ``store.models`` out of it)."""
+    found = []
+    for name, tree in _modules():
+        if not name.startswith("echodesk/desk/"):
+            continue
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("sqlalchemy"):
+                allowed = DESK_MAY_IMPORT.get(node.module or "", set())
+                names = {a.name for a in node.names}
+                if allowed is not None and not names <= allowed:
+                    found.append(f"{name}:{node.lineno}: from {node.module} import {names}")
+            if (
+                isinstance(node, ast.Call)
+                and isinstance(node.func, ast.Attribute)
+                and node.func.attr in SESSION_SQL
+                and "session" in ast.unparse(node.func.value)
+            ):
+                found.append(f"{name}:{node.lineno}: {ast.unparse(node)[:100]}")
+    assert not found, "SQL outside the store API:\n" + "\n".join(found)

@@ -26,6 +26,7 @@ from echodesk.desk.effects import Acknowledge
 from echodesk.desk.item import Item
 from echodesk.desk.outbound.queue import Conversation, message_row, outgoing, queue
 from echodesk.mailbox.message import Address
+from echodesk.store import messages
 
 ACTOR = "system:pipeline"
 PURPOSE = "ack"
@@ -88,8 +89,7 @@ def apply_acks(
         text = _text(template, label, state.subject, ack.name)
         mail = outgoing(ctx, conv, text, now=now, auto_submitted="auto-replied", with_cc=False)
         message = message_row(mail, conv.ticket_id, kind=PURPOSE, agent_id=None, now=now)
-        session.add(message)
-        session.flush()
+        messages.add(session, message)
         queued = queue(
             session, ctx, mail, purpose=PURPOSE, ticket_id=conv.ticket_id, message_pk=message.id
         )

@@ -13,19 +13,18 @@ import hashlib
 import json
 import re
 import zipfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import func, select
-
+from echodesk.config import Settings
 from echodesk.desk.context import DeskContext
 from echodesk.errors import NotFoundError
-from echodesk.store import reports
+from echodesk.store import holdings, reports
 from echodesk.store.db import Database
-from echodesk.store.models import Attachment, Customer, Message, Ticket
 from echodesk.store.reports import iso
+from echodesk.store.tickets import numbers_of as ticket_numbers
 from echodesk.store.types import utcnow
 
 FORMAT = "echodesk-export/1"
@@ -72,75 +71,10 @@ def export_person(
     now: datetime | None = None,
 ) -> Exported:
     """Write the zip for ``address`` to ``out``; NotFoundError when nothing is held."""
-    wanted = address.strip().lower()
     made = now or utcnow()
-    settings = ctx.settings
     with db.reading() as session:
-        customer = session.scalars(
-            select(Customer).where(func.lower(Customer.email) == wanted)
-        ).first()
-        if customer is None:
-            raise NotFoundError(f"no customer with the address {address}")
-        tickets = list(
-            session.scalars(
-                select(Ticket).where(Ticket.customer_id == customer.id).order_by(Ticket.number)
-            )
-        )
-        own = {t.id for t in tickets}
-        details = [reports.ticket_detail(session, settings, t) for t in tickets]
-        for ticket, detail in zip(tickets, details, strict=True):
-            ids = session.scalars(
-                select(Message.id).where(Message.ticket_id == ticket.id).order_by(Message.id)
-            )
-            for message, pk in zip(detail["messages"], ids, strict=True):
-                message["pk"] = pk
-        others = list(
-            session.scalars(
-                select(Message).where(func.lower(Message.from_email) == wanted).order_by(Message.id)
-            )
-        )
-        others = [m for m in others if m.ticket_id not in own]
-        other_ids = [m.id for m in others]
-        other_tickets = {
-            t.id: t.number
-            for t in session.scalars(
-                select(Ticket).where(Ticket.id.in_({m.ticket_id for m in others}))
-            )
-        }
-        other_rows = reports.message_details(session, others)
-        for message, source in zip(other_rows, others, strict=True):
-            message["pk"] = source.id
-        keys = _storage_keys(session, [m["pk"] for d in details for m in d["messages"]] + other_ids)
-        document: dict[str, Any] = {
-            "format": FORMAT,
-            "exported_at": iso(made),
-            "customer": {
-                "email": customer.email,
-                "name": customer.display_name,
-                "first_seen_at": iso(customer.first_seen_at),
-                "last_seen_at": iso(customer.last_seen_at),
-                "bounced_at": iso(customer.bounced_at),
-                "bounce_detail": customer.bounce_detail,
-            },
-            "tickets": [],
-            "other_messages": [],
-        }
-        files: list[tuple[str, str, str]] = []  # (path in zip, storage key, sha256)
-        message_count = 0
-        for detail in details:
-            label = str(detail["number"])
-            kept = [m for m in detail["messages"] if internal_notes or m["direction"] != "internal"]
-            for message in kept:
-                files += _place_files(label, message, keys)
-                message.pop("pk", None)
-            message_count += len(kept)
-            document["tickets"].append({**detail, "messages": kept})
-        for message, source in zip(other_rows, others, strict=True):
-            label = settings.ticket_label(other_tickets[source.ticket_id])
-            files += _place_files(label, message, keys)
-            message.pop("pk", None)
-            document["other_messages"].append({"ticket": label, **message})
-            message_count += 1
+        found = _gather(session, ctx.settings, address, internal_notes=internal_notes)
+    found.document["exported_at"] = iso(made)
     out.parent.mkdir(parents=True, exist_ok=True)
     temp = out.with_name(f".{out.name}.tmp")
     notes = "" if internal_notes else "; left out of this export"
@@ -150,29 +84,73 @@ def export_person(
             README.format(address=address, made=iso(made), format=FORMAT, notes=notes),
         )
         archive.writestr(
-            "echo-export.json", json.dumps(document, ensure_ascii=False, indent=2) + "\n"
+            "echo-export.json", json.dumps(found.document, ensure_ascii=False, indent=2) + "\n"
         )
-        for path, key, sha256 in files:
+        for path, key, sha256 in found.files:
             data = ctx.blobs.get(key)
             if hashlib.sha256(data).hexdigest() != sha256:
                 raise NotFoundError(f"the stored file for {path} does not match its checksum")
             archive.writestr(path, data)
     temp.replace(out)
-    return Exported(tickets=len(details), messages=message_count, files=len(files))
+    return Exported(len(found.document["tickets"]), found.messages, len(found.files))
 
 
-def _storage_keys(session: Any, message_ids: list[int]) -> dict[int, list[str]]:
-    """Each message's attachments' storage keys, in the order reports lists them."""
-    out: dict[int, list[str]] = {}
-    for start in range(0, len(message_ids), 500):
-        rows = session.execute(
-            select(Attachment.message_pk, Attachment.storage_key)
-            .where(Attachment.message_pk.in_(message_ids[start : start + 500]))
-            .order_by(Attachment.id)
-        )
-        for pk, key in rows:
-            out.setdefault(pk, []).append(key or "")
-    return out
+@dataclass
+class _Found:
+    """The export's document, the files to put beside it, and how many messages it holds."""
+
+    document: dict[str, Any]
+    files: list[tuple[str, str, str]] = field(default_factory=list)  # (path, key, sha256)
+    messages: int = 0
+
+
+def _gather(session: Any, settings: Settings, address: str, *, internal_notes: bool) -> _Found:
+    """Read everything held about the address into the export's document."""
+    customer = holdings.customer(session, address)
+    if customer is None:
+        raise NotFoundError(f"no customer with the address {address}")
+    tickets = holdings.tickets_of(session, customer.id)
+    details = [reports.ticket_detail(session, settings, t) for t in tickets]
+    for ticket, detail in zip(tickets, details, strict=True):
+        pks = holdings.message_ids(session, ticket.id)
+        for message, pk in zip(detail["messages"], pks, strict=True):
+            message["pk"] = pk
+    own = {t.id for t in tickets}
+    others = [m for m in holdings.messages_from(session, address) if m.ticket_id not in own]
+    other_rows = reports.message_details(session, others)
+    for message, source in zip(other_rows, others, strict=True):
+        message["pk"] = source.id
+    every = [m["pk"] for d in details for m in d["messages"]] + [m.id for m in others]
+    keys = holdings.storage_keys(session, every)
+    found = _Found({"format": FORMAT, "exported_at": "", "customer": _customer(customer)})
+    found.document.update(tickets=[], other_messages=[])
+    for detail in details:
+        label = str(detail["number"])
+        kept = [m for m in detail["messages"] if internal_notes or m["direction"] != "internal"]
+        for message in kept:
+            found.files += _place_files(label, message, keys)
+            message.pop("pk", None)
+        found.messages += len(kept)
+        found.document["tickets"].append({**detail, "messages": kept})
+    numbers = ticket_numbers(session, {m.ticket_id for m in others})
+    for message, source in zip(other_rows, others, strict=True):
+        label = settings.ticket_label(numbers[source.ticket_id])
+        found.files += _place_files(label, message, keys)
+        message.pop("pk", None)
+        found.document["other_messages"].append({"ticket": label, **message})
+        found.messages += 1
+    return found
+
+
+def _customer(customer: Any) -> dict[str, Any]:
+    return {
+        "email": customer.email,
+        "name": customer.display_name,
+        "first_seen_at": iso(customer.first_seen_at),
+        "last_seen_at": iso(customer.last_seen_at),
+        "bounced_at": iso(customer.bounced_at),
+        "bounce_detail": customer.bounce_detail,
+    }
 
 
 def _place_files(
