@@ -672,17 +672,43 @@ def _relay_password(relay: RelaySettings, env: Mapping[str, str]) -> RelaySettin
 
 
 def _validate(s: Settings) -> None:
+    """Refuse settings Echo cannot run with, naming the setting and what it expects."""
+    _validate_names(s)
+    _validate_network(s)
+    for key, choices in (
+        ("closed_reply", CLOSED_REPLY_CHOICES),
+        ("agent_auth", AGENT_AUTH_CHOICES),
+        ("status_after_reply", STATUS_AFTER_REPLY_CHOICES),
+    ):
+        if getattr(s, key) not in choices:
+            raise ConfigError(
+                f"setting '{key}': expected one of {', '.join(choices)}, got {getattr(s, key)!r}"
+            )
+    try:
+        ZoneInfo(s.timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ConfigError(f"setting 'timezone': unknown timezone {s.timezone!r}") from None
+    _validate_numbers(s)
+    _validate_blob_store(s)
+
+
+def _validate_names(s: Settings) -> None:
+    """The addresses and names Echo writes into mail and ticket labels."""
     if "@" not in s.support_address:
         raise ConfigError(f"setting 'support_address': {s.support_address!r} is not an address")
-    if s.closed_reply not in CLOSED_REPLY_CHOICES:
-        raise ConfigError(
-            f"setting 'closed_reply': expected one of {', '.join(CLOSED_REPLY_CHOICES)}, "
-            f"got {s.closed_reply!r}"
-        )
     if not s.ticket_prefix or not s.ticket_prefix.replace("_", "").isalnum():
         raise ConfigError(
             f"setting 'ticket_prefix': letters and digits only, got {s.ticket_prefix!r}"
         )
+    if not s.bounce_local_part or not s.bounce_local_part.replace("-", "").isalnum():
+        raise ConfigError(
+            f"setting 'bounce_local_part': letters, digits and '-' only, "
+            f"got {s.bounce_local_part!r}"
+        )
+
+
+def _validate_network(s: Settings) -> None:
+    """Where Echo listens, whom it trusts, and its TLS files."""
     for key in ("smtp_listen", "web_listen"):
         host, sep, port = getattr(s, key).rpartition(":")
         if not sep or not host or not port.isdigit():
@@ -700,29 +726,14 @@ def _validate(s: Settings) -> None:
                 ipaddress.ip_network(proxy, strict=False)
             except ValueError:
                 raise ConfigError(f"setting '{key}': {proxy!r} is not an address") from None
-    if s.agent_auth not in AGENT_AUTH_CHOICES:
-        raise ConfigError(
-            f"setting 'agent_auth': expected one of {', '.join(AGENT_AUTH_CHOICES)}, "
-            f"got {s.agent_auth!r}"
-        )
-    if not 0 < s.dns_timeout <= 60:
-        raise ConfigError(f"setting 'dns_timeout': seconds between 0 and 60, got {s.dns_timeout}")
     if bool(s.smtp_tls_cert) != bool(s.smtp_tls_key):
         raise ConfigError("settings 'smtp_tls_cert' and 'smtp_tls_key' go together")
-    if s.status_after_reply not in STATUS_AFTER_REPLY_CHOICES:
-        raise ConfigError(
-            f"setting 'status_after_reply': expected one of "
-            f"{', '.join(STATUS_AFTER_REPLY_CHOICES)}, got {s.status_after_reply!r}"
-        )
-    if not s.bounce_local_part or not s.bounce_local_part.replace("-", "").isalnum():
-        raise ConfigError(
-            f"setting 'bounce_local_part': letters, digits and '-' only, "
-            f"got {s.bounce_local_part!r}"
-        )
-    try:
-        ZoneInfo(s.timezone)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise ConfigError(f"setting 'timezone': unknown timezone {s.timezone!r}") from None
+
+
+def _validate_numbers(s: Settings) -> None:
+    """Counts, limits and periods: none negative, and those that pace a loop at least 1."""
+    if not 0 < s.dns_timeout <= 60:
+        raise ConfigError(f"setting 'dns_timeout': seconds between 0 and 60, got {s.dns_timeout}")
     if s.flood_limit < 0 or s.spam_threshold < 0:
         raise ConfigError("settings 'flood_limit' and 'spam_threshold': not negative")
     if s.autoclose_days < 0 or s.acknowledgement_limit < 0:
@@ -747,7 +758,6 @@ def _validate(s: Settings) -> None:
     ):
         if getattr(s, key) < 1:
             raise ConfigError(f"setting '{key}': must be at least 1")
-    _validate_blob_store(s)
 
 
 def _validate_blob_store(s: Settings) -> None:

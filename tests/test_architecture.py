@@ -170,3 +170,20 @@ def test_the_desk_writes_no_sql() -> None:
             ):
                 found.append(f"{name}:{node.lineno}: {ast.unparse(node)[:100]}")
     assert not found, "SQL outside the store API:\n" + "\n".join(found)
+
+
+LONGEST_FUNCTION = 60
+
+
+def test_no_function_is_longer_than_sixty_lines() -> None:
+    """A function a reader cannot see whole is split (migrations are generated and exempt)."""
+    found = [
+        f"{name}:{node.lineno}: {node.name} ({node.end_lineno - node.lineno + 1} lines)"
+        for name, tree in _modules()
+        if not name.startswith("echodesk/store/migrations/")
+        for node in ast.walk(tree)
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)
+        and node.end_lineno is not None
+        and node.end_lineno - node.lineno + 1 > LONGEST_FUNCTION
+    ]
+    assert not found, "functions over sixty lines:\n" + "\n".join(found)

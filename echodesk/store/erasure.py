@@ -133,10 +133,8 @@ def erase_person(
     customer = session.scalars(
         select(Customer).where(func.lower(Customer.email) == address)
     ).first()
-    name = customer.display_name if customer else ""
-    scrub = _Scrubber(address, name)
+    scrub = _Scrubber(address, customer.display_name if customer else "")
     erased = marker(now)
-
     ticket_ids: list[int] = []
     if customer is not None:
         done.customer_id = customer.id
@@ -145,14 +143,42 @@ def erase_person(
         done.tickets = sorted(t.number for t in tickets)
         for ticket in tickets:
             ticket.subject = erased
+    message_ids = _erase_messages(session, address, customer, ticket_ids, scrub, erased, done)
+    touched = set(message_ids)
+    others = _scrub_mentions(session, address, message_ids, scrub)
+    touched |= {m.id for m in others}
+    _scrub_others_raw(session, others, scrub, blobs, done)
+    _erase_attachments(session, message_ids, done, now)
+    _erase_spool(session, address, message_ids, ticket_ids, scrub, done)
+    _erase_outbox(session, address, message_ids, ticket_ids, scrub, done)
+    session.execute(delete(TicketParticipant).where(func.lower(TicketParticipant.email) == address))
+    _scrub_audit(session, address, ticket_ids, scrub, erased, done)
+    if customer is not None:
+        customer.email = f"{DELETED}#{customer.id}"
+        customer.display_name = DELETED
+        customer.bounce_detail = ""
+        customer.deleted_at = customer.deleted_at or now
+    session.flush()
+    searchindex.reindex(session, touched)
+    return done
 
+
+def _erase_messages(
+    session: Session,
+    address: str,
+    customer: Customer | None,
+    ticket_ids: list[int],
+    scrub: _Scrubber,
+    erased: str,
+    done: Erased,
+) -> set[int]:
+    """Erase the person's messages and every message of their tickets; their ids."""
     theirs = [func.lower(Message.from_email) == address]
     if customer is not None:
         theirs.append(Message.customer_id == customer.id)
     if ticket_ids:
         theirs.append(Message.ticket_id.in_(ticket_ids))
     messages = list(session.scalars(select(Message).where(or_(*theirs))))
-    message_ids = {m.id for m in messages}
     for message in messages:
         message.subject = message.body_text = message.trimmed_text = erased
         message.body_html = ""
@@ -162,8 +188,13 @@ def erase_person(
         message.cc_addrs = scrub.addresses(message.cc_addrs)
         message.thread_reason = scrub.text(message.thread_reason)
     done.messages = len(messages)
+    return {m.id for m in messages}
 
-    # Other people's messages that name them as a recipient.
+
+def _scrub_mentions(
+    session: Session, address: str, erased_ids: set[int], scrub: _Scrubber
+) -> list[Message]:
+    """Other people's messages that name the person as a recipient: the address goes."""
     like = f"%{address}%"
     named = session.scalars(
         select(Message).where(
@@ -173,32 +204,15 @@ def erase_person(
             )
         )
     )
-    touched = set(message_ids)
     others: list[Message] = []
     for message in named:
-        if message.id in message_ids:
+        if message.id in erased_ids:
             continue
         message.to_addrs = scrub.addresses(message.to_addrs)
         message.cc_addrs = scrub.addresses(message.cc_addrs)
         message.thread_reason = scrub.text(message.thread_reason)
-        touched.add(message.id)
         others.append(message)
-    _scrub_others_raw(session, others, scrub, blobs, done)
-
-    _erase_attachments(session, message_ids, done, now)
-    _erase_spool(session, address, message_ids, ticket_ids, scrub, done)
-    _erase_outbox(session, address, message_ids, ticket_ids, scrub, done)
-    session.execute(delete(TicketParticipant).where(func.lower(TicketParticipant.email) == address))
-    _scrub_audit(session, address, ticket_ids, scrub, erased, done)
-
-    if customer is not None:
-        customer.email = f"{DELETED}#{customer.id}"
-        customer.display_name = DELETED
-        customer.bounce_detail = ""
-        customer.deleted_at = customer.deleted_at or now
-    session.flush()
-    searchindex.reindex(session, touched)
-    return done
+    return others
 
 
 def _scrub_others_raw(

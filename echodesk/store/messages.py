@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from echodesk.store import searchindex, writes
 from echodesk.store.models import Attachment, Message
 
 
@@ -15,6 +17,16 @@ def add(session: Session, message: Message) -> Message:
     session.add(message)
     session.flush()
     return message
+
+
+def attach(session: Session, rows: Sequence[dict[str, Any]]) -> None:
+    """Attach files to messages already stored, and index the files' names with them.
+
+    (The batch pipeline indexes names as it inserts its messages, and uses
+    :func:`echodesk.store.writes.insert_attachments` directly.)
+    """
+    writes.insert_attachments(session, rows)
+    searchindex.reindex(session, {row["message_pk"] for row in rows})
 
 
 def latest(
@@ -52,4 +64,4 @@ def chain(session: Session, ticket_id: int) -> list[tuple[str, str, str]]:
     return [(mid, direction, kind) for mid, direction, kind in session.execute(stmt)]
 
 
-__all__ = ["Message", "add", "chain", "files_of", "latest"]
+__all__ = ["Message", "add", "attach", "chain", "files_of", "latest"]

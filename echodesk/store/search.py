@@ -329,34 +329,7 @@ def search(
     sets: list[str] = []
     where, anchor = _where(sql, parsed, sets)
     counted = max(COUNTED, offset + limit)
-    picked = f"SELECT t.id, t.updated_at FROM tickets t WHERE {where}"
-    if anchor:
-        among = " UNION ALL ".join(f"SELECT tid FROM {name}" for name in anchor)
-        picked += f" AND t.id IN ({among})"
-    if not sets:  # filters only: the newest tickets that pass, enough to count to "N+"
-        picked += f" ORDER BY t.updated_at DESC, t.id DESC LIMIT {counted + 1}"
-    sql.ctes.append(f"hits AS MATERIALIZED ({picked})")
-    if sets:
-        sql.ctes.append(f"ranked AS MATERIALIZED ({_scores(sql, sets)})")
-        scored = "SELECT h.id, h.updated_at, r.score, r.best FROM hits h LEFT JOIN ranked r "
-        scored += "ON r.tid = h.id"
-        order = "score IS NULL, score DESC, updated_at DESC, id DESC"
-        window = max(limit + offset, RERANK)
-        full = [f"(SELECT count(*) FROM {n} WHERE mid IS NOT NULL) >= {CANDIDATES}" for n in sets]
-        capped = "(" + " OR ".join(full) + ")"
-    else:
-        scored = "SELECT id, updated_at, 0.0 AS score, CAST(NULL AS BIGINT) AS best FROM hits"
-        order, window = "updated_at DESC, id DESC", limit + offset
-        capped = f"(SELECT count(*) FROM hits) > {counted}"
-    # Ordered and cut among the hits alone; only the page's tickets are read whole.
-    sql.ctes.append(f"page AS MATERIALIZED ({scored} ORDER BY {order} LIMIT {int(window)})")
-    statement = (
-        "WITH " + ", ".join(sql.ctes) + " "
-        "SELECT t.id, t.number, t.subject, t.status, c.email, t.updated_at, "
-        f"p.score, p.best, (SELECT count(*) FROM hits), CASE WHEN {capped} THEN 1 ELSE 0 END "
-        "FROM page p JOIN tickets t ON t.id = p.id LEFT JOIN customers c ON c.id = t.customer_id "
-        f"ORDER BY {', '.join('p.' + o for o in order.split(', '))}"
-    )
+    statement = _statement(sql, sets, where, anchor, counted, limit + offset)
     rows = list(session.execute(text(statement), sql.params).all())
     total = int(rows[0][8]) if rows else _count(session, sql)
     is_capped = bool(rows[0][9]) if rows else total > counted
@@ -379,6 +352,45 @@ def search(
         for r in page
     ]
     return Results(total, hits, is_capped)
+
+
+def _statement(
+    sql: _Sql, sets: list[str], where: str, anchor: list[str], counted: int, wanted: int
+) -> str:
+    """The one statement that picks, scores and orders the hits and reads a page of them.
+
+    Columns: id, number, subject, status, customer, updated_at, score, best
+    message, the number of hits, and whether counting stopped at ``counted``.
+    """
+    picked = f"SELECT t.id, t.updated_at FROM tickets t WHERE {where}"
+    if anchor:
+        among = " UNION ALL ".join(f"SELECT tid FROM {name}" for name in anchor)
+        picked += f" AND t.id IN ({among})"
+    if not sets:  # filters only: the newest tickets that pass, enough to count to "N+"
+        picked += f" ORDER BY t.updated_at DESC, t.id DESC LIMIT {counted + 1}"
+    sql.ctes.append(f"hits AS MATERIALIZED ({picked})")
+    if sets:
+        sql.ctes.append(f"ranked AS MATERIALIZED ({_scores(sql, sets)})")
+        scored = "SELECT h.id, h.updated_at, r.score, r.best FROM hits h LEFT JOIN ranked r "
+        scored += "ON r.tid = h.id"
+        order = "score IS NULL, score DESC, updated_at DESC, id DESC"
+        window = max(wanted, RERANK)
+        full = [f"(SELECT count(*) FROM {n} WHERE mid IS NOT NULL) >= {CANDIDATES}" for n in sets]
+        capped = "(" + " OR ".join(full) + ")"
+    else:
+        scored = "SELECT id, updated_at, 0.0 AS score, CAST(NULL AS BIGINT) AS best FROM hits"
+        order, window = "updated_at DESC, id DESC", wanted
+        capped = f"(SELECT count(*) FROM hits) > {counted}"
+    # Ordered and cut among the hits alone; only the page's tickets are read whole.
+    sql.ctes.append(f"page AS MATERIALIZED ({scored} ORDER BY {order} LIMIT {int(window)})")
+    statement = (
+        "WITH " + ", ".join(sql.ctes) + " "
+        "SELECT t.id, t.number, t.subject, t.status, c.email, t.updated_at, "
+        f"p.score, p.best, (SELECT count(*) FROM hits), CASE WHEN {capped} THEN 1 ELSE 0 END "
+        "FROM page p JOIN tickets t ON t.id = p.id LEFT JOIN customers c ON c.id = t.customer_id "
+        f"ORDER BY {', '.join('p.' + o for o in order.split(', '))}"
+    )
+    return statement
 
 
 def _count(session: Session, sql: _Sql) -> int:

@@ -155,28 +155,55 @@ def json_ok(schema: dict[str, Any]) -> dict[str, Any]:
     return {"content": {"application/json": {"schema": schema}}}
 
 
+#: What the mail webhooks answer.
+_ACCEPTED = {
+    "type": "object",
+    "required": ["accepted"],
+    "properties": {
+        "accepted": {"type": "boolean"},
+        "spool_id": {"type": "integer"},
+        "result": {"type": "string"},
+    },
+}
+#: What the snapshot endpoint answers.
+_TICKET = {
+    "type": "object",
+    "required": ["ticket", "url", "created", "replayed"],
+    "properties": {
+        "ticket": {"type": "string"},
+        "url": {"type": "string"},
+        "created": {"type": "boolean"},
+        "replayed": {"type": "boolean"},
+    },
+}
+
+
+def _snapshot() -> dict[str, Any]:
+    """The snapshot endpoint: opens or extends an Investigate ticket, idempotently."""
+    return {
+        **_operation(
+            "Open (201) or extend (200) the Investigate ticket of a deploy and surface",
+            SNAPSHOT,
+            {
+                "201": {"description": "Ticket opened", **json_ok(_TICKET)},
+                "200": {"description": "Added to the open ticket", **json_ok(_TICKET)},
+            },
+            "snapshotToken",
+        ),
+        "parameters": [
+            {
+                "name": "Idempotency-Key",
+                "in": "header",
+                "required": False,
+                "schema": {"type": "string", "maxLength": 200},
+            }
+        ],
+    }
+
+
 def document(prefix: str) -> dict[str, Any]:
     """The whole document, with paths under the archive's prefix."""
     base = prefix.rstrip("/")
-    accepted = {
-        "type": "object",
-        "required": ["accepted"],
-        "properties": {
-            "accepted": {"type": "boolean"},
-            "spool_id": {"type": "integer"},
-            "result": {"type": "string"},
-        },
-    }
-    ticket = {
-        "type": "object",
-        "required": ["ticket", "url", "created", "replayed"],
-        "properties": {
-            "ticket": {"type": "string"},
-            "url": {"type": "string"},
-            "created": {"type": "boolean"},
-            "replayed": {"type": "boolean"},
-        },
-    }
     return {
         "openapi": "3.1.0",
         "info": {"title": "Echo machine endpoints", "version": "1"},
@@ -185,7 +212,7 @@ def document(prefix: str) -> dict[str, Any]:
                 "post": _operation(
                     "Inbound mail from Postmark's webhook, spooled like SMTP mail",
                     INBOUND,
-                    {"200": {"description": "Committed to the spool", **json_ok(accepted)}},
+                    {"200": {"description": "Committed to the spool", **json_ok(_ACCEPTED)}},
                     "webhook",
                 )
             },
@@ -193,31 +220,11 @@ def document(prefix: str) -> dict[str, Any]:
                 "post": _operation(
                     "A bounce from Postmark's webhook, handled like a DSN",
                     BOUNCE,
-                    {"200": {"description": "Recorded", **json_ok(accepted)}},
+                    {"200": {"description": "Recorded", **json_ok(_ACCEPTED)}},
                     "webhook",
                 )
             },
-            f"{base}/from-snapshot": {
-                "post": {
-                    **_operation(
-                        "Open (201) or extend (200) the Investigate ticket of a deploy and surface",
-                        SNAPSHOT,
-                        {
-                            "201": {"description": "Ticket opened", **json_ok(ticket)},
-                            "200": {"description": "Added to the open ticket", **json_ok(ticket)},
-                        },
-                        "snapshotToken",
-                    ),
-                    "parameters": [
-                        {
-                            "name": "Idempotency-Key",
-                            "in": "header",
-                            "required": False,
-                            "schema": {"type": "string", "maxLength": 200},
-                        }
-                    ],
-                }
-            },
+            f"{base}/from-snapshot": {"post": _snapshot()},
         },
         "components": {
             "securitySchemes": {

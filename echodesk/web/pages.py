@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 from werkzeug.datastructures import Headers
 from werkzeug.wrappers import Response as WerkzeugResponse
 
+from echodesk.config import Settings
 from echodesk.errors import EchoError
 from echodesk.statuses import STATUSES
 from echodesk.store import archive, search
@@ -116,6 +117,34 @@ def _filters() -> dict[str, str]:
 
 
 def register(bp: Blueprint, web: WebContext) -> None:
+    """The archive's pages: the lists, and one ticket with its mail and files."""
+    _register_lists(bp, web)
+    _register_ticket(bp, web)
+
+
+def _search_page(
+    session: Session, settings: Settings, filters: dict[str, str], page: int
+) -> tuple[archive.Page, str]:
+    """A page of search results for the list (the filters become query terms); or an
+    empty page and the query's error."""
+    query = filters["q"]
+    query += f" status:{filters['status']}" if filters["status"] else ""
+    query += f" tag:{filters['tag']}" if filters["tag"] else ""
+    query += f" assignee:{filters['assignee']}" if filters["assignee"] else ""
+    try:
+        found = search.search(
+            session, query, limit=PER_PAGE, offset=(page - 1) * PER_PAGE, me=viewer().email
+        )
+    except EchoError as exc:
+        return archive.Page([], 0, 1, PER_PAGE), str(exc)
+    rows = archive.tickets_by_ids(session, settings, [h.ticket_id for h in found.hits])
+    snippets = {h.ticket_id: h.snippet for h in found.hits}
+    for row, hit in zip(rows, found.hits, strict=False):
+        row["snippet"] = snippets.get(hit.ticket_id, "")
+    return archive.Page(rows, found.total, page, PER_PAGE, found.capped), ""
+
+
+def _register_lists(bp: Blueprint, web: WebContext) -> None:
     settings, db = web.settings, web.db
 
     @bp.get("/")
@@ -126,27 +155,7 @@ def register(bp: Blueprint, web: WebContext) -> None:
         with db.reading() as session:
             counts = archive.status_counts(session)
             if filters["q"]:
-                query = filters["q"]
-                query += f" status:{filters['status']}" if filters["status"] else ""
-                query += f" tag:{filters['tag']}" if filters["tag"] else ""
-                query += f" assignee:{filters['assignee']}" if filters["assignee"] else ""
-                try:
-                    found = search.search(
-                        session,
-                        query,
-                        limit=PER_PAGE,
-                        offset=(page - 1) * PER_PAGE,
-                        me=viewer().email,
-                    )
-                    rows = archive.tickets_by_ids(
-                        session, settings, [h.ticket_id for h in found.hits]
-                    )
-                    snippets = {h.ticket_id: h.snippet for h in found.hits}
-                    for row, hit in zip(rows, found.hits, strict=False):
-                        row["snippet"] = snippets.get(hit.ticket_id, "")
-                    result = archive.Page(rows, found.total, page, PER_PAGE, found.capped)
-                except EchoError as exc:
-                    error, result = str(exc), archive.Page([], 0, 1, PER_PAGE)
+                result, error = _search_page(session, settings, filters, page)
             else:
                 result = archive.ticket_page(
                     session,
@@ -170,6 +179,51 @@ def register(bp: Blueprint, web: WebContext) -> None:
             error=error,
             statuses=STATUSES,
         )
+
+    @bp.get(f"/customer/<{ID}:customer_id>")
+    def customer(customer_id: int) -> str:
+        with db.reading() as session:
+            person = archive.customer(session, settings, customer_id)
+        if person is None:
+            abort(404)
+        return render_template("customer.html", c=person)
+
+    @bp.get("/spool")
+    def spool() -> str:
+        with db.reading() as session:
+            problems = archive.spool_problems(session, settings)
+        return render_template("spool.html", problems=problems)
+
+    @bp.get("/agents")
+    def agents() -> str:
+        with db.reading() as session:
+            people = archive.agents(session)
+        return render_template("agents.html", agents=people)
+
+
+def _frame_headers(remote_images: bool) -> Headers:
+    """A message's HTML is shown in a sandboxed frame: no scripts, no referrer, no cache."""
+    return Headers(
+        {
+            "Content-Security-Policy": frame_policy(remote_images=remote_images),
+            "X-Content-Type-Options": "nosniff",
+            "Referrer-Policy": "no-referrer",
+            "Cache-Control": "no-store",
+        }
+    )
+
+
+def _download(name: str, data: bytes) -> Response:
+    """A file is always a download, never rendered in the archive's origin."""
+    headers = Headers()
+    headers.add("Content-Disposition", "attachment", filename=name)
+    headers["X-Content-Type-Options"] = "nosniff"
+    headers["Content-Security-Policy"] = "default-src 'none'; sandbox"
+    return Response(data, mimetype="application/octet-stream", headers=headers)
+
+
+def _register_ticket(bp: Blueprint, web: WebContext) -> None:
+    settings, db = web.settings, web.db
 
     @bp.get(f"/ticket/<{ID}:number>")
     def ticket(number: int) -> str:
@@ -205,15 +259,7 @@ def register(bp: Blueprint, web: WebContext) -> None:
                 abort(404)
             images = _inline_images(session, web.blobs, message_id)
             page = document(msg.body_html, remote_images=allow, inline=images)
-        headers = Headers(
-            {
-                "Content-Security-Policy": frame_policy(remote_images=allow),
-                "X-Content-Type-Options": "nosniff",
-                "Referrer-Policy": "no-referrer",
-                "Cache-Control": "no-store",
-            }
-        )
-        return Response(page, mimetype="text/html", headers=headers)
+        return Response(page, mimetype="text/html", headers=_frame_headers(allow))
 
     @bp.get(f"/attachment/<{ID}:attachment_id>")
     def attachment(attachment_id: int) -> Response:
@@ -226,29 +272,4 @@ def register(bp: Blueprint, web: WebContext) -> None:
             data = web.blobs.get(row.storage_key)
         except (KeyError, BlobStoreError) as exc:
             return _unavailable(row.filename, settings.ticket_label(number), exc)
-        name = row.filename or "attachment"
-        headers = Headers()
-        headers.add("Content-Disposition", "attachment", filename=name)
-        headers["X-Content-Type-Options"] = "nosniff"
-        headers["Content-Security-Policy"] = "default-src 'none'; sandbox"
-        return Response(data, mimetype="application/octet-stream", headers=headers)
-
-    @bp.get(f"/customer/<{ID}:customer_id>")
-    def customer(customer_id: int) -> str:
-        with db.reading() as session:
-            person = archive.customer(session, settings, customer_id)
-        if person is None:
-            abort(404)
-        return render_template("customer.html", c=person)
-
-    @bp.get("/spool")
-    def spool() -> str:
-        with db.reading() as session:
-            problems = archive.spool_problems(session, settings)
-        return render_template("spool.html", problems=problems)
-
-    @bp.get("/agents")
-    def agents() -> str:
-        with db.reading() as session:
-            people = archive.agents(session)
-        return render_template("agents.html", agents=people)
+        return _download(row.filename or "attachment", data)

@@ -22,7 +22,7 @@ from echodesk.desk.tickets.status import agent_replied
 from echodesk.errors import CommandError, NotFoundError
 from echodesk.mailbox.compose import new_message_id
 from echodesk.mailbox.message import AttachmentPart
-from echodesk.store import agents, messages, writes
+from echodesk.store import agents, messages
 from echodesk.store.agents import Agent
 from echodesk.store.messages import Message
 from echodesk.store.tickets import Ticket, by_number, live
@@ -62,7 +62,7 @@ def _store_attachments(
     session: Session, ctx: DeskContext, message: Message, files: tuple[AttachmentPart, ...]
 ) -> None:
     rows = [file_row(message.id, part, ctx.blobs.put(part.data)) for part in files]
-    writes.insert_attachments(session, rows)
+    messages.attach(session, rows)
 
 
 def reply_on(

@@ -242,7 +242,7 @@ class Webhooks:
         data = pretty.encode("utf-8")
         key = self.ctx.blobs.put(data)
         snapshot = AttachmentPart("snapshot.json", "application/json", data)
-        writes.insert_attachments(session, [file_row(message.id, snapshot, key)])
+        messages.attach(session, [file_row(message.id, snapshot, key)])
         audit.record(
             session,
             requested_by or "webhook:snapshot",
