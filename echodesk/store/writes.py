@@ -62,6 +62,16 @@ def allocate_numbers(session: Session, count: int) -> list[int]:
     return list(range(last - count + 1, last + 1))
 
 
+def add_ticket(session: Session, now: datetime, **columns: Any) -> Ticket:
+    """One new ticket made ``now`` under the next free number (a batch's come through
+    :func:`insert_tickets`); flushed, so the rows that name it can use its id at once."""
+    (number,) = allocate_numbers(session, 1)
+    ticket = Ticket(number=number, created_at=now, updated_at=now, **columns)
+    session.add(ticket)
+    session.flush()
+    return ticket
+
+
 def upsert_customers(session: Session, people: dict[str, tuple[str, datetime]]) -> dict[str, int]:
     """Make sure a customer row exists per address; return their ids.
 

@@ -39,7 +39,7 @@ from echodesk.mailbox.trim import trim_reply
 from echodesk.mailbox.trust import SenderCheck
 from echodesk.store import writes
 from echodesk.store.lookups import AgentRow, stored_messages
-from echodesk.store.models import Agent, AuditLog, Message, Ticket, TicketParticipant
+from echodesk.store.models import Agent, AuditLog, Message, Ticket
 
 OPENERS = ("new", "forward", "fwd")
 
@@ -134,24 +134,15 @@ def _applies(change: Change) -> bool:
 
 def _open(session: Session, customer: Address, subject: str, now: datetime) -> Ticket:
     ids = writes.upsert_customers(session, {customer.key: (customer.name, now)})
-    (number,) = writes.allocate_numbers(session, 1)
-    ticket = Ticket(
-        number=number,
+    ticket = writes.add_ticket(
+        session,
+        now,
         customer_id=ids[customer.key],
         priority="normal",
         subject=subject[:2000] or "(no subject)",
-        created_at=now,
-        updated_at=now,
         **opened(now),
     )
-    session.add(ticket)
-    session.flush()
-    writes.insert_ignore(
-        session,
-        TicketParticipant,
-        [{"ticket_id": ticket.id, "email": customer.key, "role": "customer"}],
-        ["ticket_id", "email"],
-    )
+    writes.add_participants(session, ticket.id, [customer.key], "customer")
     return ticket
 
 

@@ -217,23 +217,14 @@ class Webhooks:
             found.updated_at = utcnow()
             return found, False
         now = utcnow()
-        (number,) = writes.allocate_numbers(session, 1)
-        ticket = Ticket(
-            number=number,
+        ticket = writes.add_ticket(
+            session,
+            now,
             priority=_priority(fields["severity"]),
             subject=f"[{fields['severity']}] {fields['title']}"[:2000],
-            created_at=now,
-            updated_at=now,
             **opened(now),
         )
-        session.add(ticket)
-        session.flush()
-        writes.insert_ignore(
-            session,
-            TicketTag,
-            [{"ticket_id": ticket.id, "tag": t} for t in tags],
-            ["ticket_id", "tag"],
-        )
+        writes.add_tags(session, ticket.id, tags)
         audit.record(
             session,
             requested_by or "webhook:snapshot",
