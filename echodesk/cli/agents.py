@@ -7,7 +7,7 @@ from typing import Any
 import click
 
 from echodesk.cli import views
-from echodesk.cli.app import App, emit_json, friendly_errors, main, pass_app
+from echodesk.cli.app import App, emit_rows, friendly_errors, list_alone, main, pass_app
 from echodesk.store import agents as agent_store
 from echodesk.store.reports import iso
 
@@ -17,11 +17,7 @@ from echodesk.store.reports import iso
 @click.pass_context
 def agents_cmd(click_ctx: click.Context, as_json: bool) -> None:
     """List agents; 'agents add' and 'agents disable' change them."""
-    if click_ctx.invoked_subcommand is not None:
-        return
-    app = click_ctx.find_object(App)
-    assert app is not None
-    friendly_errors(_list)(app, as_json)
+    list_alone(click_ctx, _list, as_json)
 
 
 def _list(app: App, as_json: bool) -> None:
@@ -39,13 +35,8 @@ def _list(app: App, as_json: bool) -> None:
             }
             for a in found
         ]
-    if as_json:
-        emit_json(rows)
-        return
-    if not rows:
-        click.echo("no agents yet: 'echodesk agents add EMAIL --name NAME' adds one")
-    for line in views.agent_lines(rows):
-        click.echo(line)
+    empty = "no agents yet: 'echodesk agents add EMAIL --name NAME' adds one"
+    emit_rows(rows, as_json, views.agent_lines, empty)
 
 
 @agents_cmd.command("add")

@@ -12,7 +12,7 @@ import importlib
 import json
 import logging
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cached_property, wraps
 from pathlib import Path
@@ -81,6 +81,37 @@ def friendly_errors(func: F) -> F:
 
 def emit_json(value: Any) -> None:
     click.echo(json.dumps(value, ensure_ascii=False, sort_keys=False))
+
+
+def emit_rows(
+    rows: Sequence[Mapping[str, Any]],
+    as_json: bool,
+    lines: Callable[[Sequence[Mapping[str, Any]]], list[str]],
+    empty: str,
+) -> None:
+    """Print a listing as every listing command does: the rows as one JSON array for
+    scripts; for people ``empty`` when there are none, then the table ``lines`` makes."""
+    if as_json:
+        emit_json(rows)
+        return
+    if not rows:
+        click.echo(empty)
+    for line in lines(rows):
+        click.echo(line)
+
+
+def list_alone(click_ctx: click.Context, listing: Callable[..., None], *args: Any) -> None:
+    """Run a group's ``listing`` when the group is called without a subcommand.
+
+    ``agents``, ``outbox``, ``quarantine`` and ``spool`` list when called alone;
+    a group callback gets no app and no error handling of its own, so the
+    listing is given both here, as a command would have them.
+    """
+    if click_ctx.invoked_subcommand is not None:
+        return
+    app = click_ctx.find_object(App)
+    assert app is not None
+    friendly_errors(listing)(app, *args)
 
 
 #: Which module defines each command: a command's module is imported only when it runs,

@@ -8,7 +8,7 @@ from typing import Any
 import click
 
 from echodesk.cli import views
-from echodesk.cli.app import App, emit_json, friendly_errors, main, pass_app
+from echodesk.cli.app import App, emit_json, emit_rows, friendly_errors, list_alone, main, pass_app
 from echodesk.config import Settings
 from echodesk.desk.intake.worker import Worker
 from echodesk.errors import NotFoundError
@@ -44,13 +44,8 @@ def tickets_cmd(app: App, status: str | None, as_json: bool) -> None:
     """List tickets."""
     with app.database().reading() as session:
         rows = reports.ticket_list(session, app.settings, status=status)
-    if as_json:
-        emit_json(rows)
-        return
-    if not rows:
-        click.echo("no tickets yet: 'echodesk ingest FILE' imports mail")
-    for line in views.ticket_lines(rows):
-        click.echo(line)
+    empty = "no tickets yet: 'echodesk ingest FILE' imports mail"
+    emit_rows(rows, as_json, views.ticket_lines, empty)
 
 
 @main.command()
@@ -92,24 +87,14 @@ def _details(
 @click.pass_context
 def spool_cmd(click_ctx: click.Context, state: str | None, as_json: bool) -> None:
     """What became of each received message; 'spool retry ID' requeues a failed one."""
-    if click_ctx.invoked_subcommand is not None:
-        return
-    app = click_ctx.find_object(App)
-    assert app is not None
-    friendly_errors(_spool_list)(app, state, as_json)
+    list_alone(click_ctx, _spool_list, state, as_json)
 
 
 def _spool_list(app: App, state: str | None, as_json: bool) -> None:
     with app.database().reading() as session:
         rows = reports.spool_list(session, app.settings, state)
         counts = reports.spool_counts(session) if not rows and not as_json else {}
-    if as_json:
-        emit_json(rows)
-        return
-    if not rows:
-        click.echo(views.spool_none(state, counts))
-    for line in views.spool_lines(rows):
-        click.echo(line)
+    emit_rows(rows, as_json, views.spool_lines, views.spool_none(state, counts))
 
 
 @spool_cmd.command("retry")

@@ -11,8 +11,8 @@ from typing import Any
 import click
 
 from echodesk.cli import views
-from echodesk.cli.app import App, emit_json, friendly_errors, main, pass_app
-from echodesk.desk.agents.replies import Posted, post_note, post_reply
+from echodesk.cli.app import App, emit_json, emit_rows, friendly_errors, list_alone, main, pass_app
+from echodesk.desk.agents.replies import Posted, post
 from echodesk.desk.outbound.delivery import Deliverer, sender_for
 from echodesk.errors import EchoError, NotFoundError
 from echodesk.mailbox.message import AttachmentPart
@@ -86,52 +86,45 @@ def _report(app: App, posted: Posted, what: str, as_json: bool) -> None:
         click.echo(f"  not sent to {address}: mail to it bounced", err=True)
 
 
-@main.command()
-@click.argument("ticket")
-@AS_OPTION
-@FILE_OPTION
-@ATTACH_OPTION
-@click.option("--json", "as_json", is_flag=True)
-@pass_app
-@friendly_errors
-def reply(
-    app: App,
-    ticket: str,
-    agent: str,
-    body_file: Path | None,
-    attach: tuple[Path, ...],
-    as_json: bool,
-) -> None:
-    """Queue an agent's reply to the ticket's customer, as an email reply would."""
-    number = _ticket_number(app, ticket)
-    text, files = _body(body_file), _attachments(attach)
-    with app.database().transaction() as session:
-        posted = post_reply(session, app.ctx, number, agent, text, files)
-    _report(app, posted, "reply queued", as_json)
+def _posting_command(name: str, summary: str, *, note: bool, done: str) -> None:
+    """Declare ``reply`` or ``note``: they take the same arguments and differ only in
+    what is posted and what is said when it is (``done``)."""
+
+    @main.command(name, help=summary)
+    @click.argument("ticket")
+    @AS_OPTION
+    @FILE_OPTION
+    @ATTACH_OPTION
+    @click.option("--json", "as_json", is_flag=True)
+    @pass_app
+    @friendly_errors
+    def command(
+        app: App,
+        ticket: str,
+        agent: str,
+        body_file: Path | None,
+        attach: tuple[Path, ...],
+        as_json: bool,
+    ) -> None:
+        number = _ticket_number(app, ticket)
+        text, files = _body(body_file), _attachments(attach)
+        with app.database().transaction() as session:
+            posted = post(session, app.ctx, number, agent, text, files, note=note)
+        _report(app, posted, done, as_json)
 
 
-@main.command()
-@click.argument("ticket")
-@AS_OPTION
-@FILE_OPTION
-@ATTACH_OPTION
-@click.option("--json", "as_json", is_flag=True)
-@pass_app
-@friendly_errors
-def note(
-    app: App,
-    ticket: str,
-    agent: str,
-    body_file: Path | None,
-    attach: tuple[Path, ...],
-    as_json: bool,
-) -> None:
-    """Add an internal note to a ticket (never sent to the customer)."""
-    number = _ticket_number(app, ticket)
-    text, files = _body(body_file), _attachments(attach)
-    with app.database().transaction() as session:
-        posted = post_note(session, app.ctx, number, agent, text, files)
-    _report(app, posted, "note added", as_json)
+_posting_command(
+    "reply",
+    "Queue an agent's reply to the ticket's customer, as an email reply would.",
+    note=False,
+    done="reply queued",
+)
+_posting_command(
+    "note",
+    "Add an internal note to a ticket (never sent to the customer).",
+    note=True,
+    done="note added",
+)
 
 
 def _row(row: Any, labels: dict[int, str]) -> dict[str, Any]:
@@ -158,11 +151,7 @@ def _row(row: Any, labels: dict[int, str]) -> dict[str, Any]:
 @click.pass_context
 def outbox_cmd(click_ctx: click.Context, state: str | None, as_json: bool) -> None:
     """Outgoing mail: queued, sent, failed, suppressed; 'outbox retry ID' requeues one."""
-    if click_ctx.invoked_subcommand is not None:
-        return
-    app = click_ctx.find_object(App)
-    assert app is not None
-    friendly_errors(_outbox_list)(app, state, as_json)
+    list_alone(click_ctx, _outbox_list, state, as_json)
 
 
 def _outbox_list(app: App, state: str | None, as_json: bool) -> None:
@@ -171,13 +160,8 @@ def _outbox_list(app: App, state: str | None, as_json: bool) -> None:
         numbers = ticket_store.numbers_of(session, {r.ticket_id for r in found if r.ticket_id})
         labels = {tid: app.settings.ticket_label(n) for tid, n in numbers.items()}
         rows = [_row(r, labels) for r in found]
-    if as_json:
-        emit_json(rows)
-        return
-    if not rows:
-        click.echo("the outbox is empty" if state is None else f"no {state} mail")
-    for line in views.outbox_lines(rows):
-        click.echo(line)
+    empty = "the outbox is empty" if state is None else f"no {state} mail"
+    emit_rows(rows, as_json, views.outbox_lines, empty)
 
 
 @outbox_cmd.command("retry")

@@ -7,7 +7,7 @@ from typing import Any
 import click
 
 from echodesk.cli import views
-from echodesk.cli.app import App, emit_json, friendly_errors, main, pass_app
+from echodesk.cli.app import App, emit_rows, friendly_errors, list_alone, main, pass_app
 from echodesk.desk.intake.worker import Worker
 from echodesk.mailbox.parse import parse_message
 from echodesk.store import spool as spool_store
@@ -39,23 +39,13 @@ def _row(row: Any, app: App) -> dict[str, Any]:
 @click.pass_context
 def quarantine_cmd(click_ctx: click.Context, as_json: bool) -> None:
     """Mail kept out of tickets; 'quarantine release ID' lets one through."""
-    if click_ctx.invoked_subcommand is not None:
-        return
-    app = click_ctx.find_object(App)
-    assert app is not None
-    friendly_errors(_list)(app, as_json)
+    list_alone(click_ctx, _list, as_json)
 
 
 def _list(app: App, as_json: bool) -> None:
     with app.database().reading() as session:
         rows = [_row(r, app) for r in spool_store.rows(session, "quarantined", LIST_LIMIT)]
-    if as_json:
-        emit_json(rows)
-        return
-    if not rows:
-        click.echo("nothing is quarantined")
-    for line in views.quarantine_lines(rows):
-        click.echo(line)
+    emit_rows(rows, as_json, views.quarantine_lines, "nothing is quarantined")
 
 
 @quarantine_cmd.command("release")

@@ -6,7 +6,6 @@ import re
 from typing import Any
 
 import click
-from sqlalchemy import delete
 
 from echodesk.cli import views
 from echodesk.cli.app import App, emit_json, friendly_errors, main, pass_app
@@ -14,7 +13,6 @@ from echodesk.desk import audit
 from echodesk.desk.agents.replies import live_ticket
 from echodesk.errors import EchoError, NotFoundError
 from echodesk.store import writes
-from echodesk.store.models import TicketTag
 from echodesk.store.reports import iso
 from echodesk.store.search import MARK_END, MARK_START, Hit, search
 from echodesk.store.tickets import tags_of
@@ -82,33 +80,26 @@ def _change_tags(app: App, label: str, values: tuple[str, ...], add: bool) -> No
     with app.database().transaction() as session:
         ticket = live_ticket(session, number)
         if add:
-            rows = [{"ticket_id": ticket.id, "tag": t} for t in tags]
-            writes.insert_ignore(session, TicketTag, rows, ["ticket_id", "tag"])
+            writes.add_tags(session, ticket.id, tags)
         else:
-            session.execute(
-                delete(TicketTag).where(TicketTag.ticket_id == ticket.id, TicketTag.tag.in_(tags))
-            )
+            writes.remove_tags(session, ticket.id, tags)
         action = "tickets.tag" if add else "tickets.untag"
         audit.record(session, "cli", action, ticket, {"tags": tags})
         now = tags_of(session, [ticket.id])[ticket.id]
         click.echo(f"{app.settings.ticket_label(ticket.number)}: {', '.join(now) or 'no tags'}")
 
 
-@main.command("tag")
-@click.argument("ticket")
-@click.argument("tags", nargs=-1, required=True)
-@pass_app
-@friendly_errors
-def tag_cmd(app: App, ticket: str, tags: tuple[str, ...]) -> None:
-    """Add tags to a ticket."""
-    _change_tags(app, ticket, tags, add=True)
+def _tagging_command(name: str, summary: str, *, add: bool) -> None:
+    """Declare ``tag`` or ``untag``: the same arguments, the tags added or removed."""
+
+    @main.command(name, help=summary)
+    @click.argument("ticket")
+    @click.argument("tags", nargs=-1, required=True)
+    @pass_app
+    @friendly_errors
+    def command(app: App, ticket: str, tags: tuple[str, ...]) -> None:
+        _change_tags(app, ticket, tags, add=add)
 
 
-@main.command("untag")
-@click.argument("ticket")
-@click.argument("tags", nargs=-1, required=True)
-@pass_app
-@friendly_errors
-def untag_cmd(app: App, ticket: str, tags: tuple[str, ...]) -> None:
-    """Remove tags from a ticket."""
-    _change_tags(app, ticket, tags, add=False)
+_tagging_command("tag", "Add tags to a ticket.", add=True)
+_tagging_command("untag", "Remove tags from a ticket.", add=False)

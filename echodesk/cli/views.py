@@ -10,10 +10,11 @@ customer no address. Printed as they are, those became ``at None`` and empty
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from datetime import UTC, datetime
+from datetime import UTC
 from typing import Any
 
 from echodesk.cli.table import Column, cut, one_line, render
+from echodesk.store.reports import read_iso
 
 Row = Mapping[str, Any]
 
@@ -50,12 +51,9 @@ SEARCH_COLUMNS = (Column(14), Column(8), Column(32), Column(70))
 
 def when(value: str | None) -> str:
     """``2024-05-01 09:30 UTC`` for a stored ISO time; '' when there is none."""
-    if not value:
-        return ""
-    try:
-        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return value
+    moment = read_iso(value) if value else None
+    if moment is None:
+        return value or ""
     if moment.utcoffset() is None or moment.utcoffset() == UTC.utcoffset(None):
         return moment.strftime("%Y-%m-%d %H:%M UTC")
     return moment.strftime("%Y-%m-%d %H:%M %z")

@@ -32,6 +32,15 @@ def iso(value: datetime | None) -> str | None:
     return value.isoformat().replace("+00:00", "Z") if value else None
 
 
+def read_iso(value: str) -> datetime | None:
+    """A time as :func:`iso` wrote it, read back for display (the command line and
+    the web archive show it each in their own way); None for text that is not one."""
+    try:
+        return datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+
+
 def ticket_list(
     session: Session,
     settings: Settings,

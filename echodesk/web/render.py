@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-
 from flask import Blueprint
 from markupsafe import Markup, escape
 
 from echodesk.config import Settings
+from echodesk.store.reports import read_iso
 
 MARK_START, MARK_END = "\ue000", "\ue001"  # as echodesk.store.search writes them
 
@@ -19,13 +18,8 @@ def marks(text: str | None) -> Markup:
 
 
 def when(value: str | None) -> str:
-    if not value:
-        return ""
-    try:
-        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return value
-    return moment.strftime("%Y-%m-%d %H:%M")
+    moment = read_iso(value) if value else None
+    return (value or "") if moment is None else moment.strftime("%Y-%m-%d %H:%M")
 
 
 def size(value: int | None) -> str:

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from echodesk.config import Settings
-from echodesk.desk.agents.replies import Posted, post_note, post_reply
+from echodesk.desk.agents.replies import Posted, post
 from echodesk.desk.context import DeskContext
 from echodesk.desk.intake.accept import Intake
 from echodesk.desk.intake.pipeline import Outcome
@@ -87,11 +87,11 @@ class Desk:
         attachments: tuple[AttachmentPart, ...] = (),
     ) -> Posted:
         with self.db.transaction() as session:
-            return post_reply(session, self.ctx, number, agent, text, attachments)
+            return post(session, self.ctx, number, agent, text, attachments)
 
     def note(self, number: int, text: str, agent: str = "bob@desk.test") -> Posted:
         with self.db.transaction() as session:
-            return post_note(session, self.ctx, number, agent, text)
+            return post(session, self.ctx, number, agent, text, note=True)
 
     def send_outbox(self) -> list[Delivery]:
         """Run the sender until nothing is due (as the worker's sender thread does)."""

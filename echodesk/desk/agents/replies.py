@@ -155,29 +155,19 @@ def note_on(
     return Posted(ticket.number, message.message_id, ticket.status, (), ())
 
 
-def post_reply(
+def post(
     session: Session,
     ctx: DeskContext,
     number: int,
     agent_email: str,
     text: str,
     attachments: tuple[AttachmentPart, ...] = (),
+    *,
+    note: bool = False,
 ) -> Posted:
-    """``echodesk reply``: the ticket by number, the agent by address."""
+    """``echodesk reply`` (or, with ``note``, ``echodesk note``): the ticket by number,
+    the agent by address; the two find them alike and differ only in what they post."""
     ticket = live_ticket(session, number)
     agent = acting_agent(session, agent_email)
-    return reply_on(session, ctx, ticket, agent, text, attachments, now=utcnow())
-
-
-def post_note(
-    session: Session,
-    ctx: DeskContext,
-    number: int,
-    agent_email: str,
-    text: str,
-    attachments: tuple[AttachmentPart, ...] = (),
-) -> Posted:
-    """``echodesk note``: the ticket by number, the agent by address."""
-    ticket = live_ticket(session, number)
-    agent = acting_agent(session, agent_email)
-    return note_on(session, ctx, ticket, agent, text, attachments, now=utcnow())
+    posting = note_on if note else reply_on
+    return posting(session, ctx, ticket, agent, text, attachments, now=utcnow())

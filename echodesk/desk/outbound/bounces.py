@@ -66,6 +66,32 @@ def _by_original(item: Item, index: BatchIndex) -> tuple[OutboxRef, FailedRecipi
     return None
 
 
+def _event(
+    item: Item,
+    index: BatchIndex,
+    row: OutboxRef,
+    *,
+    status: str,
+    diagnostic: str,
+    permanent: bool,
+    complaint: str = "",
+) -> RecordBounce:
+    """The event about one outbox row: a bounce and a complaint are filed alike, on
+    the ticket the row was sent from as it lives on after merges (None when the
+    batch does not know that ticket)."""
+    ticket = index.live(row.ticket_id) if row.ticket_id in index.tickets else None
+    return RecordBounce(
+        spool_row=item.row_id,
+        outbox_id=row.id,
+        ticket=ticket,
+        rcpt=row.rcpt,
+        status=status,
+        diagnostic=diagnostic,
+        permanent=permanent,
+        complaint=complaint,
+    )
+
+
 def match_bounce(item: Item, index: BatchIndex) -> Matched:
     """Which outbox row (and recipient, status) a bounce is about, and why."""
     report = item.bounce
@@ -94,12 +120,10 @@ def match_bounce(item: Item, index: BatchIndex) -> Matched:
         return Matched(
             None, f"delivery report for outbox row {row.id}: {entry.action or 'no failure'}"
         )
-    ticket = index.live(row.ticket_id) if row.ticket_id in index.tickets else None
-    event = RecordBounce(
-        spool_row=item.row_id,
-        outbox_id=row.id,
-        ticket=ticket,
-        rcpt=row.rcpt,
+    event = _event(
+        item,
+        index,
+        row,
         status=entry.status,
         diagnostic=entry.diagnostic,
         permanent=entry.permanent,
@@ -127,12 +151,10 @@ def match_complaint(item: Item, index: BatchIndex) -> Matched:
         return Matched(None, "complaint about mail Echo did not send (or unreadable)")
     if not report.unwanted:
         return Matched(None, f"{report.feedback_type} report for outbox row {row.id}: no complaint")
-    ticket = index.live(row.ticket_id) if row.ticket_id in index.tickets else None
-    event = RecordBounce(
-        spool_row=item.row_id,
-        outbox_id=row.id,
-        ticket=ticket,
-        rcpt=row.rcpt,
+    event = _event(
+        item,
+        index,
+        row,
         status="",
         diagnostic=f"{report.feedback_type} report from {report.reporter or 'a mail provider'}",
         permanent=True,
