@@ -83,20 +83,27 @@ def ticket_lines(rows: Sequence[Row]) -> list[str]:
 
 def spool_lines(rows: Sequence[Row]) -> list[str]:
     """The ``spool`` listing: id, state, kind, ticket, attempts, Message-ID, what happened."""
+    return _queue_lines(rows, SPOOL_COLUMNS, "kind", "message_id", ("last_error", "detail"))
+
+
+def _queue_lines(
+    rows: Sequence[Row], columns: Any, kind: str, who: str, why: tuple[str, ...]
+) -> list[str]:
+    """A queue's listing (the spool's or the outbox's rows): the same seven columns."""
     return render(
         [
             (
                 r["id"],
                 r["state"],
-                r["kind"],
+                r[kind],
                 r["ticket"],
                 f"{r['attempts']}x",
-                r["message_id"],
-                r["last_error"] or r["detail"] or "",
+                r[who],
+                next((r[k] for k in why if r[k]), ""),
             )
             for r in rows
         ],
-        SPOOL_COLUMNS,
+        columns,
     )
 
 
@@ -166,21 +173,7 @@ def conversation_lines(d: Row) -> list[str]:
 
 def outbox_lines(rows: Sequence[Row]) -> list[str]:
     """The ``outbox`` listing: id, state, purpose, ticket, attempts, recipient, why."""
-    return render(
-        [
-            (
-                r["id"],
-                r["state"],
-                r["purpose"],
-                r["ticket"],
-                f"{r['attempts']}x",
-                r["rcpt"],
-                r["reason"] or r["last_error"] or "",
-            )
-            for r in rows
-        ],
-        OUTBOX_COLUMNS,
-    )
+    return _queue_lines(rows, OUTBOX_COLUMNS, "purpose", "rcpt", ("reason", "last_error"))
 
 
 def agent_lines(rows: Sequence[Row]) -> list[str]:

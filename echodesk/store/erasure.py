@@ -263,6 +263,7 @@ def _erase_attachments(
             done.blob_keys.add(key)
 
 
+# Each step of an erasure takes the same arguments: what it finds is its own.
 def _erase_spool(
     session: Session,
     address: str,

@@ -239,6 +239,7 @@ def retry(session: Session, row_id: int) -> Outbox:
     return row
 
 
+# The spool lists its own table the same way (spool.rows): two queues, two tables.
 def rows(session: Session, state: str | None = None, limit: int | None = None) -> Sequence[Outbox]:
     stmt = select(Outbox).options(defer(Outbox.raw)).order_by(Outbox.id)
     if state:

@@ -238,6 +238,7 @@ def delete_quarantined(session: Session, row_id: int, blobs: BlobStore) -> Inbou
     return row
 
 
+# The outbox lists its own table the same way (outbox.rows): two queues, two tables.
 def rows(
     session: Session, state: str | None = None, limit: int | None = None
 ) -> Sequence[InboundSpool]:

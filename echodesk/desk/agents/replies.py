@@ -108,6 +108,7 @@ def reply_on(
     return Posted(ticket.number, mail.message_id, ticket.status, queued.ids, queued.suppressed)
 
 
+# Takes what reply_on takes, so that post() can call either.
 def note_on(
     session: Session,
     ctx: DeskContext,
