@@ -358,6 +358,11 @@ class Settings:
     snapshot_token: str = field(
         default="", repr=False, metadata=_doc("Bearer token of POST /from-snapshot.")
     )
+    metrics_token: str = field(
+        default="",
+        repr=False,
+        metadata=_doc("Bearer token of GET /metrics (Prometheus); empty: /metrics answers 404."),
+    )
     snapshot_max_bytes: int = field(
         default=1024 * 1024, metadata=_doc("Largest snapshot JSON accepted, in bytes (413 above).")
     )

@@ -136,6 +136,7 @@ COMMAND_MODULES = {
     "serve": "running",
     "show": "inbound",
     "spool": "inbound",
+    "status": "status",
     "tag": "search",
     "tickets": "inbound",
     "untag": "search",

@@ -27,16 +27,16 @@ from echodesk.config import Settings
 from echodesk.store.blobs import BlobStore
 from echodesk.store.db import Database
 from echodesk.store.secrets import Keyring
-from echodesk.web import answers, api, hooks, pages, signin
+from echodesk.web import answers, api, hooks, monitor, pages, signin
 from echodesk.web.auth import identify
 from echodesk.web.render import install_filters
 
 HERE = Path(__file__).parent
-#: Routes reached without signing in: sign-in, static files, and the machine endpoints
-#: (which check their own tokens).
+#: Routes reached without signing in: sign-in, static files, the machine endpoints
+#: (which check their own tokens) and the health and metrics endpoints.
 PUBLIC = frozenset(
     {"signin", "signin_link", "static", "hook_inbound", "hook_bounce", "hook_snapshot", "openapi"}
-)
+) | monitor.PUBLIC
 
 CSP = (
     "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
@@ -99,6 +99,7 @@ def make_blueprint(web: WebContext, name: str = "archive") -> Blueprint:
     signin.register(bp, web)
     api.register(bp, web)
     hooks.register(bp, web)
+    monitor.register(bp, web)
     return bp
 
 

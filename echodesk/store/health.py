@@ -1,0 +1,141 @@
+"""How the desk is doing, read from the database: one snapshot for every place that shows it.
+
+``echodesk status``, the archive's health badge, ``/readyz`` and ``/metrics``
+all read :func:`snapshot`, so they can never disagree. Everything comes from
+the database (and a probe of the blob store), never from one process's
+memory, so any process on any machine answers the same.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, select, text
+from sqlalchemy.exc import SQLAlchemyError
+
+from echodesk.errors import EchoError
+from echodesk.store.blobs import BlobStore
+from echodesk.store.db import Database
+from echodesk.store.migrate import SCHEMA_HEAD, current_revision
+from echodesk.store.models import InboundSpool, Outbox
+from echodesk.store.types import utcnow
+
+#: Spool states a person may need to look at; outbox states the same.
+SPOOL_SHOWN = ("pending", "failed", "quarantined")
+OUTBOX_SHOWN = ("queued", "failed", "suppressed")
+#: How old the oldest waiting row may be before it needs a person (seconds).
+STUCK_AFTER = 15 * 60
+
+
+@dataclass
+class Queue:
+    """Rows of one queue by state, and how long the oldest waiting row has waited."""
+
+    counts: dict[str, int] = field(default_factory=dict)
+    oldest_waiting_seconds: float | None = None
+
+
+@dataclass
+class Snapshot:
+    database: str = "ok"
+    migrations: str = "current"
+    blobs: str = "ok"
+    spool: Queue = field(default_factory=Queue)
+    outbox: Queue = field(default_factory=Queue)
+    #: What needs a person, in words (empty when all is well).
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def ready(self) -> bool:
+        """Whether this process can serve: database reachable and current, blobs reachable."""
+        return self.database == "ok" and self.migrations == "current" and self.blobs == "ok"
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "database": self.database,
+            "migrations": self.migrations,
+            "blobs": self.blobs,
+            "spool": vars(self.spool),
+            "outbox": vars(self.outbox),
+            "problems": list(self.problems),
+            "ok": not self.problems,
+        }
+
+
+def _queue(
+    db: Database, model: Any, shown: tuple[str, ...], waiting: str, since: Any, now: datetime
+) -> Queue:
+    with db.reading() as session:
+        rows = session.execute(
+            select(model.state, func.count()).where(model.state.in_(shown)).group_by(model.state)
+        )
+        counts = {state: 0 for state in shown} | {state: int(n) for state, n in rows}
+        oldest = session.scalar(select(func.min(since)).where(model.state == waiting))
+    if oldest is not None and oldest.tzinfo is None:
+        oldest = oldest.replace(tzinfo=now.tzinfo)
+    age = max(0.0, (now - oldest).total_seconds()) if oldest is not None else None
+    return Queue(counts, age)
+
+
+def _blobs(blobs: BlobStore) -> str:
+    """Probe the blob store by asking for a key that is never there."""
+    try:
+        blobs.exists("0" * 64)
+    except Exception as exc:  # noqa: BLE001 - any failure of the store is the answer
+        return f"unreachable: {exc}"
+    return "ok"
+
+
+def snapshot(db: Database, blobs: BlobStore | None = None) -> Snapshot:
+    """Read the desk's health; a database that cannot be reached is reported, not raised."""
+    found = Snapshot()
+    now = utcnow()
+    try:
+        with db.reading() as session:
+            session.execute(text("SELECT 1"))
+        revision = current_revision(db)
+    except (SQLAlchemyError, EchoError) as exc:
+        found.database = f"unreachable: {_first_line(exc)}"
+    else:
+        if revision != SCHEMA_HEAD:
+            found.migrations = f"at {revision or 'nothing'}, code needs {SCHEMA_HEAD}"
+        else:
+            _queues(db, found, now)
+    if blobs is not None:
+        found.blobs = _blobs(blobs)
+    found.problems = _problems(found)
+    return found
+
+
+def _queues(db: Database, found: Snapshot, now: datetime) -> None:
+    try:
+        found.spool = _queue(
+            db, InboundSpool, SPOOL_SHOWN, "pending", InboundSpool.received_at, now
+        )
+        found.outbox = _queue(db, Outbox, OUTBOX_SHOWN, "queued", Outbox.created_at, now)
+    except SQLAlchemyError as exc:
+        found.database = f"unreadable: {_first_line(exc)}"
+
+
+def _first_line(exc: Exception) -> str:
+    return str(exc).splitlines()[0][:300] if str(exc) else type(exc).__name__
+
+
+def _problems(found: Snapshot) -> list[str]:
+    problems = []
+    if found.database != "ok":
+        problems.append(f"database {found.database}")
+    if found.migrations != "current":
+        problems.append(f"migrations {found.migrations} (run 'echodesk db upgrade')")
+    if found.blobs != "ok":
+        problems.append(f"blob store {found.blobs}")
+    queues = (("spool", found.spool, "pending"), ("outbox", found.outbox, "queued"))
+    for name, queue, waiting in queues:
+        if queue.counts.get("failed"):
+            problems.append(f"{queue.counts['failed']} failed row(s) in the {name}")
+        age = queue.oldest_waiting_seconds
+        if age is not None and age > STUCK_AFTER:
+            problems.append(f"the oldest {waiting} {name} row has waited {int(age // 60)} minutes")
+    return problems

@@ -1,0 +1,96 @@
+"""Endpoints for the platform and for Prometheus: ``/healthz``, ``/readyz``, ``/metrics``.
+
+``/healthz`` says the process answers (a platform's liveness check).
+``/readyz`` says whether it can serve: the database reachable with its
+migrations current, and the blob store reachable (503 otherwise, naming
+what is wrong, nothing more). ``/metrics`` is Prometheus's text format,
+read from the database at each scrape (:mod:`echodesk.store.health`), so
+every process of every machine gives the same figures; it answers only to
+``metrics_token`` as a Bearer token, and not at all when none is set, so it
+is never open by accident.
+"""
+
+from __future__ import annotations
+
+import hmac
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
+
+from flask import Blueprint, Response, jsonify, request
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from echodesk.store.health import Snapshot, snapshot
+
+if TYPE_CHECKING:
+    from echodesk.web.app import WebContext
+
+#: Endpoints that answer without signing in (they check their own token, or tell nothing).
+PUBLIC = frozenset({"healthz", "readyz", "metrics"})
+
+
+class _HealthCollector(Collector):
+    """Prometheus metrics from one health snapshot of the database."""
+
+    def __init__(self, found: Snapshot) -> None:
+        self.found = found
+
+    def collect(self) -> Iterator[Metric]:
+        found = self.found
+        up = GaugeMetricFamily("echodesk_up", "1 when the part is reachable", labels=["part"])
+        up.add_metric(["database"], float(found.database == "ok"))
+        up.add_metric(["migrations"], float(found.migrations == "current"))
+        up.add_metric(["blobs"], float(found.blobs == "ok"))
+        yield up
+        for name, queue, waiting in (
+            ("spool", found.spool, "pending"),
+            ("outbox", found.outbox, "queued"),
+        ):
+            rows = GaugeMetricFamily(
+                f"echodesk_{name}_rows", f"Rows of the {name} by state", labels=["state"]
+            )
+            for state, count in sorted(queue.counts.items()):
+                rows.add_metric([state], float(count))
+            yield rows
+            age = GaugeMetricFamily(
+                f"echodesk_{name}_oldest_{waiting}_seconds",
+                f"How long the oldest {waiting} row of the {name} has waited (0: none)",
+            )
+            age.add_metric([], float(queue.oldest_waiting_seconds or 0.0))
+            yield age
+        problems = GaugeMetricFamily("echodesk_problems", "Things that need a person")
+        problems.add_metric([], float(len(found.problems)))
+        yield problems
+
+
+def _bearer_matches(token: str) -> bool:
+    sent = request.headers.get("Authorization", "")
+    if not token or not sent.lower().startswith("bearer "):
+        return False
+    return hmac.compare_digest(sent[7:].strip().encode(), token.encode())
+
+
+def register(bp: Blueprint, web: WebContext) -> None:
+    @bp.get("/healthz")
+    def healthz() -> Response:
+        return Response("ok\n", mimetype="text/plain")
+
+    @bp.get("/readyz")
+    def readyz() -> tuple[Response, int]:
+        found = snapshot(web.db, web.blobs)
+        parts = {"database": found.database, "migrations": found.migrations, "blobs": found.blobs}
+        return jsonify({"ready": found.ready, **parts}), 200 if found.ready else 503
+
+    @bp.get("/metrics")
+    def metrics() -> Response | tuple[Response, int]:
+        token = web.settings.metrics_token
+        if not token:
+            return Response("not found\n", status=404, mimetype="text/plain"), 404
+        if not _bearer_matches(token):
+            answer = Response("send the metrics token as a Bearer token\n", mimetype="text/plain")
+            answer.headers["WWW-Authenticate"] = "Bearer"
+            return answer, 401
+        registry = CollectorRegistry()
+        registry.register(_HealthCollector(snapshot(web.db, web.blobs)))
+        return Response(generate_latest(registry), mimetype="text/plain; version=0.0.4")
