@@ -358,6 +358,13 @@ class Settings:
     snapshot_token: str = field(
         default="", repr=False, metadata=_doc("Bearer token of POST /from-snapshot.")
     )
+    alert_after: int = field(
+        default=15,
+        metadata=_doc(
+            "Minutes a mailbox or the relay may keep failing before it needs a person "
+            "(echodesk status, /metrics); 0: at once."
+        ),
+    )
     metrics_token: str = field(
         default="",
         repr=False,
@@ -743,6 +750,8 @@ def _validate_numbers(s: Settings) -> None:
         raise ConfigError("settings 'flood_limit' and 'spam_threshold': not negative")
     if s.autoclose_days < 0 or s.acknowledgement_limit < 0:
         raise ConfigError("settings 'autoclose_days' and 'acknowledgement_limit': not negative")
+    if s.alert_after < 0:
+        raise ConfigError("setting 'alert_after': a number of minutes, not negative")
     if s.secret_grace_days < 0:
         raise ConfigError("setting 'secret_grace_days': a number of days, not negative")
     for key in ("spool_keep_days", "audit_live_days", "audit_archive_days"):

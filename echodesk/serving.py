@@ -34,6 +34,7 @@ from echodesk.desk.outbound.delivery import Deliverer, sender_for
 from echodesk.errors import ConfigError, EchoError
 from echodesk.mailbox.imap import ImapPoller
 from echodesk.mailbox.smtp import SmtpReceiver, split_host_port
+from echodesk.store.connectors import DbHealth
 from echodesk.store.db import Database
 from echodesk.store.imap_state import DbCursor
 from echodesk.web.app import WebContext, create_app
@@ -117,8 +118,9 @@ def pollers_for(settings: Settings, db: Database, ctx: DeskContext) -> list[Imap
     """One poller per configured IMAP account, storing into the spool."""
     accept = Intake(db, ctx).accept
     cursor = DbCursor(db)
+    health = DbHealth(db, "imap")
     return [
-        ImapPoller(account, accept, cursor, poll_seconds=settings.imap_poll_seconds)
+        ImapPoller(account, accept, cursor, poll_seconds=settings.imap_poll_seconds, health=health)
         for account in settings.imap
     ]
 

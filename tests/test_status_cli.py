@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import text, update
 
+from echodesk.store.connectors import DbHealth
 from echodesk.store.db import Database
 from echodesk.store.models import InboundSpool
 from tests.support.mail import make_mail
@@ -54,3 +55,26 @@ def test_a_schema_behind_the_code_is_reported_with_what_to_run(db_url: str, tmp_
     proc = cli.run("status", ok=False)
     assert proc.returncode == 1
     assert "run 'echodesk db upgrade'" in proc.stdout
+
+
+def test_a_mailbox_failing_longer_than_alert_after_needs_a_person(
+    db_url: str, tmp_path: Path
+) -> None:
+    cli = Cli(tmp_path, db_url)
+    cli.run("db", "upgrade")
+    db = Database(db_url)
+    try:
+        health = DbHealth(db, "imap")
+        health.succeeded("imap:support/INBOX")
+        health.failed("imap:support/INBOX", "IMAP login refused for 'support'")
+    finally:
+        db.dispose()
+    calm = cli.run("status")  # one failure a moment ago: not yet a person's business
+    assert "imap:support/INBOX  failing (1 in a row" in calm.stdout
+    proc = cli.run("status", ok=False, env={"ECHODESK_ALERT_AFTER": "0"})
+    assert proc.returncode == 1
+    assert "imap:support/INBOX failing since" in proc.stdout and "login refused" in proc.stdout
+    now = {"ECHODESK_ALERT_AFTER": "0"}
+    found = json.loads(cli.run("status", "--json", ok=False, env=now).stdout)
+    (connector,) = found["connectors"]
+    assert connector["consecutive_failures"] == 1 and connector["last_success_at"]

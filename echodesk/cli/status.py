@@ -9,12 +9,14 @@ platform check can act on the exit code alone.
 from __future__ import annotations
 
 import sys
+from datetime import timedelta
 
 import click
 
 from echodesk.cli.app import App, emit_json, friendly_errors, main, pass_app
 from echodesk.store import migrate
 from echodesk.store.blobs import open_blob_store
+from echodesk.store.connectors import Connector
 from echodesk.store.health import Queue, Snapshot, snapshot
 
 
@@ -25,6 +27,17 @@ def _queue(queue: Queue, waiting: str) -> str:
     return f"{counts or 'empty'} (oldest {waiting}: {oldest})"
 
 
+def _connector(c: Connector) -> str:
+    seen = f"{c.last_success_at:%Y-%m-%d %H:%M} UTC" if c.last_success_at else "never"
+    if c.failing:
+        return (
+            f"{c.name}  failing ({c.consecutive_failures} in a row, last worked {seen}): "
+            f"{c.last_error[:200]}"
+        )
+    moved = f", {c.moved_24h} message(s) in 24 h" if c.kind == "imap" else ""
+    return f"{c.name}  ok (last worked {seen}{moved})"
+
+
 def _lines(found: Snapshot) -> list[str]:
     lines = [
         f"database    {found.database}",
@@ -32,6 +45,7 @@ def _lines(found: Snapshot) -> list[str]:
         f"blob store  {found.blobs}",
         f"spool       {_queue(found.spool, 'pending')}",
         f"outbox      {_queue(found.outbox, 'queued')}",
+        *(_connector(c) for c in found.connectors),
         "",
     ]
     if not found.problems:
@@ -50,7 +64,7 @@ def status_cmd(app: App, as_json: bool) -> None:
     if db.dialect == "sqlite":
         migrate.ensure_current(db, auto_upgrade=True)  # the embedded default upgrades itself
     blobs = open_blob_store(settings.effective_blob_store(), settings, db)
-    found = snapshot(db, blobs)
+    found = snapshot(db, blobs, alert_after=timedelta(minutes=settings.alert_after))
     if as_json:
         emit_json(found.as_dict())
     else:

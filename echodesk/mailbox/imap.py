@@ -73,6 +73,14 @@ class CursorPort(Protocol):
         ...
 
 
+class HealthPort(Protocol):
+    """Where the poller reports how each pass went (see ``echodesk status``)."""
+
+    def succeeded(self, name: str) -> None: ...
+
+    def failed(self, name: str, error: str) -> None: ...
+
+
 class ImapError(EchoError):
     """The IMAP server cannot be used as configured (login refused, connection lost)."""
 
@@ -137,8 +145,10 @@ class ImapPoller:
         timeout: float = 60,
         retry_seconds: float = 2.0,
         max_retry_seconds: float = 300.0,
+        health: HealthPort | None = None,
     ) -> None:
         check_account(account)
+        self.health = health
         self.account = account
         self.accept = accept
         self.cursor = cursor
@@ -164,10 +174,30 @@ class ImapPoller:
         and the error is raised.
         """
         try:
-            return self._poll(self._connect())
-        except BaseException:
+            moved = self._poll(self._connect())
+        except BaseException as exc:
             self._drop()
+            self._report(exc)
             raise
+        self._report(None)
+        return moved
+
+    @property
+    def name(self) -> str:
+        """The connector's name in health records: ``imap:account/folder``."""
+        return f"imap:{self.where}"
+
+    def _report(self, exc: BaseException | None) -> None:
+        """Record the pass's result; a record that cannot be written is only logged."""
+        if self.health is None or isinstance(exc, KeyboardInterrupt | SystemExit):
+            return
+        try:
+            if exc is None:
+                self.health.succeeded(self.name)
+            else:
+                self.health.failed(self.name, describe(exc))
+        except Exception as err:  # noqa: BLE001 - health must never stop the poller
+            log.warning("imap health not recorded account=%s: %s", self.account.name, err)
 
     def _poll(self, client: Any) -> int:
         status = client.select_folder(self.account.folder)

@@ -9,14 +9,16 @@ memory, so any process on any machine answers the same.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import func, select, text
 from sqlalchemy.exc import SQLAlchemyError
 
 from echodesk.errors import EchoError
+from echodesk.store import connectors
 from echodesk.store.blobs import BlobStore
+from echodesk.store.connectors import Connector
 from echodesk.store.db import Database
 from echodesk.store.migrate import SCHEMA_HEAD, current_revision
 from echodesk.store.models import InboundSpool, Outbox
@@ -25,6 +27,8 @@ from echodesk.store.types import utcnow
 #: Spool states a person may need to look at; outbox states the same.
 SPOOL_SHOWN = ("pending", "failed", "quarantined")
 OUTBOX_SHOWN = ("queued", "failed", "suppressed")
+#: How long a connector may fail before it needs a person (the ``alert_after`` default).
+ALERT_AFTER = timedelta(minutes=15)
 #: How old the oldest waiting row may be before it needs a person (seconds).
 STUCK_AFTER = 15 * 60
 
@@ -44,6 +48,7 @@ class Snapshot:
     blobs: str = "ok"
     spool: Queue = field(default_factory=Queue)
     outbox: Queue = field(default_factory=Queue)
+    connectors: list[Connector] = field(default_factory=list)
     #: What needs a person, in words (empty when all is well).
     problems: list[str] = field(default_factory=list)
 
@@ -59,9 +64,27 @@ class Snapshot:
             "blobs": self.blobs,
             "spool": vars(self.spool),
             "outbox": vars(self.outbox),
+            "connectors": [_connector(c) for c in self.connectors],
             "problems": list(self.problems),
             "ok": not self.problems,
         }
+
+
+def _connector(c: Connector) -> dict[str, Any]:
+    return {
+        "name": c.name,
+        "kind": c.kind,
+        "last_success_at": _iso(c.last_success_at),
+        "last_error": c.last_error,
+        "last_error_at": _iso(c.last_error_at),
+        "failing_since": _iso(c.failing_since),
+        "consecutive_failures": c.consecutive_failures,
+        "moved_24h": c.moved_24h,
+    }
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return moment.isoformat() if moment is not None else None
 
 
 def _queue(
@@ -88,8 +111,14 @@ def _blobs(blobs: BlobStore) -> str:
     return "ok"
 
 
-def snapshot(db: Database, blobs: BlobStore | None = None) -> Snapshot:
-    """Read the desk's health; a database that cannot be reached is reported, not raised."""
+def snapshot(
+    db: Database, blobs: BlobStore | None = None, *, alert_after: timedelta = ALERT_AFTER
+) -> Snapshot:
+    """Read the desk's health; a database that cannot be reached is reported, not raised.
+
+    A connector needs a person once it has failed without a success for
+    ``alert_after``; a shorter run of failures is the network's weather.
+    """
     found = Snapshot()
     now = utcnow()
     try:
@@ -105,7 +134,7 @@ def snapshot(db: Database, blobs: BlobStore | None = None) -> Snapshot:
             _queues(db, found, now)
     if blobs is not None:
         found.blobs = _blobs(blobs)
-    found.problems = _problems(found)
+    found.problems = _problems(found, now - alert_after)
     return found
 
 
@@ -115,6 +144,8 @@ def _queues(db: Database, found: Snapshot, now: datetime) -> None:
             db, InboundSpool, SPOOL_SHOWN, "pending", InboundSpool.received_at, now
         )
         found.outbox = _queue(db, Outbox, OUTBOX_SHOWN, "queued", Outbox.created_at, now)
+        with db.reading() as session:
+            found.connectors = connectors.every(session, now)
     except SQLAlchemyError as exc:
         found.database = f"unreadable: {_first_line(exc)}"
 
@@ -123,8 +154,14 @@ def _first_line(exc: Exception) -> str:
     return str(exc).splitlines()[0][:300] if str(exc) else type(exc).__name__
 
 
-def _problems(found: Snapshot) -> list[str]:
+def _problems(found: Snapshot, failing_before: datetime) -> list[str]:
     problems = []
+    for c in found.connectors:
+        if c.failing_since is not None and c.failing_since <= failing_before:
+            problems.append(
+                f"{c.name} failing since {c.failing_since:%Y-%m-%d %H:%M} UTC "
+                f"({c.consecutive_failures} failure(s)): {c.last_error[:200]}"
+            )
     if found.database != "ok":
         problems.append(f"database {found.database}")
     if found.migrations != "current":

@@ -430,3 +430,24 @@ __all__ = [
     "TicketParticipant",
     "TicketTag",
 ]
+
+
+class ConnectorHealth(Base):
+    """How one connector (an IMAP mailbox, the outbound relay) has been doing lately.
+
+    Written by whichever process runs the connector, after every pass (see
+    ``store/connectors.py``), so ``echodesk status``, the archive and the
+    alerts see it from any machine.
+    """
+
+    __tablename__ = "connector_health"
+
+    name: Mapped[str] = mapped_column(String(300), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(20))
+    last_success_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    last_error: Mapped[text] = mapped_column(default="")
+    last_error_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    #: When the current run of failures began (None while it works).
+    failing_since: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    consecutive_failures: Mapped[int] = mapped_column(Integer, default=0)
+    updated_at: Mapped[timestamp] = mapped_column(default=utcnow)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hmac
 from collections.abc import Iterator
+from datetime import timedelta
 from typing import TYPE_CHECKING
 
 from flask import Blueprint, Response, jsonify, request
@@ -59,6 +60,22 @@ class _HealthCollector(Collector):
             )
             age.add_metric([], float(queue.oldest_waiting_seconds or 0.0))
             yield age
+        success = GaugeMetricFamily(
+            "echodesk_connector_last_success_timestamp_seconds",
+            "When each mailbox or relay last worked (Unix time; 0: never)",
+            labels=["connector"],
+        )
+        failures = GaugeMetricFamily(
+            "echodesk_connector_consecutive_failures",
+            "Failures of each mailbox or relay since it last worked",
+            labels=["connector"],
+        )
+        for c in found.connectors:
+            at = c.last_success_at.timestamp() if c.last_success_at is not None else 0.0
+            success.add_metric([c.name], at)
+            failures.add_metric([c.name], float(c.consecutive_failures))
+        yield success
+        yield failures
         problems = GaugeMetricFamily("echodesk_problems", "Things that need a person")
         problems.add_metric([], float(len(found.problems)))
         yield problems
@@ -71,6 +88,10 @@ def _bearer_matches(token: str) -> bool:
     return hmac.compare_digest(sent[7:].strip().encode(), token.encode())
 
 
+def _snapshot(web: WebContext) -> Snapshot:
+    return snapshot(web.db, web.blobs, alert_after=timedelta(minutes=web.settings.alert_after))
+
+
 def register(bp: Blueprint, web: WebContext) -> None:
     @bp.get("/healthz")
     def healthz() -> Response:
@@ -78,7 +99,7 @@ def register(bp: Blueprint, web: WebContext) -> None:
 
     @bp.get("/readyz")
     def readyz() -> tuple[Response, int]:
-        found = snapshot(web.db, web.blobs)
+        found = _snapshot(web)
         parts = {"database": found.database, "migrations": found.migrations, "blobs": found.blobs}
         return jsonify({"ready": found.ready, **parts}), 200 if found.ready else 503
 
@@ -92,5 +113,5 @@ def register(bp: Blueprint, web: WebContext) -> None:
             answer.headers["WWW-Authenticate"] = "Bearer"
             return answer, 401
         registry = CollectorRegistry()
-        registry.register(_HealthCollector(snapshot(web.db, web.blobs)))
+        registry.register(_HealthCollector(_snapshot(web)))
         return Response(generate_latest(registry), mimetype="text/plain; version=0.0.4")
