@@ -18,7 +18,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from echodesk.store.db import Database
-from echodesk.store.models import ConnectorHealth, InboundSpool
+from echodesk.store.models import ConnectorHealth, InboundSpool, Outbox
 from echodesk.store.types import utcnow
 
 
@@ -33,7 +33,7 @@ class Connector:
     last_error_at: datetime | None
     failing_since: datetime | None
     consecutive_failures: int
-    #: Messages it brought in over the last 24 hours (IMAP mailboxes).
+    #: Messages it moved over the last 24 hours (brought in by a mailbox, sent by the relay).
     moved_24h: int = 0
 
     @property
@@ -100,6 +100,7 @@ def every(session: Session, now: datetime | None = None) -> list[Connector]:
             .group_by(InboundSpool.peer)
         ).all()
     )
+    sent = session.scalar(select(func.count()).where(Outbox.sent_at >= since)) or 0
     rows = session.scalars(select(ConnectorHealth).order_by(ConnectorHealth.name))
     return [
         Connector(
@@ -110,7 +111,7 @@ def every(session: Session, now: datetime | None = None) -> list[Connector]:
             r.last_error_at,
             r.failing_since,
             r.consecutive_failures,
-            int(moved.get(r.name.removeprefix("imap:"), 0)),
+            int(sent if r.kind == "relay" else moved.get(r.name.removeprefix("imap:"), 0)),
         )
         for r in rows
     ]

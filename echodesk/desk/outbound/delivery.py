@@ -21,6 +21,7 @@ from echodesk.desk.outbound.queue import BOUNCED
 from echodesk.errors import EchoError
 from echodesk.mailbox.send import EmlFileSender, Sender, SendResult, SmtpRelaySender
 from echodesk.store import outbox
+from echodesk.store.connectors import DbHealth
 from echodesk.store.db import Database
 from echodesk.store.outbox import Claimed, Result
 from echodesk.store.types import utcnow
@@ -51,6 +52,9 @@ class Deliverer:
         self.ctx = ctx
         self.sender = sender
         self.batch = batch
+        self.health = DbHealth(db, "relay")
+        #: The connector's name in health records: the relay, or the .eml folder.
+        self.name = "relay" if ctx.settings.relay is not None else "eml-files"
 
     def run_once(self) -> list[Delivery]:
         """Lease, send and record one batch of due rows; [] when none is due."""
@@ -63,6 +67,7 @@ class Deliverer:
         self.sender.close()
         with self.db.transaction() as session:
             outbox.record(session, results)
+        self._report(results)
         deliveries = [
             Delivery(r.id, c.rcpt, r.event, r.detail) for r, c in zip(results, claimed, strict=True)
         ]
@@ -70,6 +75,17 @@ class Deliverer:
             level = logging.INFO if d.event in ("sent", "suppress") else logging.WARNING
             log.log(level, "outbox %s to %s: %s %s", d.outbox_id, d.rcpt, d.event, d.detail)
         return deliveries
+
+    def _report(self, results: list[Result]) -> None:
+        """The relay works if it took a message or refused one for good; it fails when
+        every attempt of the batch could not get through (deferred or given up)."""
+        tried = [r for r in results if r.event not in ("suppress",) and r.reason != "unreadable"]
+        if not tried:
+            return
+        if any(r.event in ("sent", "rejected") for r in tried):
+            self.health.succeeded(self.name)
+        else:
+            self.health.failed(self.name, tried[0].detail)
 
     def _attempt(self, row: Claimed, bounced: set[str]) -> Result:
         if row.rcpt in bounced:
