@@ -358,6 +358,16 @@ class Settings:
     snapshot_token: str = field(
         default="", repr=False, metadata=_doc("Bearer token of POST /from-snapshot.")
     )
+    admin_addresses: tuple[str, ...] = field(
+        default=(),
+        metadata=_doc(
+            "Who is mailed when something needs a person (a mailbox or the relay failing, "
+            "failed rows), once per incident and once when it clears."
+        ),
+    )
+    alert_check_seconds: int = field(
+        default=60, metadata=_doc("How often each process looks for incidents to alert on.")
+    )
     alert_after: int = field(
         default=15,
         metadata=_doc(
@@ -769,6 +779,7 @@ def _validate_numbers(s: Settings) -> None:
         "smtp_timeout",
         "imap_poll_seconds",
         "spool_report_seconds",
+        "alert_check_seconds",
     ):
         if getattr(s, key) < 1:
             raise ConfigError(f"setting '{key}': must be at least 1")

@@ -49,8 +49,13 @@ class Snapshot:
     spool: Queue = field(default_factory=Queue)
     outbox: Queue = field(default_factory=Queue)
     connectors: list[Connector] = field(default_factory=list)
-    #: What needs a person, in words (empty when all is well).
-    problems: list[str] = field(default_factory=list)
+    #: What needs a person, in words, by a key that stays the same while it lasts.
+    incidents: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def problems(self) -> list[str]:
+        """What needs a person, in words (empty when all is well)."""
+        return list(self.incidents.values())
 
     @property
     def ready(self) -> bool:
@@ -134,7 +139,7 @@ def snapshot(
             _queues(db, found, now)
     if blobs is not None:
         found.blobs = _blobs(blobs)
-    found.problems = _problems(found, now - alert_after)
+    found.incidents = _incidents(found, now - alert_after)
     return found
 
 
@@ -154,25 +159,28 @@ def _first_line(exc: Exception) -> str:
     return str(exc).splitlines()[0][:300] if str(exc) else type(exc).__name__
 
 
-def _problems(found: Snapshot, failing_before: datetime) -> list[str]:
-    problems = []
+def _incidents(found: Snapshot, failing_before: datetime) -> dict[str, str]:
+    """What needs a person, by a key that stays the same while the trouble lasts."""
+    found_now: dict[str, str] = {}
     for c in found.connectors:
         if c.failing_since is not None and c.failing_since <= failing_before:
-            problems.append(
+            found_now[f"connector:{c.name}"] = (
                 f"{c.name} failing since {c.failing_since:%Y-%m-%d %H:%M} UTC "
                 f"({c.consecutive_failures} failure(s)): {c.last_error[:200]}"
             )
     if found.database != "ok":
-        problems.append(f"database {found.database}")
+        found_now["database"] = f"database {found.database}"
     if found.migrations != "current":
-        problems.append(f"migrations {found.migrations} (run 'echodesk db upgrade')")
+        found_now["migrations"] = f"migrations {found.migrations} (run 'echodesk db upgrade')"
     if found.blobs != "ok":
-        problems.append(f"blob store {found.blobs}")
+        found_now["blobs"] = f"blob store {found.blobs}"
     queues = (("spool", found.spool, "pending"), ("outbox", found.outbox, "queued"))
     for name, queue, waiting in queues:
         if queue.counts.get("failed"):
-            problems.append(f"{queue.counts['failed']} failed row(s) in the {name}")
+            found_now[f"{name}:failed"] = f"{queue.counts['failed']} failed row(s) in the {name}"
         age = queue.oldest_waiting_seconds
         if age is not None and age > STUCK_AFTER:
-            problems.append(f"the oldest {waiting} {name} row has waited {int(age // 60)} minutes")
-    return problems
+            found_now[f"{name}:stuck"] = (
+                f"the oldest {waiting} {name} row has waited {int(age // 60)} minutes"
+            )
+    return found_now

@@ -451,3 +451,19 @@ class ConnectorHealth(Base):
     failing_since: Mapped[datetime | None] = mapped_column(UTCDateTime())
     consecutive_failures: Mapped[int] = mapped_column(Integer, default=0)
     updated_at: Mapped[timestamp] = mapped_column(default=utcnow)
+
+
+class Alert(Base):
+    """One incident Echo has told the admins about (see ``store/alerts.py``).
+
+    The row is the claim: of several processes that find the same trouble, the
+    one whose insert (or reopening) succeeds sends the alert, and the one whose
+    clearing succeeds sends the recovery.
+    """
+
+    __tablename__ = "alerts"
+
+    key: Mapped[str] = mapped_column(String(300), primary_key=True)
+    detail: Mapped[text] = mapped_column(default="")
+    opened_at: Mapped[timestamp] = mapped_column(default=utcnow)
+    cleared_at: Mapped[datetime | None]

@@ -7,7 +7,9 @@ what is wrong, nothing more). ``/metrics`` is Prometheus's text format,
 read from the database at each scrape (:mod:`echodesk.store.health`), so
 every process of every machine gives the same figures; it answers only to
 ``metrics_token`` as a Bearer token, and not at all when none is set, so it
-is never open by accident.
+is never open by accident. Signed-in operators see the same health on the
+Health page, and the incidents the alert job opened as a badge in every
+page's header.
 """
 
 from __future__ import annotations
@@ -15,13 +17,15 @@ from __future__ import annotations
 import hmac
 from collections.abc import Iterator
 from datetime import timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from flask import Blueprint, Response, jsonify, request
+from flask import Blueprint, Response, g, jsonify, render_template, request
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
+from sqlalchemy.exc import SQLAlchemyError
 
+from echodesk.store import alerts
 from echodesk.store.health import Snapshot, snapshot
 
 if TYPE_CHECKING:
@@ -93,6 +97,23 @@ def _snapshot(web: WebContext) -> Snapshot:
 
 
 def register(bp: Blueprint, web: WebContext) -> None:
+    """The machine endpoints above, the Health page, and the header's incident badge."""
+
+    @bp.context_processor
+    def open_incidents() -> dict[str, Any]:
+        """Open incidents for the header: one cheap query, and only for a signed-in viewer."""
+        if getattr(g, "viewer", None) is None:
+            return {"incidents": {}}
+        try:
+            with web.db.reading() as session:
+                return {"incidents": alerts.open_incidents(session)}
+        except SQLAlchemyError:
+            return {"incidents": {"database": "the database cannot be read"}}
+
+    @bp.get("/health")
+    def health() -> str:
+        return render_template("health.html", found=_snapshot(web))
+
     @bp.get("/healthz")
     def healthz() -> Response:
         return Response("ok\n", mimetype="text/plain")

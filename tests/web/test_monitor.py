@@ -98,3 +98,24 @@ def test_metrics_count_the_queues_from_the_database(team: Desk, waiting_minutes:
     assert waiting_minutes * 60 - 5 <= age <= waiting_minutes * 60 + 120
     stuck = 1 if waiting_minutes > 15 else 0
     assert samples[("echodesk_problems", ())] == stuck
+
+
+def test_the_health_page_and_the_header_show_what_needs_a_person(team: Desk) -> None:
+    from echodesk.desk.jobs.alerts import run_alerts
+    from echodesk.store.connectors import DbHealth
+    from tests.support.websignin import sign_in
+
+    team.reconfigure(alert_after=0)
+    client = desk_app(team).test_client()
+    sign_in(client, team)
+    calm = client.get("/health").get_data(as_text=True)
+    assert "all is well" in calm and "No mailbox or relay has reported yet." in calm
+    assert "need" not in client.get("/").get_data(as_text=True).split("<main>")[0]
+
+    DbHealth(team.db, "imap").failed("imap:support/INBOX", "IMAP login refused")
+    run_alerts(team.db, team.ctx)  # the alert job opens the incident the header shows
+    page = client.get("/health").get_data(as_text=True)
+    assert "1 needs a person" in page and "IMAP login refused" in page
+    header = client.get("/").get_data(as_text=True).split("<main>")[0]
+    assert "1 needs a person" in header and "imap:support/INBOX failing since" in header
+    assert desk_app(team).test_client().get("/health").status_code == 302  # signed in only

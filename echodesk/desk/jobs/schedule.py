@@ -14,6 +14,7 @@ import logging
 from apscheduler.schedulers.background import BackgroundScheduler
 
 from echodesk.desk.context import DeskContext
+from echodesk.desk.jobs.alerts import run_alerts
 from echodesk.desk.jobs.autoclose import run_autoclose
 from echodesk.desk.jobs.retention import run_retention
 from echodesk.store import spool
@@ -46,6 +47,16 @@ def start_scheduler(db: Database, ctx: DeskContext) -> BackgroundScheduler:
         args=[db],
         id="spool-report",
         seconds=ctx.settings.spool_report_seconds,
+        replace_existing=True,
+        coalesce=True,
+        max_instances=1,
+    )
+    scheduler.add_job(
+        run_alerts,
+        "interval",
+        args=[db, ctx],
+        id="alerts",
+        seconds=ctx.settings.alert_check_seconds,
         replace_existing=True,
         coalesce=True,
         max_instances=1,

@@ -1,4 +1,4 @@
-"""connector_health: each IMAP mailbox's and the relay's last success and failures
+"""connector_health and alerts: each mailbox's and the relay's record, and open incidents
 
 Revision ID: 0014
 Revises: 0013
@@ -29,7 +29,16 @@ def upgrade() -> None:
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("name", name=op.f("pk_connector_health")),
     )
+    op.create_table(
+        "alerts",
+        sa.Column("key", sa.String(length=300), nullable=False),
+        sa.Column("detail", sa.Text(), nullable=False),
+        sa.Column("opened_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("cleared_at", sa.DateTime(timezone=True), nullable=True),
+        sa.PrimaryKeyConstraint("key", name=op.f("pk_alerts")),
+    )
 
 
 def downgrade() -> None:
+    op.drop_table("alerts")
     op.drop_table("connector_health")
