@@ -456,19 +456,26 @@ class ImapPoller:
 
         Dovecot reports in IDLE only changes made after IDLE began, not those
         since the last command, so a NOOP first picks up mail that arrived
-        during the fetch. What arrives in the round trip between NOOP and IDLE
-        is reported with the next change, or found by the poll when the IDLE
-        is re-issued after ``idle_seconds``.
+        during the fetch. Mail that arrives in the round trip between that NOOP
+        and IDLE would otherwise wait for the IDLE to be renewed (25 minutes):
+        so the first IDLE is short, and a second NOOP looks again before the
+        long one.
         """
         client = self._client
         if client is None or not client.has_capability("IDLE"):
             stop.wait(self.poll_seconds)
             return
-        if not any(_is_new_mail(r) for r in client.noop()[1]):
-            self._idle(client, stop)
+        if self._news(client) or self._idle(client, stop, IDLE_CHECK_SECONDS):
+            return
+        if not stop.is_set() and not self._news(client):
+            self._idle(client, stop, self.idle_seconds)
 
-    def _idle(self, client: Any, stop: threading.Event) -> None:
-        """IDLE until new mail, ``idle_seconds`` (re-issued by the caller) or ``stop``.
+    @staticmethod
+    def _news(client: Any) -> bool:
+        return any(_is_new_mail(r) for r in client.noop()[1])
+
+    def _idle(self, client: Any, stop: threading.Event, seconds: float) -> bool:
+        """IDLE until new mail (True), ``seconds`` or ``stop`` (False).
 
         A server that says BYE or drops the connection raises, here or in
         ``idle_done``. ``idle_check`` returns at once with nothing when the
@@ -476,18 +483,23 @@ class ImapPoller:
         find out whether the connection is still alive.
         """
         client.idle()
-        log.debug("imap idling account=%s folder=%s", self.account.name, self.account.folder)
-        deadline = time.monotonic() + self.idle_seconds
+        if seconds > IDLE_CHECK_SECONDS:  # the long wait (the short first look is not logged)
+            log.debug("imap idling account=%s folder=%s", self.account.name, self.account.folder)
+        deadline = time.monotonic() + seconds
+        news = False
         while not stop.is_set() and time.monotonic() < deadline:
             started = time.monotonic()
             responses = client.idle_check(timeout=IDLE_CHECK_SECONDS)
             if any(_is_bye(r) for r in responses):
                 raise ImapError(f"IMAP server closed the connection for '{self.where}' (BYE)")
             if any(_is_new_mail(r) for r in responses):
+                news = True
                 break
             if not responses and time.monotonic() - started < IDLE_CHECK_SECONDS / 2:
                 break
-        client.idle_done()
+        # Responses that came in after the last check arrive with DONE's answer.
+        _, late = client.idle_done()
+        return news or any(_is_new_mail(r) for r in late)
 
 
 def _is_bye(response: Any) -> bool:

@@ -524,3 +524,28 @@ def test_a_file_import_is_not_checked_and_cannot_speak_for_echo(
     desk.run_worker_until_idle()
     (message,) = desk.ticket(1)["messages"]
     assert message["sender_auth"] == "none"
+
+
+def test_a_message_appended_just_before_idle_begins_is_not_left_waiting(
+    dovecot: Dovecot, user: str, sqlite_desk: Desk
+) -> None:
+    """The round trip between the NOOP and IDLE: mail that lands in it is found within
+    seconds, not when the IDLE is renewed (here after 30 seconds)."""
+    poller = poller_for(dovecot, user, sqlite_desk, poll_seconds=3600, idle_seconds=30)
+    assert poller.poll_once() == 0
+    client = poller._client
+    original = client.idle
+    raced: list[bool] = []
+
+    def idle_after_an_append() -> Any:
+        if not raced:  # the message lands after the NOOP, before the server hears IDLE
+            raced.append(True)
+            append(dovecot, user, mail(1))
+        return original()
+
+    client.idle = idle_after_an_append
+    started = time.monotonic()
+    poller._wait_for_news(threading.Event())
+    assert raced and time.monotonic() - started < 10
+    assert poller.poll_once() == 1
+    poller.close()
