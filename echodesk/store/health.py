@@ -49,6 +49,8 @@ class Snapshot:
     spool: Queue = field(default_factory=Queue)
     outbox: Queue = field(default_factory=Queue)
     connectors: list[Connector] = field(default_factory=list)
+    #: Messages received, by how they came (smtp, imap, webhook, file), as the spool holds them.
+    received: dict[str, int] = field(default_factory=dict)
     #: What needs a person, in words, by a key that stays the same while it lasts.
     incidents: dict[str, str] = field(default_factory=dict)
 
@@ -70,6 +72,7 @@ class Snapshot:
             "spool": vars(self.spool),
             "outbox": vars(self.outbox),
             "connectors": [_connector(c) for c in self.connectors],
+            "received": dict(self.received),
             "problems": list(self.problems),
             "ok": not self.problems,
         }
@@ -151,6 +154,8 @@ def _queues(db: Database, found: Snapshot, now: datetime) -> None:
         found.outbox = _queue(db, Outbox, OUTBOX_SHOWN, "queued", Outbox.created_at, now)
         with db.reading() as session:
             found.connectors = connectors.every(session, now)
+            by_source = select(InboundSpool.source, func.count()).group_by(InboundSpool.source)
+            found.received = {source: int(n) for source, n in session.execute(by_source)}
     except SQLAlchemyError as exc:
         found.database = f"unreadable: {_first_line(exc)}"
 

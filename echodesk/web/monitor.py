@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from flask import Blueprint, Response, g, jsonify, render_template, request
 from prometheus_client import CollectorRegistry, generate_latest
-from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -80,6 +80,14 @@ class _HealthCollector(Collector):
             failures.add_metric([c.name], float(c.consecutive_failures))
         yield success
         yield failures
+        received = CounterMetricFamily(
+            "echodesk_messages_received",
+            "Messages received, by how they came (as long as the spool keeps their rows)",
+            labels=["source"],
+        )
+        for source, count in sorted(found.received.items()):
+            received.add_metric([source], float(count))
+        yield received
         problems = GaugeMetricFamily("echodesk_problems", "Things that need a person")
         problems.add_metric([], float(len(found.problems)))
         yield problems
