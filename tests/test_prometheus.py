@@ -28,7 +28,7 @@ class Prometheus:
     def __init__(self, root: Path, target: str) -> None:
         self.port = free_port()
         (root / "token").write_text(TOKEN)
-        job = "    static_configs:\n      - targets: ['" + target + "']\n    metrics_path: /metrics\n"
+        job = f"    static_configs:\n      - targets: ['{target}']\n    metrics_path: /metrics\n"
         (root / "prometheus.yml").write_text(
             "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\n"
             "scrape_configs:\n"
