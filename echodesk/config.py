@@ -55,6 +55,18 @@ class ImapAccount:
     processed_folder: str = field(
         default="", metadata=_doc("Move fetched mail here instead of flagging it \\Seen.")
     )
+    quiet_alert_after: int = field(
+        default=0,
+        metadata=_doc(
+            "Minutes without any mail from this mailbox after which a person is told "
+            "(a mailbox that always gets mail and suddenly gets none); 0: never."
+        ),
+    )
+
+    @property
+    def connector(self) -> str:
+        """The mailbox's name in health records and alerts: ``imap:name/folder``."""
+        return f"imap:{self.name}/{self.folder}"
 
 
 @dataclass(frozen=True)

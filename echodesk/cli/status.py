@@ -9,7 +9,6 @@ platform check can act on the exit code alone.
 from __future__ import annotations
 
 import sys
-from datetime import timedelta
 
 import click
 
@@ -17,7 +16,7 @@ from echodesk.cli.app import App, emit_json, friendly_errors, main, pass_app
 from echodesk.store import migrate
 from echodesk.store.blobs import open_blob_store
 from echodesk.store.connectors import Connector
-from echodesk.store.health import Queue, Snapshot, snapshot
+from echodesk.store.health import Queue, Snapshot, snapshot_for
 
 
 def _queue(queue: Queue, waiting: str) -> str:
@@ -64,7 +63,7 @@ def status_cmd(app: App, as_json: bool) -> None:
     if db.dialect == "sqlite":
         migrate.ensure_current(db, auto_upgrade=True)  # the embedded default upgrades itself
     blobs = open_blob_store(settings.effective_blob_store(), settings, db)
-    found = snapshot(db, blobs, alert_after=timedelta(minutes=settings.alert_after))
+    found = snapshot_for(settings, db, blobs)
     if as_json:
         emit_json(found.as_dict())
     else:

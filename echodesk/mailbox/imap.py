@@ -185,7 +185,7 @@ class ImapPoller:
     @property
     def name(self) -> str:
         """The connector's name in health records: ``imap:account/folder``."""
-        return f"imap:{self.where}"
+        return self.account.connector
 
     def _report(self, exc: BaseException | None) -> None:
         """Record the pass's result; a record that cannot be written is only logged."""

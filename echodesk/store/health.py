@@ -15,6 +15,7 @@ from typing import Any
 from sqlalchemy import func, select, text
 from sqlalchemy.exc import SQLAlchemyError
 
+from echodesk.config import Settings
 from echodesk.errors import EchoError
 from echodesk.store import connectors
 from echodesk.store.blobs import BlobStore
@@ -51,6 +52,8 @@ class Snapshot:
     connectors: list[Connector] = field(default_factory=list)
     #: Messages received, by how they came (smtp, imap, webhook, file), as the spool holds them.
     received: dict[str, int] = field(default_factory=dict)
+    #: When each IMAP mailbox (``account/folder``) last brought a message.
+    last_received: dict[str, datetime] = field(default_factory=dict)
     #: What needs a person, in words, by a key that stays the same while it lasts.
     incidents: dict[str, str] = field(default_factory=dict)
 
@@ -76,6 +79,18 @@ class Snapshot:
             "problems": list(self.problems),
             "ok": not self.problems,
         }
+
+
+def snapshot_for(settings: Settings, db: Database, blobs: BlobStore | None = None) -> Snapshot:
+    """The snapshot with the thresholds the settings give (``alert_after``, each mailbox's
+    ``quiet_alert_after``): what ``status``, the web and the alert job all read."""
+    quiet = {
+        account.connector: timedelta(minutes=account.quiet_alert_after)
+        for account in settings.imap
+        if account.quiet_alert_after > 0
+    }
+    alert_after = timedelta(minutes=settings.alert_after)
+    return snapshot(db, blobs, alert_after=alert_after, quiet_after=quiet)
 
 
 def _connector(c: Connector) -> dict[str, Any]:
@@ -120,7 +135,11 @@ def _blobs(blobs: BlobStore) -> str:
 
 
 def snapshot(
-    db: Database, blobs: BlobStore | None = None, *, alert_after: timedelta = ALERT_AFTER
+    db: Database,
+    blobs: BlobStore | None = None,
+    *,
+    alert_after: timedelta = ALERT_AFTER,
+    quiet_after: dict[str, timedelta] | None = None,
 ) -> Snapshot:
     """Read the desk's health; a database that cannot be reached is reported, not raised.
 
@@ -143,6 +162,11 @@ def snapshot(
     if blobs is not None:
         found.blobs = _blobs(blobs)
     found.incidents = _incidents(found, now - alert_after)
+    for name, quiet in (quiet_after or {}).items():
+        last = found.last_received.get(name.removeprefix("imap:"))
+        if last is not None and last < now - quiet:  # a mailbox that never brought mail: no base
+            minutes = int(quiet.total_seconds() // 60)
+            found.incidents[f"quiet:{name}"] = f"{name} brought no mail in {minutes} minutes"
     return found
 
 
@@ -156,6 +180,15 @@ def _queues(db: Database, found: Snapshot, now: datetime) -> None:
             found.connectors = connectors.every(session, now)
             by_source = select(InboundSpool.source, func.count()).group_by(InboundSpool.source)
             found.received = {source: int(n) for source, n in session.execute(by_source)}
+            latest = (
+                select(InboundSpool.peer, func.max(InboundSpool.received_at))
+                .where(InboundSpool.source == "imap")
+                .group_by(InboundSpool.peer)
+            )
+            found.last_received = {
+                peer: at if at.tzinfo else at.replace(tzinfo=now.tzinfo)
+                for peer, at in session.execute(latest)
+            }
     except SQLAlchemyError as exc:
         found.database = f"unreadable: {_first_line(exc)}"
 

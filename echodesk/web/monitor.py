@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import hmac
 from collections.abc import Iterator
-from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from flask import Blueprint, Response, g, jsonify, render_template, request
@@ -26,7 +25,7 @@ from prometheus_client.registry import Collector
 from sqlalchemy.exc import SQLAlchemyError
 
 from echodesk.store import alerts
-from echodesk.store.health import Snapshot, snapshot
+from echodesk.store.health import Snapshot, snapshot_for
 
 if TYPE_CHECKING:
     from echodesk.web.app import WebContext
@@ -101,7 +100,7 @@ def _bearer_matches(token: str) -> bool:
 
 
 def _snapshot(web: WebContext) -> Snapshot:
-    return snapshot(web.db, web.blobs, alert_after=timedelta(minutes=web.settings.alert_after))
+    return snapshot_for(web.settings, web.db, web.blobs)
 
 
 def register(bp: Blueprint, web: WebContext) -> None:

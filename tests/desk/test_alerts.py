@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Iterator
+from datetime import timedelta
 from email.parser import BytesParser
 from email.policy import default
 from pathlib import Path
@@ -17,14 +18,17 @@ from typing import Any
 import pytest
 from sqlalchemy import update
 
+from echodesk.config import ImapAccount
 from echodesk.desk.context import DeskContext
 from echodesk.desk.jobs.alerts import Told, run_alerts
 from echodesk.mailbox.imap import ImapPoller
+from echodesk.mailbox.message import Envelope
 from echodesk.store import outbox as outbox_store
 from echodesk.store.blobs import stored_bytes
 from echodesk.store.connectors import DbHealth
 from echodesk.store.imap_state import DbCursor
 from echodesk.store.models import InboundSpool
+from echodesk.store.types import utcnow
 from tests.mailbox.test_imap import account_for
 from tests.support.desk import Desk
 from tests.support.dovecot import start_dovecot
@@ -126,3 +130,26 @@ def test_without_admin_addresses_an_incident_is_logged_and_recorded(
     assert run_alerts(desk.db, desk.ctx).opened == ("connector:relay",)
     assert _alerts(desk) == []
     assert "alert: relay failing since" in caplog.text
+
+
+def test_a_mailbox_that_goes_quiet_is_alerted_once_and_cleared_when_mail_comes(
+    desk: Desk,
+) -> None:
+    account = ImapAccount(
+        name="support", host="127.0.0.1", user="u", tls=False, quiet_alert_after=30
+    )
+    desk.reconfigure(imap=(account,))
+    envelope = Envelope(source="imap", peer="support/INBOX")
+    row = desk.intake.accept(make_mail(message_id="q1@customer.test"), envelope)
+    desk.run_worker_until_idle()
+    assert run_alerts(desk.db, desk.ctx) == Told()  # mail a moment ago: not quiet
+    with desk.db.transaction() as session:
+        earlier = utcnow() - timedelta(minutes=45)
+        moved = update(InboundSpool).where(InboundSpool.id == row).values(received_at=earlier)
+        session.execute(moved)
+    told = run_alerts(desk.db, desk.ctx)
+    assert told.opened == ("quiet:imap:support/INBOX",)
+    assert run_alerts(desk.db, desk.ctx) == Told()
+    desk.intake.accept(make_mail(message_id="q2@customer.test"), envelope)
+    desk.run_worker_until_idle()
+    assert run_alerts(desk.db, desk.ctx).cleared == ("quiet:imap:support/INBOX",)

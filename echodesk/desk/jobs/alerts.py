@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import timedelta
 
 from sqlalchemy.orm import Session
 
@@ -24,7 +23,7 @@ from echodesk.mailbox.compose import OutgoingMail, compose, new_message_id
 from echodesk.mailbox.message import Address
 from echodesk.store import alerts, outbox
 from echodesk.store.db import Database
-from echodesk.store.health import snapshot
+from echodesk.store.health import snapshot_for
 from echodesk.store.outbox import NewMail
 from echodesk.store.types import utcnow
 
@@ -45,7 +44,7 @@ class Told:
 def run_alerts(db: Database, ctx: DeskContext) -> Told:
     """Open new incidents, clear gone ones, and mail the admins about each change."""
     settings = ctx.settings
-    found = snapshot(db, ctx.blobs, alert_after=timedelta(minutes=settings.alert_after))
+    found = snapshot_for(settings, db, ctx.blobs)
     if not found.incidents.keys().isdisjoint(UNRECORDABLE):
         for detail in found.problems:
             log.error("alert (not recorded: the database is not usable): %s", detail)
