@@ -33,7 +33,7 @@ def _connector(c: Connector) -> str:
             f"{c.name}  failing ({c.consecutive_failures} in a row, last worked {seen}): "
             f"{c.last_error[:200]}"
         )
-    moved = f", {c.moved_24h} message(s) in 24 h"
+    moved = f", {c.moved_24h} message(s) in 24 h" if c.kind != "job" else ""
     return f"{c.name}  ok (last worked {seen}{moved})"
 
 

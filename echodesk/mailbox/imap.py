@@ -54,6 +54,8 @@ CHUNK_BYTES = 10 * 1024 * 1024
 SIZE_BATCH = 500
 #: How long one IDLE wait lasts before ``stop`` is looked at again.
 IDLE_CHECK_SECONDS = 1.0
+#: How long one IDLE lasts before a NOOP looks for mail that slipped in as it began.
+IDLE_LOOK_AGAIN_SECONDS = 30.0
 #: Socket timeout for LOGOUT, so a hung server cannot hold up a shutdown.
 LOGOUT_TIMEOUT = 5.0
 
@@ -455,11 +457,12 @@ class ImapPoller:
         """Return when there may be new mail: IDLE if offered, else after ``poll_seconds``.
 
         Dovecot reports in IDLE only changes made after IDLE began, not those
-        since the last command, so a NOOP first picks up mail that arrived
-        during the fetch. Mail that arrives in the round trip between that NOOP
-        and IDLE would otherwise wait for the IDLE to be renewed (25 minutes):
-        so the first IDLE is short, and a second NOOP looks again before the
-        long one.
+        since the last command; mail that lands in the round trip between a
+        NOOP and IDLE would wait for the IDLE to be renewed. So the wait is a
+        NOOP (which reports what came during the fetch), a short first IDLE,
+        then IDLEs of ``IDLE_LOOK_AGAIN_SECONDS`` with a NOOP between them:
+        mail is seen at once in IDLE, and mail that slipped between the two
+        within that many seconds, never 25 minutes later.
         """
         client = self._client
         if client is None or not client.has_capability("IDLE"):
@@ -467,8 +470,12 @@ class ImapPoller:
             return
         if self._news(client) or self._idle(client, stop, IDLE_CHECK_SECONDS):
             return
-        if not stop.is_set() and not self._news(client):
-            self._idle(client, stop, self.idle_seconds)
+        deadline = time.monotonic() + self.idle_seconds
+        while not stop.is_set() and (left := deadline - time.monotonic()) > 0:
+            if self._news(client):
+                return
+            if self._idle(client, stop, min(IDLE_LOOK_AGAIN_SECONDS, max(left, 0.0))):
+                return
 
     @staticmethod
     def _news(client: Any) -> bool:

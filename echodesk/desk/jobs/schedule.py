@@ -10,6 +10,7 @@ PostgreSQL advisory lock itself.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
 from apscheduler.schedulers.background import BackgroundScheduler
 
@@ -18,6 +19,7 @@ from echodesk.desk.jobs.alerts import run_alerts
 from echodesk.desk.jobs.autoclose import run_autoclose
 from echodesk.desk.jobs.retention import run_retention
 from echodesk.store import spool
+from echodesk.store.connectors import DbHealth
 from echodesk.store.db import Database
 
 log = logging.getLogger(__name__)
@@ -38,48 +40,40 @@ def report_spool(db: Database) -> dict[str, int]:
     return counts
 
 
+def _recorded(db: Database, name: str, job: Callable[..., object]) -> Callable[..., None]:
+    """The job, with each run's outcome kept as connector ``job:NAME`` (see ``status``)."""
+    health = DbHealth(db, "job")
+
+    def run(*args: object) -> None:
+        try:
+            job(*args)
+        except Exception as exc:
+            health.failed(f"job:{name}", f"{type(exc).__name__}: {exc}")
+            raise  # the scheduler logs it with its traceback
+        health.succeeded(f"job:{name}")
+
+    return run
+
+
 def start_scheduler(db: Database, ctx: DeskContext) -> BackgroundScheduler:
     """Start the process's scheduler with every job Echo runs on a timer."""
-    scheduler = BackgroundScheduler(timezone="UTC")
-    scheduler.add_job(
-        report_spool,
-        "interval",
-        args=[db],
-        id="spool-report",
-        seconds=ctx.settings.spool_report_seconds,
-        replace_existing=True,
-        coalesce=True,
-        max_instances=1,
-    )
-    scheduler.add_job(
-        run_alerts,
-        "interval",
-        args=[db, ctx],
-        id="alerts",
-        seconds=ctx.settings.alert_check_seconds,
-        replace_existing=True,
-        coalesce=True,
-        max_instances=1,
-    )
-    if ctx.settings.autoclose_days > 0:
-        scheduler.add_job(
-            run_autoclose,
-            "interval",
-            args=[db, ctx],
-            id="autoclose",
-            seconds=ctx.settings.autoclose_check_seconds,
-            replace_existing=True,
-            coalesce=True,
-            max_instances=1,
-        )
     settings = ctx.settings
+    jobs: list[tuple[str, Callable[..., object], tuple[object, ...], int]] = [
+        ("spool-report", report_spool, (db,), settings.spool_report_seconds),
+        ("alerts", run_alerts, (db, ctx), settings.alert_check_seconds),
+    ]
+    if settings.autoclose_days > 0:
+        jobs.append(("autoclose", run_autoclose, (db, ctx), settings.autoclose_check_seconds))
     if settings.spool_keep_days or settings.audit_live_days or settings.audit_archive_days:
+        jobs.append(("retention", run_retention, (db, ctx), settings.retention_check_seconds))
+    scheduler = BackgroundScheduler(timezone="UTC")
+    for name, job, args, seconds in jobs:
         scheduler.add_job(
-            run_retention,
+            _recorded(db, name, job),
             "interval",
-            args=[db, ctx],
-            id="retention",
-            seconds=settings.retention_check_seconds,
+            args=list(args),
+            id=name,
+            seconds=seconds,
             replace_existing=True,
             coalesce=True,
             max_instances=1,
