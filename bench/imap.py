@@ -129,7 +129,8 @@ def latency(dovecot: Dovecot, count: int, work: Path) -> list[float]:
         time.sleep(3)  # the poller connects and settles into IDLE
         with dovecot.client(user) as client:
             for n in range(count):
-                client.append("INBOX", make_mail(message_id=f"lat{n}@customer.test"))
+                sender = f"Customer {n} <c{n}@customer.test>"  # one sender would be a flood
+                client.append("INBOX", make_mail(message_id=f"lat{n}@customer.test", sender=sender))
                 sent = time.perf_counter()
                 while _processed(db) < n + 1:
                     if time.perf_counter() - sent > 120:
