@@ -101,3 +101,25 @@ def test_a_failing_mailbox_is_recorded_and_needs_a_person_only_after_alert_after
     assert not back.failing and back.failing_since is None
     assert back.last_error == failing.last_error  # kept, for whoever looks later
     assert snapshot(desk.db).problems == []
+
+
+def test_a_folder_that_is_gone_is_a_recorded_error_and_loses_nothing(
+    dovecot: Dovecot, desk: Desk
+) -> None:
+    user = f"health{next(_users)}@desk.test"
+    with dovecot.client(user) as other:
+        other.append("INBOX", make_mail(message_id="kept@customer.test"))
+    gone = _poller(dovecot, user, desk, folder="Deleted-Folder")
+    for _ in range(2):
+        with pytest.raises(Exception):  # noqa: B017, PT011 - the folder cannot be selected
+            gone.poll_once()
+    with desk.db.reading() as session:
+        (record,) = connectors.every(session)
+    assert record.name == "imap:support/Deleted-Folder" and record.consecutive_failures == 2
+    assert "Deleted-Folder" in record.last_error or "select" in record.last_error.lower()
+    assert desk.spool() == []  # nothing was taken from anywhere
+    late = snapshot(desk.db, alert_after=timedelta(0))
+    assert any(p.startswith("imap:support/Deleted-Folder failing") for p in late.problems)
+    inbox = _poller(dovecot, user, desk)
+    assert inbox.poll_once() == 1  # the mail waited where it was
+    inbox.close()
