@@ -111,7 +111,7 @@ def test_a_folder_that_is_gone_is_a_recorded_error_and_loses_nothing(
         other.append("INBOX", make_mail(message_id="kept@customer.test"))
     gone = _poller(dovecot, user, desk, folder="Deleted-Folder")
     for _ in range(2):
-        with pytest.raises(Exception):  # noqa: B017, PT011 - the folder cannot be selected
+        with pytest.raises(Exception):  # noqa: B017 - the folder cannot be selected
             gone.poll_once()
     with desk.db.reading() as session:
         (record,) = connectors.every(session)
