@@ -119,3 +119,24 @@ def test_the_health_page_and_the_header_show_what_needs_a_person(team: Desk) -> 
     header = client.get("/").get_data(as_text=True).split("<main>")[0]
     assert "1 needs a person" in header and "imap:support/INBOX failing since" in header
     assert desk_app(team).test_client().get("/health").status_code == 302  # signed in only
+
+
+def test_readyz_is_not_ready_while_the_blob_store_is_out_of_reach(team: Desk) -> None:
+    from echodesk.store.blobs import open_blob_store
+    from tests.support.postgres import free_port
+    from tests.support.s3 import settings_for
+
+    dead = settings_for(f"http://127.0.0.1:{free_port()}")  # nothing listens there
+    team.reconfigure(**dead)
+    store = open_blob_store("s3://nowhere/echo", team.settings)
+    web = WebContext(
+        settings=team.settings,
+        db=team.db,
+        blobs=store,
+        secret=team.ctx.secret,
+        send_link=lambda *_: None,
+    )
+    answer = create_app(web).test_client().get("/readyz")
+    assert answer.status_code == 503
+    assert answer.json is not None and answer.json["database"] == "ok"
+    assert answer.json["blobs"].startswith("unreachable")
