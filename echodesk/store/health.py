@@ -14,6 +14,7 @@ from typing import Any
 
 from sqlalchemy import func, select, text
 from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session
 
 from echodesk.config import Settings
 from echodesk.errors import EchoError
@@ -111,14 +112,13 @@ def _iso(moment: datetime | None) -> str | None:
 
 
 def _queue(
-    db: Database, model: Any, shown: tuple[str, ...], waiting: str, since: Any, now: datetime
+    session: Session, model: Any, shown: tuple[str, ...], waiting: str, since: Any, now: datetime
 ) -> Queue:
-    with db.reading() as session:
-        rows = session.execute(
-            select(model.state, func.count()).where(model.state.in_(shown)).group_by(model.state)
-        )
-        counts = {state: 0 for state in shown} | {state: int(n) for state, n in rows}
-        oldest = session.scalar(select(func.min(since)).where(model.state == waiting))
+    rows = session.execute(
+        select(model.state, func.count()).where(model.state.in_(shown)).group_by(model.state)
+    )
+    counts = {state: 0 for state in shown} | {state: int(n) for state, n in rows}
+    oldest = session.scalar(select(func.min(since)).where(model.state == waiting))
     if oldest is not None and oldest.tzinfo is None:
         oldest = oldest.replace(tzinfo=now.tzinfo)
     age = max(0.0, (now - oldest).total_seconds()) if oldest is not None else None
@@ -172,11 +172,11 @@ def snapshot(
 
 def _queues(db: Database, found: Snapshot, now: datetime) -> None:
     try:
-        found.spool = _queue(
-            db, InboundSpool, SPOOL_SHOWN, "pending", InboundSpool.received_at, now
-        )
-        found.outbox = _queue(db, Outbox, OUTBOX_SHOWN, "queued", Outbox.created_at, now)
-        with db.reading() as session:
+        with db.reading() as session:  # one session for every figure of the snapshot
+            found.spool = _queue(
+                session, InboundSpool, SPOOL_SHOWN, "pending", InboundSpool.received_at, now
+            )
+            found.outbox = _queue(session, Outbox, OUTBOX_SHOWN, "queued", Outbox.created_at, now)
             found.connectors = connectors.every(session, now)
             by_source = select(InboundSpool.source, func.count()).group_by(InboundSpool.source)
             found.received = {source: int(n) for source, n in session.execute(by_source)}

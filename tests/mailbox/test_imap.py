@@ -42,28 +42,10 @@ _users = itertools.count(1)
 # -- fixtures and helpers ------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def dovecot() -> Iterator[Dovecot]:
-    server = start_dovecot()
-    try:
-        yield server
-    finally:
-        server.destroy()
-
-
 @pytest.fixture
 def user() -> str:
     """A fresh, empty mailbox (the server's static passdb takes any user name)."""
     return f"support{next(_users)}@desk.test"
-
-
-@pytest.fixture
-def desk(db_url: str, tmp_path: Path) -> Iterator[Desk]:
-    harness = Desk(db_url, tmp_path / "data")
-    try:
-        yield harness
-    finally:
-        harness.close()
 
 
 @pytest.fixture

@@ -8,9 +8,7 @@ and PostgreSQL.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterator
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 from sqlalchemy import update
@@ -24,28 +22,10 @@ from echodesk.store.models import ConnectorHealth
 from echodesk.store.types import utcnow
 from tests.mailbox.test_imap import account_for
 from tests.support.desk import Desk
-from tests.support.dovecot import Dovecot, start_dovecot
+from tests.support.dovecot import Dovecot
 from tests.support.mail import make_mail
 
 _users = itertools.count(1)
-
-
-@pytest.fixture(scope="module")
-def dovecot() -> Iterator[Dovecot]:
-    server = start_dovecot()
-    try:
-        yield server
-    finally:
-        server.destroy()
-
-
-@pytest.fixture
-def desk(db_url: str, tmp_path: Path) -> Iterator[Desk]:
-    harness = Desk(db_url, tmp_path / "data")
-    try:
-        yield harness
-    finally:
-        harness.close()
 
 
 def _poller(server: Dovecot, user: str, desk: Desk, **changes: str) -> ImapPoller:
