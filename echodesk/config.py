@@ -62,6 +62,16 @@ class ImapAccount:
             "(a mailbox that always gets mail and suddenly gets none); 0: never."
         ),
     )
+    oauth: str = field(
+        default="",
+        metadata=_doc(
+            "Sign in with OAuth2 instead of a password: the name of an 'oauth' entry "
+            "(echodesk connect NAME gives it its consent once)."
+        ),
+    )
+    sasl: str = field(
+        default="xoauth2", metadata=_doc("With oauth: the SASL mechanism, xoauth2 or oauthbearer.")
+    )
 
     @property
     def connector(self) -> str:
@@ -92,12 +102,63 @@ class RelaySettings:
         default="", metadata=_doc("Environment variable holding the password.")
     )
     timeout: int = field(default=30, metadata=_doc("Seconds to wait for the relay."))
+    oauth: str = field(
+        default="",
+        metadata=_doc("Sign in with OAuth2 as 'user': the name of an 'oauth' entry."),
+    )
+    sasl: str = field(
+        default="xoauth2", metadata=_doc("With oauth: the SASL mechanism, xoauth2 or oauthbearer.")
+    )
 
     @property
     def effective_port(self) -> int:
         if self.port:
             return self.port
         return 465 if self.tls else 587 if self.starttls else 25
+
+
+#: The OAuth2 providers Echo knows the endpoints of; "generic" takes them from settings.
+OAUTH_PROVIDERS = ("microsoft", "google", "generic")
+SASL_MECHANISMS = ("xoauth2", "oauthbearer")
+
+
+@dataclass(frozen=True)
+class OAuthClient:
+    """An OAuth2 application mailboxes and the relay sign in through (setting ``oauth``).
+
+    The endpoints and scopes of ``microsoft`` and ``google`` are known; any
+    of them given here replaces the known one. One consent (``echodesk
+    connect NAME``) serves every mailbox and the relay that name this entry.
+    """
+
+    name: str = field(metadata=_doc("A short name, unique among the entries (echodesk connect)."))
+    provider: str = field(metadata=_doc("microsoft, google or generic."))
+    client_id: str = field(metadata=_doc("The application (client) id registered there."))
+    client_secret: str = field(
+        default="", repr=False, metadata=_doc("Its secret, if it has one (or client_secret_env).")
+    )
+    client_secret_env: str = field(
+        default="", metadata=_doc("Environment variable holding the client secret.")
+    )
+    tenant: str = field(
+        default="organizations",
+        metadata=_doc("microsoft: the directory (tenant id or domain) the mailbox belongs to."),
+    )
+    token_url: str = field(default="", metadata=_doc("Token endpoint (generic: required)."))
+    device_url: str = field(
+        default="", metadata=_doc("Device-authorization endpoint: consent with a code.")
+    )
+    authorize_url: str = field(
+        default="", metadata=_doc("Authorization endpoint: consent in a browser (PKCE).")
+    )
+    scopes: tuple[str, ...] = field(
+        default=(), metadata=_doc("Scopes asked for; empty: the provider's mail scopes.")
+    )
+    redirect_port: int = field(
+        default=0,
+        metadata=_doc("Loopback port of the browser consent's redirect; 0: any free port."),
+    )
+    timeout: int = field(default=30, metadata=_doc("Seconds to wait for the provider."))
 
 
 @dataclass(frozen=True)
@@ -244,6 +305,10 @@ class Settings:
             "refuse to start without what that needs (PostgreSQL, a relay, web_url). "
             "Off, the same checks only warn on PostgreSQL."
         ),
+    )
+    oauth: tuple[OAuthClient, ...] = field(
+        default=(),
+        metadata=_doc("OAuth2 applications that 'imap' accounts and the 'relay' sign in with."),
     )
     relay: RelaySettings | None = field(
         default=None,
@@ -537,10 +602,9 @@ def _coerce(name: str, hint: Any, value: Any, origin: str) -> Any:
             except ValueError:
                 pass
         raise ConfigError(f"{where}: expected a whole number, got {value!r}")
-    if hint == tuple[ImapAccount, ...]:
-        return _imap_accounts(name, value, origin)
-    if hint == (RelaySettings | None):
-        return _relay(name, value, origin)
+    for nested, parse in _NESTED:
+        if hint == nested:
+            return parse(name, value, origin)
     if typing.get_origin(hint) is tuple:
         if isinstance(value, str):
             value = [part.strip() for part in value.split(",") if part.strip()]
@@ -586,6 +650,32 @@ def _relay(name: str, value: Any, origin: str) -> RelaySettings | None:
     return RelaySettings(**fields)
 
 
+def _oauth_clients(name: str, value: Any, origin: str) -> tuple[OAuthClient, ...]:
+    """The ``oauth`` list: each entry a mapping of OAuthClient keys (YAML or JSON text)."""
+    value = _yaml_text(name, value, origin) or []
+    if not isinstance(value, list):
+        raise ConfigError(f"setting '{name}' (from {origin}): expected a list of applications")
+    clients = []
+    for index, entry in enumerate(value):
+        where = f"{name}[{index}]"
+        fields = _mapping_fields(OAuthClient, where, entry, origin)
+        for key in ("name", "provider", "client_id"):
+            if not fields.get(key):
+                raise ConfigError(f"setting '{where}.{key}' (from {origin}): required")
+        if fields["provider"] not in OAUTH_PROVIDERS:
+            raise ConfigError(
+                f"setting '{where}.provider' (from {origin}): expected one of "
+                f"{', '.join(OAUTH_PROVIDERS)}, got {fields['provider']!r}"
+            )
+        if fields["provider"] == "generic" and not fields.get("token_url"):
+            raise ConfigError(f"setting '{where}.token_url' (from {origin}): required for generic")
+        clients.append(OAuthClient(**fields))
+    names = [c.name for c in clients]
+    if len(set(names)) != len(names):
+        raise ConfigError(f"setting '{name}' (from {origin}): names must be unique")
+    return tuple(clients)
+
+
 def _imap_accounts(name: str, value: Any, origin: str) -> tuple[ImapAccount, ...]:
     """The ``imap`` list: each entry a mapping of ImapAccount keys (YAML or JSON text)."""
     value = _yaml_text(name, value, origin) or []
@@ -607,6 +697,14 @@ def _imap_accounts(name: str, value: Any, origin: str) -> tuple[ImapAccount, ...
     if len(set(names)) != len(names):
         raise ConfigError(f"setting '{name}' (from {origin}): account names must be unique")
     return tuple(accounts)
+
+
+#: Settings that hold mappings of their own, and the function that reads each.
+_NESTED: tuple[tuple[Any, Any], ...] = (
+    (tuple[ImapAccount, ...], _imap_accounts),
+    (RelaySettings | None, _relay),
+    (tuple[OAuthClient, ...], _oauth_clients),
+)
 
 
 def _field_types() -> dict[str, Any]:
@@ -670,6 +768,8 @@ def load(path: Path | None = None, environ: Mapping[str, str] | None = None) -> 
         values["imap"] = tuple(_with_password(a, env) for a in values["imap"])
     if values.get("relay") is not None:
         values["relay"] = _relay_password(values["relay"], env)
+    if "oauth" in values:
+        values["oauth"] = tuple(_client_secret(c, env) for c in values["oauth"])
     settings = Settings(**values)
     _validate(settings)
     return settings
@@ -685,6 +785,18 @@ def _with_password(account: ImapAccount, env: Mapping[str, str]) -> ImapAccount:
             f"{account.password_env} (password_env) is not set"
         )
     return dataclasses.replace(account, password=env[account.password_env])
+
+
+def _client_secret(client: OAuthClient, env: Mapping[str, str]) -> OAuthClient:
+    """Resolve ``client_secret_env`` now, so a missing variable is a start-up error."""
+    if client.client_secret or not client.client_secret_env:
+        return client
+    if client.client_secret_env not in env:
+        raise ConfigError(
+            f"setting 'oauth' entry '{client.name}': environment variable "
+            f"{client.client_secret_env} (client_secret_env) is not set"
+        )
+    return dataclasses.replace(client, client_secret=env[client.client_secret_env])
 
 
 def _relay_password(relay: RelaySettings, env: Mapping[str, str]) -> RelaySettings:
@@ -724,6 +836,29 @@ def _validate(s: Settings) -> None:
         raise ConfigError(f"setting 'timezone': unknown timezone {s.timezone!r}") from None
     _validate_numbers(s)
     _validate_blob_store(s)
+    _validate_oauth(s)
+
+
+def _validate_oauth(s: Settings) -> None:
+    """Every ``oauth`` a mailbox or the relay names exists, with a known SASL mechanism."""
+    known = {c.name for c in s.oauth}
+    users: list[tuple[str, str, str]] = [
+        (f"imap account '{a.name}'", a.oauth, a.sasl) for a in s.imap
+    ]
+    if s.relay is not None:
+        users.append(("relay", s.relay.oauth, s.relay.sasl))
+    for where, name, sasl in users:
+        if name and name not in known:
+            raise ConfigError(
+                f"setting {where}: oauth {name!r} is not an entry of setting 'oauth' "
+                f"(known: {', '.join(sorted(known)) or 'none'})"
+            )
+        if name and where == "relay" and s.relay is not None and not s.relay.user:
+            raise ConfigError("setting 'relay': oauth needs 'user' (the mailbox that sends)")
+        if sasl not in SASL_MECHANISMS:
+            raise ConfigError(
+                f"setting {where}: sasl expected one of {', '.join(SASL_MECHANISMS)}, got {sasl!r}"
+            )
 
 
 def _validate_names(s: Settings) -> None:
@@ -826,4 +961,4 @@ def _validate_blob_store(s: Settings) -> None:
         )
 
 
-__all__ = ["ImapAccount", "RelaySettings", "Settings", "load"]
+__all__ = ["ImapAccount", "OAuthClient", "RelaySettings", "Settings", "load"]

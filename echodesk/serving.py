@@ -30,6 +30,7 @@ from echodesk.desk.intake.accept import Intake
 from echodesk.desk.intake.webhooks import Webhooks
 from echodesk.desk.intake.worker import Worker
 from echodesk.desk.jobs.schedule import start_scheduler
+from echodesk.desk.oauth import TokenSources
 from echodesk.desk.outbound.delivery import Deliverer, sender_for
 from echodesk.errors import ConfigError, EchoError
 from echodesk.mailbox.imap import ImapPoller
@@ -119,8 +120,17 @@ def pollers_for(settings: Settings, db: Database, ctx: DeskContext) -> list[Imap
     accept = Intake(db, ctx).accept
     cursor = DbCursor(db)
     health = DbHealth(db, "imap")
+    assert ctx.keyring is not None
+    tokens = TokenSources(settings, db, ctx.keyring)
     return [
-        ImapPoller(account, accept, cursor, poll_seconds=settings.imap_poll_seconds, health=health)
+        ImapPoller(
+            account,
+            accept,
+            cursor,
+            poll_seconds=settings.imap_poll_seconds,
+            health=health,
+            tokens=tokens.get(account.oauth),
+        )
         for account in settings.imap
     ]
 
@@ -273,7 +283,7 @@ def run_worker(settings: Settings, parent: int) -> None:
     def stop() -> bool:
         return bool(stopping) or os.getppid() != parent
 
-    deliverer = Deliverer(db, ctx, sender_for(settings))
+    deliverer = Deliverer(db, ctx, sender_for(db, ctx))
     sending = threading.Thread(
         target=deliverer.run_forever, args=(stop,), kwargs={"idle_sleep": 0.5}, name="sender"
     )

@@ -65,11 +65,11 @@ def test_a_negation_is_a_query_word_not_an_option(tmp_path: Path, db_url: str) -
     inbox = tmp_path / "in"
     inbox.mkdir()
     for n, body in enumerate(("The printer is on fire.\n", "Printer fire, toner everywhere.\n")):
-        mail = make_mail(message_id=f"n{n}@x.test", subject=f"Fire {n}", body=body,
-                         sender=f"c{n}@shop.test")
+        mail = make_mail(
+            message_id=f"n{n}@x.test", subject=f"Fire {n}", body=body, sender=f"c{n}@shop.test"
+        )
         (inbox / f"{n}.eml").write_bytes(mail)
     cli.run("ingest", str(inbox))
     found = cli.run("search", "printer", "fire", "status:open", "-toner", "--json")
     assert [json.loads(line)["subject"] for line in found.stdout.splitlines()] == ["Fire 0"]
     assert len(cli.run("search", "printer", "-toner").stdout.strip().splitlines()) >= 1
-

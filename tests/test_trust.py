@@ -146,7 +146,6 @@ def test_a_forged_customer_cannot_join_a_ticket_or_copy_himself_in(
     assert _to(desk, "mallory@evil.test") == []
 
 
-
 def test_a_dns_server_that_does_not_answer_costs_no_mail(tmp_path: Path, db_url: str) -> None:
     """Every look-up times out: the mail is still accepted and becomes a ticket, its
     checks recorded as temperror, and nothing about it counts as verified."""

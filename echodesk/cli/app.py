@@ -120,6 +120,7 @@ COMMAND_MODULES = {
     "agents": "agents",
     "autoclose": "running",
     "blobs": "blobs",
+    "connect": "connect",
     "db": "inbound",
     "erase": "privacy",
     "export": "privacy",

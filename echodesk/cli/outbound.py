@@ -181,7 +181,9 @@ def outbox_retry(app: App, row_id: int) -> None:
 @friendly_errors
 def outbox_send(app: App, as_json: bool) -> None:
     """Deliver what is due now, then exit (for cron; serve and worker do this all along)."""
-    deliveries = Deliverer(app.database(), app.ctx, sender_for(app.settings)).run_until_idle()
+    deliveries = Deliverer(
+        app.database(), app.ctx, sender_for(app.database(), app.ctx)
+    ).run_until_idle()
     counts = Counter(d.event for d in deliveries)
     summary = {
         "sent": counts["sent"],

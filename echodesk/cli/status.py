@@ -45,6 +45,7 @@ def _lines(found: Snapshot) -> list[str]:
         f"spool       {_queue(found.spool, 'pending')}",
         f"outbox      {_queue(found.outbox, 'queued')}",
         *(_connector(c) for c in found.connectors),
+        *(f"oauth:{name}  {state.replace('_', ' ')}" for name, state, _ in found.grants),
         "",
     ]
     if not found.problems:

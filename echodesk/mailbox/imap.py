@@ -44,6 +44,7 @@ from imapclient.exceptions import LoginError
 from echodesk.config import ImapAccount
 from echodesk.errors import ConfigError, EchoError
 from echodesk.mailbox.message import Accept, Envelope
+from echodesk.mailbox.oauth import TokenSource
 
 log = logging.getLogger(__name__)
 
@@ -122,8 +123,8 @@ def check_account(account: ImapAccount) -> None:
             f"{where}: plain-text IMAP to {account.host} is refused; set tls or starttls "
             "(plain text is allowed on loopback only)"
         )
-    if not account.password:
-        raise ConfigError(f"{where}: no password (set password_env or password)")
+    if not account.password and not account.oauth:
+        raise ConfigError(f"{where}: no password (set password_env or password, or oauth)")
     if account.processed_folder and account.processed_folder == account.folder:
         raise ConfigError(f"{where}: processed_folder must differ from folder")
 
@@ -148,9 +149,15 @@ class ImapPoller:
         retry_seconds: float = 2.0,
         max_retry_seconds: float = 300.0,
         health: HealthPort | None = None,
+        tokens: TokenSource | None = None,
     ) -> None:
         check_account(account)
+        if account.oauth and tokens is None:
+            raise ConfigError(
+                f"imap account '{account.name}': signs in with oauth, no tokens given"
+            )
         self.health = health
+        self.tokens = tokens
         self.account = account
         self.accept = accept
         self.cursor = cursor
@@ -386,13 +393,32 @@ class ImapPoller:
     def _login(self, client: Any) -> None:
         account = self.account
         try:
-            client.login(account.user, account.password)
+            if self.tokens is None:
+                client.login(account.user, account.password)
+            else:
+                self._token_login(client, self.tokens)
         except LoginError as exc:
+            what = "the OAuth2 consent" if self.tokens else "the user and password"
             raise ImapError(
                 f"IMAP login refused for account '{account.name}' (user {account.user} at "
                 f"{account.host}:{account.port}): {describe(exc).partition(': ')[2]}; "
-                "check the user and password"
+                f"check {what}"
             ) from None
+
+    def _token_login(self, client: Any, tokens: TokenSource) -> None:
+        """Sign in with an access token; refused, once more with a renewed one."""
+        try:
+            self._sasl(client, tokens.access_token())
+        except LoginError:
+            log.info("imap token refused account=%s: renewing it once", self.account.name)
+            self._sasl(client, tokens.access_token(renew=True))
+
+    def _sasl(self, client: Any, token: str) -> None:
+        account = self.account
+        if account.sasl == "oauthbearer":
+            client.oauthbearer_login(account.user, token)
+        else:
+            client.oauth2_login(account.user, token)
 
     def _drop(self) -> None:
         """Forget a connection that failed, without talking to the server again."""

@@ -20,6 +20,8 @@ from pathlib import Path
 from typing import Protocol
 
 from echodesk.config import RelaySettings
+from echodesk.errors import EchoError
+from echodesk.mailbox.oauth import TokenSource, oauthbearer, xoauth2
 
 __all__ = ["EmlFileSender", "SendResult", "Sender", "SmtpRelaySender"]
 
@@ -59,9 +61,15 @@ class SmtpRelaySender:
     a temporary failure, never a silent fall-back to plain text.
     """
 
-    def __init__(self, relay: RelaySettings, local_hostname: str | None = None) -> None:
+    def __init__(
+        self,
+        relay: RelaySettings,
+        local_hostname: str | None = None,
+        tokens: TokenSource | None = None,
+    ) -> None:
         self.relay = relay
         self.local_hostname = local_hostname
+        self.tokens = tokens
         self._conn: smtplib.SMTP | None = None
 
     def _connect(self) -> smtplib.SMTP:
@@ -90,12 +98,30 @@ class SmtpRelaySender:
                     raise smtplib.SMTPNotSupportedError("the relay does not offer STARTTLS")
                 conn.starttls(context=context)
                 conn.ehlo()
-            if relay.user:
+            if self.tokens is not None:
+                self._token_login(conn, self.tokens)
+            elif relay.user:
                 conn.login(relay.user, relay.password)
         except BaseException:
             _close_quietly(conn)
             raise
         return conn
+
+    def _token_login(self, conn: smtplib.SMTP, tokens: TokenSource) -> None:
+        """AUTH with an access token; refused, once more with a renewed one."""
+        try:
+            self._sasl(conn, tokens.access_token())
+        except smtplib.SMTPAuthenticationError:
+            self._sasl(conn, tokens.access_token(renew=True))
+
+    def _sasl(self, conn: smtplib.SMTP, token: str) -> None:
+        relay = self.relay
+        if relay.sasl == "oauthbearer":
+            first = oauthbearer(relay.user, token, relay.host, relay.effective_port)
+        else:
+            first = xoauth2(relay.user, token)
+        # On a refusal the server sends a 334 with details; the empty answer ends the exchange.
+        conn.auth(relay.sasl.upper(), lambda challenge=None: "" if challenge else first)
 
     def send(self, mail_from: str, rcpt: str, raw: bytes) -> SendResult:
         try:
@@ -113,6 +139,9 @@ class SmtpRelaySender:
         except (smtplib.SMTPException, OSError) as exc:
             self.close()
             return SendResult.temporary(f"relay {self.relay.host}: {type(exc).__name__}: {exc}")
+        except EchoError as exc:  # no access token: consent needed, or the provider is away
+            self.close()
+            return SendResult.temporary(f"relay {self.relay.host}: {exc}")
         return SendResult(ok=True, code=250, detail="250 accepted by the relay")
 
     def _drop_if_broken(self, code: int) -> None:

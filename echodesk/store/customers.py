@@ -24,9 +24,7 @@ def mark_bounced(session: Session, email: str, detail: str, now: datetime) -> No
     row = {"email": email, "display_name": "", "first_seen_at": now, "last_seen_at": now}
     insert_ignore(session, Customer, [row], ["email"])
     session.execute(
-        update(Customer)
-        .where(Customer.email == email)
-        .values(bounced_at=now, bounce_detail=detail)
+        update(Customer).where(Customer.email == email).values(bounced_at=now, bounce_detail=detail)
     )
 
 

@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 
 from echodesk.config import Settings
 from echodesk.errors import EchoError
-from echodesk.store import connectors
+from echodesk.store import connectors, oauth
 from echodesk.store.blobs import BlobStore
 from echodesk.store.connectors import Connector
 from echodesk.store.db import Database
@@ -55,6 +55,8 @@ class Snapshot:
     received: dict[str, int] = field(default_factory=dict)
     #: When each IMAP mailbox (``account/folder``) last brought a message.
     last_received: dict[str, datetime] = field(default_factory=dict)
+    #: Each OAuth2 grant: (name, state, why it needs consent).
+    grants: list[tuple[str, str, str]] = field(default_factory=list)
     #: What needs a person, in words, by a key that stays the same while it lasts.
     incidents: dict[str, str] = field(default_factory=dict)
 
@@ -77,6 +79,7 @@ class Snapshot:
             "outbox": vars(self.outbox),
             "connectors": [_connector(c) for c in self.connectors],
             "received": dict(self.received),
+            "oauth": [{"name": n, "state": s, "error": e} for n, s, e in self.grants],
             "problems": list(self.problems),
             "ok": not self.problems,
         }
@@ -178,6 +181,7 @@ def _queues(db: Database, found: Snapshot, now: datetime) -> None:
             )
             found.outbox = _queue(session, Outbox, OUTBOX_SHOWN, "queued", Outbox.created_at, now)
             found.connectors = connectors.every(session, now)
+            found.grants = oauth.every(session)
             by_source = select(InboundSpool.source, func.count()).group_by(InboundSpool.source)
             found.received = {source: int(n) for source, n in session.execute(by_source)}
             latest = (
@@ -205,6 +209,11 @@ def _incidents(found: Snapshot, failing_before: datetime) -> dict[str, str]:
             found_now[f"connector:{c.name}"] = (
                 f"{c.name} failing since {c.failing_since:%Y-%m-%d %H:%M} UTC "
                 f"({c.consecutive_failures} failure(s)): {c.last_error[:200]}"
+            )
+    for name, state, error in found.grants:  # a refused consent never mends itself: at once
+        if state == oauth.NEEDS_CONSENT:
+            found_now[f"oauth:{name}"] = (
+                f"oauth '{name}' needs consent ({error[:200]}): run 'echodesk connect {name}'"
             )
     if found.database != "ok":
         found_now["database"] = f"database {found.database}"

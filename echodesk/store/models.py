@@ -453,6 +453,28 @@ class ConnectorHealth(Base):
     updated_at: Mapped[timestamp] = mapped_column(default=utcnow)
 
 
+class OAuthGrant(Base):
+    """One OAuth2 application's consent: its tokens, sealed, and whether it still works.
+
+    One row per ``oauth`` setting entry, shared by every mailbox and the relay
+    that sign in through it, on every machine. The tokens are encrypted with a
+    key derived from the installation secret (see ``store/oauth.py``).
+    """
+
+    __tablename__ = "oauth_grants"
+
+    name: Mapped[str] = mapped_column(String(200), primary_key=True)
+    #: "connected" or "needs_consent" (refused by the provider: a person must connect again).
+    state: Mapped[str] = mapped_column(String(20))
+    refresh_token: Mapped[text] = mapped_column(default="")
+    access_token: Mapped[text] = mapped_column(default="")
+    expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    #: Why it needs consent, in the provider's words.
+    error: Mapped[text] = mapped_column(default="")
+    consented_at: Mapped[timestamp] = mapped_column(default=utcnow)
+    updated_at: Mapped[timestamp] = mapped_column(default=utcnow)
+
+
 class Alert(Base):
     """One incident Echo has told the admins about (see ``store/alerts.py``).
 

@@ -34,9 +34,20 @@ from echodesk.web.render import install_filters
 HERE = Path(__file__).parent
 #: Routes reached without signing in: sign-in, static files, the machine endpoints
 #: (which check their own tokens) and the health and metrics endpoints.
-PUBLIC = frozenset(
-    {"signin", "signin_link", "static", "hook_inbound", "hook_bounce", "hook_snapshot", "openapi"}
-) | monitor.PUBLIC
+PUBLIC = (
+    frozenset(
+        {
+            "signin",
+            "signin_link",
+            "static",
+            "hook_inbound",
+            "hook_bounce",
+            "hook_snapshot",
+            "openapi",
+        }
+    )
+    | monitor.PUBLIC
+)
 
 CSP = (
     "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "

@@ -491,9 +491,7 @@ def test_mail_fetched_by_imap_is_checked_by_echo_and_forged_results_are_dropped(
     finally:
         poller.close()
     desk.run_worker_until_idle()
-    states = {
-        m["message_id"]: m["sender_auth"] for n in (1, 2) for m in desk.ticket(n)["messages"]
-    }
+    states = {m["message_id"]: m["sender_auth"] for n in (1, 2) for m in desk.ticket(n)["messages"]}
     assert states == {"s1@good.test": "pass", "f1@evil.test": "fail"}
 
 

@@ -51,8 +51,7 @@ def test_the_oldest_readable_received_stamp_is_the_first_relay() -> None:
 def test_parsing_keeps_the_first_relays_stamp() -> None:
     raw = (
         b"Received: from mx by desk; Fri, 02 Oct 2026 08:00:00 +0000\r\n"
-        b"Received: from laptop by mx; Fri, 02 Oct 2026 07:59:58 +0000\r\n"
-        + make_mail()
+        b"Received: from laptop by mx; Fri, 02 Oct 2026 07:59:58 +0000\r\n" + make_mail()
     )
     msg = parse_message(raw)
     assert msg.first_received == datetime(2026, 10, 2, 7, 59, 58, tzinfo=UTC)

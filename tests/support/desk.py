@@ -95,7 +95,7 @@ class Desk:
 
     def send_outbox(self) -> list[Delivery]:
         """Run the sender until nothing is due (as the worker's sender thread does)."""
-        return Deliverer(self.db, self.ctx, sender_for(self.settings)).run_until_idle()
+        return Deliverer(self.db, self.ctx, sender_for(self.db, self.ctx)).run_until_idle()
 
     def outbox(self, state: str | None = None) -> list[dict[str, Any]]:
         with self.db.reading() as session:

@@ -46,15 +46,12 @@ instance_name = echodesk-test-{port}
 log_path = {base}/dovecot.log
 ssl = no
 disable_plaintext_auth = no
-auth_mechanisms = plain login
+auth_mechanisms = {mechanisms}
 auth_failure_delay = 0
 first_valid_uid = 1
 login_greeting = {greeting}
 mail_location = maildir:{base}/mail/%u/Maildir
-passdb {{
-  driver = static
-  args = password={password}
-}}
+{passdb}
 userdb {{
   driver = static
   args = uid=nobody gid=nogroup home={base}/mail/%u
@@ -77,10 +74,35 @@ service imap-login {{
 """
 
 
-class Dovecot:
-    """One Dovecot instance; every user name is a mailbox, the password is PASSWORD."""
+_PASSWORD_DB = """\
+passdb {{
+  driver = static
+  args = password={password}
+}}"""
+#: Dovecot's oauth2 passdb: a token is good when the introspection endpoint says so.
+_OAUTH_DB = """\
+passdb {{
+  driver = oauth2
+  mechanisms = xoauth2 oauthbearer
+  args = {base}/dovecot-oauth2.conf.ext
+}}"""
+_OAUTH_ARGS = """\
+introspection_mode = post
+introspection_url = {url}
+username_attribute = username
+active_attribute = active
+active_value = true
+"""
 
-    def __init__(self, extra_conf: str = "") -> None:
+
+class Dovecot:
+    """One Dovecot instance; every user name is a mailbox, the password is PASSWORD.
+
+    With ``introspection_url`` it takes OAuth2 access tokens instead (XOAUTH2
+    and OAUTHBEARER), each checked at that endpoint, and no passwords.
+    """
+
+    def __init__(self, extra_conf: str = "", introspection_url: str = "") -> None:
         if not os.access(DOVECOT, os.X_OK):
             raise RuntimeError(
                 f"Dovecot not found at {DOVECOT}: install Debian's 'dovecot-imapd' "
@@ -96,6 +118,7 @@ class Dovecot:
         self.host = HOST
         self.port = free_port()
         self.extra_conf = extra_conf  # more settings, e.g. a narrower imap_capability
+        self.introspection_url = introspection_url
         self._proc: subprocess.Popen[bytes] | None = None
         self._generation = 0
 
@@ -106,13 +129,21 @@ class Dovecot:
         self._generation += 1
         greeting = f"echodesk-test-{os.getpid()}-{self._generation}"
         conf = self.base / "dovecot.conf"
+        if self.introspection_url:
+            (self.base / "dovecot-oauth2.conf.ext").write_text(
+                _OAUTH_ARGS.format(url=self.introspection_url)
+            )
+            mechanisms, passdb = "xoauth2 oauthbearer", _OAUTH_DB.format(base=self.base)
+        else:
+            mechanisms, passdb = "plain login", _PASSWORD_DB.format(password=PASSWORD)
         conf.write_text(
             _CONF.format(
                 host=self.host,
                 port=self.port,
                 base=self.base,
                 greeting=greeting,
-                password=PASSWORD,
+                mechanisms=mechanisms,
+                passdb=passdb,
             )
             + self.extra_conf
         )
@@ -214,8 +245,8 @@ class Dovecot:
         return client
 
 
-def start_dovecot(extra_conf: str = "") -> Dovecot:
-    server = Dovecot(extra_conf)
+def start_dovecot(extra_conf: str = "", introspection_url: str = "") -> Dovecot:
+    server = Dovecot(extra_conf, introspection_url)
     try:
         server.start()
     except BaseException:

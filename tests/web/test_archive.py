@@ -23,7 +23,6 @@ from tests.support.websignin import csrf, link_for, sign_in
 XSS = "<script>alert(1)</script><img src=x onerror=alert(2)>\"'><svg/onload=alert(3)>"
 
 
-
 @pytest.fixture
 def desk(team: Desk) -> Desk:
     return team

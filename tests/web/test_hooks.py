@@ -21,7 +21,6 @@ TOKEN = "hook-secret"
 SNAP = "snap-secret"
 
 
-
 @pytest.fixture
 def desk(team: Desk) -> Desk:
     team.reconfigure(webhook_token=TOKEN, snapshot_token=SNAP)

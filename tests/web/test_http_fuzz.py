@@ -119,7 +119,6 @@ def json_text(value: Any, depth: int, cut: int | None) -> bytes:
     return text[:cut].encode("utf-8", "surrogatepass")
 
 
-
 @pytest.fixture
 def desk(team: Desk) -> Desk:
     team.reconfigure(webhook_token=HOOK, snapshot_token=SNAP, api_token=API, flood_limit=0)

@@ -85,8 +85,8 @@ def test_metrics_count_the_queues_from_the_database(team: Desk, waiting_minutes:
         with team.db.transaction() as session:
             earlier = utcnow() - timedelta(minutes=waiting_minutes)
             session.execute(update(InboundSpool).values(received_at=earlier))
-    answer = desk_app(team).test_client().get(
-        "/metrics", headers={"Authorization": f"Bearer {TOKEN}"}
+    answer = (
+        desk_app(team).test_client().get("/metrics", headers={"Authorization": f"Bearer {TOKEN}"})
     )
     assert answer.status_code == 200 and answer.mimetype == "text/plain"
     samples = _samples(answer.data)

@@ -374,6 +374,4 @@ class Decider:
         payload: dict[str, object],
         actor: str = ACTOR,
     ) -> None:
-        self.plan.audit.append(
-            Audit(actor, action, target_type, ticket, dict(payload), target)
-        )
+        self.plan.audit.append(Audit(actor, action, target_type, ticket, dict(payload), target))

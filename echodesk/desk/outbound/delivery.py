@@ -14,9 +14,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 
-from echodesk.config import Settings
 from echodesk.desk.context import DeskContext
 from echodesk.desk.loop import run_until_stopped
+from echodesk.desk.oauth import TokenSources
 from echodesk.desk.outbound.queue import BOUNCED
 from echodesk.errors import EchoError
 from echodesk.mailbox.send import EmlFileSender, Sender, SendResult, SmtpRelaySender
@@ -29,11 +29,14 @@ from echodesk.store.types import utcnow
 log = logging.getLogger(__name__)
 
 
-def sender_for(settings: Settings) -> Sender:
+def sender_for(db: Database, ctx: DeskContext) -> Sender:
     """The configured relay, or .eml files in the data folder (the embedded default)."""
-    if settings.relay is not None:
-        return SmtpRelaySender(settings.relay, local_hostname=settings.outgoing_domain)
-    return EmlFileSender(settings.data_dir / "outbox")
+    settings = ctx.settings
+    if settings.relay is None:
+        return EmlFileSender(settings.data_dir / "outbox")
+    assert ctx.keyring is not None
+    tokens = TokenSources(settings, db, ctx.keyring).get(settings.relay.oauth)
+    return SmtpRelaySender(settings.relay, local_hostname=settings.outgoing_domain, tokens=tokens)
 
 
 @dataclass(frozen=True)
