@@ -49,6 +49,7 @@ _LANDED_PAGE = (
 def connect_cmd(app: App, name: str, browser: bool, timeout: int) -> None:
     """Give the oauth entry NAME its consent, and store its tokens (encrypted) for every process."""
     client = client_named(app.settings, name)
+    db = app.database()  # a database that cannot keep the grant fails before the person acts
     ends = oauth.endpoints_for(client)
     if ends.device_url and not browser:
         token = _by_device_code(client)
@@ -61,7 +62,6 @@ def connect_cmd(app: App, name: str, browser: bool, timeout: int) -> None:
             "the provider granted no refresh token, so the consent would end within the hour: "
             "ask for offline access (Microsoft: the offline_access scope)"
         )
-    db = app.database()
     grants.consented(
         db,
         grants.sealer(keyring_for(app.settings, db).root()),
