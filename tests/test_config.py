@@ -220,3 +220,57 @@ def test_rules_file_is_found_beside_the_settings_file(tmp_path: Path) -> None:
         load(cfg, {})
     cfg.write_text("spam_threshold: 7\n")
     assert load(cfg, {}).spam_threshold == 7.0
+
+
+def test_oauth_entries_and_the_accounts_that_sign_in_with_them(tmp_path: Path) -> None:
+    path = _write(
+        tmp_path,
+        "oauth:\n"
+        "  - {name: m365, provider: microsoft, tenant: example.com, client_id: app,\n"
+        "     client_secret_env: M365_SECRET}\n"
+        "  - {name: mail, provider: google, client_id: g}\n"
+        "imap:\n"
+        "  - {name: support, host: outlook.office365.com, user: s@example.com, oauth: m365}\n"
+        "relay: {host: smtp.gmail.com, starttls: true, user: s@example.com, oauth: mail,\n"
+        "        sasl: oauthbearer}\n",
+    )
+    settings = load(path, {"M365_SECRET": "shh"})
+    m365, mail = settings.oauth
+    assert m365.client_secret == "shh" and "shh" not in repr(m365)
+    assert settings.imap[0].oauth == "m365" and settings.imap[0].sasl == "xoauth2"
+    assert settings.relay is not None and settings.relay.sasl == "oauthbearer"
+    env = {"ECHODESK_OAUTH": '[{"name": "x", "provider": "google", "client_id": "c"}]'}
+    assert load(_write(tmp_path, ""), env).oauth[0].name == "x"
+
+
+@pytest.mark.parametrize(
+    ("text", "env", "message"),
+    [
+        ("oauth:\n  - {name: a, provider: yahoo, client_id: c}\n", {}, "microsoft, google"),
+        ("oauth:\n  - {name: a, provider: generic, client_id: c}\n", {}, "token_url"),
+        ("oauth:\n  - {name: a, provider: google}\n", {}, r"oauth\[0\].client_id' .*required"),
+        (
+            "oauth:\n  - {name: a, provider: google, client_id: c, client_secret_env: NOPE}\n",
+            {},
+            "NOPE",
+        ),
+        ("imap:\n  - {name: a, host: h, user: u, oauth: m365}\n", {}, "'m365' is not an entry"),
+        (
+            "oauth:\n  - {name: g, provider: google, client_id: c}\n"
+            "imap:\n  - {name: a, host: h, user: u, oauth: g, sasl: plain}\n",
+            {},
+            "sasl expected one of xoauth2, oauthbearer",
+        ),
+        (
+            "oauth:\n  - {name: g, provider: google, client_id: c}\n"
+            "relay: {host: h, starttls: true, oauth: g}\n",
+            {},
+            "oauth needs 'user'",
+        ),
+    ],
+)
+def test_bad_oauth_settings_name_the_entry(
+    tmp_path: Path, text: str, env: dict[str, str], message: str
+) -> None:
+    with pytest.raises(ConfigError, match=message):
+        load(_write(tmp_path, text), env)
