@@ -457,6 +457,13 @@ class Settings:
         repr=False,
         metadata=_doc("Bearer token of GET /metrics (Prometheus); empty: /metrics answers 404."),
     )
+    metrics_listen: str = field(
+        default="",
+        metadata=_doc(
+            "HOST:PORT where serve, worker and web also answer GET /metrics alone (for a "
+            "worker that serves no web, or a private network); empty: none."
+        ),
+    )
     snapshot_max_bytes: int = field(
         default=1024 * 1024, metadata=_doc("Largest snapshot JSON accepted, in bytes (413 above).")
     )
@@ -878,7 +885,9 @@ def _validate_names(s: Settings) -> None:
 
 def _validate_network(s: Settings) -> None:
     """Where Echo listens, whom it trusts, and its TLS files."""
-    for key in ("smtp_listen", "web_listen"):
+    for key in ("smtp_listen", "web_listen", "metrics_listen"):
+        if key == "metrics_listen" and not s.metrics_listen:
+            continue
         host, sep, port = getattr(s, key).rpartition(":")
         if not sep or not host or not port.isdigit():
             raise ConfigError(f"setting '{key}': expected HOST:PORT, got {getattr(s, key)!r}")

@@ -37,8 +37,10 @@ from echodesk.mailbox.imap import ImapPoller
 from echodesk.mailbox.smtp import SmtpReceiver, split_host_port
 from echodesk.store.connectors import DbHealth
 from echodesk.store.db import Database
+from echodesk.store.health import snapshot_for
 from echodesk.store.imap_state import DbCursor
 from echodesk.web.app import WebContext, create_app
+from echodesk.web.monitor import metrics_app
 
 log = logging.getLogger(__name__)
 
@@ -160,6 +162,7 @@ class Services:
         receiver = self._start_receiver() if self.with_smtp else None
         threads = self._start_pollers()
         web = self._start_web() if self.web_listen else None
+        metrics = self._start_metrics() if self.settings.metrics_listen else None
         scheduler = start_scheduler(self.db, self.ctx) if self.with_scheduler else None
         previous = signal.signal(signal.SIGTERM, lambda *_: self.stop_event.set())
         # SIGHUP: reload the routing rules now (the worker process holds them).
@@ -177,8 +180,9 @@ class Services:
             signal.signal(signal.SIGTERM, previous)
             if receiver is not None:
                 receiver.stop()
-            if web is not None:
-                web.shutdown()
+            for server in (web, metrics):
+                if server is not None:
+                    server.shutdown()
             for thread in threads:
                 thread.join(timeout=30)
             if scheduler is not None:
@@ -211,6 +215,22 @@ class Services:
         thread = threading.Thread(target=server.serve_forever, name="web", daemon=True)
         thread.start()
         log.debug("web archive on http://%s%s", self.web_listen, self.settings.web_prefix)
+        return server
+
+    def _start_metrics(self) -> BaseWSGIServer:
+        """``/metrics`` alone on ``metrics_listen``: the worker's figures, or a private port."""
+        listen = self.settings.metrics_listen
+        host, port = split_host_port(listen)
+        app = metrics_app(
+            lambda: snapshot_for(self.settings, self.db, self.ctx.blobs),
+            self.settings.metrics_token,
+        )
+        try:
+            server = make_server(host, port, app, threaded=True)
+        except (OSError, SystemExit) as exc:
+            raise EchoError(f"cannot serve /metrics on {listen}: {exc}") from exc
+        threading.Thread(target=server.serve_forever, name="metrics", daemon=True).start()
+        log.info("metrics on http://%s/metrics", listen)
         return server
 
     def _start_pollers(self) -> list[threading.Thread]:

@@ -23,7 +23,8 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from email.message import EmailMessage
 from http.cookiejar import CookieJar
 from pathlib import Path
@@ -163,8 +164,8 @@ def _csrf(page: str) -> str:
     return match.group(1)
 
 
-def _sign_in(base: str, relay: RecordingRelay) -> str:
-    """Sign in as Bob by the emailed link; the archive's first page once signed in."""
+def _sign_in(base: str, relay: RecordingRelay) -> tuple[str, Callable[..., str]]:
+    """Sign in as Bob by the emailed link: the archive's first page, and Bob's browser."""
     browser = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(CookieJar()))
 
     def fetch(url: str, form: dict[str, str] | None = None) -> str:
@@ -177,7 +178,20 @@ def _sign_in(base: str, relay: RecordingRelay) -> str:
     match = re.search(r"(\S+/signin/\S+)", text_of(mail))
     assert match and match.group(1).startswith(f"{base}/signin/"), text_of(mail)
     link = match.group(1)
-    return fetch(link, {"csrf": _csrf(fetch(link))})
+    return fetch(link, {"csrf": _csrf(fetch(link))}), fetch
+
+
+def _scrape(url: str) -> dict[str, float]:
+    """One Prometheus scrape with the token: each sample's value by its name and labels."""
+    request = urllib.request.Request(url, headers={"Authorization": f"Bearer {TOKEN}"})
+    with urllib.request.urlopen(request, timeout=30) as answer:
+        text = answer.read().decode()
+    samples = {}
+    for line in text.splitlines():
+        if line and not line.startswith("#"):
+            name, _, value = line.rpartition(" ")
+            samples[name] = float(value)
+    return samples
 
 
 @pytest.fixture
@@ -218,10 +232,16 @@ def test_procfile_release_web_and_worker_run_a_desk_across_dynos(
             "ECHODESK_WEB_URL": base,
             "ECHODESK_WEBHOOK_TOKEN": TOKEN,
             "ECHODESK_RELAY": json.dumps(relay.settings()),
+            "ECHODESK_METRICS_TOKEN": TOKEN,
         }
         web = Dyno("web", tmp_path / "web", PORT=str(port), **shared)
+        worker_metrics = f"http://127.0.0.1:{free_port()}/metrics"
         worker = Dyno(
-            "worker", tmp_path / "worker", ECHODESK_SMTP_LISTEN=f"127.0.0.1:{free_port()}", **shared
+            "worker",
+            tmp_path / "worker",
+            ECHODESK_SMTP_LISTEN=f"127.0.0.1:{free_port()}",
+            ECHODESK_METRICS_LISTEN=worker_metrics.removeprefix("http://").removesuffix("/metrics"),
+            **shared,
         )
         try:
             _wait_http(f"{base}/signin", web)
@@ -231,13 +251,29 @@ def test_procfile_release_web_and_worker_run_a_desk_across_dynos(
             _hook(base, raw, to)  # the agent's answer comes in through the web dyno
             (answer,) = _mail_to(relay, "alice@customer.test", 1)
             assert text_of(answer).strip() == "Hello Alice, unplug it please."
-            assert "TKT-0001" in _sign_in(base, relay)  # whichever gunicorn worker answers
+            page, browser = _sign_in(base, relay)
+            assert "TKT-0001" in page  # whichever gunicorn worker answers
+            _metrics_of_both_dynos(base, browser, worker_metrics)
         finally:
             assert worker.stop() == 0, worker.output()[-3000:]
             web.stop()
     for dyno in ("web", "worker", "release", "run"):
         data = tmp_path / dyno / "data"
         assert not (data / "secret").exists() and not (data / "outbox").exists()
+
+
+def _metrics_of_both_dynos(base: str, browser: Callable[..., str], worker: str) -> None:
+    """The web dyno's gunicorn workers pool what they count: every scrape, whichever worker
+    answers it, counts every search; the worker dyno shows its own work on metrics_listen."""
+    words = ["printer", "unplug", "fire", "alice", "nothing"] * 6
+    with ThreadPoolExecutor(10) as pool:  # side by side: both gunicorn workers answer some
+        list(pool.map(lambda word: browser(f"{base}/?q={word}"), words))
+    for _ in range(6):
+        assert _scrape(f"{base}/metrics")["echodesk_search_seconds_count"] == len(words)
+    figures = _scrape(worker)
+    assert figures['echodesk_messages_processed_total{outcome="processed"}'] >= 2
+    assert figures['echodesk_delivery_attempts_total{result="sent"}'] >= 2
+    assert figures['echodesk_up{part="database"}'] == 1
 
 
 def test_gunicorn_refuses_to_start_without_web_url_on_a_dyno(tmp_path: Path, pg_url: str) -> None:

@@ -11,6 +11,7 @@ import subprocess
 import time
 from pathlib import Path
 from typing import Any
+from urllib.error import HTTPError
 from urllib.parse import urlencode
 from urllib.request import urlopen
 
@@ -96,6 +97,37 @@ def test_prometheus_scrapes_echo_and_counts_the_mail_it_received(
         scraper.wait_for('echodesk_messages_received_total{source="smtp"}', "3")
         scraper.wait_for('echodesk_up{part="database"}', "1")
         scraper.wait_for('echodesk_spool_rows{state="pending"}', "0")  # the worker took them
+        # Counted in serve's own process (SMTP) and in its worker process (the batches):
+        # the two pool their counts, so one scrape shows both.
+        scraper.wait_for('echodesk_smtp_sessions_total{result="accepted"}', "3")
+        scraper.wait_for('sum(echodesk_messages_processed_total{outcome="processed"})', "3")
+        scraper.wait_for("echodesk_processing_seconds_count > bool 0", "1")
     finally:
         scraper.stop()
+        echo.stop()
+
+
+def test_metrics_listen_serves_metrics_alone_on_its_own_address(tmp_path: Path) -> None:
+    """A private port for /metrics: the archive's /metrics stays shut without a token,
+    and nothing but /metrics answers on the metrics port."""
+    port = free_port()
+    echo = EchoProcess(tmp_path, ECHODESK_METRICS_LISTEN=f"127.0.0.1:{port}").start()
+    try:
+        with smtplib.SMTP("127.0.0.1", echo.port, timeout=30) as smtp:
+            raw = make_mail(message_id="own-port@customer.test")
+            smtp.sendmail("alice@customer.test", ["support@desk.test"], raw)
+        deadline = time.monotonic() + 30
+        text = ""
+        while 'echodesk_messages_processed_total{outcome="processed"} 1.0' not in text:
+            assert time.monotonic() < deadline, text
+            time.sleep(0.3)
+            with urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as answer:
+                text = answer.read().decode()
+        assert 'echodesk_smtp_sessions_total{result="accepted"} 1.0' in text
+        for shut in (f"http://127.0.0.1:{echo.web_port}/metrics", f"http://127.0.0.1:{port}/"):
+            with pytest.raises(HTTPError) as refused:
+                urlopen(shut, timeout=10)
+            assert refused.value.code == 404
+            refused.value.close()
+    finally:
         echo.stop()

@@ -23,6 +23,7 @@ import click
 from echodesk import __version__
 from echodesk.config import Settings, load
 from echodesk.errors import EchoError
+from echodesk.metricsdir import share_between_processes
 from echodesk.store import migrate
 from echodesk.store.db import Database
 
@@ -146,6 +147,10 @@ COMMAND_MODULES = {
 }
 
 
+#: Commands that run for long, start other processes, and answer /metrics for all of them.
+POOLED_METRICS = frozenset({"serve", "worker", "web"})
+
+
 class LazyGroup(click.Group):
     """A click group that imports a command's module when the command is looked up."""
 
@@ -154,6 +159,8 @@ class LazyGroup(click.Group):
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
         module = COMMAND_MODULES.get(cmd_name)
+        if cmd_name in POOLED_METRICS:  # before prometheus_client is first imported
+            share_between_processes()
         if module is not None and cmd_name not in self.commands:
             importlib.import_module(f"echodesk.cli.{module}")
         return super().get_command(ctx, cmd_name)

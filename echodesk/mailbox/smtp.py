@@ -25,6 +25,7 @@ from aiosmtpd.controller import Controller
 
 from echodesk.config import Settings
 from echodesk.mailbox.message import Accept, Envelope
+from echodesk.metrics import SMTP_SESSIONS
 
 log = logging.getLogger(__name__)
 
@@ -90,6 +91,7 @@ class SmtpHandler:
                 envelope.mail_from,
                 address,
             )
+            SMTP_SESSIONS.labels("refused").inc()
             return f"550 5.1.1 <{address}>: no such recipient here"
         envelope.rcpt_tos.append(address)
         return "250 2.1.5 OK"
@@ -116,6 +118,7 @@ class SmtpHandler:
                 len(raw),
                 type(exc).__name__,
             )
+            SMTP_SESSIONS.labels("deferred").inc()
             return TEMPORARY_FAILURE
         log.debug(
             "smtp received peer=%s mail_from=%s rcpt=%s size=%d spool_id=%s",
@@ -125,6 +128,7 @@ class SmtpHandler:
             len(raw),
             spool_id,
         )
+        SMTP_SESSIONS.labels("accepted").inc()
         return f"250 2.0.0 OK queued as {spool_id}"
 
     async def handle_exception(self, error: Exception) -> str:

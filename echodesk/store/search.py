@@ -36,6 +36,7 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from echodesk.metrics import SEARCH_SECONDS
 from echodesk.store.models import Message
 from echodesk.store.searchindex import words
 from echodesk.store.searchquery import Query, SearchError, Term, day, parse
@@ -322,6 +323,13 @@ def search(
     me: str | None = None,
 ) -> Results:
     """Tickets matching the query, best first (see the module docstring)."""
+    with SEARCH_SECONDS.time():
+        return _search(session, query, limit=limit, offset=offset, me=me)
+
+
+def _search(
+    session: Session, query: str | Query, *, limit: int, offset: int, me: str | None
+) -> Results:
     parsed = parse(query) if isinstance(query, str) else query
     sql = _Sql(session.get_bind().dialect.name, me, session)
     if sql.pg:

@@ -15,33 +15,37 @@ page's header.
 from __future__ import annotations
 
 import hmac
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
-from flask import Blueprint, Response, g, jsonify, render_template, request
-from prometheus_client import CollectorRegistry, generate_latest
+from flask import Blueprint, Flask, Response, g, jsonify, render_template, request
+from prometheus_client import CollectorRegistry, generate_latest, values
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import Collector
 from sqlalchemy.exc import SQLAlchemyError
 
+from echodesk import metrics
 from echodesk.store import alerts
 from echodesk.store.health import Snapshot, snapshot_for
 
 if TYPE_CHECKING:
     from echodesk.web.app import WebContext
 
+#: The text format's media type that every Prometheus since 2.0 reads.
+TEXT_FORMAT = "text/plain; version=0.0.4; charset=utf-8"
 #: Endpoints that answer without signing in (they check their own token, or tell nothing).
 PUBLIC = frozenset({"healthz", "readyz", "metrics"})
 
 
 class _HealthCollector(Collector):
-    """Prometheus metrics from one health snapshot of the database."""
+    """Prometheus metrics from a health snapshot of the database, read at each scrape."""
 
-    def __init__(self, found: Snapshot) -> None:
-        self.found = found
+    def __init__(self, read: Callable[[], Snapshot]) -> None:
+        self.read = read
 
     def collect(self) -> Iterator[Metric]:
-        found = self.found
+        found = self.read()
         up = GaugeMetricFamily("echodesk_up", "1 when the part is reachable", labels=["part"])
         up.add_metric(["database"], float(found.database == "ok"))
         up.add_metric(["migrations"], float(found.migrations == "current"))
@@ -92,6 +96,55 @@ class _HealthCollector(Collector):
         yield problems
 
 
+class _ThisProcess(Collector):
+    """What this process counted itself (:mod:`echodesk.metrics`), when it counts in memory."""
+
+    def collect(self) -> Iterator[Metric]:
+        yield from metrics.REGISTRY.collect()
+
+
+def registry_for(read: Callable[[], Snapshot]) -> CollectorRegistry:
+    """Everything ``/metrics`` shows: the database's figures and what the processes counted.
+
+    Processes that pool their counts in files (``metricsdir``) are summed
+    from there, every process of this machine alike; a process counting in
+    memory shows its own.
+    """
+    registry = CollectorRegistry()
+    registry.register(_HealthCollector(read))
+    if values.ValueClass is values.MutexValue:
+        registry.register(_ThisProcess())
+    else:
+        MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+    return registry
+
+
+def metrics_answer(token: str, registry: CollectorRegistry) -> Response:
+    """The scrape's answer: the figures to a good Bearer token, else 401."""
+    if token and not _bearer_matches(token):
+        answer = Response("send the metrics token as a Bearer token\n", mimetype="text/plain")
+        answer.headers["WWW-Authenticate"] = "Bearer"
+        answer.status_code = 401
+        return answer
+    return Response(generate_latest(registry), content_type=TEXT_FORMAT)
+
+
+def metrics_app(read: Callable[[], Snapshot], token: str) -> Flask:
+    """``/metrics`` alone, for its own listen address (setting ``metrics_listen``).
+
+    There the address is what keeps it private; ``metrics_token``, when set,
+    is asked for as well.
+    """
+    app = Flask("echodesk-metrics")
+    registry = registry_for(read)
+
+    @app.get("/metrics")
+    def scrape() -> Response:
+        return metrics_answer(token, registry)
+
+    return app
+
+
 def _bearer_matches(token: str) -> bool:
     sent = request.headers.get("Authorization", "")
     if not token or not sent.lower().startswith("bearer "):
@@ -131,15 +184,10 @@ def register(bp: Blueprint, web: WebContext) -> None:
         parts = {"database": found.database, "migrations": found.migrations, "blobs": found.blobs}
         return jsonify({"ready": found.ready, **parts}), 200 if found.ready else 503
 
+    registry = registry_for(lambda: _snapshot(web))
+
     @bp.get("/metrics")
     def metrics() -> Response | tuple[Response, int]:
-        token = web.settings.metrics_token
-        if not token:
+        if not web.settings.metrics_token:  # never open by accident
             return Response("not found\n", status=404, mimetype="text/plain"), 404
-        if not _bearer_matches(token):
-            answer = Response("send the metrics token as a Bearer token\n", mimetype="text/plain")
-            answer.headers["WWW-Authenticate"] = "Bearer"
-            return answer, 401
-        registry = CollectorRegistry()
-        registry.register(_HealthCollector(_snapshot(web)))
-        return Response(generate_latest(registry), mimetype="text/plain; version=0.0.4")
+        return metrics_answer(web.settings.metrics_token, registry)

@@ -24,6 +24,7 @@ from echodesk.desk.intake.pipeline import Outcome, parse_row, process_batch
 from echodesk.desk.intake.senderchecks import SenderChecks
 from echodesk.desk.item import Item
 from echodesk.desk.loop import describe, run_until_stopped
+from echodesk.metrics import PROCESSED, PROCESSING_SECONDS
 from echodesk.store import spool
 from echodesk.store.db import Database
 from echodesk.store.spool import Claimed
@@ -63,8 +64,13 @@ class Worker:
 
     def run_once(self) -> list[Outcome]:
         """Process one batch of due rows; [] when there is nothing to do."""
+        started = time.perf_counter()
         postgres = self.db.is_postgres
         outcomes = self._claim_then_parse() if postgres else self._parse_then_claim()
+        if outcomes:
+            PROCESSING_SECONDS.observe(time.perf_counter() - started)
+            for outcome in outcomes:
+                PROCESSED.labels(outcome.state).inc()
         if log.isEnabledFor(logging.INFO):
             for outcome in outcomes:
                 if outcome.state != "deferred":

@@ -20,6 +20,7 @@ from echodesk.desk.oauth import TokenSources
 from echodesk.desk.outbound.queue import BOUNCED
 from echodesk.errors import EchoError
 from echodesk.mailbox.send import EmlFileSender, Sender, SendResult, SmtpRelaySender
+from echodesk.metrics import DELIVERY_ATTEMPTS
 from echodesk.store import outbox
 from echodesk.store.connectors import DbHealth
 from echodesk.store.db import Database
@@ -71,6 +72,8 @@ class Deliverer:
         with self.db.transaction() as session:
             outbox.record(session, results)
         self._report(results)
+        for r in results:
+            DELIVERY_ATTEMPTS.labels(r.event).inc()
         deliveries = [
             Delivery(r.id, c.rcpt, r.event, r.detail) for r, c in zip(results, claimed, strict=True)
         ]
