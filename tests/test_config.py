@@ -235,8 +235,9 @@ def test_oauth_entries_and_the_accounts_that_sign_in_with_them(tmp_path: Path) -
         "        sasl: oauthbearer}\n",
     )
     settings = load(path, {"M365_SECRET": "shh"})
-    m365, mail = settings.oauth
+    m365, google = settings.oauth
     assert m365.client_secret == "shh" and "shh" not in repr(m365)
+    assert (google.provider, google.client_secret) == ("google", "")
     assert settings.imap[0].oauth == "m365" and settings.imap[0].sasl == "xoauth2"
     assert settings.relay is not None and settings.relay.sasl == "oauthbearer"
     env = {"ECHODESK_OAUTH": '[{"name": "x", "provider": "google", "client_id": "c"}]'}

@@ -51,7 +51,9 @@ class CuttingProxy:
             threading.Thread(target=self._pipe, args=(client, server, state, True)).start()
             threading.Thread(target=self._pipe, args=(server, client, state, False)).start()
 
-    def _pipe(self, src: socket.socket, dst: socket.socket, state: dict[str, Any], upstream: bool) -> None:
+    def _pipe(
+        self, src: socket.socket, dst: socket.socket, state: dict[str, Any], upstream: bool
+    ) -> None:
         try:
             while data := src.recv(16384):
                 if upstream and b"BODY.PEEK[]" in data:
