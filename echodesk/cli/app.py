@@ -123,6 +123,7 @@ COMMAND_MODULES = {
     "blobs": "blobs",
     "connect": "connect",
     "db": "inbound",
+    "do": "act",
     "erase": "privacy",
     "export": "privacy",
     "ingest": "ingest",

@@ -13,6 +13,7 @@ transaction so that an expected error undoes all of it.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 
 from sqlalchemy.orm import Session
@@ -76,7 +77,16 @@ def _commands(
     mark = notifier.mark()
     try:
         with session.begin_nested():  # all of it, or (on an expected error) none of it
-            done = _carry_out(session, ctx, agent, ticket, msg, planned, notifier, now)
+            done = apply_plan(
+                session,
+                ctx,
+                agent,
+                ticket,
+                planned,
+                notifier,
+                now,
+                lambda text: tell(session, ctx, agent, msg, text, now),
+            )
     except EchoError as exc:
         session.expire_all()
         notifier.discard_since(mark)
@@ -105,17 +115,21 @@ def _rejected(
     return Handled("agent-rejected", f"not executed: {decision.reason}")
 
 
-def _carry_out(
+def apply_plan(
     session: Session,
     ctx: DeskContext,
     agent: AgentRow,
     ticket: Ticket,
-    msg: ParsedMessage,
     planned: ReplyPlan,
     notifier: Notifier,
     now: datetime,
+    answer: Callable[[str], None],
 ) -> list[str]:
-    """Apply a valid plan: the reply or note first, then the commands."""
+    """Apply a valid plan: the reply or note first, then the commands; what was done.
+
+    ``answer`` gives the agent what they asked to read (``#help``): by mail, or
+    on the terminal of ``echodesk do``.
+    """
     actor = agents.get(session, agent.id)
     assert actor is not None
     done: list[str] = []
@@ -142,9 +156,9 @@ def _carry_out(
             if isinstance(effect, Merge):
                 done.append(merge_into(session, ctx, ticket, effect.into, agent, now))
     if planned.has("help"):
-        tell(session, ctx, agent, msg, registry.help_text(), now)
+        answer(registry.help_text())
         done.append("help sent")
     return done
 
 
-__all__ = ["MARKER", "Handled", "Notice", "carry_out"]
+__all__ = ["MARKER", "Handled", "Notice", "apply_plan", "carry_out"]

@@ -8,7 +8,7 @@ the caller can apply all of them or none (DESIGN §4).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from echodesk.config import Settings
@@ -66,6 +66,23 @@ def leaks_note(notes: Sequence[str], text: str) -> bool:
     return False
 
 
+def match_agent(agents: Mapping[str, AgentRow], name: str) -> AgentRow | None:
+    """The agent a command names: an address (or alias), or a local part, full or first
+    name that only one agent has."""
+    key = name.strip().lower()
+    found = agents.get(key)
+    if found is None:
+        matches = {
+            a.id: a
+            for a in agents.values()
+            if a.email.partition("@")[0] == key
+            or a.name.lower() == key
+            or a.name.lower().split(" ")[0] == key
+        }
+        found = next(iter(matches.values())) if len(matches) == 1 else None
+    return found
+
+
 class IndexResolver:
     """Lookups for validating commands, in what the batch index preloaded."""
 
@@ -76,18 +93,7 @@ class IndexResolver:
         self.ticket_id = ticket
 
     def agent(self, name: str) -> tuple[int, str] | None:
-        key = name.strip().lower()
-        agents = self.index.agent_rows
-        found = agents.get(key)
-        if found is None:
-            matches = {
-                a.id: a
-                for a in agents.values()
-                if a.email.partition("@")[0] == key
-                or a.name.lower() == key
-                or a.name.lower().split(" ")[0] == key
-            }
-            found = next(iter(matches.values())) if len(matches) == 1 else None
+        found = match_agent(self.index.agent_rows, name)
         return (found.id, found.email) if found else None
 
     def ticket(self, label: str) -> tuple[int, int, bool] | None:
@@ -133,9 +139,20 @@ class ReplyPlan:
 def plan(msg: ParsedMessage, resolver: Resolver, notes: Sequence[str]) -> ReplyPlan:
     """Validate every command line and what is left for the customer; apply nothing."""
     found = find_commands(msg.text)
-    changes, errors = check_lines(found.commands, resolver)
-    text = customer_text(found.body)
     files = tuple(a for a in msg.attachments if not a.inline)
+    return checked_plan(found.commands, customer_text(found.body), files, resolver, notes)
+
+
+def checked_plan(
+    commands: tuple[CommandLine, ...],
+    text: str,
+    files: tuple[AttachmentPart, ...],
+    resolver: Resolver,
+    notes: Sequence[str],
+) -> ReplyPlan:
+    """The plan of these command lines and this text for the customer, every error named
+    (by mail or from ``echodesk do``: one set of rules)."""
+    changes, errors = check_lines(commands, resolver)
     quiet = any(c.kind in ("note", "spam") for _, c in changes)
     if not errors and not text and files and not quiet:
         errors.append(
@@ -158,4 +175,14 @@ def plan(msg: ParsedMessage, resolver: Resolver, notes: Sequence[str]) -> ReplyP
     return ReplyPlan(tuple(changes), tuple(errors), text, files)
 
 
-__all__ = ["Found", "Handled", "IndexResolver", "ReplyPlan", "check_lines", "customer_text", "plan"]
+__all__ = [
+    "Found",
+    "Handled",
+    "IndexResolver",
+    "ReplyPlan",
+    "check_lines",
+    "checked_plan",
+    "customer_text",
+    "match_agent",
+    "plan",
+]
