@@ -8,8 +8,10 @@ import click
 
 from echodesk.cli import views
 from echodesk.cli.app import App, emit_rows, friendly_errors, list_alone, main, pass_app
+from echodesk.desk.agents.catchup import catch_up as notify_waiting
 from echodesk.store import agents as agent_store
 from echodesk.store.reports import iso
+from echodesk.store.types import utcnow
 
 
 @main.group("agents", invoke_without_command=True)
@@ -44,15 +46,26 @@ def _list(app: App, as_json: bool) -> None:
 @click.option("--name", default="", help="The agent's name, as customers see it.")
 @click.option("--role", type=click.Choice(agent_store.ROLES), default="ops")
 @click.option("--alias", "aliases", multiple=True, metavar="EMAIL", help="Another address.")
+@click.option(
+    "--catch-up",
+    is_flag=True,
+    help="Then notify of the unresolved tickets no agent was ever told of.",
+)
 @pass_app
 @friendly_errors
-def agents_add(app: App, email: str, name: str, role: str, aliases: tuple[str, ...]) -> None:
+def agents_add(
+    app: App, email: str, name: str, role: str, aliases: tuple[str, ...], catch_up: bool
+) -> None:
     """Add an agent (or update and re-enable one), with any further sending addresses."""
     with app.database().transaction() as session:
         agent, created = agent_store.add(session, email, name, role)
         for alias in aliases:
             agent_store.add_alias(session, agent.email, alias)
         click.echo(f"{'added' if created else 'updated'} agent {agent.email} ({agent.role})")
+        if catch_up:
+            numbers = notify_waiting(session, app.ctx, utcnow())
+            labels = "".join(f"\n  {app.settings.ticket_label(n)}" for n in numbers)
+            click.echo(f"notified of {len(numbers)} ticket(s) no one was told of{labels}")
 
 
 @agents_cmd.command("alias")

@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 
 from echodesk.store.models import (
     Message,
+    Outbox,
     Ticket,
     TicketParticipant,
     TicketTag,
@@ -111,6 +112,26 @@ def newest_tagged(session: Session, statuses: Sequence[str], tags: Sequence[str]
         .order_by(Ticket.id.desc())
     )
     return session.scalars(stmt).first()
+
+
+def never_told(
+    session: Session, statuses: Sequence[str], purpose: str, limit: int = 10_000
+) -> list[tuple[int, int | None]]:
+    """(id, newest message's id) of live tickets in ``statuses`` with no outbox row of
+    ``purpose``: tickets no agent was ever notified of, oldest first."""
+    told = select(Outbox.id).where(Outbox.ticket_id == Ticket.id, Outbox.purpose == purpose)
+    newest = select(func.max(Message.id)).where(Message.ticket_id == Ticket.id).scalar_subquery()
+    rows = session.execute(
+        select(Ticket.id, newest)
+        .where(
+            Ticket.status.in_(statuses),
+            Ticket.merged_into_id.is_(None),
+            ~told.exists(),
+        )
+        .order_by(Ticket.id)
+        .limit(limit)
+    )
+    return [(int(ticket_id), pk) for ticket_id, pk in rows]
 
 
 def get(session: Session, ticket_id: int, *, fresh: bool = False) -> Ticket | None:

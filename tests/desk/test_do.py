@@ -8,14 +8,10 @@ both. An error anywhere changes nothing. SQLite and PostgreSQL.
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 from sqlalchemy import select
 
 from echodesk.store.models import AuditLog, Ticket
@@ -39,29 +35,6 @@ def _two_tickets(desk: Desk) -> None:
     desk.deliver(make_mail(message_id="a@customer.test", subject="First"))
     desk.deliver(make_mail(message_id="b@customer.test", subject="Second"))
     desk.send_outbox()
-
-
-def _echodesk(desk: Desk, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
-    config = desk.settings.data_dir.parent / "echodesk.yaml"
-    config.write_text(
-        yaml.safe_dump(
-            {
-                "support_address": "support@desk.test",
-                "data_dir": str(desk.settings.data_dir),
-                "database_url": desk.settings.database_url,
-                "secret": desk.ctx.secret.decode(),
-            }
-        )
-    )
-    env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
-    return subprocess.run(
-        [sys.executable, "-m", "echodesk.cli", "--config", str(config), *args],
-        env=env,
-        input=stdin,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
 
 
 def _state(desk: Desk, number: int) -> dict[str, Any]:
@@ -88,7 +61,7 @@ def test_do_is_equal_in_effect_audit_and_notifications_to_the_same_lines_by_mail
     )
     raw, to = agent_reply(first, "\n".join(LINES) + "\n")
     desk.deliver(raw, rcpt_to=(to,))
-    answer = _echodesk(desk, "do", "TKT-0002", "--as", "bob@desk.test", *LINES)
+    answer = desk.cli("do", "TKT-0002", "--as", "bob@desk.test", *LINES)
     assert answer.returncode == 0, answer.stderr
     assert answer.stdout.startswith("TKT-0002: ")
     desk.send_outbox()
@@ -104,8 +77,8 @@ def test_do_is_equal_in_effect_audit_and_notifications_to_the_same_lines_by_mail
 def test_one_bad_line_changes_nothing_and_every_error_is_named(desk: Desk) -> None:
     _two_tickets(desk)
     before = (_state(desk, 1), _trail(desk, 1))
-    answer = _echodesk(
-        desk, "do", "TKT-0001", "--as", "bob@desk.test", "#status pending", "#assign zed", "#bogus"
+    answer = desk.cli(
+        "do", "TKT-0001", "--as", "bob@desk.test", "#status pending", "#assign zed", "#bogus"
     )
     assert answer.returncode == 1
     assert "nothing was changed on TKT-0001" in answer.stderr
@@ -116,13 +89,19 @@ def test_one_bad_line_changes_nothing_and_every_error_is_named(desk: Desk) -> No
 
 def test_do_replies_to_the_customer_or_notes_with_the_text(desk: Desk) -> None:
     _two_tickets(desk)
-    replied = _echodesk(
-        desk, "do", "TKT-0001", "--as", "bob@desk.test", "--text", "-", "--json",
+    replied = desk.cli(
+        "do",
+        "TKT-0001",
+        "--as",
+        "bob@desk.test",
+        "--text",
+        "-",
+        "--json",
         stdin="Hello Alice, it is fixed.\n",
-    )  # fmt: skip
+    )
     assert replied.returncode == 0, replied.stderr
-    noted = _echodesk(
-        desk, "do", "1", "--as", "bob@desk.test", "note", "--text", "-", stdin="Internal only.\n"
+    noted = desk.cli(
+        "do", "1", "--as", "bob@desk.test", "note", "--text", "-", stdin="Internal only.\n"
     )
     assert noted.returncode == 0, noted.stderr
     desk.send_outbox()
@@ -133,16 +112,16 @@ def test_do_replies_to_the_customer_or_notes_with_the_text(desk: Desk) -> None:
 
 def test_who_and_which_ticket_are_checked(desk: Desk) -> None:
     _two_tickets(desk)
-    stranger = _echodesk(desk, "do", "TKT-0001", "--as", "mallory@evil.test", "#close")
+    stranger = desk.cli("do", "TKT-0001", "--as", "mallory@evil.test", "#close")
     assert stranger.returncode == 1 and "not an active agent" in stranger.stderr
-    missing = _echodesk(desk, "do", "TKT-0999", "--as", "bob@desk.test", "#close")
+    missing = desk.cli("do", "TKT-0999", "--as", "bob@desk.test", "#close")
     assert missing.returncode == 1 and "no ticket TKT-0999" in missing.stderr
-    empty = _echodesk(desk, "do", "TKT-0001", "--as", "bob@desk.test")
+    empty = desk.cli("do", "TKT-0001", "--as", "bob@desk.test")
     assert empty.returncode == 1 and "empty" in empty.stderr
 
 
 def test_help_is_answered_on_the_terminal(desk: Desk) -> None:
     _two_tickets(desk)
-    helped = _echodesk(desk, "do", "TKT-0001", "--as", "bob@desk.test", "#help")
+    helped = desk.cli("do", "TKT-0001", "--as", "bob@desk.test", "#help")
     assert helped.returncode == 0, helped.stderr
     assert "#assign" in helped.stdout and "#status" in helped.stdout

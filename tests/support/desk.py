@@ -6,9 +6,14 @@ way mail arrives is shortened to a direct ``accept`` call.
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
+
+import yaml
 
 from echodesk.config import Settings
 from echodesk.desk.agents.replies import Posted, post
@@ -114,6 +119,31 @@ class Desk:
                 }
                 for r in outbox_store.rows(session, state)
             ]
+
+    def cli(self, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+        """Run ``echodesk ARGS`` as a person would, on this desk's database and secret."""
+        config = self.settings.data_dir.parent / "echodesk.yaml"
+        config.write_text(
+            yaml.safe_dump(
+                {
+                    "support_address": self.settings.support_address,
+                    "data_dir": str(self.settings.data_dir),
+                    "database_url": self.settings.database_url,
+                    "secret": self.ctx.secret.decode(),
+                    "verify_mail": self.settings.verify_mail,
+                    "agent_auth": self.settings.agent_auth,
+                }
+            )
+        )
+        env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
+        return subprocess.run(
+            [sys.executable, "-m", "echodesk.cli", "--config", str(config), *args],
+            env=env,
+            input=stdin,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
 
     def close(self) -> None:
         self.db.dispose()
