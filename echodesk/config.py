@@ -395,6 +395,12 @@ class Settings:
         default=Path("rules.yaml"),
         metadata=_doc("Routing rules (YAML); a relative path is beside the settings file."),
     )
+    replies_file: Path = field(
+        default=Path("replies.yaml"),
+        metadata=_doc(
+            "Saved replies (#reply NAME; YAML); a relative path is beside the settings file."
+        ),
+    )
     timezone: str = field(
         default="UTC", metadata=_doc("Timezone of business hours and rule times (IANA name).")
     )
@@ -768,9 +774,10 @@ def load(path: Path | None = None, environ: Mapping[str, str] | None = None) -> 
         var = ENV_PREFIX + key.upper()
         if var in env:
             values[key] = _coerce(key, hint, env[var], var)
-    rules_file = values.get("rules_file", Path("rules.yaml"))
-    if not rules_file.is_absolute():
-        values["rules_file"] = cfg_path.parent / rules_file
+    for key, default in (("rules_file", "rules.yaml"), ("replies_file", "replies.yaml")):
+        beside = values.get(key, Path(default))
+        if not beside.is_absolute():
+            values[key] = cfg_path.parent / beside
     if "imap" in values:
         values["imap"] = tuple(_with_password(a, env) for a in values["imap"])
     if values.get("relay") is not None:

@@ -111,10 +111,17 @@ def web_app(settings: Settings, db: Database, ctx: DeskContext) -> Flask:
         blobs=ctx.blobs,
         secret=ctx.secret,
         keyring=ctx.keyring,
+        saved_replies=lambda: _saved_replies(ctx),
         send_link=lambda session, email, link: queue_signin_mail(session, ctx, email, link),
         hooks=Webhooks(db, ctx),
     )
     return create_app(web)
+
+
+def _saved_replies(ctx: DeskContext) -> tuple[list[tuple[str, str, str]], str]:
+    found = ctx.replies.current()
+    rows = [(r.name, r.about, r.text) for r in (found.replies[n] for n in found.names)]
+    return rows, ctx.replies.error
 
 
 def pollers_for(settings: Settings, db: Database, ctx: DeskContext) -> list[ImapPoller]:

@@ -131,6 +131,7 @@ COMMAND_MODULES = {
     "outbox": "outbound",
     "poll": "running",
     "quarantine": "quarantine",
+    "replies": "replies",
     "reply": "outbound",
     "retention": "privacy",
     "rules": "rules",

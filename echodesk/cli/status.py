@@ -13,6 +13,9 @@ import sys
 import click
 
 from echodesk.cli.app import App, emit_json, friendly_errors, main, pass_app
+from echodesk.desk.savedreplies import load_replies
+from echodesk.errors import EchoError
+from echodesk.rules import load_rules
 from echodesk.store import migrate
 from echodesk.store.blobs import open_blob_store
 from echodesk.store.connectors import Connector
@@ -53,6 +56,26 @@ def _lines(found: Snapshot) -> list[str]:
     return [*lines, "needs a person:", *(f"  - {p}" for p in found.problems)]
 
 
+def _file_problems(app: App) -> dict[str, str]:
+    """The files people edit while Echo runs: one that does not load is not in force."""
+    files = (
+        ("rules", app.settings.rules_file, load_rules),
+        ("saved replies", app.settings.replies_file, load_replies),
+    )
+    problems: dict[str, str] = {}
+    for what, path, load in files:
+        if not path.exists():
+            continue
+        try:
+            load(path)
+        except EchoError as exc:
+            first = str(exc).splitlines()[0]
+            problems[f"file:{what}"] = (
+                f"{what} file {path} does not load, the last good one stays in force: {first}"
+            )
+    return problems
+
+
 @main.command("status")
 @click.option("--json", "as_json", is_flag=True)
 @pass_app
@@ -65,6 +88,7 @@ def status_cmd(app: App, as_json: bool) -> None:
         migrate.ensure_current(db, auto_upgrade=True)  # the embedded default upgrades itself
     blobs = open_blob_store(settings.effective_blob_store(), settings, db)
     found = snapshot_for(settings, db, blobs)
+    found.incidents.update(_file_problems(app))
     if as_json:
         emit_json(found.as_dict())
     else:

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 
 from echodesk.config import Settings
 from echodesk.desk.rulesource import RulesSource
+from echodesk.desk.savedreplies import RepliesSource
 from echodesk.desk.threader import subject_tag_pattern
 from echodesk.desk.tokens import Addresses, installation_id, keyring_for
 from echodesk.mailbox.classify import loop_marker
@@ -25,6 +26,7 @@ class DeskContext:
     tag_pattern: re.Pattern[str] = field(init=False)
     addresses: Addresses = field(init=False)
     rules: RulesSource = field(init=False)
+    replies: RepliesSource = field(init=False)
     rules_context: RulesContext = field(init=False)
 
     def __post_init__(self) -> None:
@@ -33,6 +35,7 @@ class DeskContext:
         object.__setattr__(self, "keyring", keyring)
         object.__setattr__(self, "addresses", Addresses.for_settings(self.settings, keyring))
         object.__setattr__(self, "rules", RulesSource(self.settings.rules_file))
+        object.__setattr__(self, "replies", RepliesSource(self.settings.replies_file))
         extra = (self.settings.spam_header.lower(),) if self.settings.spam_header else ()
         rules_context = RulesContext(
             timezone=self.settings.timezone,

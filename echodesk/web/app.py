@@ -68,6 +68,8 @@ class WebContext:
     hooks: hooks.IngestHooks | None = None
     #: The installation's secrets, re-read as they rotate (None: ``secret`` alone).
     keyring: Keyring | None = None
+    #: The saved replies in force, as (name, about, text), and the file's problem if any.
+    saved_replies: Callable[[], tuple[list[tuple[str, str, str]], str]] = lambda: ([], "")
 
 
 def _headers(response: Response) -> Response:

@@ -194,6 +194,13 @@ def _register_lists(bp: Blueprint, web: WebContext) -> None:
             problems = archive.spool_problems(session, settings)
         return render_template("spool.html", problems=problems)
 
+    @bp.get("/replies")
+    def replies() -> str:
+        found, problem = web.saved_replies()
+        return render_template(
+            "replies.html", replies=found, problem=problem, path=settings.replies_file
+        )
+
     @bp.get("/agents")
     def agents() -> str:
         with db.reading() as session:

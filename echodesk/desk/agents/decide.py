@@ -22,6 +22,7 @@ from echodesk.desk.batch import BatchIndex
 from echodesk.desk.commands.parse import CommandLine, find_commands
 from echodesk.desk.commands.registry import Change
 from echodesk.desk.item import Item
+from echodesk.desk.savedreplies import NONE, SavedReplies
 from echodesk.mailbox.message import ParsedMessage
 from echodesk.mailbox.trust import SenderCheck, agent_refusal, check_sender, failures
 from echodesk.store.lookups import AgentRow
@@ -121,7 +122,9 @@ def opens_ticket(msg: ParsedMessage) -> bool:
     return bool(found.commands) and found.commands[0].verb in OPENERS
 
 
-def decide_agent_mail(item: Item, index: BatchIndex, settings: Settings) -> AgentDecision:
+def decide_agent_mail(
+    item: Item, index: BatchIndex, settings: Settings, replies: SavedReplies = NONE
+) -> AgentDecision:
     """What an agent-looking message asks for; a note it keeps joins the index."""
     msg = item.msg
     sender = item.sender or check_sender(msg, settings)
@@ -137,7 +140,7 @@ def decide_agent_mail(item: Item, index: BatchIndex, settings: Settings) -> Agen
         return Rejected("the ticket no longer exists", None, quiet=True)
     ticket = index.live(verdict.ticket_id)
     notes = index.notes.setdefault(ticket, [])
-    planned = plan(msg, IndexResolver(index, settings, verdict.agent, ticket), notes)
+    planned = plan(msg, IndexResolver(index, settings, verdict.agent, ticket, replies), notes)
     if not planned.errors and planned.has("note") and planned.text:
         notes.append(planned.text)
     return Commands(verdict.agent, ticket, planned)

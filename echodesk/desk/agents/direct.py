@@ -61,6 +61,11 @@ class StoreResolver:
         self.agents = agents
         self.acting_agent_id = acting.id
         self.ticket_id = ticket_id
+        self.replies = ctx.replies.current()
+
+    def saved_reply(self, name: str) -> str | None:
+        found = self.replies.get(name)
+        return found.text if found is not None else None
 
     def agent(self, name: str) -> tuple[int, str] | None:
         found = match_agent(self.agents, name)

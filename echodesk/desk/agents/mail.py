@@ -14,6 +14,7 @@ transaction so that an expected error undoes all of it.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import datetime
 
 from sqlalchemy.orm import Session
@@ -28,10 +29,12 @@ from echodesk.desk.commands import registry
 from echodesk.desk.context import DeskContext
 from echodesk.desk.effects import Merge
 from echodesk.desk.outbound.notify import MARKER, Notice, Notifier
+from echodesk.desk.savedreplies import render
 from echodesk.desk.tickets.changes import apply_changes, merge_into
 from echodesk.errors import EchoError
 from echodesk.mailbox.message import ParsedMessage
-from echodesk.store import agents, tickets
+from echodesk.statuses import UNRESOLVED
+from echodesk.store import agents, customers, tickets
 from echodesk.store.lookups import AgentRow
 from echodesk.store.tickets import Ticket
 
@@ -115,6 +118,21 @@ def _rejected(
     return Handled("agent-rejected", f"not executed: {decision.reason}")
 
 
+def _values(session: Session, ctx: DeskContext, ticket: Ticket, agent: AgentRow) -> dict[str, str]:
+    """What a saved reply's variables stand for on this ticket, for this agent."""
+    customer = customers.get(session, ticket.customer_id)
+    name = (customer.display_name or customer.email) if customer is not None else ""
+    count = customers.unresolved_count(session, customer.id, UNRESOLVED) if customer else 0
+    return {
+        "customer_name": name,
+        "customer_first_name": name.split()[0] if name.split() else name,
+        "ticket": ctx.settings.ticket_label(ticket.number),
+        "agent_name": agent.name or agent.email,
+        "subject": ticket.subject,
+        "open_tickets": str(count),
+    }
+
+
 def apply_plan(
     session: Session,
     ctx: DeskContext,
@@ -132,6 +150,8 @@ def apply_plan(
     """
     actor = agents.get(session, agent.id)
     assert actor is not None
+    if planned.saved:
+        planned = replace(planned, text=render(planned.text, _values(session, ctx, ticket, agent)))
     done: list[str] = []
     if planned.has("note"):
         if planned.text or planned.files:
@@ -156,7 +176,7 @@ def apply_plan(
             if isinstance(effect, Merge):
                 done.append(merge_into(session, ctx, ticket, effect.into, agent, now))
     if planned.has("help"):
-        answer(registry.help_text())
+        answer(registry.help_text(ctx.replies.current().names))
         done.append("help sent")
     return done
 

@@ -14,8 +14,9 @@ from dataclasses import dataclass, field
 from echodesk.config import Settings
 from echodesk.desk.batch import BatchIndex
 from echodesk.desk.commands import registry
-from echodesk.desk.commands.parse import CommandLine, Found, find_commands
+from echodesk.desk.commands.parse import CommandLine, Found, command_of, find_commands
 from echodesk.desk.commands.registry import Change, Resolver
+from echodesk.desk.savedreplies import NONE, SavedReplies
 from echodesk.mailbox.message import AttachmentPart, ParsedMessage
 from echodesk.mailbox.trim import trim_reply
 from echodesk.store.lookups import AgentRow
@@ -86,11 +87,23 @@ def match_agent(agents: Mapping[str, AgentRow], name: str) -> AgentRow | None:
 class IndexResolver:
     """Lookups for validating commands, in what the batch index preloaded."""
 
-    def __init__(self, index: BatchIndex, settings: Settings, agent: AgentRow, ticket: int) -> None:
+    def __init__(
+        self,
+        index: BatchIndex,
+        settings: Settings,
+        agent: AgentRow,
+        ticket: int,
+        replies: SavedReplies = NONE,
+    ) -> None:
         self.index = index
         self.settings = settings
         self.acting_agent_id = agent.id
         self.ticket_id = ticket
+        self.replies = replies
+
+    def saved_reply(self, name: str) -> str | None:
+        found = self.replies.get(name)
+        return found.text if found is not None else None
 
     def agent(self, name: str) -> tuple[int, str] | None:
         found = match_agent(self.index.agent_rows, name)
@@ -123,6 +136,33 @@ def check_lines(
     return changes, errors
 
 
+def _with_saved_replies(
+    text: str,
+    changes: list[tuple[CommandLine, Change]],
+    errors: list[tuple[CommandLine | None, str]],
+    resolver: Resolver,
+) -> tuple[str, bool]:
+    """The text with each ``#reply NAME`` in place: as a first line's command, above the
+    agent's words; as a line among them, where that line stands (unknown names: errors).
+    Whether any was put in."""
+    lines = text.split("\n")
+    inline = False
+    for i, raw in enumerate(lines):
+        line = command_of(raw) if raw.lstrip().lower().startswith("#reply") else None
+        if line is None or line.verb != "reply":
+            continue
+        checked = registry.check(line, resolver)
+        if isinstance(checked, str):
+            errors.append((line, checked))
+        else:
+            lines[i], inline = checked.insert.strip("\n"), True
+    above = [change.insert.strip("\n") for _, change in changes if change.kind == "reply"]
+    if not above and not inline:
+        return text, False
+    own = "\n".join(lines).strip("\n")
+    return "\n\n".join([*above, own] if own else above), True
+
+
 @dataclass(frozen=True)
 class ReplyPlan:
     """An agent's reply read and checked: its commands, their errors, the customer's text."""
@@ -131,6 +171,8 @@ class ReplyPlan:
     errors: tuple[tuple[CommandLine | None, str], ...]
     text: str
     files: tuple[AttachmentPart, ...]
+    #: The text holds saved replies, whose variables are filled in when it is applied.
+    saved: bool = False
 
     def has(self, kind: str) -> bool:
         return any(c.kind == kind for _, c in self.changes)
@@ -153,6 +195,7 @@ def checked_plan(
     """The plan of these command lines and this text for the customer, every error named
     (by mail or from ``echodesk do``: one set of rules)."""
     changes, errors = check_lines(commands, resolver)
+    text, saved = _with_saved_replies(text, changes, errors, resolver)
     quiet = any(c.kind in ("note", "spam") for _, c in changes)
     if not errors and not text and files and not quiet:
         errors.append(
@@ -172,7 +215,7 @@ def checked_plan(
         )
     if not errors and not changes and not text and not files:
         errors.append((None, "the reply is empty: no command and no text for the customer"))
-    return ReplyPlan(tuple(changes), tuple(errors), text, files)
+    return ReplyPlan(tuple(changes), tuple(errors), text, files, saved)
 
 
 __all__ = [

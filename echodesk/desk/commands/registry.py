@@ -11,7 +11,8 @@ cheat-sheet come from the descriptions here.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+import textwrap
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -44,6 +45,8 @@ class Change:
     kind: str
     summary: str
     effects: tuple[Effect, ...] = ()
+    #: A saved reply's text (``#reply NAME``), variables not yet filled in.
+    insert: str = ""
 
 
 class Resolver(Protocol):
@@ -61,6 +64,10 @@ class Resolver(Protocol):
         ...
 
     def label(self, number: int) -> str: ...
+
+    def saved_reply(self, name: str) -> str | None:
+        """The text of the saved reply called ``name``; None if there is none."""
+        ...
 
 
 Checked = Change | str  # a change, or why the line cannot be applied
@@ -166,6 +173,15 @@ def _spam(args: tuple[str, ...], _r: Resolver) -> Checked:
     )
 
 
+def _reply(args: tuple[str, ...], r: Resolver) -> Checked:
+    if len(args) != 1:
+        return "#reply takes the name of one saved reply (#help lists them)"
+    text = r.saved_reply(args[0])
+    if text is None:
+        return f"no saved reply named '{args[0]}' (#help lists them)"
+    return Change("reply", f"insert the saved reply {args[0].lower()}", insert=text)
+
+
 def _help(args: tuple[str, ...], _r: Resolver) -> Checked:
     return Change("help", "send you the list of commands")
 
@@ -184,6 +200,7 @@ _COMMANDS = (
     Command("merge", "#merge TKT-0040", "merge this ticket into another one", _merge),
     Command("cc", "#cc <address> [<address>...]", "copy someone on replies", _cc),
     Command("spam", "#spam", "close as spam without answering", _spam),
+    Command("reply", "#reply <name>", "insert a saved reply (here, or where the line is)", _reply),
     Command("help", "#help", "answer with this list", _help),
 )
 
@@ -205,18 +222,22 @@ def check(line: CommandLine, resolver: Resolver) -> Checked:
     return command.check(line.args, resolver)
 
 
-def help_text() -> str:
-    """The list of commands with what each does (for #help and documentation)."""
+def help_text(saved: Sequence[str] = ()) -> str:
+    """The list of commands with what each does (for #help and documentation), and the
+    saved replies' names."""
     width = max(len(c.usage) for c in _COMMANDS)
     rows = [f"  {c.usage:<{width}}  {c.description}" for c in _COMMANDS]
-    return (
+    text = (
         "Echo's email commands go on the first lines of your reply, one per line, "
         "before any other text. Everything after them goes to the customer "
         "(unless #note).\n\n" + "\n".join(rows)
     )
+    if saved:
+        text += "\n\nSaved replies (#reply NAME):\n" + "\n".join(f"  {n}" for n in saved)
+    return text
 
 
-def cheat_sheet(width: int = 78) -> str:
+def cheat_sheet(width: int = 78, saved: Sequence[str] = ()) -> str:
     """The short list every notification ends with, packed from the verbs' usages.
 
     Written from the registry, so a new verb shows up in every notification
@@ -230,8 +251,13 @@ def cheat_sheet(width: int = 78) -> str:
             line = ""
         line = f"{line}  {command.usage}"
     rows.append(line)
+    replies = "".join(
+        f"\n{row}"
+        for row in textwrap.wrap("Saved replies (#reply NAME): " + ", ".join(saved), width)
+    )
     return (
         "Commands go on the first lines of your reply, before any other text:\n"
         + "\n".join(rows)
         + "\nEverything after the commands goes to the customer (unless #note)."
+        + replies
     )

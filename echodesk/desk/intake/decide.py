@@ -20,6 +20,7 @@ from echodesk.desk.effects import AppendMessage, Audit, Merge, RuleActions
 from echodesk.desk.item import Decision, Item
 from echodesk.desk.outbound.acknowledge import ack_or_reason
 from echodesk.desk.outbound.bounces import match_bounce, match_complaint
+from echodesk.desk.savedreplies import NONE, SavedReplies
 from echodesk.desk.threader import Match, ThreadingKeys, find_ticket, subject_tag
 from echodesk.desk.tickets.status import (
     FOLLOWUP,
@@ -45,6 +46,7 @@ class Decider:
         now: datetime,
         rules: RuleSet = EMPTY,
         rules_context: RulesContext | None = None,
+        replies: SavedReplies = NONE,
     ) -> None:
         self.settings = settings
         self.tag_pattern = tag_pattern
@@ -52,6 +54,7 @@ class Decider:
         self.now = now
         self.rules = rules
         self.rules_context = rules_context or RulesContext()
+        self.replies = replies
         self.plan = Plan()
         #: Agents' mail, decided here and carried out once the batch's customer mail is written.
         self.agent_mail: list[tuple[Item, AgentDecision]] = []
@@ -112,7 +115,9 @@ class Decider:
             reason = f"{why} (answering an agent's notification)"
             self._audit("mail.auto-reply", "spool", item.row_id, None, {"reason": reason})
             return Decision(stored_id, kind=kind.value, reason=reason)
-        self.agent_mail.append((item, decide_agent_mail(item, self.index, self.settings)))
+        self.agent_mail.append(
+            (item, decide_agent_mail(item, self.index, self.settings, self.replies))
+        )
         return Decision(stored_id, kind="agent")
 
     def _keys(self, item: Item, stored_id: str) -> ThreadingKeys:

@@ -138,7 +138,13 @@ def process_batch(session: Session, parsed: Sequence[Item], ctx: DeskContext) ->
     now = utcnow()
     index = _index(session, items, ctx, now)
     decider = Decider(
-        ctx.settings, ctx.tag_pattern, index, now, ctx.rules.current(), ctx.rules_context
+        ctx.settings,
+        ctx.tag_pattern,
+        index,
+        now,
+        ctx.rules.current(),
+        ctx.rules_context,
+        ctx.replies.current(),
     )
     decided = [(item, decider.decide(item)) for item in items]
     tickets, decisions = _apply(session, ctx, decider, decided, now)

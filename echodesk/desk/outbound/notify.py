@@ -270,7 +270,8 @@ class Notifier:
             lines.append(item.text.strip() or "(empty)")
             if item.attachments:
                 lines.append("Attachments: " + ", ".join(item.attachments))
-        lines += ["", _rule("Commands"), CHEAT_SHEET, ""]
+        saved = self.ctx.replies.current().names
+        lines += ["", _rule("Commands"), cheat_sheet(saved=saved) if saved else CHEAT_SHEET, ""]
         return "\n".join(lines)
 
     def _messages(
