@@ -120,10 +120,9 @@ def _position(node: ScalarNode, offset: int, lines: list[str]) -> tuple[int, int
     before = str(node.value)[:offset]
     row, col = before.count("\n"), len(before) - (before.rfind("\n") + 1)
     mark = node.start_mark
-    if node.style in ("|", ">"):  # the text starts on the next line, indented
-        line = mark.line + 1 + row
-        text = lines[line] if line < len(lines) else ""
-        return line, len(text) - len(text.lstrip(" ")) + col
+    if node.style in ("|", ">"):  # the text starts on the next line, indented as its first
+        first = next((t for t in lines[mark.line + 1 :] if t.strip()), "")
+        return mark.line + 1 + row, len(first) - len(first.lstrip(" ")) + col
     quote = 1 if node.style in ("'", '"') else 0
     return mark.line + row, (mark.column + quote + col) if row == 0 else col
 

@@ -132,6 +132,8 @@ class Desk:
                     "secret": self.ctx.secret.decode(),
                     "verify_mail": self.settings.verify_mail,
                     "agent_auth": self.settings.agent_auth,
+                    "rules_file": str(self.settings.rules_file.absolute()),
+                    "replies_file": str(self.settings.replies_file.absolute()),
                 }
             )
         )
