@@ -448,6 +448,9 @@ class Settings:
             "failed rows), once per incident and once when it clears."
         ),
     )
+    wakeup_check_seconds: int = field(
+        default=30, metadata=_doc("How often snoozed tickets and reminders are looked at.")
+    )
     alert_check_seconds: int = field(
         default=60, metadata=_doc("How often each process looks for incidents to alert on.")
     )
@@ -943,6 +946,7 @@ def _validate_numbers(s: Settings) -> None:
         "imap_poll_seconds",
         "spool_report_seconds",
         "alert_check_seconds",
+        "wakeup_check_seconds",
     ):
         if getattr(s, key) < 1:
             raise ConfigError(f"setting '{key}': must be at least 1")

@@ -63,6 +63,11 @@ def tag_list(tags: Sequence[str]) -> str:
     return f"[{', '.join(tags)}]" if tags else ""
 
 
+def _snoozed(r: Row) -> str:
+    until = r.get("snoozed_until")
+    return f" snoozed until {when(until)}" if until else ""
+
+
 def ticket_lines(rows: Sequence[Row]) -> list[str]:
     """The ``tickets`` listing: number, status, messages, customer, subject, tags."""
     return render(
@@ -73,7 +78,7 @@ def ticket_lines(rows: Sequence[Row]) -> list[str]:
                 f"{r['messages']} msg",
                 r["customer"],
                 r["subject"] or "(no subject)",
-                tag_list(r["tags"]),
+                tag_list(r["tags"]) + _snoozed(r),
             )
             for r in rows
         ],
@@ -147,6 +152,8 @@ def _about(d: Row) -> list[str]:
         f"customer {d['customer'] or 'unknown'}",
         f"assignee {d['assignee'] or 'nobody'}",
     ]
+    if d.get("snoozed_until"):
+        facts.append(_snoozed(d).strip())
     lines = [f"{d['number']}  {d['subject'] or '(no subject)'}", "  " + ", ".join(facts)]
     if d.get("tags"):
         lines.append(f"  tags {', '.join(d['tags'])}")

@@ -4,7 +4,8 @@ Deciding never writes; it says what should happen as frozen effects.
 
 * Ticket effects: an agent's command verb and a routing rule's action say
   what changes on a ticket (``SetStatus``, ``Assign``, ``Tag``, ``Untag``,
-  ``SetPriority``, ``AddParticipant``, ``Merge``, ``Notify``). One applier
+  ``SetPriority``, ``AddParticipant``, ``Snooze``, ``Remind``, ``Merge``,
+  ``Notify``). One applier
   (:mod:`echodesk.desk.tickets.apply`) carries them out, so a status set by
   ``#close`` and one set by a rule's ``status: closed`` are the same change,
   written the same way, through the same transition table.
@@ -20,6 +21,7 @@ Deciding never writes; it says what should happen as frozen effects.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from echodesk.desk.item import Item
@@ -62,6 +64,22 @@ class AddParticipant:
 
     emails: tuple[str, ...]
     role: str = "cc"
+
+
+@dataclass(frozen=True)
+class Snooze:
+    """Put the ticket to sleep until ``until`` (UTC); ``None`` wakes it."""
+
+    until: datetime | None
+
+
+@dataclass(frozen=True)
+class Remind:
+    """Mail an agent about the ticket at ``at`` (UTC), with their words."""
+
+    agent_id: int
+    at: datetime
+    text: str = ""
 
 
 @dataclass(frozen=True)
@@ -155,7 +173,7 @@ class RuleActions:
 
 
 #: An effect on one ticket's own fields and lists.
-TicketEffect = SetStatus | Assign | Tag | Untag | SetPriority | AddParticipant
+TicketEffect = SetStatus | Assign | Tag | Untag | SetPriority | AddParticipant | Snooze | Remind
 #: Every effect a command or a rule may ask for.
 Effect = TicketEffect | Merge | Notify
 #: What a batch of customer mail plans besides the tickets it opens (see ``batch.Plan``).

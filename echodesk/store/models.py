@@ -100,6 +100,8 @@ class Ticket(Base):
     status_changed_at: Mapped[datetime | None]
     merged_into_id: Mapped[int | None] = _fk("tickets.id")
     followup_of_id: Mapped[int | None] = _fk("tickets.id")
+    #: Asleep until then (``#snooze``): woken by the scheduler, or at once by the customer.
+    snoozed_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
     __table_args__ = (
         Index("ix_tickets_status_updated", "status", "updated_at"),
@@ -109,6 +111,7 @@ class Ticket(Base):
         # The archive's tab and assignee counts read this index alone.
         Index("ix_tickets_status_merged_assignee", "status", "merged_into_id", "assignee_id"),
         Index("ix_tickets_assignee_updated", "assignee_id", "updated_at"),
+        Index("ix_tickets_snoozed_until", "snoozed_until"),
     )
 
 
@@ -451,6 +454,23 @@ class ConnectorHealth(Base):
     failing_since: Mapped[datetime | None] = mapped_column(UTCDateTime())
     consecutive_failures: Mapped[int] = mapped_column(Integer, default=0)
     updated_at: Mapped[timestamp] = mapped_column(default=utcnow)
+
+
+class Reminder(Base):
+    """An agent's ``#remind``: mail them about a ticket at a time, once."""
+
+    __tablename__ = "reminders"
+
+    id: Mapped[intpk]
+    ticket_id: Mapped[int] = _fk("tickets.id", nullable=False)
+    agent_id: Mapped[int] = _fk("agents.id", nullable=False)
+    due_at: Mapped[timestamp]
+    text: Mapped[str] = mapped_column(String(1000), default="")
+    created_at: Mapped[timestamp] = mapped_column(default=utcnow)
+    #: When it was mailed (set by the one process whose claim won).
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+    __table_args__ = (Index("ix_reminders_sent_due", "sent_at", "due_at"),)
 
 
 class OAuthGrant(Base):

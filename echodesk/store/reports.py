@@ -77,6 +77,7 @@ def _summaries(session: Session, settings: Settings, found: Sequence[Ticket]) ->
             "created_at": iso(t.created_at),
             "updated_at": iso(t.updated_at),
             "closed_at": iso(t.closed_at),
+            "snoozed_until": iso(t.snoozed_until),
             "merged_into": labels.get(t.merged_into_id or 0),
             "followup_of": labels.get(t.followup_of_id or 0),
         }

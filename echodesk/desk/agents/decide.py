@@ -15,6 +15,7 @@ new mail from an agent that starts with ``#new`` or ``#forward`` becomes
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
 from echodesk.config import Settings
 from echodesk.desk.agents.plan import IndexResolver, ReplyPlan, check_lines, plan
@@ -123,7 +124,11 @@ def opens_ticket(msg: ParsedMessage) -> bool:
 
 
 def decide_agent_mail(
-    item: Item, index: BatchIndex, settings: Settings, replies: SavedReplies = NONE
+    item: Item,
+    index: BatchIndex,
+    settings: Settings,
+    replies: SavedReplies = NONE,
+    now: datetime | None = None,
 ) -> AgentDecision:
     """What an agent-looking message asks for; a note it keeps joins the index."""
     msg = item.msg
@@ -131,7 +136,7 @@ def decide_agent_mail(
     verdict = verify(msg, item.signed, index.agent_rows, sender, settings)
     if verdict.unsigned and verdict.tell is not None and opens_ticket(msg):
         first, *rest = find_commands(msg.text).commands
-        resolver = IndexResolver(index, settings, verdict.tell, 0)
+        resolver = IndexResolver(index, settings, verdict.tell, 0, replies, now)
         changes, errors = check_lines(tuple(rest), resolver)
         return Opening(verdict.tell, sender, first, tuple(changes), tuple(errors))
     if verdict.agent is None or verdict.ticket_id is None:
@@ -140,7 +145,8 @@ def decide_agent_mail(
         return Rejected("the ticket no longer exists", None, quiet=True)
     ticket = index.live(verdict.ticket_id)
     notes = index.notes.setdefault(ticket, [])
-    planned = plan(msg, IndexResolver(index, settings, verdict.agent, ticket, replies), notes)
+    resolver = IndexResolver(index, settings, verdict.agent, ticket, replies, now)
+    planned = plan(msg, resolver, notes)
     if not planned.errors and planned.has("note") and planned.text:
         notes.append(planned.text)
     return Commands(verdict.agent, ticket, planned)

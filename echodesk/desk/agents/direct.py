@@ -18,7 +18,7 @@ from datetime import datetime
 from sqlalchemy.orm import Session
 
 from echodesk.desk.agents.mail import apply_plan
-from echodesk.desk.agents.plan import ReplyPlan, checked_plan, match_agent
+from echodesk.desk.agents.plan import Lookups, ReplyPlan, checked_plan, match_agent
 from echodesk.desk.commands.parse import CommandLine, command_of
 from echodesk.desk.context import DeskContext
 from echodesk.desk.outbound.notify import Notifier
@@ -44,7 +44,7 @@ class Done:
     answers: list[str] = field(default_factory=list)
 
 
-class StoreResolver:
+class StoreResolver(Lookups):
     """The lookups command checks need, read from the database (the mail path has them
     preloaded in its batch index)."""
 
@@ -55,17 +55,13 @@ class StoreResolver:
         agents: dict[str, AgentRow],
         acting: AgentRow,
         ticket_id: int,
+        now: datetime,
     ) -> None:
+        super().__init__(ctx.settings, ctx.replies.current(), now)
         self.session = session
-        self.settings = ctx.settings
         self.agents = agents
         self.acting_agent_id = acting.id
         self.ticket_id = ticket_id
-        self.replies = ctx.replies.current()
-
-    def saved_reply(self, name: str) -> str | None:
-        found = self.replies.get(name)
-        return found.text if found is not None else None
 
     def agent(self, name: str) -> tuple[int, str] | None:
         found = match_agent(self.agents, name)
@@ -77,9 +73,6 @@ class StoreResolver:
         if found is None or number is None:
             return None
         return (found.id, number, found.merged_into_id is not None)
-
-    def label(self, number: int) -> str:
-        return self.settings.ticket_label(number)
 
 
 def _lines(lines: Sequence[str]) -> tuple[tuple[CommandLine, ...], list[str]]:
@@ -117,7 +110,7 @@ def act(
         raise Refused([f"no ticket {label}"])
     commands, bad = _lines(lines)
     notes = internal_notes(session, [ticket.id]).get(ticket.id, [])
-    resolver = StoreResolver(session, ctx, agents, agent, ticket.id)
+    resolver = StoreResolver(session, ctx, agents, agent, ticket.id, now)
     planned = checked_plan(commands, text.strip(), (), resolver, notes)
     reasons = bad + [_reason(line, why) for line, why in planned.errors]
     if reasons:

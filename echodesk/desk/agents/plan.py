@@ -10,16 +10,19 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from echodesk.config import Settings
 from echodesk.desk.batch import BatchIndex
 from echodesk.desk.commands import registry
 from echodesk.desk.commands.parse import CommandLine, Found, command_of, find_commands
 from echodesk.desk.commands.registry import Change, Resolver
+from echodesk.desk.commands.when import moment
 from echodesk.desk.savedreplies import NONE, SavedReplies
 from echodesk.mailbox.message import AttachmentPart, ParsedMessage
 from echodesk.mailbox.trim import trim_reply
 from echodesk.store.lookups import AgentRow
+from echodesk.store.types import utcnow
 
 _MARKER_CORE = "Reply above this line"
 
@@ -84,7 +87,28 @@ def match_agent(agents: Mapping[str, AgentRow], name: str) -> AgentRow | None:
     return found
 
 
-class IndexResolver:
+class Lookups:
+    """What every resolver answers alike: saved replies, moments, ticket labels."""
+
+    def __init__(
+        self, settings: Settings, replies: SavedReplies, now: datetime | None = None
+    ) -> None:
+        self.settings = settings
+        self.replies = replies
+        self.now = now or utcnow()
+
+    def saved_reply(self, name: str) -> str | None:
+        found = self.replies.get(name)
+        return found.text if found is not None else None
+
+    def when(self, words: tuple[str, ...]) -> datetime | str:
+        return moment(words, self.now, self.settings.timezone, self.settings.business_hours)
+
+    def label(self, number: int) -> str:
+        return self.settings.ticket_label(number)
+
+
+class IndexResolver(Lookups):
     """Lookups for validating commands, in what the batch index preloaded."""
 
     def __init__(
@@ -94,16 +118,12 @@ class IndexResolver:
         agent: AgentRow,
         ticket: int,
         replies: SavedReplies = NONE,
+        now: datetime | None = None,
     ) -> None:
+        super().__init__(settings, replies, now)
         self.index = index
-        self.settings = settings
         self.acting_agent_id = agent.id
         self.ticket_id = ticket
-        self.replies = replies
-
-    def saved_reply(self, name: str) -> str | None:
-        found = self.replies.get(name)
-        return found.text if found is not None else None
 
     def agent(self, name: str) -> tuple[int, str] | None:
         found = match_agent(self.index.agent_rows, name)
@@ -116,9 +136,6 @@ class IndexResolver:
             return None
         state = self.index.tickets[key]
         return (state.key, number, state.merged_into is not None) if number is not None else None
-
-    def label(self, number: int) -> str:
-        return self.settings.ticket_label(number)
 
 
 def check_lines(

@@ -14,6 +14,7 @@ import re
 import textwrap
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Protocol
 
 from echodesk.desk.commands.parse import CommandLine
@@ -22,8 +23,10 @@ from echodesk.desk.effects import (
     Assign,
     Effect,
     Merge,
+    Remind,
     SetPriority,
     SetStatus,
+    Snooze,
     Tag,
     Untag,
 )
@@ -67,6 +70,10 @@ class Resolver(Protocol):
 
     def saved_reply(self, name: str) -> str | None:
         """The text of the saved reply called ``name``; None if there is none."""
+        ...
+
+    def when(self, words: tuple[str, ...]) -> datetime | str:
+        """The UTC moment words like ``3d`` or ``monday 9:00`` name, or why they name none."""
         ...
 
 
@@ -182,6 +189,30 @@ def _reply(args: tuple[str, ...], r: Resolver) -> Checked:
     return Change("reply", f"insert the saved reply {args[0].lower()}", insert=text)
 
 
+def _snooze(args: tuple[str, ...], r: Resolver) -> Checked:
+    until = r.when(args)
+    if isinstance(until, str):
+        return f"#snooze {until}"
+    return Change("snooze", f"snooze until {until:%Y-%m-%d %H:%M} UTC", (Snooze(until),))
+
+
+def _unsnooze(args: tuple[str, ...], _r: Resolver) -> Checked:
+    return Change("snooze", "wake the ticket now", (Snooze(None),))
+
+
+def _remind(args: tuple[str, ...], r: Resolver) -> Checked:
+    """``#remind WHEN [text]``: WHEN is one or two words (``2d``, ``monday 9:00``)."""
+    for size in (2, 1):
+        if len(args) < size:
+            continue
+        at = r.when(args[:size])
+        if not isinstance(at, str):
+            text = " ".join(args[size:])
+            summary = f"remind you at {at:%Y-%m-%d %H:%M} UTC" + (f": {text}" if text else "")
+            return Change("remind", summary, (Remind(r.acting_agent_id, at, text),))
+    return f"#remind {r.when(args[:1])}" if args else "#remind needs a time (like 2d)"
+
+
 def _help(args: tuple[str, ...], _r: Resolver) -> Checked:
     return Change("help", "send you the list of commands")
 
@@ -201,6 +232,11 @@ _COMMANDS = (
     Command("cc", "#cc <address> [<address>...]", "copy someone on replies", _cc),
     Command("spam", "#spam", "close as spam without answering", _spam),
     Command("reply", "#reply <name>", "insert a saved reply (here, or where the line is)", _reply),
+    Command(
+        "snooze", "#snooze 3d|tomorrow|monday 9:00", "put the ticket to sleep until then", _snooze
+    ),
+    Command("unsnooze", "#unsnooze", "wake a snoozed ticket now", _unsnooze),
+    Command("remind", "#remind 2d [text]", "mail you a reminder on this ticket then", _remind),
     Command("help", "#help", "answer with this list", _help),
 )
 

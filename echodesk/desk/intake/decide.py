@@ -116,7 +116,7 @@ class Decider:
             self._audit("mail.auto-reply", "spool", item.row_id, None, {"reason": reason})
             return Decision(stored_id, kind=kind.value, reason=reason)
         self.agent_mail.append(
-            (item, decide_agent_mail(item, self.index, self.settings, self.replies))
+            (item, decide_agent_mail(item, self.index, self.settings, self.replies, self.now))
         )
         return Decision(stored_id, kind="agent")
 

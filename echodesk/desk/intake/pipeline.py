@@ -44,7 +44,8 @@ from echodesk.mailbox.message import ParsedMessage
 from echodesk.mailbox.parse import parse_message
 from echodesk.mailbox.trim import trim_reply
 from echodesk.mailbox.trust import check_sender
-from echodesk.store import locks, lookups, spool, writes
+from echodesk.store import locks, lookups, reminders, spool, writes
+from echodesk.store import tickets as ticket_store
 from echodesk.store.spool import Claimed
 from echodesk.store.tickets import merge_chain
 from echodesk.store.types import utcnow
@@ -311,6 +312,7 @@ def _apply(
         [_audit_row(e, ids, index, message_ids) for e in plan.audit] + merge_audit + mail_audit,
     )
     _notify_agents(notifier, plan, index, ids, message_ids, now)
+    _wake_on_reply(session, plan, index, ids, now)
     final = {item.row_id: decision for item, decision in decided}
     for item, asked in decider.agent_mail:
         ticket_id = _ticket_id(asked, index, ids)
@@ -363,6 +365,25 @@ def _notify_agents(
             continue
         event = Notice.NEW_TICKET if planned.created else Notice.CUSTOMER_REPLY
         notifier.notify(ids[index.live(planned.ticket)], event, pk, now=now)
+
+
+def _wake_on_reply(
+    session: Session, plan: Plan, index: BatchIndex, ids: dict[int, int], now: datetime
+) -> None:
+    """A customer who writes wakes their snoozed ticket at once (the reply's notification
+    tells the agents)."""
+    replied = {
+        ids[index.live(p.ticket)]
+        for p in plan.messages
+        if p.kind is Kind.CUSTOMER and not p.created
+    }
+    woke = reminders.wake(session, sorted(replied))
+    audit_rows = [
+        audit.on_ticket(ACTOR, "tickets.woke", ticket, {"why": "the customer wrote"}, now)
+        for ticket_id in woke
+        if (ticket := ticket_store.get(session, ticket_id)) is not None
+    ]
+    writes.insert_audit(session, audit_rows)
 
 
 def _ticket_changes(index: BatchIndex, ids: dict[int, int]) -> list[dict[str, Any]]:

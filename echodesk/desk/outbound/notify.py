@@ -49,6 +49,8 @@ class Notice(StrEnum):
     ASSIGNED = "assigned"
     NOTE = "internal note"
     BOUNCE = "bounce"
+    WOKE = "snooze over"
+    REMINDER = "reminder"
 
 
 @dataclass(frozen=True)
@@ -60,6 +62,8 @@ class _Pending:
     message_pk: int | None
     actor: int | None
     detail: str
+    #: This agent only (a reminder they set), whoever else follows the ticket.
+    to_agent: int | None = None
 
 
 @dataclass(frozen=True)
@@ -119,6 +123,7 @@ class Notifier:
         now: datetime,
         actor: int | None = None,
         detail: str = "",
+        to_agent: int | None = None,
     ) -> None:
         """Note that ``event`` happened; the mail goes out at :meth:`flush`.
 
@@ -127,7 +132,7 @@ class Notifier:
         notification that names every change and shows the state after all.
         """
         del now  # the time of the flush is the notification's
-        self._pending.append(_Pending(ticket_id, event, message_pk, actor, detail))
+        self._pending.append(_Pending(ticket_id, event, message_pk, actor, detail, to_agent))
 
     def mark(self) -> int:
         """Where the pending notifications stand (see :meth:`discard_since`)."""
@@ -159,7 +164,12 @@ class Notifier:
         label = self.ctx.settings.ticket_label(ticket.number)
         wanted: dict[int, tuple[AgentRow, list[_Pending]]] = {}
         for event in events:
-            for agent in self.recipients(ticket, event.actor):
+            chosen = (
+                [a for a in self.agents if a.id == event.to_agent]
+                if event.to_agent is not None
+                else self.recipients(ticket, event.actor)
+            )
+            for agent in chosen:
                 wanted.setdefault(agent.id, (agent, []))[1].append(event)
         rows = []
         for agent, theirs in wanted.values():

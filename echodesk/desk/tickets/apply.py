@@ -20,14 +20,16 @@ from sqlalchemy.orm import Session
 from echodesk.desk.effects import (
     AddParticipant,
     Assign,
+    Remind,
     SetPriority,
     SetStatus,
+    Snooze,
     Tag,
     TicketEffect,
     Untag,
 )
 from echodesk.desk.tickets.status import opened, set_to
-from echodesk.store import tickets, writes
+from echodesk.store import reminders, tickets, writes
 from echodesk.store.tickets import Ticket
 
 
@@ -90,4 +92,14 @@ def apply_effect(session: Session, ticket: Ticket, effect: TicketEffect, now: da
             writes.remove_tags(session, ticket.id, tags)
         case AddParticipant(emails, role):
             writes.add_participants(session, ticket.id, emails, role)
+        case Snooze(until):
+            before, ticket.snoozed_until = ticket.snoozed_until, until
+            return Applied("snoozed_until", _iso(before), _iso(until))
+        case Remind(agent_id, at, text):
+            reminders.add(session, ticket.id, agent_id, at, text, now)
+            return Applied("remind_at", None, _iso(at))
     return Applied()
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return moment.isoformat() if moment is not None else None
