@@ -19,7 +19,10 @@ def _write(tmp_path: Path, text: str) -> Path:
 def test_defaults_without_a_file(tmp_path: Path) -> None:
     config = _write(tmp_path, "")
     settings = load(None, {"ECHODESK_CONFIG": str(config)})
-    assert settings == Settings(rules_file=config.parent / "rules.yaml")  # beside the settings
+    beside = config.parent  # the rules and the saved replies are beside the settings
+    assert settings == Settings(
+        rules_file=beside / "rules.yaml", replies_file=beside / "replies.yaml"
+    )
     assert settings.effective_database_url().startswith("sqlite:///")
     assert settings.effective_database_url().endswith("echodesk-data/echodesk.db")
 

@@ -119,6 +119,7 @@ def _filters() -> dict[str, str]:
 def register(bp: Blueprint, web: WebContext) -> None:
     """The archive's pages: the lists, and one ticket with its mail and files."""
     _register_lists(bp, web)
+    _register_desk_pages(bp, web)
     _register_ticket(bp, web)
 
 
@@ -187,6 +188,11 @@ def _register_lists(bp: Blueprint, web: WebContext) -> None:
         if person is None:
             abort(404)
         return render_template("customer.html", c=person)
+
+
+def _register_desk_pages(bp: Blueprint, web: WebContext) -> None:
+    """The spool's problems, the saved replies and the agents."""
+    settings, db = web.settings, web.db
 
     @bp.get("/spool")
     def spool() -> str:
