@@ -67,6 +67,14 @@ class AddParticipant:
 
 
 @dataclass(frozen=True)
+class Follow:
+    """An agent follows the ticket (colleagues' replies reach them), or stops."""
+
+    agent_id: int
+    following: bool = True
+
+
+@dataclass(frozen=True)
 class Snooze:
     """Put the ticket to sleep until ``until`` (UTC); ``None`` wakes it."""
 
@@ -173,7 +181,9 @@ class RuleActions:
 
 
 #: An effect on one ticket's own fields and lists.
-TicketEffect = SetStatus | Assign | Tag | Untag | SetPriority | AddParticipant | Snooze | Remind
+TicketEffect = (
+    SetStatus | Assign | Tag | Untag | SetPriority | AddParticipant | Follow | Snooze | Remind
+)
 #: Every effect a command or a rule may ask for.
 Effect = TicketEffect | Merge | Notify
 #: What a batch of customer mail plans besides the tickets it opens (see ``batch.Plan``).

@@ -456,6 +456,21 @@ class ConnectorHealth(Base):
     updated_at: Mapped[timestamp] = mapped_column(default=utcnow)
 
 
+class TicketFollower(Base):
+    """An agent's ``#follow`` (or ``#unfollow``) of a ticket: whether colleagues' replies
+    to the customer reach them. Without a row, the assignee and earlier repliers follow."""
+
+    __tablename__ = "ticket_followers"
+
+    ticket_id: Mapped[int] = mapped_column(
+        BigId, ForeignKey("tickets.id", ondelete="CASCADE"), primary_key=True
+    )
+    agent_id: Mapped[int] = mapped_column(
+        BigId, ForeignKey("agents.id", ondelete="CASCADE"), primary_key=True
+    )
+    following: Mapped[bool] = mapped_column(Boolean, default=True)
+
+
 class Reminder(Base):
     """An agent's ``#remind``: mail them about a ticket at a time, once."""
 

@@ -18,6 +18,7 @@ from echodesk.store.models import (
     Message,
     Outbox,
     Ticket,
+    TicketFollower,
     TicketParticipant,
     TicketTag,
 )
@@ -132,6 +133,32 @@ def never_told(
         .limit(limit)
     )
     return [(int(ticket_id), pk) for ticket_id, pk in rows]
+
+
+def followers(session: Session, ticket: Ticket) -> set[int]:
+    """The agents a colleague's reply to the customer reaches: the assignee, everyone who
+    replied to the customer before, and whoever said ``#follow``; less whoever said
+    ``#unfollow`` (the assignee always follows)."""
+    repliers = {
+        int(agent_id)
+        for agent_id in session.scalars(
+            select(Message.agent_id).where(
+                Message.ticket_id == ticket.id,
+                Message.direction == "outbound",
+                Message.agent_id.is_not(None),
+            )
+        )
+        if agent_id is not None
+    }
+    said = dict(
+        session.execute(
+            select(TicketFollower.agent_id, TicketFollower.following).where(
+                TicketFollower.ticket_id == ticket.id
+            )
+        ).all()
+    )
+    chosen = {a for a in repliers | set(said) if said.get(a, True)}
+    return chosen | ({ticket.assignee_id} if ticket.assignee_id is not None else set())
 
 
 def get(session: Session, ticket_id: int, *, fresh: bool = False) -> Ticket | None:

@@ -26,6 +26,7 @@ from echodesk.store.models import (
     Message,
     MessageReference,
     Ticket,
+    TicketFollower,
     TicketParticipant,
     TicketTag,
 )
@@ -179,6 +180,16 @@ def remove_tags(session: Session, ticket_id: int, tags: Sequence[str]) -> None:
     table = _table(TicketTag)
     where = (table.c.ticket_id == ticket_id) & table.c.tag.in_(list(tags))
     session.connection().execute(delete(table).where(where))
+
+
+def set_following(session: Session, ticket_id: int, agent_id: int, following: bool) -> None:
+    """Record an agent's ``#follow`` or ``#unfollow`` (the last one said counts)."""
+    table = _table(TicketFollower)
+    where = (table.c.ticket_id == ticket_id) & (table.c.agent_id == agent_id)
+    session.connection().execute(delete(table).where(where))
+    session.connection().execute(
+        table.insert().values(ticket_id=ticket_id, agent_id=agent_id, following=following)
+    )
 
 
 def add_participants(session: Session, ticket_id: int, emails: Sequence[str], role: str) -> None:

@@ -167,7 +167,9 @@ def apply_plan(
             )
             done.append("internal note added")
     elif planned.text and not planned.has("spam"):
-        posted = reply_on(session, ctx, ticket, actor, planned.text, planned.files, now=now)
+        posted = reply_on(
+            session, ctx, ticket, actor, planned.text, planned.files, now=now, notifier=notifier
+        )
         done.append(f"reply queued to {len(posted.outbox_ids)} recipient(s)")
     changes = [c for _, c in planned.changes if c.kind not in ("note", "help", "merge")]
     done += apply_changes(session, ctx, ticket, agent, changes, notifier, now)

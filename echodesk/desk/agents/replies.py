@@ -74,8 +74,10 @@ def reply_on(
     attachments: tuple[AttachmentPart, ...] = (),
     *,
     now: datetime,
+    notifier: notify.Notifier | None = None,
 ) -> Posted:
-    """Queue an agent's reply to the ticket's customer (and CCs) and move the ticket on."""
+    """Queue an agent's reply to the ticket's customer (and CCs) and move the ticket on;
+    the agents following the ticket get it in its notification thread."""
     body = text.strip("\n")
     if not body.strip() and not attachments:
         raise CommandError("the reply is empty: nothing is sent to the customer")
@@ -105,6 +107,11 @@ def reply_on(
             "status": [before, ticket.status],
         },
     )
+    session.flush()
+    shared = notifier or notify.Notifier(session, ctx)
+    shared.notify(ticket.id, notify.Notice.AGENT_REPLY, message.id, now=now, actor=agent.id)
+    if notifier is None:
+        shared.flush(now)
     return Posted(ticket.number, mail.message_id, ticket.status, queued.ids, queued.suppressed)
 
 

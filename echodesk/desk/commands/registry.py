@@ -22,6 +22,7 @@ from echodesk.desk.effects import (
     AddParticipant,
     Assign,
     Effect,
+    Follow,
     Merge,
     Remind,
     SetPriority,
@@ -213,6 +214,21 @@ def _remind(args: tuple[str, ...], r: Resolver) -> Checked:
     return f"#remind {r.when(args[:1])}" if args else "#remind needs a time (like 2d)"
 
 
+def _follow(following: bool) -> Callable[[tuple[str, ...], Resolver], Checked]:
+    def check(args: tuple[str, ...], r: Resolver) -> Checked:
+        verb = "follow" if following else "unfollow"
+        if len(args) > 1:
+            return f"#{verb} takes one agent at most (default: you)"
+        who = r.agent(args[0]) if args and args[0].lower() != "me" else None
+        if args and args[0].lower() != "me" and who is None:
+            return f"no active agent '{args[0]}'"
+        agent_id, name = who if who else (r.acting_agent_id, "you")
+        doing = "follow" if following else "stop following"
+        return Change(verb, f"{name}: {doing} the ticket", (Follow(agent_id, following),))
+
+    return check
+
+
 def _help(args: tuple[str, ...], _r: Resolver) -> Checked:
     return Change("help", "send you the list of commands")
 
@@ -237,6 +253,8 @@ _COMMANDS = (
     ),
     Command("unsnooze", "#unsnooze", "wake a snoozed ticket now", _unsnooze),
     Command("remind", "#remind 2d [text]", "mail you a reminder on this ticket then", _remind),
+    Command("follow", "#follow [agent]", "get colleagues' replies to the customer", _follow(True)),
+    Command("unfollow", "#unfollow [agent]", "stop getting them", _follow(False)),
     Command("help", "#help", "answer with this list", _help),
 )
 

@@ -49,6 +49,7 @@ class Notice(StrEnum):
     ASSIGNED = "assigned"
     NOTE = "internal note"
     BOUNCE = "bounce"
+    AGENT_REPLY = "reply to the customer"
     WOKE = "snooze over"
     REMINDER = "reminder"
 
@@ -164,11 +165,7 @@ class Notifier:
         label = self.ctx.settings.ticket_label(ticket.number)
         wanted: dict[int, tuple[AgentRow, list[_Pending]]] = {}
         for event in events:
-            chosen = (
-                [a for a in self.agents if a.id == event.to_agent]
-                if event.to_agent is not None
-                else self.recipients(ticket, event.actor)
-            )
+            chosen = self._chosen(ticket, event)
             for agent in chosen:
                 wanted.setdefault(agent.id, (agent, []))[1].append(event)
         rows = []
@@ -191,6 +188,16 @@ class Notifier:
                 )
             )
         return rows
+
+    def _chosen(self, ticket: Ticket, event: _Pending) -> list[AgentRow]:
+        """Who hears of one event: the agent it is for, the ticket's followers (a
+        colleague's reply), or :meth:`recipients`."""
+        if event.to_agent is not None:
+            return [a for a in self.agents if a.id == event.to_agent]
+        if event.event is Notice.AGENT_REPLY:
+            following = tickets.followers(self.session, ticket)
+            return [a for a in self.agents if a.id in following and a.id != event.actor]
+        return self.recipients(ticket, event.actor)
 
     def notify_addresses(
         self, ticket_id: int, addresses: Sequence[str], *, now: datetime, why: str

@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 from echodesk.desk.effects import (
     AddParticipant,
     Assign,
+    Follow,
     Remind,
     SetPriority,
     SetStatus,
@@ -92,6 +93,8 @@ def apply_effect(session: Session, ticket: Ticket, effect: TicketEffect, now: da
             writes.remove_tags(session, ticket.id, tags)
         case AddParticipant(emails, role):
             writes.add_participants(session, ticket.id, emails, role)
+        case Follow(agent_id, following):
+            writes.set_following(session, ticket.id, agent_id, following)
         case Snooze(until):
             before, ticket.snoozed_until = ticket.snoozed_until, until
             return Applied("snoozed_until", _iso(before), _iso(until))
