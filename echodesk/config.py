@@ -792,39 +792,34 @@ def load(path: Path | None = None, environ: Mapping[str, str] | None = None) -> 
     return settings
 
 
-def _with_password(account: ImapAccount, env: Mapping[str, str]) -> ImapAccount:
-    """Resolve ``password_env`` now, so a missing variable is a start-up error."""
-    if account.password or not account.password_env:
-        return account
-    if account.password_env not in env:
+_T = typing.TypeVar("_T", ImapAccount, RelaySettings, OAuthClient)
+
+
+def _from_env(item: _T, key: str, where: str, env: Mapping[str, str]) -> _T:
+    """Resolve ``<key>_env`` now, so a missing variable is a start-up error, not a failed
+    login an hour later; a value written in the settings wins."""
+    variable = getattr(item, f"{key}_env")
+    if getattr(item, key) or not variable:
+        return item
+    if variable not in env:
         raise ConfigError(
-            f"setting 'imap' account '{account.name}': environment variable "
-            f"{account.password_env} (password_env) is not set"
+            f"setting {where}: environment variable {variable} ({key}_env) is not set"
         )
-    return dataclasses.replace(account, password=env[account.password_env])
+    found: dict[str, Any] = {key: env[variable]}
+    return dataclasses.replace(item, **found)
+
+
+def _with_password(account: ImapAccount, env: Mapping[str, str]) -> ImapAccount:
+    return _from_env(account, "password", f"'imap' account '{account.name}'", env)
 
 
 def _client_secret(client: OAuthClient, env: Mapping[str, str]) -> OAuthClient:
-    """Resolve ``client_secret_env`` now, so a missing variable is a start-up error."""
-    if client.client_secret or not client.client_secret_env:
-        return client
-    if client.client_secret_env not in env:
-        raise ConfigError(
-            f"setting 'oauth' entry '{client.name}': environment variable "
-            f"{client.client_secret_env} (client_secret_env) is not set"
-        )
-    return dataclasses.replace(client, client_secret=env[client.client_secret_env])
+    return _from_env(client, "client_secret", f"'oauth' entry '{client.name}'", env)
 
 
 def _relay_password(relay: RelaySettings, env: Mapping[str, str]) -> RelaySettings:
     """Resolve the relay's ``password_env`` now; refuse a login sent in clear text."""
-    if not relay.password and relay.password_env:
-        if relay.password_env not in env:
-            raise ConfigError(
-                f"setting 'relay': environment variable {relay.password_env} "
-                "(password_env) is not set"
-            )
-        relay = dataclasses.replace(relay, password=env[relay.password_env])
+    relay = _from_env(relay, "password", "'relay'", env)
     loopback = relay.host in ("localhost", "::1") or relay.host.startswith("127.")
     if relay.user and not (relay.tls or relay.starttls or loopback):
         raise ConfigError(

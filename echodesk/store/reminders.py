@@ -11,11 +11,15 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import insert, update
+from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
 
 from echodesk.store.models import Reminder, Ticket
+
+#: Rows one claim takes at most (the rest wait for the next run).
+CLAIM_BATCH = 500
 
 
 @dataclass(frozen=True)
@@ -39,43 +43,45 @@ def add(
     )
 
 
-def claim_reminders(session: Session, now: datetime, limit: int = 500) -> list[Due]:
-    """Mark due reminders sent and return them: each to one caller only."""
-    due = (
-        session.query(Reminder.id)
-        .filter(Reminder.sent_at.is_(None), Reminder.due_at <= now)
-        .order_by(Reminder.due_at)
-        .limit(limit)
-        .scalar_subquery()
-    )
-    rows = session.execute(
-        update(Reminder)
-        .where(Reminder.id.in_(due), Reminder.sent_at.is_(None))
-        .values(sent_at=now)
-        .returning(
-            Reminder.id, Reminder.ticket_id, Reminder.agent_id, Reminder.due_at, Reminder.text
+def _claim(
+    session: Session, model: Any, still_due: Any, order: Any, values: dict[str, Any], *cols: Any
+) -> list[Any]:
+    """``UPDATE model SET values WHERE still_due RETURNING cols`` for the oldest due rows:
+    the ``WHERE`` is evaluated again under the row lock, so each row is one caller's."""
+    oldest = select(model.id).where(still_due).order_by(order).limit(CLAIM_BATCH)
+    return list(
+        session.execute(
+            update(model)
+            .where(model.id.in_(oldest.scalar_subquery()), still_due)
+            .values(**values)
+            .returning(*cols)
+            .execution_options(synchronize_session=False)
         )
-        .execution_options(synchronize_session=False)
+    )
+
+
+def claim_reminders(session: Session, now: datetime) -> list[Due]:
+    """Mark due reminders sent and return them: each to one caller only."""
+    due = Reminder.sent_at.is_(None) & (Reminder.due_at <= now)
+    rows = _claim(
+        session,
+        Reminder,
+        due,
+        Reminder.due_at,
+        {"sent_at": now},
+        Reminder.id,
+        Reminder.ticket_id,
+        Reminder.agent_id,
+        Reminder.due_at,
+        Reminder.text,
     )
     return [Due(*row) for row in rows]
 
 
-def wake_due(session: Session, now: datetime, limit: int = 500) -> list[int]:
+def wake_due(session: Session, now: datetime) -> list[int]:
     """Wake the tickets whose snooze is over; their ids, each to one caller only."""
-    due = (
-        session.query(Ticket.id)
-        .filter(Ticket.snoozed_until.is_not(None), Ticket.snoozed_until <= now)
-        .order_by(Ticket.snoozed_until)
-        .limit(limit)
-        .scalar_subquery()
-    )
-    rows = session.execute(
-        update(Ticket)
-        .where(Ticket.id.in_(due), Ticket.snoozed_until.is_not(None), Ticket.snoozed_until <= now)
-        .values(snoozed_until=None)
-        .returning(Ticket.id)
-        .execution_options(synchronize_session=False)
-    )
+    due = Ticket.snoozed_until.is_not(None) & (Ticket.snoozed_until <= now)
+    rows = _claim(session, Ticket, due, Ticket.snoozed_until, {"snoozed_until": None}, Ticket.id)
     return [int(ticket_id) for (ticket_id,) in rows]
 
 

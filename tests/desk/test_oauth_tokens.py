@@ -8,7 +8,6 @@ The loopback provider of tests/support/oauth.py; the grant in the real database
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -41,24 +40,8 @@ def _process(desk: Desk, provider: Provider) -> StoredTokens:
     return StoredTokens(desk.db, desk.ctx.keyring, OAuthClient(**provider.settings()))
 
 
-def _consent(desk: Desk, provider: Provider, expires_in: float) -> str:
-    access, refresh = provider.grant()
-    assert desk.ctx.keyring is not None
-    grants.consented(
-        desk.db,
-        grants.sealer(desk.ctx.keyring.root()),
-        "desk",
-        refresh_token=refresh,
-        access_token=access,
-        expires_at=datetime.now(UTC) + timedelta(seconds=expires_in),
-    )
-    return refresh
-
-
-def test_a_token_one_process_renewed_is_used_by_the_others(
-    desk: Desk, provider: Provider
-) -> None:
-    _consent(desk, provider, expires_in=-5)
+def test_a_token_one_process_renewed_is_used_by_the_others(desk: Desk, provider: Provider) -> None:
+    provider.consent(desk, expires_in=-5)
     first, second = _process(desk, provider), _process(desk, provider)
     before = provider.token_requests
     token = first.access_token()
@@ -72,7 +55,7 @@ def test_a_token_one_process_renewed_is_used_by_the_others(
 
 
 def test_a_rotated_refresh_token_is_kept_and_used_next(desk: Desk, provider: Provider) -> None:
-    first_refresh = _consent(desk, provider, expires_in=-5)
+    _, first_refresh = provider.consent(desk, expires_in=-5)
     provider.state.rotate = True
     try:
         tokens = _process(desk, provider)

@@ -7,14 +7,12 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
 from echodesk.config import OAuthClient, RelaySettings
 from echodesk.store import connectors
-from echodesk.store import oauth as grants
 from tests.support.desk import Desk
 from tests.support.mail import make_mail
 from tests.support.oauth import USER, Provider
@@ -52,19 +50,6 @@ def desk(db_url: str, tmp_path: Path, provider: Provider) -> Iterator[Desk]:
         d.close()
 
 
-def _consent(desk: Desk, provider: Provider, *, expires_in: float = 3600) -> None:
-    access, refresh = provider.grant()
-    assert desk.ctx.keyring is not None
-    grants.consented(
-        desk.db,
-        grants.sealer(desk.ctx.keyring.root()),
-        "desk",
-        refresh_token=refresh,
-        access_token=access,
-        expires_at=datetime.now(UTC) + timedelta(seconds=expires_in),
-    )
-
-
 def _reply_waiting(desk: Desk, relay: RecordingRelay, sasl: str = "xoauth2") -> None:
     desk.reconfigure(
         relay=RelaySettings(host="127.0.0.1", port=relay.port, user=USER, oauth="desk", sasl=sasl)
@@ -77,7 +62,7 @@ def _reply_waiting(desk: Desk, relay: RecordingRelay, sasl: str = "xoauth2") -> 
 def test_the_relay_takes_mail_signed_in_with_a_token(
     sasl: str, desk: Desk, relay: RecordingRelay, provider: Provider
 ) -> None:
-    _consent(desk, provider)
+    provider.consent(desk)
     _reply_waiting(desk, relay, sasl)
     (delivery,) = desk.send_outbox()
     assert delivery.event == "sent"
@@ -89,7 +74,7 @@ def test_the_relay_takes_mail_signed_in_with_a_token(
 def test_a_refused_token_is_renewed_once_and_the_mail_goes(
     desk: Desk, relay: RecordingRelay, provider: Provider
 ) -> None:
-    _consent(desk, provider)
+    provider.consent(desk)
     provider.expire_access_tokens()
     _reply_waiting(desk, relay)
     before = provider.token_requests
@@ -102,7 +87,7 @@ def test_a_refused_token_is_renewed_once_and_the_mail_goes(
 def test_a_revoked_consent_keeps_the_mail_queued_and_says_why(
     desk: Desk, relay: RecordingRelay, provider: Provider
 ) -> None:
-    _consent(desk, provider)
+    provider.consent(desk)
     provider.revoke()
     _reply_waiting(desk, relay)
     (delivery,) = desk.send_outbox()

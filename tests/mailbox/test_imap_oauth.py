@@ -13,7 +13,7 @@ import itertools
 import threading
 import time
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -68,20 +68,6 @@ def desk(db_url: str, tmp_path: Path, provider: Provider) -> Iterator[Desk]:
         harness.close()
 
 
-def _connect(desk: Desk, provider: Provider, *, expires_in: float = 3600) -> tuple[str, str]:
-    """Store a consent as ``echodesk connect`` does: the provider's fresh tokens, sealed."""
-    access, refresh = provider.grant()
-    grants.consented(
-        desk.db,
-        grants.sealer(_root(desk)),
-        "desk",
-        refresh_token=refresh,
-        access_token=access,
-        expires_at=datetime.now(UTC) + timedelta(seconds=expires_in),
-    )
-    return access, refresh
-
-
 def _root(desk: Desk) -> bytes:
     assert desk.ctx.keyring is not None
     return desk.ctx.keyring.root()
@@ -127,7 +113,7 @@ def _grant_state(desk: Desk) -> str:
 def test_a_mailbox_is_polled_with_an_access_token(
     sasl: str, desk: Desk, dovecot: Dovecot, provider: Provider
 ) -> None:
-    _connect(desk, provider)
+    provider.consent(desk)
     message_id = _append(dovecot, provider, f"Signed in with {sasl}")
     poller = _poller(desk, dovecot, sasl)
     before = provider.token_requests
@@ -140,7 +126,7 @@ def test_a_mailbox_is_polled_with_an_access_token(
 def test_a_token_past_its_expiry_is_renewed_before_the_login(
     desk: Desk, dovecot: Dovecot, provider: Provider
 ) -> None:
-    old_access, _ = _connect(desk, provider, expires_in=-10)
+    old_access, _ = provider.consent(desk, expires_in=-10)
     message_id = _append(dovecot, provider, "After the expiry")
     poller = _poller(desk, dovecot)
     before = provider.token_requests
@@ -156,7 +142,7 @@ def test_a_token_past_its_expiry_is_renewed_before_the_login(
 def test_a_refused_token_is_renewed_once_and_the_poll_succeeds(
     desk: Desk, dovecot: Dovecot, provider: Provider
 ) -> None:
-    _connect(desk, provider)
+    provider.consent(desk)
     provider.expire_access_tokens()  # the provider ended it early: Dovecot refuses it
     message_id = _append(dovecot, provider, "After a refusal")
     poller = _poller(desk, dovecot)
@@ -173,7 +159,7 @@ def test_a_refused_token_is_renewed_once_and_the_poll_succeeds(
 def test_a_revoked_consent_needs_a_person_once_and_never_loops(
     desk: Desk, dovecot: Dovecot, provider: Provider
 ) -> None:
-    _connect(desk, provider)
+    provider.consent(desk)
     message_id = _append(dovecot, provider, "Waiting for consent")
     provider.revoke()
     poller = _poller(desk, dovecot)
@@ -204,7 +190,7 @@ def test_a_revoked_consent_needs_a_person_once_and_never_loops(
     (alert,) = [r for r in desk.outbox() if r["purpose"] == "alert"]
     assert alert["rcpt"] == "ops@desk.test"
 
-    _connect(desk, provider)  # a person consents again
+    provider.consent(desk)  # a person consents again
     poller.poll_once()
     poller.close()
     assert message_id in _spooled(desk)
@@ -218,7 +204,7 @@ def test_a_revoked_consent_needs_a_person_once_and_never_loops(
 def test_a_provider_that_misbehaves_is_a_recorded_error_that_loses_nothing(
     fault: str, said: str, desk: Desk, dovecot: Dovecot, provider: Provider
 ) -> None:
-    _connect(desk, provider, expires_in=-10)  # the next poll must ask the provider
+    provider.consent(desk, expires_in=-10)  # the next poll must ask the provider
     message_id = _append(dovecot, provider, f"Provider says {fault}")
     poller = _poller(desk, dovecot)
     provider.state.fault = fault
@@ -240,7 +226,7 @@ def test_a_provider_that_misbehaves_is_a_recorded_error_that_loses_nothing(
 def test_tokens_are_stored_sealed_and_a_changed_secret_asks_for_consent(
     desk: Desk, dovecot: Dovecot, provider: Provider
 ) -> None:
-    access, refresh = _connect(desk, provider)
+    access, refresh = provider.consent(desk)
     with desk.db.reading() as session:
         row: Any = session.get(OAuthGrant, "desk")
         assert refresh not in row.refresh_token and access not in row.access_token

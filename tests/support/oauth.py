@@ -24,9 +24,13 @@ import secrets
 import threading
 import time
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
+
+from echodesk.store import oauth as grants
+from tests.support.desk import Desk
 
 #: The mailbox the provider's tokens open.
 USER = "support@desk.test"
@@ -210,6 +214,21 @@ class Provider:
         with self.state.lock:
             answer = self.state.issue(with_refresh=True)
         return answer["access_token"], answer["refresh_token"]
+
+    def consent(self, desk: Desk, *, expires_in: float = 3600) -> tuple[str, str]:
+        """Store a consent in ``desk`` as ``echodesk connect desk`` does: fresh tokens,
+        sealed; the access token expiring in ``expires_in`` seconds (Echo's view)."""
+        access, refresh = self.grant()
+        assert desk.ctx.keyring is not None
+        grants.consented(
+            desk.db,
+            grants.sealer(desk.ctx.keyring.root()),
+            "desk",
+            refresh_token=refresh,
+            access_token=access,
+            expires_at=datetime.now(UTC) + timedelta(seconds=expires_in),
+        )
+        return access, refresh
 
     def expire_access_tokens(self) -> None:
         with self.state.lock:
