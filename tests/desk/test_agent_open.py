@@ -169,3 +169,19 @@ def test_an_attached_forward(desk: Desk) -> None:
         in_reply_to="orig1@customer.test",
     )
     assert desk.deliver(reply).ticket_number == 1
+
+
+def test_a_saved_reply_in_an_opening_is_refused_with_the_reason(
+    desk: Desk, tmp_path: Path
+) -> None:
+    replies = tmp_path / "replies.yaml"
+    replies.write_text("thanks: Thank you!\n")
+    desk.reconfigure(replies_file=replies)
+    body = "#new carl@customer.test\n#reply thanks\n\nHi"
+    outcome = desk.deliver(
+        make_mail(message_id="reply@desk.test", sender="bob@desk.test", subject="x", body=body)
+    )
+    assert outcome.ticket_id is None and desk.tickets() == []
+    desk.send_outbox()
+    (told,) = mails_to(_outbox(desk), "bob@desk.test")
+    assert "#reply thanks" in text_of(told) and "open the ticket first" in text_of(told)

@@ -138,6 +138,11 @@ def decide_agent_mail(
         first, *rest = find_commands(msg.text).commands
         resolver = IndexResolver(index, settings, verdict.tell, 0, replies, now)
         changes, errors = check_lines(tuple(rest), resolver)
+        errors += [
+            (line, "#reply works in a reply to a notification: open the ticket first")
+            for line, change in changes
+            if change.kind == "reply"
+        ]
         return Opening(verdict.tell, sender, first, tuple(changes), tuple(errors))
     if verdict.agent is None or verdict.ticket_id is None:
         return Rejected(verdict.reason, verdict.tell)
