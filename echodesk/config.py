@@ -448,6 +448,12 @@ class Settings:
             "failed rows), once per incident and once when it clears."
         ),
     )
+    held_draft_days: int = field(
+        default=7,
+        metadata=_doc(
+            "Days a reply held by the collision guard waits for #send before it is dropped."
+        ),
+    )
     wakeup_check_seconds: int = field(
         default=30, metadata=_doc("How often snoozed tickets and reminders are looked at.")
     )
@@ -942,6 +948,7 @@ def _validate_numbers(s: Settings) -> None:
         "spool_report_seconds",
         "alert_check_seconds",
         "wakeup_check_seconds",
+        "held_draft_days",
     ):
         if getattr(s, key) < 1:
             raise ConfigError(f"setting '{key}': must be at least 1")

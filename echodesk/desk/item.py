@@ -45,6 +45,9 @@ class Item:
     #: The message's own time (see :mod:`echodesk.mailbox.mailtime`).
     sent_at: datetime | None = None
     complaint: ComplaintReport | None = None
+    #: The last customer-visible message the answered notification showed (its signature
+    #: names it); None for a notification from before signatures named it.
+    seen: int | None = None
 
     @property
     def time(self) -> datetime:

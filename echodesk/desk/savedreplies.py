@@ -22,10 +22,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
+from sqlalchemy.orm import Session
 from yaml.nodes import MappingNode, Node, ScalarNode
 
+from echodesk.config import Settings
 from echodesk.desk.filesource import FileSource
 from echodesk.errors import EchoError
+from echodesk.statuses import UNRESOLVED
+from echodesk.store import customers
+from echodesk.store.lookups import AgentRow
+from echodesk.store.tickets import Ticket
 
 #: What a saved reply may use, and what each stands for.
 VARIABLES: dict[str, str] = {
@@ -86,6 +92,23 @@ def render(text: str, values: Mapping[str, str]) -> str:
         return values.get(name, match.group(0))
 
     return _PLACEHOLDER.sub(one, text)
+
+
+def values_for(
+    session: Session, settings: Settings, ticket: Ticket, agent: AgentRow
+) -> dict[str, str]:
+    """What the variables stand for on this ticket, for this agent."""
+    customer = customers.get(session, ticket.customer_id)
+    name = (customer.display_name or customer.email) if customer is not None else ""
+    count = customers.unresolved_count(session, customer.id, UNRESOLVED) if customer else 0
+    return {
+        "customer_name": name,
+        "customer_first_name": name.split()[0] if name.split() else name,
+        "ticket": settings.ticket_label(ticket.number),
+        "agent_name": agent.name or agent.email,
+        "subject": ticket.subject,
+        "open_tickets": str(count),
+    }
 
 
 def unknown_variables(text: str) -> list[tuple[str, int]]:
@@ -222,4 +245,5 @@ __all__ = [
     "parse_replies",
     "render",
     "unknown_variables",
+    "values_for",
 ]

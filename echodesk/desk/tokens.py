@@ -99,11 +99,24 @@ def read_token(secret: bytes | Sequence[bytes], token: str) -> tuple[str, ...] |
 
 
 def _ticket_and_agent(fields: tuple[str, ...] | None, kind: str = "a") -> tuple[int, int] | None:
-    if fields is None or len(fields) != 3 or fields[0] != kind:
+    """(ticket, agent) of a signed agent token: ``kind-ticket-agent[-seen]``."""
+    if fields is None or len(fields) not in (3, 4) or fields[0] != kind:
         return None
-    if not (fields[1].isdigit() and fields[2].isdigit()):
+    if not all(f.isdigit() for f in fields[1:]):
         return None
     return int(fields[1]), int(fields[2])
+
+
+def _seen(fields: tuple[str, ...] | None, kind: str) -> int | None:
+    """The last customer-visible message a notification showed (tokens made since it is named)."""
+    if _ticket_and_agent(fields, kind) is None or fields is None or len(fields) != 4:
+        return None
+    return int(fields[3])
+
+
+def _agent_fields(ticket_id: int, agent_id: int, seen: int | None) -> tuple[str, ...]:
+    fields = (str(ticket_id), str(agent_id))
+    return fields if seen is None else (*fields, str(seen))
 
 
 @dataclass(frozen=True)
@@ -142,29 +155,40 @@ class Addresses:
         return int(fields[1])
 
     # -- an agent's notification: reply address and Message-ID -------------------
-    def agent_reply_address(self, ticket_id: int, agent_id: int) -> str:
-        """``support+a-<ticket>-<agent>-<sig>@domain``: proves who may answer what."""
+    def agent_reply_address(self, ticket_id: int, agent_id: int, seen: int | None = None) -> str:
+        """``support+a-<ticket>-<agent>-<seen>-<sig>@domain``: proves who may answer what,
+        and which was the last message they saw (the collision guard reads it)."""
         local, _, domain = self.support_address.partition("@")
-        token = make_token(self.keys.signing(), "a", str(ticket_id), str(agent_id))
+        token = make_token(self.keys.signing(), "a", *_agent_fields(ticket_id, agent_id, seen))
         return f"{local}+{token}@{domain}"
 
     def agent_of_address(self, address: str) -> tuple[int, int] | None:
         """(ticket id, agent id) of a signed agent reply address, else None."""
         return _ticket_and_agent(self._sub_address(address, self.support_address))
 
-    def notification_id(self, ticket_id: int, agent_id: int) -> str:
+    def seen_in_address(self, address: str) -> int | None:
+        """The last message the notification a reply address came with showed."""
+        return _seen(self._sub_address(address, self.support_address), "a")
+
+    def notification_id(self, ticket_id: int, agent_id: int, seen: int | None = None) -> str:
         """A bare Message-ID for one notification, signed for its ticket and agent."""
-        token = make_token(self.keys.signing(), "n", str(ticket_id), str(agent_id))
+        token = make_token(self.keys.signing(), "n", *_agent_fields(ticket_id, agent_id, seen))
         return f"echo.{token}.{secrets.token_hex(6)}@{self.domain}"
 
     def agent_of_message_id(self, message_id: str) -> tuple[int, int] | None:
         """(ticket id, agent id) of a notification's Message-ID, if Echo signed it."""
+        return _ticket_and_agent(self._notification_fields(message_id), "n")
+
+    def seen_in_message_id(self, message_id: str) -> int | None:
+        """The last message a notification showed, by its Message-ID."""
+        return _seen(self._notification_fields(message_id), "n")
+
+    def _notification_fields(self, message_id: str) -> tuple[str, ...] | None:
         local, _, domain = message_id.strip().strip("<>").lower().rpartition("@")
         parts = local.split(".")
         if domain != self.domain or len(parts) != 3 or parts[0] != "echo":
             return None
-        fields = read_token(self.keys.verifying(), parts[1])
-        return _ticket_and_agent(fields, "n")
+        return read_token(self.keys.verifying(), parts[1])
 
     def ticket_root_id(self, ticket_id: int) -> str:
         """The stable id every notification of a ticket refers to: one thread per ticket."""

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from echodesk.store import searchindex, writes
@@ -39,6 +40,37 @@ def latest(
     if upto is not None:
         stmt = stmt.where(Message.id <= upto)
     return list(session.scalars(stmt.order_by(Message.id.desc()).limit(3)))
+
+
+def _visible() -> Any:
+    """What both the customer and the agents see: the customer's mail, and replies to it."""
+    return ((Message.direction == "inbound") & (Message.kind == "customer")) | (
+        (Message.direction == "outbound") & (Message.kind == "reply")
+    )
+
+
+def newest_visible(session: Session, ticket_id: int) -> int:
+    """The id of the ticket's newest customer-visible message (0: none yet)."""
+    stmt = select(func.max(Message.id)).where(Message.ticket_id == ticket_id, _visible())
+    return int(session.scalar(stmt) or 0)
+
+
+def created_at(session: Session, message_pk: int) -> datetime | None:
+    """When a message was stored."""
+    return session.scalar(select(Message.created_at).where(Message.id == message_pk))
+
+
+def newer_visible(session: Session, ticket_id: int, after: int, agent_id: int) -> list[Message]:
+    """Customer-visible messages after ``after`` that are not this agent's own, oldest first:
+    what an agent answering an older notification has not seen."""
+    mine = (Message.direction == "outbound") & (Message.agent_id == agent_id)
+    return list(
+        session.scalars(
+            select(Message)
+            .where(Message.ticket_id == ticket_id, Message.id > after, _visible(), ~mine)
+            .order_by(Message.id)
+        )
+    )
 
 
 def files_of(session: Session, message_pks: Sequence[int]) -> dict[int, list[tuple[str, int]]]:

@@ -471,6 +471,26 @@ class TicketFollower(Base):
     following: Mapped[bool] = mapped_column(Boolean, default=True)
 
 
+class HeldDraft(Base):
+    """An agent's reply held back by the collision guard: sent on ``#send``, dropped on
+    ``#discard``, replaced by a newer answer, or dropped after ``held_draft_days``."""
+
+    __tablename__ = "held_drafts"
+
+    ticket_id: Mapped[int] = mapped_column(
+        BigId, ForeignKey("tickets.id", ondelete="CASCADE"), primary_key=True
+    )
+    agent_id: Mapped[int] = mapped_column(
+        BigId, ForeignKey("agents.id", ondelete="CASCADE"), primary_key=True
+    )
+    #: The text for the customer (saved replies in it, their variables not yet filled in).
+    body: Mapped[text] = mapped_column(default="")
+    #: Command lines held with it (they would have undone a colleague's newer change).
+    lines: Mapped[text] = mapped_column(default="")
+    reason: Mapped[str] = mapped_column(String(500), default="")
+    created_at: Mapped[timestamp] = mapped_column(default=utcnow)
+
+
 class Reminder(Base):
     """An agent's ``#remind``: mail them about a ticket at a time, once."""
 

@@ -15,6 +15,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from echodesk.store.models import (
+    AuditLog,
     Message,
     Outbox,
     Ticket,
@@ -159,6 +160,22 @@ def followers(session: Session, ticket: Ticket) -> set[int]:
     )
     chosen = {a for a in repliers | set(said) if said.get(a, True)}
     return chosen | ({ticket.assignee_id} if ticket.assignee_id is not None else set())
+
+
+def assigned_by_others_since(session: Session, ticket_id: int, since: datetime, actor: str) -> bool:
+    """Whether someone other than ``actor`` (an agent, a rule) assigned the ticket after
+    ``since``: a change an agent answering an older notification has not seen."""
+    found = session.scalar(
+        select(AuditLog.id)
+        .where(
+            AuditLog.ticket_id == ticket_id,
+            AuditLog.action.in_(("commands.assign", "rules.assign")),
+            AuditLog.actor != actor,
+            AuditLog.at > since,
+        )
+        .limit(1)
+    )
+    return found is not None
 
 
 def get(session: Session, ticket_id: int, *, fresh: bool = False) -> Ticket | None:

@@ -72,6 +72,8 @@ class Commands:
     agent: AgentRow
     ticket: int
     plan: ReplyPlan
+    #: The last customer-visible message the answered notification showed (collision guard).
+    seen: int | None = None
 
 
 AgentDecision = Rejected | Opening | Commands
@@ -154,4 +156,4 @@ def decide_agent_mail(
     planned = plan(msg, resolver, notes)
     if not planned.errors and planned.has("note") and planned.text:
         notes.append(planned.text)
-    return Commands(verdict.agent, ticket, planned)
+    return Commands(verdict.agent, ticket, planned, item.seen)

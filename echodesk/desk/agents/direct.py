@@ -18,7 +18,8 @@ from datetime import datetime
 from sqlalchemy.orm import Session
 
 from echodesk.desk.agents.mail import apply_plan
-from echodesk.desk.agents.plan import Lookups, ReplyPlan, checked_plan, match_agent
+from echodesk.desk.agents.plan import ReplyPlan, checked_plan
+from echodesk.desk.agents.resolvers import StoreResolver
 from echodesk.desk.commands.parse import CommandLine, command_of
 from echodesk.desk.context import DeskContext
 from echodesk.desk.outbound.notify import Notifier
@@ -42,37 +43,6 @@ class Done:
     ticket: str
     done: list[str]
     answers: list[str] = field(default_factory=list)
-
-
-class StoreResolver(Lookups):
-    """The lookups command checks need, read from the database (the mail path has them
-    preloaded in its batch index)."""
-
-    def __init__(
-        self,
-        session: Session,
-        ctx: DeskContext,
-        agents: dict[str, AgentRow],
-        acting: AgentRow,
-        ticket_id: int,
-        now: datetime,
-    ) -> None:
-        super().__init__(ctx.settings, ctx.replies.current(), now)
-        self.session = session
-        self.agents = agents
-        self.acting_agent_id = acting.id
-        self.ticket_id = ticket_id
-
-    def agent(self, name: str) -> tuple[int, str] | None:
-        found = match_agent(self.agents, name)
-        return (found.id, found.email) if found else None
-
-    def ticket(self, label: str) -> tuple[int, int, bool] | None:
-        number = self.settings.parse_ticket_label(label)
-        found = tickets.by_number(self.session, number) if number is not None else None
-        if found is None or number is None:
-            return None
-        return (found.id, number, found.merged_into_id is not None)
 
 
 def _lines(lines: Sequence[str]) -> tuple[tuple[CommandLine, ...], list[str]]:
@@ -139,4 +109,4 @@ def _apply(
     return Done(ctx.settings.ticket_label(live.number), done, answers)
 
 
-__all__ = ["Done", "Refused", "StoreResolver", "act"]
+__all__ = ["Done", "Refused", "act"]

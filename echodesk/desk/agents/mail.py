@@ -22,20 +22,22 @@ from sqlalchemy.orm import Session
 from echodesk.desk import audit
 from echodesk.desk.agents.answers import error_text, rejected_text, tell
 from echodesk.desk.agents.decide import AgentDecision, Commands, Opening, Rejected
+from echodesk.desk.agents.guard import guarded
 from echodesk.desk.agents.opening import open_by_agent
-from echodesk.desk.agents.plan import Handled, ReplyPlan
+from echodesk.desk.agents.plan import Handled, ReplyPlan, checked_plan
 from echodesk.desk.agents.replies import note_on, reply_on
+from echodesk.desk.agents.resolvers import StoreResolver
 from echodesk.desk.commands import registry
+from echodesk.desk.commands.parse import command_of
 from echodesk.desk.context import DeskContext
 from echodesk.desk.effects import Merge
 from echodesk.desk.outbound.notify import MARKER, Notice, Notifier
-from echodesk.desk.savedreplies import render
+from echodesk.desk.savedreplies import render, values_for
 from echodesk.desk.tickets.changes import apply_changes, merge_into
-from echodesk.errors import EchoError
+from echodesk.errors import CommandError, EchoError
 from echodesk.mailbox.message import ParsedMessage
-from echodesk.statuses import UNRESOLVED
-from echodesk.store import agents, customers, tickets
-from echodesk.store.lookups import AgentRow
+from echodesk.store import agents, drafts, tickets
+from echodesk.store.lookups import AgentRow, active_agents
 from echodesk.store.tickets import Ticket
 
 
@@ -80,7 +82,10 @@ def _commands(
     mark = notifier.mark()
     try:
         with session.begin_nested():  # all of it, or (on an expected error) none of it
-            done = apply_plan(
+            planned, held = guarded(
+                session, ctx, agent, ticket, planned, decision.seen, notifier, now
+            )
+            done = held + apply_plan(
                 session,
                 ctx,
                 agent,
@@ -118,21 +123,6 @@ def _rejected(
     return Handled("agent-rejected", f"not executed: {decision.reason}")
 
 
-def _values(session: Session, ctx: DeskContext, ticket: Ticket, agent: AgentRow) -> dict[str, str]:
-    """What a saved reply's variables stand for on this ticket, for this agent."""
-    customer = customers.get(session, ticket.customer_id)
-    name = (customer.display_name or customer.email) if customer is not None else ""
-    count = customers.unresolved_count(session, customer.id, UNRESOLVED) if customer else 0
-    return {
-        "customer_name": name,
-        "customer_first_name": name.split()[0] if name.split() else name,
-        "ticket": ctx.settings.ticket_label(ticket.number),
-        "agent_name": agent.name or agent.email,
-        "subject": ticket.subject,
-        "open_tickets": str(count),
-    }
-
-
 def apply_plan(
     session: Session,
     ctx: DeskContext,
@@ -151,7 +141,9 @@ def apply_plan(
     actor = agents.get(session, agent.id)
     assert actor is not None
     if planned.saved:
-        planned = replace(planned, text=render(planned.text, _values(session, ctx, ticket, agent)))
+        planned = replace(
+            planned, text=render(planned.text, values_for(session, ctx.settings, ticket, agent))
+        )
     done: list[str] = []
     if planned.has("note"):
         if planned.text or planned.files:
@@ -180,7 +172,35 @@ def apply_plan(
     if planned.has("help"):
         answer(registry.help_text(ctx.replies.current().names))
         done.append("help sent")
+    if planned.has("discard"):
+        if not drafts.drop(session, ticket.id, agent.id):
+            raise CommandError("none of your replies is held on this ticket")
+        done.append("the held reply was dropped")
+    if planned.has("send"):
+        done += _send_held(session, ctx, agent, ticket, notifier, now, answer)
     return done
+
+
+def _send_held(
+    session: Session,
+    ctx: DeskContext,
+    agent: AgentRow,
+    ticket: Ticket,
+    notifier: Notifier,
+    now: datetime,
+    answer: Callable[[str], None],
+) -> list[str]:
+    """``#send``: the held draft, its lines checked again (things may have changed), applied."""
+    held = drafts.take(session, ticket.id, agent.id)
+    if held is None:
+        raise CommandError("none of your replies is held on this ticket")
+    lines = tuple(line for raw in held.lines if (line := command_of(raw)) is not None)
+    resolver = StoreResolver(session, ctx, active_agents(session), agent, ticket.id, now)
+    again = checked_plan(lines, held.text, (), resolver, [])
+    if again.errors:
+        reasons = "; ".join(why for _, why in again.errors)
+        raise CommandError(f"the held reply cannot be sent now: {reasons}")
+    return apply_plan(session, ctx, agent, ticket, again, notifier, now, answer)
 
 
 __all__ = ["MARKER", "Handled", "Notice", "apply_plan", "carry_out"]

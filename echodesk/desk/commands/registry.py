@@ -229,6 +229,13 @@ def _follow(following: bool) -> Callable[[tuple[str, ...], Resolver], Checked]:
     return check
 
 
+def _held(verb: str, summary: str) -> Callable[[tuple[str, ...], Resolver], Checked]:
+    def check(args: tuple[str, ...], _r: Resolver) -> Checked:
+        return Change(verb, summary) if not args else f"#{verb} takes nothing more"
+
+    return check
+
+
 def _help(args: tuple[str, ...], _r: Resolver) -> Checked:
     return Change("help", "send you the list of commands")
 
@@ -253,6 +260,8 @@ _COMMANDS = (
     ),
     Command("unsnooze", "#unsnooze", "wake a snoozed ticket now", _unsnooze),
     Command("remind", "#remind 2d [text]", "mail you a reminder on this ticket then", _remind),
+    Command("send", "#send", "send your held reply as it is", _held("send", "send the held reply")),
+    Command("discard", "#discard", "drop your held reply", _held("discard", "drop the held reply")),
     Command("follow", "#follow [agent]", "get colleagues' replies to the customer", _follow(True)),
     Command("unfollow", "#unfollow [agent]", "stop getting them", _follow(False)),
     Command("help", "#help", "answer with this list", _help),

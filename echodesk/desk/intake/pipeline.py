@@ -121,7 +121,16 @@ def parse_row(row: Claimed, ctx: DeskContext, checks: SenderChecks | None = None
         checked,
         sent_at,
         complaint=complaint,
+        seen=_seen(to, msg, ctx) if signed else None,
     )
+
+
+def _seen(to: list[str], msg: ParsedMessage, ctx: DeskContext) -> int | None:
+    """What the answered notification showed last: from its reply address, else its id."""
+    own = ctx.addresses
+    found = [s for a in to if (s := own.seen_in_address(a)) is not None]
+    found += [s for mid in msg.in_reply_to if (s := own.seen_in_message_id(mid)) is not None]
+    return found[0] if found else None
 
 
 def _signed(to: list[str], msg: ParsedMessage, ctx: DeskContext) -> tuple[tuple[int, int], ...]:

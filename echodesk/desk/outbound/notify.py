@@ -50,6 +50,7 @@ class Notice(StrEnum):
     NOTE = "internal note"
     BOUNCE = "bounce"
     AGENT_REPLY = "reply to the customer"
+    HELD = "reply held"
     WOKE = "snooze over"
     REMINDER = "reminder"
 
@@ -169,6 +170,7 @@ class Notifier:
             for agent in chosen:
                 wanted.setdefault(agent.id, (agent, []))[1].append(event)
         rows = []
+        seen = messages.newest_visible(self.session, ticket.id)
         for agent, theirs in wanted.values():
             headlines = [
                 f"{e.event.value.capitalize()} on {label}" + (f": {e.detail}" if e.detail else "")
@@ -176,7 +178,7 @@ class Notifier:
             ]
             pks = [e.message_pk for e in theirs if e.message_pk is not None]
             body = self._body(ticket, headlines, max(pks) if pks else None)
-            mail = self._mail(ticket, agent, f"[{label}] {ticket.subject}".strip(), body, now)
+            mail = self._mail(ticket, agent, f"[{label}] {ticket.subject}".strip(), body, now, seen)
             rows.append(
                 NewMail(
                     rcpt=agent.email,
@@ -238,17 +240,20 @@ class Notifier:
         return outbox.queue(self.session, rows, self.ctx.blobs, limit)
 
     def _mail(
-        self, ticket: Ticket, agent: AgentRow, subject: str, body: str, now: datetime
+        self, ticket: Ticket, agent: AgentRow, subject: str, body: str, now: datetime, seen: int
     ) -> OutgoingMail:
+        """One notification, its signature naming the last customer-visible message shown."""
         settings, own = self.ctx.settings, self.ctx.addresses
         root = own.ticket_root_id(ticket.id)
         return OutgoingMail(
             from_=Address(settings.support_name, settings.support_address),
             to=(Address(agent.name, agent.email),),
-            reply_to=Address(settings.support_name, own.agent_reply_address(ticket.id, agent.id)),
+            reply_to=Address(
+                settings.support_name, own.agent_reply_address(ticket.id, agent.id, seen)
+            ),
             subject=subject,
             text=body,
-            message_id=own.notification_id(ticket.id, agent.id),
+            message_id=own.notification_id(ticket.id, agent.id, seen),
             date=now,
             in_reply_to=root,
             references=(root,),
