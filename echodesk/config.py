@@ -672,18 +672,36 @@ def _relay(name: str, value: Any, origin: str) -> RelaySettings | None:
     return RelaySettings(**fields)
 
 
-def _oauth_clients(name: str, value: Any, origin: str) -> tuple[OAuthClient, ...]:
-    """The ``oauth`` list: each entry a mapping of OAuthClient keys (YAML or JSON text)."""
+def _entries(
+    name: str, value: Any, origin: str, cls: type[Any], what: str
+) -> list[tuple[str, dict[str, Any]]]:
+    """A list setting of mappings (YAML, or YAML/JSON text): each entry's place and keys."""
     value = _yaml_text(name, value, origin) or []
     if not isinstance(value, list):
-        raise ConfigError(f"setting '{name}' (from {origin}): expected a list of applications")
+        raise ConfigError(f"setting '{name}' (from {origin}): expected a list of {what}")
+    return [
+        (f"{name}[{index}]", _mapping_fields(cls, f"{name}[{index}]", entry, origin))
+        for index, entry in enumerate(value)
+    ]
+
+
+def _required(where: str, fields: dict[str, Any], keys: tuple[str, ...], origin: str) -> None:
+    for key in keys:
+        if not fields.get(key):
+            raise ConfigError(f"setting '{where}.{key}' (from {origin}): required")
+
+
+def _unique_names(name: str, origin: str, items: tuple[Any, ...], what: str) -> None:
+    names = [item.name for item in items]
+    if len(set(names)) != len(names):
+        raise ConfigError(f"setting '{name}' (from {origin}): {what} must be unique")
+
+
+def _oauth_clients(name: str, value: Any, origin: str) -> tuple[OAuthClient, ...]:
+    """The ``oauth`` list: each entry a mapping of OAuthClient keys."""
     clients = []
-    for index, entry in enumerate(value):
-        where = f"{name}[{index}]"
-        fields = _mapping_fields(OAuthClient, where, entry, origin)
-        for key in ("name", "provider", "client_id"):
-            if not fields.get(key):
-                raise ConfigError(f"setting '{where}.{key}' (from {origin}): required")
+    for where, fields in _entries(name, value, origin, OAuthClient, "applications"):
+        _required(where, fields, ("name", "provider", "client_id"), origin)
         if fields["provider"] not in OAUTH_PROVIDERS:
             raise ConfigError(
                 f"setting '{where}.provider' (from {origin}): expected one of "
@@ -692,32 +710,21 @@ def _oauth_clients(name: str, value: Any, origin: str) -> tuple[OAuthClient, ...
         if fields["provider"] == "generic" and not fields.get("token_url"):
             raise ConfigError(f"setting '{where}.token_url' (from {origin}): required for generic")
         clients.append(OAuthClient(**fields))
-    names = [c.name for c in clients]
-    if len(set(names)) != len(names):
-        raise ConfigError(f"setting '{name}' (from {origin}): names must be unique")
+    _unique_names(name, origin, tuple(clients), "names")
     return tuple(clients)
 
 
 def _imap_accounts(name: str, value: Any, origin: str) -> tuple[ImapAccount, ...]:
-    """The ``imap`` list: each entry a mapping of ImapAccount keys (YAML or JSON text)."""
-    value = _yaml_text(name, value, origin) or []
-    if not isinstance(value, list):
-        raise ConfigError(f"setting '{name}' (from {origin}): expected a list of accounts")
+    """The ``imap`` list: each entry a mapping of ImapAccount keys."""
     accounts = []
-    for index, entry in enumerate(value):
-        where = f"{name}[{index}]"
-        fields = _mapping_fields(ImapAccount, where, entry, origin)
+    for where, fields in _entries(name, value, origin, ImapAccount, "accounts"):
         if fields.get("starttls") and "tls" not in fields:
             fields["tls"] = False  # STARTTLS upgrades a plain connection
         if not fields.get("tls", True) and "port" not in fields:
             fields["port"] = 143
-        for key in ("name", "host", "user"):
-            if not fields.get(key):
-                raise ConfigError(f"setting '{where}.{key}' (from {origin}): required")
+        _required(where, fields, ("name", "host", "user"), origin)
         accounts.append(ImapAccount(**fields))
-    names = [a.name for a in accounts]
-    if len(set(names)) != len(names):
-        raise ConfigError(f"setting '{name}' (from {origin}): account names must be unique")
+    _unique_names(name, origin, tuple(accounts), "account names")
     return tuple(accounts)
 
 
