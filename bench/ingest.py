@@ -270,8 +270,9 @@ def bench_sqlite(
     env = {"ECHODESK_BLOB_STORE": store} if store else None
     return median_run(
         [
-            bench_backend(label, maildir, box, work / f"{label}-{i}".replace("/", "-"), None,
-                          notes, env)
+            bench_backend(
+                label, maildir, box, work / f"{label}-{i}".replace("/", "-"), None, notes, env
+            )
             for i in range(repeat)
         ]
     )

@@ -104,11 +104,16 @@ def mailbox(conversations: int, big: int, seed: int = 7) -> list[bytes]:
             if n % 2 == 0:
                 size = rng.randint(20_000, 200_000)
                 data = b"%PDF-1.4\n" + rng.randbytes(size)
-                msg.add_attachment(data, maintype="application", subtype="pdf",
-                                   filename=f"invoice-{n}.pdf")
+                msg.add_attachment(
+                    data, maintype="application", subtype="pdf", filename=f"invoice-{n}.pdf"
+                )
             if n <= big:  # over spool_inline_limit: the raw bytes go to the blob store
-                msg.add_attachment(rng.randbytes(1_200_000), maintype="application",
-                                   subtype="octet-stream", filename=f"scan-{n}.bin")
+                msg.add_attachment(
+                    rng.randbytes(1_200_000),
+                    maintype="application",
+                    subtype="octet-stream",
+                    filename=f"scan-{n}.bin",
+                )
             out.append(msg.as_bytes(policy=SMTP))
             parent = msg["Message-ID"]
     return out
@@ -141,7 +146,10 @@ def spool(env: dict[str, str], mails: list[bytes], work: Path) -> None:
 def run(env: dict[str, str], args: list[str]) -> str:
     out = subprocess.run(
         [sys.executable, "-m", "echodesk.cli", *args],
-        env=env, capture_output=True, text=True, timeout=1800,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=1800,
     )
     if out.returncode != 0:
         raise RuntimeError(f"echodesk {' '.join(args)}: {out.stderr[-2000:]}")
@@ -150,8 +158,12 @@ def run(env: dict[str, str], args: list[str]) -> str:
 
 def python(env: dict[str, str], code: str, *args: str) -> str:
     out = subprocess.run(
-        [sys.executable, "-c", code, *args], env=env, capture_output=True, text=True,
-        timeout=1800, cwd=ROOT,
+        [sys.executable, "-c", code, *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=1800,
+        cwd=ROOT,
     )
     if out.returncode != 0:
         raise RuntimeError(f"python -c: {out.stderr[-2000:]}")
@@ -193,10 +205,15 @@ def drain(env: dict[str, str], workers: int, work: Path) -> float:
     started = time.monotonic()
     for i in range(workers):
         own = dict(env, ECHODESK_DATA_DIR=str(work / f"worker-{i}"))
-        procs.append(subprocess.Popen(
-            [sys.executable, "-m", "echodesk.cli", "worker", "--until-idle"],
-            env=own, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-        ))
+        procs.append(
+            subprocess.Popen(
+                [sys.executable, "-m", "echodesk.cli", "worker", "--until-idle"],
+                env=own,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+        )
     for proc in procs:
         _, err = proc.communicate(timeout=3600)
         if proc.returncode != 0:
@@ -215,8 +232,16 @@ def one(cluster: PgCluster, workers: int, mails: list[bytes], base: dict[str, st
         counted = json.loads(python(env, STATES))
         fresh = dict(env, ECHODESK_DATA_DIR=str(work / "reader"))
         read = json.loads(python(fresh, CHECK))
-        return Result(workers, len(mails), seconds, counted["states"], counted["inbound"],
-                      counted["distinct_spool_ids"], read["attachments"], read["bad_count"])
+        return Result(
+            workers,
+            len(mails),
+            seconds,
+            counted["states"],
+            counted["inbound"],
+            counted["distinct_spool_ids"],
+            read["attachments"],
+            read["bad_count"],
+        )
     finally:
         cluster.drop_database(name)
 
@@ -278,13 +303,17 @@ def main() -> int:
     results: list[Result] = []
     try:
         base = base_env(s3)
-        print(f"{len(mails)} messages ({size / 1e6:.1f} MB), blob store "
-              f"{base['ECHODESK_BLOB_STORE']}, {os.cpu_count()} CPUs, one PostgreSQL")
+        print(
+            f"{len(mails)} messages ({size / 1e6:.1f} MB), blob store "
+            f"{base['ECHODESK_BLOB_STORE']}, {os.cpu_count()} CPUs, one PostgreSQL"
+        )
         for n in counts:
             result = one(cluster, n, mails, base)
             results.append(result)
-            print(f"  N={n}: {result.rate:7.1f} msg/s ({result.seconds:.2f} s), "
-                  f"{result.attachments} attachments read back by a fresh process")
+            print(
+                f"  N={n}: {result.rate:7.1f} msg/s ({result.seconds:.2f} s), "
+                f"{result.attachments} attachments read back by a fresh process"
+            )
     finally:
         cluster.stop()
         if server is not None:
@@ -296,8 +325,10 @@ def main() -> int:
     problems = [f"N={r.workers}: {p}" for r in results for p in r.problems()]
     for p in problems:
         print("  PROBLEM:", p)
-    print("  every message stored exactly once, every attachment readable: "
-          + ("no" if problems else "yes"))
+    print(
+        "  every message stored exactly once, every attachment readable: "
+        + ("no" if problems else "yes")
+    )
     return 1 if problems else 0
 
 

@@ -22,7 +22,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import yaml
 
 from echodesk.errors import ConfigError
-from echodesk.statuses import Status
+from echodesk.statuses import PRIORITIES, Status
 
 ENV_PREFIX = "ECHODESK_"
 DEFAULT_CONFIG = "echodesk.yaml"
@@ -159,6 +159,55 @@ class OAuthClient:
         metadata=_doc("Loopback port of the browser consent's redirect; 0: any free port."),
     )
     timeout: int = field(default=30, metadata=_doc("Seconds to wait for the provider."))
+
+
+#: The targets an SLA policy may set, in the order a ticket meets them.
+SLA_TARGETS = ("first_response", "next_response", "resolution")
+#: The clocks an SLA policy may run on.
+SLA_CLOCKS = ("business", "calendar")
+_DURATION_PART = re.compile(r"\s*(\d{1,6})\s*(m|min|h|d)\s*", re.I)
+_DURATION_UNIT = {"m": 60, "min": 60, "h": 3600, "d": 86400}
+
+
+def duration_seconds(text: str) -> int:
+    """``4h``, ``90m``, ``1d 4h`` as seconds (``d`` is 24 hours of the policy's clock);
+    ValueError for anything else."""
+    parts = _DURATION_PART.findall(text)
+    if not text.strip() or "".join(f"{n}{u}" for n, u in parts) != re.sub(r"\s", "", text):
+        raise ValueError(f"not a duration: {text!r} (write 30m, 4h, 2d or 1d 4h)")
+    return sum(int(n) * _DURATION_UNIT[u.lower()] for n, u in parts)
+
+
+@dataclass(frozen=True)
+class SlaPolicy:
+    """Response and resolution targets for the tickets it matches (setting ``sla``).
+
+    A policy matches a ticket when every condition it names holds (``priority``,
+    ``tag``); the first matching policy in the list applies, so a policy with
+    no condition, last, is the default. Targets are durations on the policy's
+    clock: ``business`` counts only the desk's ``business_hours`` (in its
+    ``timezone``), ``calendar`` every hour. Every clock stops while the ticket
+    is pending (waiting on the customer).
+    """
+
+    name: str = field(metadata=_doc("A short name, unique among the policies."))
+    priority: str = field(default="", metadata=_doc("Only tickets of this priority."))
+    tag: str = field(default="", metadata=_doc("Only tickets with this tag."))
+    first_response: str = field(
+        default="", metadata=_doc("Time to the first reply to the customer (4h, 1d 2h).")
+    )
+    next_response: str = field(
+        default="", metadata=_doc("Time to answer each later customer message.")
+    )
+    resolution: str = field(default="", metadata=_doc("Time to resolve the ticket."))
+    hours: str = field(default="business", metadata=_doc("business or calendar."))
+
+    @property
+    def targets(self) -> dict[str, int]:
+        """The targets this policy sets, in seconds of its clock."""
+        return {
+            name: duration_seconds(text) for name in SLA_TARGETS if (text := getattr(self, name))
+        }
 
 
 @dataclass(frozen=True)
@@ -405,7 +454,8 @@ class Settings:
         default="UTC", metadata=_doc("Timezone of business hours and rule times (IANA name).")
     )
     business_hours: str = field(
-        default="mon-fri 09:00-17:00", metadata=_doc("Days and hours for rules' business_hours.")
+        default="mon-fri 09:00-17:00",
+        metadata=_doc("Days and hours for rules' business_hours, SLA business time and #snooze."),
     )
     spam_threshold: float = field(
         default=5.0, metadata=_doc("Mail scored above this (X-Spam-Score etc.) is quarantined.")
@@ -453,6 +503,20 @@ class Settings:
         metadata=_doc(
             "Days a reply held by the collision guard waits for #send before it is dropped."
         ),
+    )
+    sla: tuple[SlaPolicy, ...] = field(
+        default=(),
+        metadata=_doc(
+            "SLA policies: name, priority and/or tag, first_response, next_response, "
+            "resolution, hours (business or calendar); the first that matches applies."
+        ),
+    )
+    sla_warn_percent: int = field(
+        default=80,
+        metadata=_doc("Share of an SLA target (percent) at which the warning goes out."),
+    )
+    sla_check_seconds: int = field(
+        default=30, metadata=_doc("How often SLA due times are looked at.")
     )
     wakeup_check_seconds: int = field(
         default=30, metadata=_doc("How often snoozed tickets and reminders are looked at.")
@@ -728,11 +792,42 @@ def _imap_accounts(name: str, value: Any, origin: str) -> tuple[ImapAccount, ...
     return tuple(accounts)
 
 
+def _sla_policies(name: str, value: Any, origin: str) -> tuple[SlaPolicy, ...]:
+    """The ``sla`` list: each entry a policy with at least one target, every duration read."""
+    policies = []
+    for where, fields in _entries(name, value, origin, SlaPolicy, "policies"):
+        _required(where, fields, ("name",), origin)
+        problem = _sla_problem(fields)
+        if problem:
+            raise ConfigError(f"setting '{where}' (from {origin}): {problem}")
+        policies.append(SlaPolicy(**fields))
+    _unique_names(name, origin, tuple(policies), "policy names")
+    return tuple(policies)
+
+
+def _sla_problem(fields: dict[str, Any]) -> str:
+    """What is wrong with one SLA policy's keys ('' when nothing)."""
+    if not any(fields.get(target) for target in SLA_TARGETS):
+        return f"set at least one of {', '.join(SLA_TARGETS)}"
+    for target in SLA_TARGETS:
+        try:
+            if fields.get(target) and duration_seconds(str(fields[target])) <= 0:
+                return f"{target}: must be longer than nothing"
+        except ValueError as exc:
+            return f"{target}: {exc}"
+    if fields.get("hours", "business") not in SLA_CLOCKS:
+        return f"hours: expected one of {', '.join(SLA_CLOCKS)}, got {fields['hours']!r}"
+    if fields.get("priority", "") not in ("", *PRIORITIES):
+        return f"priority: expected one of {', '.join(PRIORITIES)}, got {fields['priority']!r}"
+    return ""
+
+
 #: Settings that hold mappings of their own, and the function that reads each.
 _NESTED: tuple[tuple[Any, Any], ...] = (
     (tuple[ImapAccount, ...], _imap_accounts),
     (RelaySettings | None, _relay),
     (tuple[OAuthClient, ...], _oauth_clients),
+    (tuple[SlaPolicy, ...], _sla_policies),
 )
 
 
@@ -934,6 +1029,8 @@ def _validate_numbers(s: Settings) -> None:
         raise ConfigError("settings 'flood_limit' and 'spam_threshold': not negative")
     if s.autoclose_days < 0 or s.acknowledgement_limit < 0:
         raise ConfigError("settings 'autoclose_days' and 'acknowledgement_limit': not negative")
+    if not 1 <= s.sla_warn_percent <= 99:
+        raise ConfigError(f"setting 'sla_warn_percent': between 1 and 99, got {s.sla_warn_percent}")
     if s.alert_after < 0:
         raise ConfigError("setting 'alert_after': a number of minutes, not negative")
     if s.secret_grace_days < 0:
@@ -955,6 +1052,7 @@ def _validate_numbers(s: Settings) -> None:
         "spool_report_seconds",
         "alert_check_seconds",
         "wakeup_check_seconds",
+        "sla_check_seconds",
         "held_draft_days",
     ):
         if getattr(s, key) < 1:

@@ -25,3 +25,6 @@ STATUSES: tuple[str, ...] = tuple(status.value for status in Status)
 
 #: Work not yet done, neither resolved nor closed: an agent's open tickets.
 UNRESOLVED: tuple[str, ...] = (Status.OPEN.value, Status.PENDING.value)
+
+#: A ticket's priorities, lowest first (the rules' ``priority:``, ``#priority``, SLA policies).
+PRIORITIES: tuple[str, ...] = ("low", "normal", "high", "urgent")

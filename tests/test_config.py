@@ -278,3 +278,43 @@ def test_bad_oauth_settings_name_the_entry(
 ) -> None:
     with pytest.raises(ConfigError, match=message):
         load(_write(tmp_path, text), env)
+
+
+def test_sla_policies_are_read_with_their_durations(tmp_path: Path) -> None:
+    path = _write(
+        tmp_path,
+        "sla:\n"
+        "  - {name: urgent, priority: urgent, first_response: 30m, resolution: 1d 4h,\n"
+        "     hours: calendar}\n"
+        "  - {name: standard, first_response: 4h, next_response: 8h}\n"
+        "sla_warn_percent: 75\n",
+    )
+    settings = load(path, {})
+    urgent, standard = settings.sla
+    assert urgent.targets == {"first_response": 1800, "resolution": 28 * 3600}
+    assert (standard.hours, standard.targets["next_response"]) == ("business", 8 * 3600)
+    assert settings.sla_warn_percent == 75
+    env = {"ECHODESK_SLA": '[{"name": "all", "resolution": "2d"}]'}
+    assert load(_write(tmp_path, ""), env).sla[0].targets == {"resolution": 2 * 86400}
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("sla:\n  - {name: a}\n", r"sla\[0\].*set at least one of first_response"),
+        ("sla:\n  - {first_response: 4h}\n", r"sla\[0\].name' .*required"),
+        ("sla:\n  - {name: a, first_response: soon}\n", "first_response: not a duration: 'soon'"),
+        ("sla:\n  - {name: a, first_response: 0h}\n", "must be longer than nothing"),
+        ("sla:\n  - {name: a, resolution: 4h, hours: office}\n", "business, calendar"),
+        ("sla:\n  - {name: a, resolution: 4h, priority: asap}\n", "low, normal, high, urgent"),
+        ("sla:\n  - {name: a, resolution: 4h, when: now}\n", "unknown key 'when'"),
+        ("sla:\n  - {name: a, resolution: 4h}\n  - {name: a, resolution: 2h}\n", "unique"),
+        ("sla: {name: a}\n", "expected a list of policies"),
+        ("sla_warn_percent: 100\n", "between 1 and 99"),
+    ],
+)
+def test_bad_sla_settings_name_the_policy_and_the_key(
+    tmp_path: Path, text: str, message: str
+) -> None:
+    with pytest.raises(ConfigError, match=message):
+        load(_write(tmp_path, text), {})

@@ -68,6 +68,22 @@ def _snoozed(r: Row) -> str:
     return f" snoozed until {when(until)}" if until else ""
 
 
+def sla_mark(r: Row) -> str:
+    """``SLA breached`` or ``SLA first response due 2026-11-30 11:00 UTC``; '' without SLA."""
+    mark = r.get("sla")
+    if not mark:
+        return ""
+    if mark["breached"]:
+        return "SLA breached"
+    if mark["due"]:
+        return f"SLA {mark['target'].replace('_', ' ')} due {when(mark['due'])}"
+    return ""
+
+
+def _marks(r: Row) -> str:
+    return "".join(f" {m}" for m in (_snoozed(r).strip(), sla_mark(r)) if m)
+
+
 def ticket_lines(rows: Sequence[Row]) -> list[str]:
     """The ``tickets`` listing: number, status, messages, customer, subject, tags."""
     return render(
@@ -78,7 +94,7 @@ def ticket_lines(rows: Sequence[Row]) -> list[str]:
                 f"{r['messages']} msg",
                 r["customer"],
                 r["subject"] or "(no subject)",
-                tag_list(r["tags"]) + _snoozed(r),
+                tag_list(r["tags"]) + _marks(r),
             )
             for r in rows
         ],
@@ -154,6 +170,8 @@ def _about(d: Row) -> list[str]:
     ]
     if d.get("snoozed_until"):
         facts.append(_snoozed(d).strip())
+    if sla_mark(d):
+        facts.append(sla_mark(d))
     lines = [f"{d['number']}  {d['subject'] or '(no subject)'}", "  " + ", ".join(facts)]
     if d.get("tags"):
         lines.append(f"  tags {', '.join(d['tags'])}")

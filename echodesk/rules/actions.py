@@ -18,9 +18,8 @@ from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from echodesk.rules.nodes import BOOL, Reader, Where, describe
 from echodesk.rules.text import quote
-from echodesk.statuses import STATUSES
+from echodesk.statuses import PRIORITIES, STATUSES
 
-PRIORITIES = ("low", "normal", "high", "urgent")
 KINDS = (
     "assign",
     "assign_round_robin",

@@ -14,11 +14,13 @@ from typing import Any, ClassVar
 from sqlalchemy import (
     JSON,
     Boolean,
+    Float,
     ForeignKey,
     Index,
     Integer,
     LargeBinary,
     MetaData,
+    SmallInteger,
     String,
     UniqueConstraint,
 )
@@ -506,6 +508,65 @@ class Reminder(Base):
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
     __table_args__ = (Index("ix_reminders_sent_due", "sent_at", "due_at"),)
+
+
+class TicketSla(Base):
+    """A ticket's SLA clocks under its policy: what is spent, when each target is due.
+
+    Two clocks run at once: the response clock (the first response, then each
+    next response) and the resolution clock. While the ticket is pending both
+    stop (``running_since`` is empty and the due times with it); what each had
+    spent is kept in seconds of the policy's clock. A stage per clock says
+    which notice went out (1 warning, 2 breach), so each goes once;
+    ``alert_at`` is the next moment the sweep has something to send.
+    """
+
+    __tablename__ = "ticket_sla"
+
+    ticket_id: Mapped[int] = mapped_column(
+        BigId, ForeignKey("tickets.id", ondelete="CASCADE"), primary_key=True
+    )
+    policy: Mapped[str] = mapped_column(String(100))
+    running_since: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    #: first_response, next_response, or '' while no response is awaited.
+    response_target: Mapped[str] = mapped_column(String(20), default="")
+    response_from: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    response_spent: Mapped[float] = mapped_column(Float, default=0.0)
+    response_warn_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    response_due: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    response_stage: Mapped[int] = mapped_column(SmallInteger, default=0)
+    #: Whether the resolution clock runs at all (the policy sets it, the ticket is unresolved).
+    resolution_open: Mapped[bool] = mapped_column(Boolean, default=False)
+    resolution_spent: Mapped[float] = mapped_column(Float, default=0.0)
+    resolution_warn_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    resolution_due: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    resolution_stage: Mapped[int] = mapped_column(SmallInteger, default=0)
+    alert_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+    __table_args__ = (
+        Index("ix_ticket_sla_alert_at", "alert_at"),
+        Index("ix_ticket_sla_response_due", "response_due"),
+        Index("ix_ticket_sla_resolution_due", "resolution_due"),
+    )
+
+
+class SlaResult(Base):
+    """One target met, in time or late: what reports count SLA attainment from."""
+
+    __tablename__ = "sla_results"
+
+    id: Mapped[intpk]
+    ticket_id: Mapped[int] = _fk("tickets.id", nullable=False, ondelete="CASCADE")
+    policy: Mapped[str] = mapped_column(String(100))
+    target: Mapped[str] = mapped_column(String(20))
+    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    met_at: Mapped[timestamp]
+    in_time: Mapped[bool] = mapped_column(Boolean)
+
+    __table_args__ = (
+        Index("ix_sla_results_ticket_id", "ticket_id"),
+        Index("ix_sla_results_met_at", "met_at"),
+    )
 
 
 class OAuthGrant(Base):

@@ -14,6 +14,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from echodesk.config import Settings
+from echodesk.store import sla
 from echodesk.store import tickets as ticket_queries
 from echodesk.store.models import (
     Agent,
@@ -24,6 +25,7 @@ from echodesk.store.models import (
     Ticket,
 )
 from echodesk.store.spool import STATES, rows
+from echodesk.store.types import utcnow
 
 Row = dict[str, Any]
 
@@ -64,6 +66,7 @@ def _summaries(session: Session, settings: Settings, found: Sequence[Ticket]) ->
     people = _customers(session, [t.customer_id for t in found if t.customer_id])
     agents = _agents(session, [t.assignee_id for t in found if t.assignee_id])
     labels = _labels(session, settings, [t.merged_into_id or t.followup_of_id for t in found])
+    slas = sla.marks(session, ids, utcnow()) if settings.sla else {}
     return [
         {
             "number": settings.ticket_label(t.number),
@@ -78,6 +81,7 @@ def _summaries(session: Session, settings: Settings, found: Sequence[Ticket]) ->
             "updated_at": iso(t.updated_at),
             "closed_at": iso(t.closed_at),
             "snoozed_until": iso(t.snoozed_until),
+            "sla": slas.get(t.id),
             "merged_into": labels.get(t.merged_into_id or 0),
             "followup_of": labels.get(t.followup_of_id or 0),
         }

@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import text
@@ -39,7 +39,8 @@ from sqlalchemy.orm import Session
 from echodesk.metrics import SEARCH_SECONDS
 from echodesk.store.models import Message
 from echodesk.store.searchindex import words
-from echodesk.store.searchquery import Query, SearchError, Term, day, parse
+from echodesk.store.searchquery import Query, SearchError, Term, day, parse, sla_window
+from echodesk.store.types import utcnow
 
 CANDIDATES = 1000  # newest matching messages (and named tickets) per positive term
 RERANK = 200  # the best this many are re-ranked by subject match in Python
@@ -251,6 +252,8 @@ def _filter(sql: _Sql, term: Term) -> str:
             "EXISTS (SELECT 1 FROM messages m JOIN attachments a ON a.message_pk = m.id "
             "WHERE m.ticket_id = t.id)"
         )
+    if kind == "sla":
+        return _sla(sql, term.value)
     if kind == "before":
         return f"t.created_at < {sql.bind(_when(sql, term.value))}"
     return f"t.updated_at >= {sql.bind(_when(sql, term.value))}"  # after
@@ -268,7 +271,26 @@ def _condition(sql: _Sql, term: Term, sets: list[str]) -> str:
 
 
 def _when(sql: _Sql, value: str) -> Any:
-    moment = day(value)
+    return _moment(sql, day(value))
+
+
+def _sla(sql: _Sql, value: str) -> str:
+    """Tickets with a target breached, or due within a window; each part on its index."""
+    now = utcnow()
+    window = sla_window(value)
+    by = sql.bind(_moment(sql, now if window is None else now + timedelta(seconds=window)))
+    due = [
+        f"SELECT ticket_id FROM ticket_sla WHERE response_due <= {by}",
+        f"SELECT ticket_id FROM ticket_sla WHERE resolution_due <= {by}",
+    ]
+    if window is None:
+        due.append(
+            "SELECT ticket_id FROM ticket_sla WHERE response_stage = 2 OR resolution_stage = 2"
+        )
+    return f"t.id IN ({' UNION '.join(due)})"
+
+
+def _moment(sql: _Sql, moment: datetime) -> Any:
     return moment if sql.pg else moment.replace(tzinfo=None)
 
 

@@ -10,6 +10,8 @@
     from:alice  to:billing@example.com  subject:"on fire"  customer:bigcorp
     status:open  tag:billing  assignee:me | none | bob@example.com  is:unassigned
     has:attachment  before:2026-11-01  after:2026-10-01
+    sla:breached    a target missed (past due now, or notified as breached)
+    sla:due<2h      a running target due within 2 hours (or already past due)
 
 Parsing never fails: whatever cannot be read as an operator is a word
 (``http://x`` is the words "http" and "x"), an unclosed quote runs to the
@@ -24,6 +26,7 @@ import re
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 
+from echodesk.config import duration_seconds
 from echodesk.errors import EchoError
 from echodesk.statuses import STATUSES
 from echodesk.store.searchindex import words
@@ -31,7 +34,11 @@ from echodesk.store.searchindex import words
 MAX_QUERY = 1000  # characters
 MAX_TERMS = 30
 TEXT_FIELDS = ("from", "to", "subject")
-FIELDS = (*TEXT_FIELDS, "customer", "status", "tag", "assignee", "is", "has", "before", "after")
+FIELDS = (
+    *TEXT_FIELDS,
+    *("customer", "status", "tag", "assignee", "is", "has", "before", "after", "sla"),
+)
+_SLA_DUE = re.compile(r"due<(.+)")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _TOKEN = re.compile(r'(-?)(?:([A-Za-z]{2,10}):)?(?:"([^"]*)"?|(\S+))')
 
@@ -100,9 +107,24 @@ def _field_term(field: str, raw: str, negated: bool, quoted: bool) -> Term | Non
         raise SearchError(f"has:{value}: only has:attachment is known")
     elif field in ("before", "after"):
         _day(value)
+    elif field == "sla":
+        sla_window(lowered)
     elif not lowered:
         return None
     return Term(field, lowered, negated, raw=lowered)
+
+
+def sla_window(value: str) -> int | None:
+    """``sla:`` terms: None for ``breached``, the seconds of ``due<DURATION``."""
+    if value == "breached":
+        return None
+    found = _SLA_DUE.fullmatch(value)
+    try:
+        if found is not None:
+            return duration_seconds(found[1])
+    except ValueError:
+        pass
+    raise SearchError(f"sla:{value}: use sla:breached or sla:due<DURATION (like sla:due<2h)")
 
 
 def _text_term(raw: str, negated: bool, quoted: bool) -> Term | None:

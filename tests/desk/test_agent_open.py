@@ -171,9 +171,7 @@ def test_an_attached_forward(desk: Desk) -> None:
     assert desk.deliver(reply).ticket_number == 1
 
 
-def test_a_saved_reply_in_an_opening_is_refused_with_the_reason(
-    desk: Desk, tmp_path: Path
-) -> None:
+def test_a_saved_reply_in_an_opening_is_refused_with_the_reason(desk: Desk, tmp_path: Path) -> None:
     replies = tmp_path / "replies.yaml"
     replies.write_text("thanks: Thank you!\n")
     desk.reconfigure(replies_file=replies)

@@ -6,6 +6,7 @@ way mail arrives is shortened to a direct ``accept`` call.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import subprocess
 import sys
@@ -134,6 +135,9 @@ class Desk:
                     "agent_auth": self.settings.agent_auth,
                     "rules_file": str(self.settings.rules_file.absolute()),
                     "replies_file": str(self.settings.replies_file.absolute()),
+                    "timezone": self.settings.timezone,
+                    "business_hours": self.settings.business_hours,
+                    "sla": [dataclasses.asdict(policy) for policy in self.settings.sla],
                 }
             )
         )

@@ -23,6 +23,7 @@ from echodesk.desk.agents.resolvers import StoreResolver
 from echodesk.desk.commands.parse import CommandLine, command_of
 from echodesk.desk.context import DeskContext
 from echodesk.desk.outbound.notify import Notifier
+from echodesk.desk.tickets import sla
 from echodesk.errors import EchoError
 from echodesk.store import tickets
 from echodesk.store.lookups import AgentRow, active_agents, internal_notes
@@ -104,8 +105,9 @@ def _apply(
     answers: list[str] = []
     with session.begin_nested():  # all of it, or (on an expected error) none of it
         done = apply_plan(session, ctx, agent, ticket, planned, notifier, now, answers.append)
-    notifier.flush(now)
     live = tickets.live(session, ticket.id) or ticket
+    sla.reconcile(session, ctx.settings, {ticket.id, live.id}, now)
+    notifier.flush(now)
     return Done(ctx.settings.ticket_label(live.number), done, answers)
 
 

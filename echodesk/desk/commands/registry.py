@@ -31,9 +31,8 @@ from echodesk.desk.effects import (
     Tag,
     Untag,
 )
-from echodesk.statuses import STATUSES, Status
+from echodesk.statuses import PRIORITIES, STATUSES, Status
 
-PRIORITIES = ("low", "normal", "high", "urgent")
 _TAG_RE = re.compile(r"[a-z0-9][a-z0-9_.:-]{0,49}")
 _ADDRESS_RE = re.compile(r"[^@\s<>,;\"]{1,64}@[A-Za-z0-9.-]{1,253}\.[A-Za-z]{2,63}")
 

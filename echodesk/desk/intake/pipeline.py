@@ -34,6 +34,7 @@ from echodesk.desk.outbound.acknowledge import apply_acks
 from echodesk.desk.outbound.bounces import apply_bounces
 from echodesk.desk.outbound.notify import Notice, Notifier
 from echodesk.desk.threader import subject_tag
+from echodesk.desk.tickets import sla
 from echodesk.desk.tickets.apply import new_ticket
 from echodesk.desk.tickets.ruleactions import apply_rule_actions
 from echodesk.mailbox.bounce import read_bounce
@@ -323,6 +324,7 @@ def _apply(
     _notify_agents(notifier, plan, index, ids, message_ids, now)
     _wake_on_reply(session, plan, index, ids, now)
     final = {item.row_id: decision for item, decision in decided}
+    touched = set(ids.values())
     for item, asked in decider.agent_mail:
         ticket_id = _ticket_id(asked, index, ids)
         handled = _agent_mail(session, ctx, item, asked, ticket_id, notifier, now)
@@ -333,6 +335,8 @@ def _apply(
             ticket_id=handled.ticket_id,
             ticket_number=handled.ticket_number,
         )
+        touched.update(t for t in (ticket_id, handled.ticket_id) if t is not None)
+    sla.reconcile(session, ctx.settings, touched, now)
     notifier.flush(now)
     done = [(item, final[item.row_id]) for item, _ in decided]
     writes.finish_spool_rows(session, [_spool_row(i, d, index, ids) for i, d in done])

@@ -18,6 +18,7 @@ from typing import Any
 from echodesk.desk import audit
 from echodesk.desk.context import DeskContext
 from echodesk.desk.outbound.queue import load_conversation, message_row, outgoing, queue
+from echodesk.desk.tickets import sla
 from echodesk.desk.tickets.status import AUTOCLOSE_FROM, autoclosed
 from echodesk.store import messages, tickets
 from echodesk.store.db import Database
@@ -63,6 +64,7 @@ def close_one(db: Database, ctx: DeskContext, ticket_id: int, cutoff: datetime) 
             )
             payload.update(notice=True, outbox=list(queued.ids))
         audit.record(session, ACTOR, "tickets.autoclose", ticket, payload, now)
+        sla.reconcile(session, ctx.settings, {ticket.id}, now)
         return ticket.number
 
 

@@ -18,6 +18,7 @@ from echodesk.desk.context import DeskContext
 from echodesk.desk.jobs.alerts import run_alerts
 from echodesk.desk.jobs.autoclose import run_autoclose
 from echodesk.desk.jobs.retention import run_retention
+from echodesk.desk.jobs.sla import run_sla
 from echodesk.desk.jobs.wakeups import run_wakeups
 from echodesk.store import spool
 from echodesk.store.connectors import DbHealth
@@ -64,6 +65,8 @@ def start_scheduler(db: Database, ctx: DeskContext) -> BackgroundScheduler:
         ("alerts", run_alerts, (db, ctx), settings.alert_check_seconds),
         ("wakeups", run_wakeups, (db, ctx), settings.wakeup_check_seconds),
     ]
+    if settings.sla:
+        jobs.append(("sla", run_sla, (db, ctx), settings.sla_check_seconds))
     if settings.autoclose_days > 0:
         jobs.append(("autoclose", run_autoclose, (db, ctx), settings.autoclose_check_seconds))
     if settings.spool_keep_days or settings.audit_live_days or settings.audit_archive_days:

@@ -53,6 +53,13 @@ class Notice(StrEnum):
     HELD = "reply held"
     WOKE = "snooze over"
     REMINDER = "reminder"
+    SLA_WARNING = "SLA warning"
+    SLA_BREACH = "SLA breached"
+
+    @property
+    def headline(self) -> str:
+        """As a notification's first line starts: "Snooze over", "SLA breached"."""
+        return self.value[:1].upper() + self.value[1:]
 
 
 @dataclass(frozen=True)
@@ -173,7 +180,7 @@ class Notifier:
         seen = messages.newest_visible(self.session, ticket.id)
         for agent, theirs in wanted.values():
             headlines = [
-                f"{e.event.value.capitalize()} on {label}" + (f": {e.detail}" if e.detail else "")
+                f"{e.event.headline} on {label}" + (f": {e.detail}" if e.detail else "")
                 for e in dict.fromkeys(theirs)
             ]
             pks = [e.message_pk for e in theirs if e.message_pk is not None]
@@ -211,7 +218,7 @@ class Notifier:
             return []
         settings = self.ctx.settings
         label = settings.ticket_label(ticket.number)
-        headline = f"{Notice.NEW_TICKET.value.capitalize()} on {label}"
+        headline = f"{Notice.NEW_TICKET.headline} on {label}"
         headline += f": {why}" if why else ""
         body = self._body(ticket, [headline], None, internal=False)
         body = body.replace(MARKER + "\n\n", "", 1).split(_rule("Commands"))[0].rstrip() + "\n"
