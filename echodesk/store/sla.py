@@ -20,7 +20,7 @@ from sqlalchemy import Select, delete, func, insert, or_, select, update
 from sqlalchemy.orm import Session, aliased
 
 from echodesk.statuses import UNRESOLVED
-from echodesk.store.models import Message, SlaResult, Ticket, TicketSla, TicketTag
+from echodesk.store.models import Counter, Message, SlaResult, Ticket, TicketSla, TicketTag
 
 #: Tickets one query reads at most (IN lists stay short on both databases).
 CHUNK = 1000
@@ -172,13 +172,14 @@ def _clocks(row: TicketSla) -> Clocks:
 def save(session: Session, new: Sequence[Clocks], changed: Sequence[Clocks]) -> None:
     """Insert the new rows, update the changed ones."""
     if new:
-        session.execute(insert(TicketSla), [dataclasses.asdict(c) for c in new])
-    for clocks in changed:
-        values = dataclasses.asdict(clocks)
-        del values["ticket_id"]
-        session.execute(
-            update(TicketSla).where(TicketSla.ticket_id == clocks.ticket_id).values(**values)
-        )
+        session.execute(insert(TicketSla), [_values(c) for c in new])
+    if changed:  # one executemany, by primary key
+        session.execute(update(TicketSla), [_values(c) for c in changed])
+
+
+def _values(clocks: Clocks) -> dict[str, Any]:
+    """The row's columns (``dataclasses.asdict`` would deep-copy every moment)."""
+    return {name: getattr(clocks, name) for name in _COLUMNS}
 
 
 def drop(session: Session, ticket_ids: Sequence[int]) -> None:
@@ -223,6 +224,25 @@ def unresolved(session: Session, after_id: int, limit: int) -> list[int]:
         .limit(limit)
     )
     return list(session.scalars(stmt))
+
+
+#: The ``counters`` row holding a digest of the policies the clocks were computed under.
+POLICIES_COUNTER = "sla_policies"
+
+
+def policies_digest(session: Session) -> int | None:
+    row = session.get(Counter, POLICIES_COUNTER)
+    return None if row is None else int(row.value)
+
+
+def mark_policies(session: Session, digest: int) -> None:
+    """Note that every clock now follows the policies of ``digest``."""
+    row = session.get(Counter, POLICIES_COUNTER, with_for_update=True)
+    if row is None:
+        session.add(Counter(name=POLICIES_COUNTER, value=digest))
+    else:
+        row.value = digest
+    session.flush()
 
 
 def clocks_of(session: Session, ticket_id: int) -> Clocks | None:
@@ -277,7 +297,9 @@ __all__ = [
     "drop",
     "facts",
     "load",
+    "mark_policies",
     "marks",
+    "policies_digest",
     "record",
     "results",
     "save",

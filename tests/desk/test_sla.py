@@ -16,7 +16,7 @@ from email.utils import format_datetime
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from echodesk.config import SlaPolicy
 from echodesk.desk.context import DeskContext
@@ -286,3 +286,16 @@ def test_the_archive_and_the_command_line_mark_due_and_breached_tickets(business
     assert any("TKT-0002" in line and "SLA first response due" in line for line in lines)
     shown = desk.cli("show", "TKT-0001").stdout
     assert "SLA breached" in shown
+
+
+def test_a_change_of_policies_recomputes_every_unresolved_ticket(team: Desk) -> None:
+    opened = utcnow().replace(microsecond=0) - timedelta(hours=1)
+    team.deliver(_mail(opened))
+    with team.db.transaction() as session:  # not changed lately: only a recompute finds it
+        session.execute(update(Ticket).values(updated_at=opened))
+    team.reconfigure(sla=(SlaPolicy(name="standard", first_response="8h", hours="calendar"),))
+    assert run_sla(team.db, team.ctx) == []  # the first sweep under the policy
+    assert _clocks(team).response_due == opened + timedelta(hours=8)
+    team.reconfigure(sla=(SlaPolicy(name="standard", first_response="2h", hours="calendar"),))
+    run_sla(team.db, team.ctx)
+    assert _clocks(team).response_due == opened + timedelta(hours=2)

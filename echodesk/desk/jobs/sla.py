@@ -10,18 +10,22 @@ nobody has the ticket. The sweep's cost follows the rows due, not the
 tickets open: the due rows are found through an index on ``alert_at``
 (``bench/sla.py`` measures it over 100,000 open tickets).
 
-When the policies themselves change (a restart with new ``sla`` settings),
-:func:`recompute_all` walks every unresolved ticket once.
+When the policies themselves change (a restart with new ``sla`` settings,
+business hours or timezone), the first sweep that notices it
+(:func:`policies_digest` differs from the one stored) walks every unresolved
+ticket once (:func:`recompute_all`) before it sends anything.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from sqlalchemy.orm import Session
 
+from echodesk.config import Settings
 from echodesk.desk import audit
 from echodesk.desk.context import DeskContext
 from echodesk.desk.outbound.notify import Notice, Notifier
@@ -43,6 +47,7 @@ def run_sla(db: Database, ctx: DeskContext, now: datetime | None = None) -> list
     if not settings.sla:
         return []
     now = now or utcnow()
+    _follow_policy_changes(db, ctx)
     lookback = timedelta(seconds=settings.sla_check_seconds * LOOKBACK_RUNS + 60)
     with db.transaction() as session:
         reconcile(session, settings, set(store.changed_since(session, now - lookback)), now)
@@ -54,14 +59,11 @@ def run_sla(db: Database, ctx: DeskContext, now: datetime | None = None) -> list
 
 def _send_due(session: Session, ctx: DeskContext, now: datetime) -> list[Alert]:
     due = store.claim_due(session, now)
+    sent = [alert for clocks in due for alert in alerts(clocks, now)]  # stages move on
+    store.save(session, [], due)
     notifier = Notifier(session, ctx)
-    sent: list[Alert] = []
-    for clocks in due:
-        found = alerts(clocks, now)
-        store.save(session, [], [clocks])
-        for alert in found:
-            _tell(session, ctx, notifier, alert, now)
-        sent += found
+    for alert in sent:
+        _tell(session, ctx, notifier, alert, now)
     notifier.flush(now)
     return sent
 
@@ -90,6 +92,25 @@ def describe_due(due: datetime, zone: str) -> str:
     return f"{due.astimezone(ZoneInfo(zone)):%a %Y-%m-%d %H:%M} {zone}"
 
 
+def policies_digest(settings: Settings) -> int:
+    """A number that changes whenever anything the clocks are computed from changes."""
+    text = repr(
+        (settings.sla, settings.business_hours, settings.timezone, settings.sla_warn_percent)
+    )
+    return int.from_bytes(hashlib.sha256(text.encode()).digest()[:7], "big")
+
+
+def _follow_policy_changes(db: Database, ctx: DeskContext) -> None:
+    digest = policies_digest(ctx.settings)
+    with db.reading() as session:
+        if store.policies_digest(session) == digest:
+            return
+    count = recompute_all(db, ctx)
+    with db.transaction() as session:
+        store.mark_policies(session, digest)
+    log.info("sla: policies changed, %d unresolved ticket(s) recomputed", count)
+
+
 def recompute_all(db: Database, ctx: DeskContext, batch: int = 1000) -> int:
     """Reconcile every unresolved ticket (after the policies changed); how many."""
     done, after = 0, 0
@@ -104,4 +125,4 @@ def recompute_all(db: Database, ctx: DeskContext, batch: int = 1000) -> int:
         after = ids[-1]
 
 
-__all__ = ["describe_due", "recompute_all", "run_sla"]
+__all__ = ["describe_due", "policies_digest", "recompute_all", "run_sla"]
