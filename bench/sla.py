@@ -16,7 +16,9 @@ in-process, wall clock:
   with one-day targets bring about 35 per run): each is claimed, its stage
   written, an audit row and a notification to both agents queued (one
   run: it consumes them); the cost per notice is printed too, since
-  composing notification mail dominates it. Then a second sweep right
+  composing notification mail dominates it (the sweep sends in
+  transactions of at most 100 rows, ``store/sla.py:SWEEP_BATCH``, so a
+  large backlog never holds the writer long). Then a second sweep right
   after, which must find nothing;
 * recompute: every unresolved ticket's clocks recomputed from its facts
   (what the first sweep after a change of policies does), for scale.

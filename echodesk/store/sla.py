@@ -26,8 +26,9 @@ from echodesk.store.models import Counter, Message, SlaResult, Ticket, TicketSla
 CHUNK = 1000
 #: A clock's stage: its warning went out, its breach notice went out.
 WARNED, BREACHED = 1, 2
-#: Due rows one sweep takes at most (the rest wait for the next run).
-SWEEP_BATCH = 2000
+#: Due rows one sweep transaction takes at most: each notice is a composed mail
+#: (a few ms), and a short transaction keeps the SQLite writer free for SMTP.
+SWEEP_BATCH = 100
 
 
 @dataclass(frozen=True)

@@ -39,6 +39,8 @@ log = logging.getLogger(__name__)
 ACTOR = "system:sla"
 #: Runs of the sweep whose changes it looks at again (a slow commit is still caught).
 LOOKBACK_RUNS = 3
+#: Batches one sweep sends at most (the next run goes on with the rest).
+MAX_BATCHES = 100
 
 
 def run_sla(db: Database, ctx: DeskContext, now: datetime | None = None) -> list[Alert]:
@@ -51,13 +53,20 @@ def run_sla(db: Database, ctx: DeskContext, now: datetime | None = None) -> list
     lookback = timedelta(seconds=settings.sla_check_seconds * LOOKBACK_RUNS + 60)
     with db.transaction() as session:
         reconcile(session, settings, set(store.changed_since(session, now - lookback)), now)
-        sent = _send_due(session, ctx, now)
+    sent: list[Alert] = []
+    for _ in range(MAX_BATCHES):  # one short transaction per batch of due rows
+        with db.transaction() as session:
+            batch, claimed = _send_due(session, ctx, now)
+        sent += batch
+        if claimed < store.SWEEP_BATCH:
+            break
     if sent:
         log.info("sla: %d notice(s) sent", len(sent))
     return sent
 
 
-def _send_due(session: Session, ctx: DeskContext, now: datetime) -> list[Alert]:
+def _send_due(session: Session, ctx: DeskContext, now: datetime) -> tuple[list[Alert], int]:
+    """Send what one batch of due rows holds; (notices sent, rows claimed)."""
     due = store.claim_due(session, now)
     sent = [alert for clocks in due for alert in alerts(clocks, now)]  # stages move on
     store.save(session, [], due)
@@ -65,7 +74,7 @@ def _send_due(session: Session, ctx: DeskContext, now: datetime) -> list[Alert]:
     for alert in sent:
         _tell(session, ctx, notifier, alert, now)
     notifier.flush(now)
-    return sent
+    return sent, len(due)
 
 
 def _tell(
