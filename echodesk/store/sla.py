@@ -17,6 +17,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Select, delete, func, insert, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, aliased
 
 from echodesk.statuses import UNRESOLVED
@@ -237,13 +238,13 @@ def policies_digest(session: Session) -> int | None:
 
 
 def mark_policies(session: Session, digest: int) -> None:
-    """Note that every clock now follows the policies of ``digest``."""
-    row = session.get(Counter, POLICIES_COUNTER, with_for_update=True)
-    if row is None:
-        session.add(Counter(name=POLICIES_COUNTER, value=digest))
-    else:
-        row.value = digest
-    session.flush()
+    """Note that every clock now follows the policies of ``digest`` (an upsert: two
+    processes noting it at once both succeed)."""
+    module: Any = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
+    stmt = module.insert(Counter.__table__).values(name=POLICIES_COUNTER, value=digest)
+    session.execute(
+        stmt.on_conflict_do_update(index_elements=["name"], set_={"value": stmt.excluded.value})
+    )
 
 
 def clocks_of(session: Session, ticket_id: int) -> Clocks | None:

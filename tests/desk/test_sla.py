@@ -8,7 +8,6 @@ scheduler's own function run at chosen moments, on SQLite and PostgreSQL.
 
 from __future__ import annotations
 
-import threading
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 from email.policy import SMTP
@@ -19,10 +18,8 @@ import pytest
 from sqlalchemy import select, update
 
 from echodesk.config import SlaPolicy
-from echodesk.desk.context import DeskContext
 from echodesk.desk.jobs.sla import run_sla
 from echodesk.store import sla as sla_store
-from echodesk.store.db import Database
 from echodesk.store.models import AuditLog, Ticket
 from echodesk.store.search import search
 from echodesk.store.searchquery import SearchError
@@ -233,22 +230,8 @@ def test_resolving_meets_the_resolution_target_and_reopening_resumes_it(business
 def test_two_processes_sweeping_at_once_send_each_notice_once(business: Desk) -> None:
     desk = business
     desk.deliver(_mail(FRIDAY_4PM))
-    processes = [Database(desk.settings.effective_database_url()) for _ in range(2)]
-    results: list[int] = []
-    start = threading.Barrier(2)
     monday = datetime(2026, 11, 30, 10, 13, tzinfo=UTC)
-
-    def run(db: Database) -> None:
-        start.wait()
-        results.append(len(run_sla(db, DeskContext.for_settings(desk.settings, db), now=monday)))
-
-    threads = [threading.Thread(target=run, args=(db,)) for db in processes]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=60)
-    for db in processes:
-        db.dispose()
+    results = desk.at_once(lambda db, ctx: len(run_sla(db, ctx, now=monday)))
     assert sorted(results) == [0, 1]
     assert _told(desk, "bob@desk.test", "SLA warning on TKT-0001") == 1
 

@@ -9,7 +9,6 @@ process (a restart) picks it up.
 
 from __future__ import annotations
 
-import threading
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -19,7 +18,6 @@ from sqlalchemy import select, update
 from echodesk.desk.commands.when import moment
 from echodesk.desk.context import DeskContext
 from echodesk.desk.jobs.wakeups import run_wakeups
-from echodesk.store.db import Database
 from echodesk.store.models import AuditLog, Reminder, Ticket
 from echodesk.store.types import utcnow
 from tests.support.agent import agent_reply, mails_to, notifications, text_of
@@ -163,21 +161,7 @@ def test_a_reminder_is_mailed_once_by_two_processes(desk: Desk) -> None:
         (reminder,) = session.scalars(select(Reminder))
         assert reminder.text == "call the customer back" and reminder.sent_at is None
     _due_now(desk)
-    processes = [Database(desk.settings.effective_database_url()) for _ in range(2)]
-    results: list[tuple[list[int], list[int]]] = []
-    start = threading.Barrier(2)
-
-    def run(db: Database) -> None:
-        start.wait()
-        results.append(run_wakeups(db, DeskContext.for_settings(desk.settings, db)))
-
-    threads = [threading.Thread(target=run, args=(db,)) for db in processes]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=60)
-    for db in processes:
-        db.dispose()
+    results = desk.at_once(run_wakeups)
     assert sorted(len(sent) for _, sent in results) == [0, 1]
     desk.send_outbox()
     reminders = [

@@ -10,9 +10,11 @@ import dataclasses
 import os
 import subprocess
 import sys
+import threading
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import yaml
 
@@ -28,6 +30,8 @@ from echodesk.store import agents, migrate, reports
 from echodesk.store import outbox as outbox_store
 from echodesk.store import tickets as ticket_store
 from echodesk.store.db import Database
+
+_T = TypeVar("_T")
 
 
 class Desk:
@@ -150,6 +154,27 @@ class Desk:
             text=True,
             timeout=120,
         )
+
+    def at_once(self, job: Callable[[Database, DeskContext], _T], processes: int = 2) -> list[_T]:
+        """Run ``job`` as that many processes would, at the same instant: each with its
+        own connection pool and context, released together; their results."""
+        pools = [Database(self.settings.effective_database_url()) for _ in range(processes)]
+        results: list[_T] = []
+        start = threading.Barrier(processes)
+
+        def run(db: Database) -> None:
+            start.wait()
+            results.append(job(db, DeskContext.for_settings(self.settings, db)))
+
+        threads = [threading.Thread(target=run, args=(db,)) for db in pools]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(timeout=60)
+        for db in pools:
+            db.dispose()
+        assert len(results) == processes, "a process failed (see the log)"
+        return results
 
     def close(self) -> None:
         self.db.dispose()
