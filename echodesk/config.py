@@ -394,6 +394,20 @@ class Settings:
         ),
         metadata=_doc("Text sent to the customer when a ticket is auto-closed; empty: none."),
     )
+    satisfaction: bool = field(
+        default=False,
+        metadata=_doc(
+            "Ask the customer to rate the help (good / okay / bad links) when a ticket is "
+            "resolved or auto-closed."
+        ),
+    )
+    satisfaction_text: str = field(
+        default=("How did we do? One click tells us:\n  Good: $good\n  Okay: $okay\n  Bad:  $bad"),
+        metadata=_doc("The rating request under that mail; $good, $okay and $bad are the links."),
+    )
+    satisfaction_change_days: int = field(
+        default=7, metadata=_doc("Days a customer may change a rating once given.")
+    )
     trusted_authserv_ids: tuple[str, ...] = field(
         default=(),
         metadata=_doc(
@@ -955,6 +969,9 @@ def _validate(s: Settings) -> None:
     except (ZoneInfoNotFoundError, ValueError):
         raise ConfigError(f"setting 'timezone': unknown timezone {s.timezone!r}") from None
     _validate_numbers(s)
+    missing = [f"${k}" for k in ("good", "okay", "bad") if f"${k}" not in s.satisfaction_text]
+    if s.satisfaction and missing:
+        raise ConfigError(f"setting 'satisfaction_text': must hold {', '.join(missing)}")
     _validate_blob_store(s)
     _validate_oauth(s)
 
@@ -1053,6 +1070,7 @@ def _validate_numbers(s: Settings) -> None:
         "alert_check_seconds",
         "wakeup_check_seconds",
         "sla_check_seconds",
+        "satisfaction_change_days",
         "held_draft_days",
     ):
         if getattr(s, key) < 1:

@@ -28,3 +28,6 @@ UNRESOLVED: tuple[str, ...] = (Status.OPEN.value, Status.PENDING.value)
 
 #: A ticket's priorities, lowest first (the rules' ``priority:``, ``#priority``, SLA policies).
 PRIORITIES: tuple[str, ...] = ("low", "normal", "high", "urgent")
+
+#: The ratings a customer may give a ticket's help, best first.
+RATINGS: tuple[str, ...] = ("good", "okay", "bad")

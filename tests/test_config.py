@@ -318,3 +318,11 @@ def test_bad_sla_settings_name_the_policy_and_the_key(
 ) -> None:
     with pytest.raises(ConfigError, match=message):
         load(_write(tmp_path, text), {})
+
+
+def test_satisfaction_is_off_unless_asked_and_its_text_needs_every_link(tmp_path: Path) -> None:
+    assert load(_write(tmp_path, ""), {}).satisfaction is False
+    assert load(_write(tmp_path, "satisfaction: on\n"), {}).satisfaction is True
+    text = "satisfaction: on\nsatisfaction_text: 'Rate us: $good or $bad'\n"
+    with pytest.raises(ConfigError, match=r"satisfaction_text.*\$okay"):
+        load(_write(tmp_path, text), {})

@@ -172,9 +172,13 @@ def _about(d: Row) -> list[str]:
         facts.append(_snoozed(d).strip())
     if sla_mark(d):
         facts.append(sla_mark(d))
+    if d.get("rating"):
+        facts.append(f"rated {d['rating']['rating']} by the customer")
     lines = [f"{d['number']}  {d['subject'] or '(no subject)'}", "  " + ", ".join(facts)]
     if d.get("tags"):
         lines.append(f"  tags {', '.join(d['tags'])}")
+    if d.get("rating") and d["rating"]["comment"]:
+        lines.append(f"  the customer's comment: {d['rating']['comment']}")
     if d.get("followup_of"):
         lines.append(f"  follow-up of {d['followup_of']}")
     if d.get("merged_into"):

@@ -19,24 +19,20 @@ and verified with every secret still in its grace period.
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import hmac
-import re
 import secrets
-from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 
 from echodesk.config import Settings
+from echodesk.signing import make_token, read_token
 from echodesk.store.db import Database
 from echodesk.store.secrets import Keyring, database_loader
 
-SIGNATURE_LENGTH = 12  # base32 characters: 60 bits of the HMAC
 INSTALLATION_ID_LENGTH = 16  # hex characters: 64 bits of the HMAC
 _INSTALLATION_LABEL = b"echodesk installation id"
-_FIELD_RE = re.compile(r"[a-z0-9]{1,20}")
 #: Where older versions kept a generated secret; adopted into the database once.
 SECRET_FILE = "secret"
 
@@ -65,37 +61,6 @@ def installation_id(secret: bytes) -> str:
     """
     digest = hmac.new(secret, _INSTALLATION_LABEL, hashlib.sha256).hexdigest()
     return digest[:INSTALLATION_ID_LENGTH]
-
-
-def sign(secret: bytes, *fields: str) -> str:
-    """The signature of ``fields`` (lower-case base32, :data:`SIGNATURE_LENGTH` chars)."""
-    digest = hmac.new(secret, "\x1f".join(fields).encode(), hashlib.sha256).digest()
-    return base64.b32encode(digest).decode("ascii").lower()[:SIGNATURE_LENGTH]
-
-
-def make_token(secret: bytes, *fields: str) -> str:
-    """``field-field-signature``: fields are short lower-case letters and digits."""
-    for field in fields:
-        if not _FIELD_RE.fullmatch(field):
-            raise ValueError(f"token field {field!r}: lower-case letters and digits only")
-    return "-".join([*fields, sign(secret, *fields)])
-
-
-def read_token(secret: bytes | Sequence[bytes], token: str) -> tuple[str, ...] | None:
-    """The fields of a token signed with ``secret`` (or any of several secrets), else None.
-
-    Never raises: a token is whatever came in an address.
-    """
-    parts = token.strip().lower().split("-")
-    if len(parts) < 2 or len(token) > 200:
-        return None
-    *fields, signature = parts
-    if not all(_FIELD_RE.fullmatch(f) for f in fields):
-        return None
-    keys = (secret,) if isinstance(secret, bytes) else secret
-    if not any(hmac.compare_digest(signature, sign(key, *fields)) for key in keys):
-        return None
-    return tuple(fields)
 
 
 def _ticket_and_agent(fields: tuple[str, ...] | None, kind: str = "a") -> tuple[int, int] | None:

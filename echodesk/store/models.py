@@ -569,6 +569,23 @@ class SlaResult(Base):
     )
 
 
+class Rating(Base):
+    """A customer's rating of the help on a ticket (good, okay, bad), with a comment."""
+
+    __tablename__ = "ratings"
+
+    ticket_id: Mapped[int] = mapped_column(
+        BigId, ForeignKey("tickets.id", ondelete="CASCADE"), primary_key=True
+    )
+    rating: Mapped[str] = mapped_column(String(10))
+    comment: Mapped[text] = mapped_column(default="")
+    #: When first given: it may be changed for ``satisfaction_change_days`` after.
+    rated_at: Mapped[timestamp]
+    changed_at: Mapped[timestamp]
+
+    __table_args__ = (Index("ix_ratings_rating", "rating"),)
+
+
 class OAuthGrant(Base):
     """One OAuth2 application's consent: its tokens, sealed, and whether it still works.
 

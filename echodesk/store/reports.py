@@ -14,7 +14,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from echodesk.config import Settings
-from echodesk.store import sla
+from echodesk.store import ratings, sla
 from echodesk.store import tickets as ticket_queries
 from echodesk.store.models import (
     Agent,
@@ -67,6 +67,7 @@ def _summaries(session: Session, settings: Settings, found: Sequence[Ticket]) ->
     agents = _agents(session, [t.assignee_id for t in found if t.assignee_id])
     labels = _labels(session, settings, [t.merged_into_id or t.followup_of_id for t in found])
     slas = sla.marks(session, ids, utcnow()) if settings.sla else {}
+    rated = ratings.of_tickets(session, ids)
     return [
         {
             "number": settings.ticket_label(t.number),
@@ -82,6 +83,7 @@ def _summaries(session: Session, settings: Settings, found: Sequence[Ticket]) ->
             "closed_at": iso(t.closed_at),
             "snoozed_until": iso(t.snoozed_until),
             "sla": slas.get(t.id),
+            "rating": rated.get(t.id),
             "merged_into": labels.get(t.merged_into_id or 0),
             "followup_of": labels.get(t.followup_of_id or 0),
         }

@@ -254,6 +254,8 @@ def _filter(sql: _Sql, term: Term) -> str:
         )
     if kind == "sla":
         return _sla(sql, term.value)
+    if kind == "rating":
+        return f"t.id IN (SELECT ticket_id FROM ratings WHERE rating = {sql.bind(term.value)})"
     if kind == "before":
         return f"t.created_at < {sql.bind(_when(sql, term.value))}"
     return f"t.updated_at >= {sql.bind(_when(sql, term.value))}"  # after

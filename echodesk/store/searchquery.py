@@ -12,6 +12,7 @@
     has:attachment  before:2026-11-01  after:2026-10-01
     sla:breached    a target missed (past due now, or notified as breached)
     sla:due<2h      a running target due within 2 hours (or already past due)
+    rating:bad      the customer rated the help good, okay or bad
 
 Parsing never fails: whatever cannot be read as an operator is a word
 (``http://x`` is the words "http" and "x"), an unclosed quote runs to the
@@ -28,7 +29,7 @@ from datetime import UTC, date, datetime
 
 from echodesk.config import duration_seconds
 from echodesk.errors import EchoError
-from echodesk.statuses import STATUSES
+from echodesk.statuses import RATINGS, STATUSES
 from echodesk.store.searchindex import words
 
 MAX_QUERY = 1000  # characters
@@ -36,7 +37,7 @@ MAX_TERMS = 30
 TEXT_FIELDS = ("from", "to", "subject")
 FIELDS = (
     *TEXT_FIELDS,
-    *("customer", "status", "tag", "assignee", "is", "has", "before", "after", "sla"),
+    *("customer", "status", "tag", "assignee", "is", "has", "before", "after", "sla", "rating"),
 )
 _SLA_DUE = re.compile(r"due<(.+)")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
@@ -109,6 +110,8 @@ def _field_term(field: str, raw: str, negated: bool, quoted: bool) -> Term | Non
         _day(value)
     elif field == "sla":
         sla_window(lowered)
+    elif field == "rating" and lowered not in RATINGS:
+        raise SearchError(f"rating:{value}: use one of {', '.join(RATINGS)}")
     elif not lowered:
         return None
     return Term(field, lowered, negated, raw=lowered)

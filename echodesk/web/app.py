@@ -27,7 +27,7 @@ from echodesk.config import Settings
 from echodesk.store.blobs import BlobStore
 from echodesk.store.db import Database
 from echodesk.store.secrets import Keyring
-from echodesk.web import answers, api, hooks, monitor, pages, signin
+from echodesk.web import answers, api, hooks, monitor, pages, rating, signin
 from echodesk.web.auth import identify
 from echodesk.web.render import install_filters
 
@@ -47,6 +47,7 @@ PUBLIC = (
         }
     )
     | monitor.PUBLIC
+    | rating.PUBLIC
 )
 
 CSP = (
@@ -113,6 +114,7 @@ def make_blueprint(web: WebContext, name: str = "archive") -> Blueprint:
     api.register(bp, web)
     hooks.register(bp, web)
     monitor.register(bp, web)
+    rating.register(bp, web)
     return bp
 
 

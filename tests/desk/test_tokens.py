@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from echodesk.config import Settings
-from echodesk.desk.tokens import Addresses, make_token, read_token
+from echodesk.desk.tokens import Addresses
+from echodesk.signing import make_token, read_token
 
 
 def _addresses(secret: bytes = b"s3cret") -> Addresses:

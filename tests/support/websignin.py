@@ -33,7 +33,7 @@ def link_for(desk: Desk | Database, email: str) -> str:
         msg = BytesParser(policy=policy.default).parsebytes(bytes(row.raw))
     body = msg.get_body(("plain",))
     assert body is not None
-    match = re.search(r"(http://\S+/signin/\S+)", str(body.get_content()))
+    match = re.search(r"(https?://\S+/signin/\S+)", str(body.get_content()))
     assert match
     return match.group(1)
 

@@ -30,13 +30,16 @@ from echodesk.desk.agents.resolvers import StoreResolver
 from echodesk.desk.commands import registry
 from echodesk.desk.commands.parse import command_of
 from echodesk.desk.context import DeskContext
-from echodesk.desk.effects import Merge
+from echodesk.desk.effects import Merge, SetStatus
 from echodesk.desk.outbound.notify import MARKER, Notice, Notifier
+from echodesk.desk.outbound.satisfaction import send_survey, with_survey
 from echodesk.desk.savedreplies import render, values_for
 from echodesk.desk.tickets.changes import apply_changes, merge_into
 from echodesk.errors import CommandError, EchoError
 from echodesk.mailbox.message import ParsedMessage
+from echodesk.statuses import Status
 from echodesk.store import agents, drafts, tickets
+from echodesk.store.agents import Agent
 from echodesk.store.lookups import AgentRow, active_agents
 from echodesk.store.tickets import Ticket
 
@@ -144,27 +147,17 @@ def apply_plan(
         planned = replace(
             planned, text=render(planned.text, values_for(session, ctx.settings, ticket, agent))
         )
-    done: list[str] = []
-    if planned.has("note"):
-        if planned.text or planned.files:
-            note_on(
-                session,
-                ctx,
-                ticket,
-                actor,
-                planned.text or "(attachments)",
-                planned.files,
-                now=now,
-                notifier=notifier,
-            )
-            done.append("internal note added")
-    elif planned.text and not planned.has("spam"):
-        posted = reply_on(
-            session, ctx, ticket, actor, planned.text, planned.files, now=now, notifier=notifier
-        )
-        done.append(f"reply queued to {len(posted.outbox_ids)} recipient(s)")
+    resolving = ticket.status != Status.RESOLVED and any(
+        isinstance(e, SetStatus) and e.status == Status.RESOLVED
+        for _, change in planned.changes
+        for e in change.effects
+    )
+    done, replied = _post(session, ctx, ticket, actor, planned, notifier, now, resolving)
     changes = [c for _, c in planned.changes if c.kind not in ("note", "help", "merge")]
     done += apply_changes(session, ctx, ticket, agent, changes, notifier, now)
+    resolved = resolving and not replied and ticket.status == Status.RESOLVED
+    if resolved and send_survey(session, ctx, ticket, now):
+        done.append("rating request sent to the customer")
     for _, change in planned.changes:
         for effect in change.effects:
             if isinstance(effect, Merge):
@@ -179,6 +172,31 @@ def apply_plan(
     if planned.has("send"):
         done += _send_held(session, ctx, agent, ticket, notifier, now, answer)
     return done
+
+
+def _post(
+    session: Session,
+    ctx: DeskContext,
+    ticket: Ticket,
+    actor: Agent,
+    planned: ReplyPlan,
+    notifier: Notifier,
+    now: datetime,
+    resolving: bool,
+) -> tuple[list[str], bool]:
+    """The plan's note or reply to the customer (a resolving reply asks for a rating);
+    what was done, and whether a reply went to the customer."""
+    if planned.has("note"):
+        if not (planned.text or planned.files):
+            return [], False
+        text = planned.text or "(attachments)"
+        note_on(session, ctx, ticket, actor, text, planned.files, now=now, notifier=notifier)
+        return ["internal note added"], False
+    if not planned.text or planned.has("spam"):
+        return [], False
+    text = with_survey(ctx, ticket.id, planned.text) if resolving else planned.text
+    posted = reply_on(session, ctx, ticket, actor, text, planned.files, now=now, notifier=notifier)
+    return [f"reply queued to {len(posted.outbox_ids)} recipient(s)"], True
 
 
 def _send_held(

@@ -18,6 +18,7 @@ from typing import Any
 from echodesk.desk import audit
 from echodesk.desk.context import DeskContext
 from echodesk.desk.outbound.queue import load_conversation, message_row, outgoing, queue
+from echodesk.desk.outbound.satisfaction import send_survey, with_survey
 from echodesk.desk.tickets import sla
 from echodesk.desk.tickets.status import AUTOCLOSE_FROM, autoclosed
 from echodesk.store import messages, tickets
@@ -54,6 +55,7 @@ def close_one(db: Database, ctx: DeskContext, ticket_id: int, cutoff: datetime) 
             text = Template(template).safe_substitute(
                 ticket=label, subject=ticket.subject, name=name
             )
+            text = with_survey(ctx, ticket.id, text)
             mail = outgoing(
                 ctx, conv, text, now=now, auto_submitted="auto-generated", with_cc=False
             )
@@ -63,6 +65,8 @@ def close_one(db: Database, ctx: DeskContext, ticket_id: int, cutoff: datetime) 
                 session, ctx, mail, purpose=PURPOSE, ticket_id=ticket.id, message_pk=message.id
             )
             payload.update(notice=True, outbox=list(queued.ids))
+        elif conv.customer is not None:
+            send_survey(session, ctx, ticket, now, what="closed")
         audit.record(session, ACTOR, "tickets.autoclose", ticket, payload, now)
         sla.reconcile(session, ctx.settings, {ticket.id}, now)
         return ticket.number
