@@ -280,6 +280,8 @@ def _erase_spool(
     }
     found = [func.lower(InboundSpool.mail_from) == address]
     found.append(cast(InboundSpool.rcpt_to, String).ilike(f"%{address}%"))
+    found.append(InboundSpool.from_header.ilike(f"%<{address}>%"))
+    found.append(func.lower(InboundSpool.from_header) == address)
     if ticket_ids:
         found.append(InboundSpool.ticket_id.in_(ticket_ids))
     rows = {r.id: r for r in session.scalars(select(InboundSpool).where(or_(*found)))}
@@ -297,6 +299,8 @@ def _erase_spool(
         row.mail_from = scrub.text(row.mail_from)
         row.rcpt_to = scrub.addresses(row.rcpt_to)
         row.source_ref = scrub.text(row.source_ref)
+        row.from_header = scrub.text(row.from_header)
+        row.subject = DELETED if row.subject else ""  # their words, as the raw mail was
         row.detail, row.last_error = scrub.text(row.detail), scrub.text(row.last_error)
         done.spool_rows += 1
 

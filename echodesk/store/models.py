@@ -248,6 +248,9 @@ class InboundSpool(Base):
     next_attempt_at: Mapped[timestamp] = mapped_column(default=utcnow)
     last_error: Mapped[text] = mapped_column(default="")
     detail: Mapped[text] = mapped_column(default="")
+    #: The message's From and Subject as read, so a held row shows whose and what it is.
+    from_header: Mapped[str] = mapped_column(String(998), default="", server_default="")
+    subject: Mapped[text] = mapped_column(default="", server_default="")
     processed_at: Mapped[datetime | None]
     #: Set when an operator released the row from quarantine: it skips the checks.
     released_at: Mapped[datetime | None]

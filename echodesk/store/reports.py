@@ -213,6 +213,8 @@ def _spool_row(r: InboundSpool, labels: dict[int, str]) -> Row:
         "source": r.source,
         "source_ref": r.source_ref,
         "received_at": iso(r.received_at),
+        "from": r.from_header,
+        "subject": r.subject,
         "size": r.size,
         "message_id": r.message_id,
         "state": r.state,

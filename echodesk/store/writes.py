@@ -241,6 +241,8 @@ def insert_messages(
 
 
 _SPOOL_RESULT = (
+    "from_header",
+    "subject",
     "state",
     "kind",
     "message_id",

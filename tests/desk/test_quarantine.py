@@ -12,6 +12,8 @@ from echodesk.store import spool
 from echodesk.store.models import InboundSpool
 from tests.support.desk import Desk
 from tests.support.mail import make_mail
+from tests.support.webapp import desk_app
+from tests.support.websignin import sign_in
 from tests.test_cli import Cli
 
 
@@ -100,3 +102,27 @@ def test_the_quarantine_commands(tmp_path: Path, db_url: str) -> None:
     gone = cli.run("quarantine", "release", str(row["id"]), ok=False)
     assert gone.returncode == 2 and "not quarantined" in gone.stderr
     assert json.loads(cli.run("spool", "--state", "deleted", "--json").stdout)[0]["id"] == row["id"]
+
+
+def test_a_held_row_shows_its_sender_subject_and_time_and_erasure_clears_them(
+    desk: Desk,
+) -> None:
+    desk.add_agent()
+    desk.deliver(
+        make_mail(
+            message_id="spam@x.test",
+            sender="Mallory Seller <mallory@offers.test>",
+            subject="Cheap toner today",
+            headers={"X-Spam-Score": "9"},
+        )
+    )
+    client = desk_app(desk).test_client()
+    sign_in(client, desk)
+    page = client.get("/spool").get_data(as_text=True)
+    held = page.split("Quarantined", 1)[1]
+    assert "Mallory Seller &lt;mallory@offers.test&gt;" in held
+    assert "Cheap toner today" in held and "received " in held
+    erased = desk.cli("erase", "mallory@offers.test", "--yes")
+    assert erased.returncode == 0, erased.stderr
+    page = client.get("/spool").get_data(as_text=True)
+    assert "mallory@offers.test" not in page

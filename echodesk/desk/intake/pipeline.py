@@ -520,10 +520,19 @@ def _spool_row(
         "kind": decision.kind,
         "message_id": decision.stored_id,
         "content_hash": item.msg.content_hash,
+        "from_header": _from_header(item)[:998],
+        "subject": item.msg.subject[:2000],
         "ticket_id": ticket,
         "detail": decision.reason[:4000],
         "processed_at": utcnow(),
     }
+
+
+def _from_header(item: Item) -> str:
+    sender = item.msg.from_
+    if sender is None:
+        return ""
+    return f"{sender.name} <{sender.email}>" if sender.name else sender.email
 
 
 def _outcome(item: Item, decision: Decision, index: BatchIndex, ids: dict[int, int]) -> Outcome:

@@ -1,4 +1,4 @@
-"""ratings: customers' satisfaction ratings of tickets
+"""ratings: customers' satisfaction ratings of tickets; the From and Subject of spool rows
 
 Revision ID: 0020
 Revises: 0019
@@ -35,7 +35,15 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("ticket_id", name=op.f("pk_ratings")),
     )
     op.create_index("ix_ratings_rating", "ratings", ["rating"])
+    with op.batch_alter_table("inbound_spool") as batch:
+        batch.add_column(
+            sa.Column("from_header", sa.String(length=998), server_default="", nullable=False)
+        )
+        batch.add_column(sa.Column("subject", sa.Text(), server_default="", nullable=False))
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("inbound_spool") as batch:
+        batch.drop_column("subject")
+        batch.drop_column("from_header")
     op.drop_table("ratings")
