@@ -197,21 +197,34 @@ def conversation(session: Session, settings: Settings, ticket: Ticket) -> Row:
 
 
 def audit_trail(session: Session, ticket_id: int, limit: int = 200) -> list[Row]:
+    """The ticket's audit rows, newest first, with the names of the agents they mention
+    (the actor by address; an assignment's agents by id)."""
     stmt = (
         select(AuditLog)
         .where(AuditLog.ticket_id == ticket_id)
         .order_by(AuditLog.id.desc())
         .limit(limit)
     )
-    return [
-        {
-            "at": reports.iso(a.at),
-            "actor": a.actor,
-            "action": a.action,
-            "payload": a.payload,
-        }
-        for a in session.scalars(stmt)
-    ]
+    rows = list(session.scalars(stmt))
+    team = list(session.scalars(select(Agent)))
+    people = {a.email: a.name or a.email for a in team}
+    ids = {a.id: a.name or a.email for a in team}
+    trail = []
+    for a in rows:
+        payload = dict(a.payload or {})
+        if a.action == "commands.assign":
+            payload["from_name"] = ids.get(payload.get("from") or 0, "nobody")
+            payload["to_name"] = ids.get(payload.get("to") or 0, "nobody")
+        trail.append(
+            {
+                "at": reports.iso(a.at),
+                "actor": a.actor,
+                "actor_name": people.get(a.actor, ""),
+                "action": a.action,
+                "payload": payload,
+            }
+        )
+    return trail
 
 
 def message(session: Session, message_pk: int) -> Message | None:

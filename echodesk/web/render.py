@@ -7,6 +7,7 @@ from markupsafe import Markup, escape
 
 from echodesk.config import Settings
 from echodesk.store.reports import read_iso
+from echodesk.web import auditwords
 
 MARK_START, MARK_END = "\ue000", "\ue001"  # as echodesk.store.search writes them
 
@@ -33,6 +34,7 @@ def size(value: int | None) -> str:
 
 def install_filters(bp: Blueprint, settings: Settings) -> None:
     bp.add_app_template_filter(marks, "marks")
+    bp.add_app_template_filter(auditwords.describe, "in_words")
     bp.add_app_template_filter(when, "when")
     bp.add_app_template_filter(size, "size")
     bp.add_app_template_filter(settings.ticket_label, "label")

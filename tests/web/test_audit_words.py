@@ -1,0 +1,40 @@
+"""The audit trail reads as sentences: who changed what, from which value to which."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from echodesk.web.auditwords import describe
+from tests.support.agent import agent_reply, notifications
+from tests.support.desk import Desk
+from tests.support.mail import make_mail
+from tests.support.webapp import desk_app
+from tests.support.websignin import sign_in
+
+
+def test_the_ticket_page_tells_the_trail_in_words(team: Desk) -> None:
+    team.deliver(make_mail(message_id="q@customer.test"))
+    team.send_outbox()
+    outbox: Path = team.settings.data_dir / "outbox"
+    note = notifications(outbox, "bob@desk.test")[-1]
+    raw, to = agent_reply(note, "#priority urgent\n#assign eve\n\nHello Alice, on it.")
+    team.deliver(raw, rcpt_to=(to,))
+    note = notifications(outbox, "bob@desk.test")[-1]
+    raw, to = agent_reply(note, "#status closed\n#tag", message_id="b2@desk.test")
+    team.deliver(raw, rcpt_to=(to,))
+    client = desk_app(team).test_client()
+    sign_in(client, team)
+    page = client.get("/ticket/1").get_data(as_text=True)
+    assert "Opened by Echo" in page
+    assert "Bob Agent changed the priority normal → urgent" in page
+    assert "Bob Agent changed the assignee nobody → Eve Agent" in page
+    assert "Bob Agent replied to the customer (status open → pending)" in page
+    assert "Bob Agent&#39;s commands were refused" in page
+
+
+def test_an_unknown_action_shows_its_code_and_a_system_actor_its_name() -> None:
+    row = {"actor": "system:sla", "action": "sla.breach", "payload": {"target": "resolution",
+           "due": "2026-12-01T10:00:00+00:00"}}  # fmt: skip
+    assert describe(row) == "SLA breached: the resolution was due 2026-12-01 10:00 UTC"
+    odd = {"actor": "cli:operator", "action": "tickets.teleport", "payload": {}}
+    assert describe(odd) == "tickets.teleport by cli:operator"
