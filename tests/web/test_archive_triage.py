@@ -1,4 +1,4 @@
-"""The audit trail reads as sentences: who changed what, from which value to which."""
+"""The archive for triage: the audit trail in words, the signed-in agent on every page."""
 
 from __future__ import annotations
 
@@ -38,3 +38,12 @@ def test_an_unknown_action_shows_its_code_and_a_system_actor_its_name() -> None:
     assert describe(row) == "SLA breached: the resolution was due 2026-12-01 10:00 UTC"
     odd = {"actor": "cli:operator", "action": "tickets.teleport", "payload": {}}
     assert describe(odd) == "tickets.teleport by cli:operator"
+
+
+def test_every_page_names_the_signed_in_agent_beside_sign_out(team: Desk) -> None:
+    team.deliver(make_mail(message_id="q@customer.test"))
+    client = desk_app(team).test_client()
+    sign_in(client, team)
+    for path in ("/", "/ticket/1", "/spool", "/agents", "/replies", "/health"):
+        page = client.get(path).get_data(as_text=True)
+        assert "Signed in as Bob Agent" in page and "Sign out" in page, path
