@@ -35,15 +35,17 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("ticket_id", name=op.f("pk_ratings")),
     )
     op.create_index("ix_ratings_rating", "ratings", ["rating"])
-    with op.batch_alter_table("inbound_spool") as batch:
-        batch.add_column(
-            sa.Column("from_header", sa.String(length=998), server_default="", nullable=False)
-        )
-        batch.add_column(sa.Column("subject", sa.Text(), server_default="", nullable=False))
+    # ADD COLUMN on both databases (a batch copy would trip SQLite's foreign keys).
+    op.add_column(
+        "inbound_spool",
+        sa.Column("from_header", sa.String(length=998), server_default="", nullable=False),
+    )
+    op.add_column(
+        "inbound_spool", sa.Column("subject", sa.Text(), server_default="", nullable=False)
+    )
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("inbound_spool") as batch:
-        batch.drop_column("subject")
-        batch.drop_column("from_header")
+    op.drop_column("inbound_spool", "subject")
+    op.drop_column("inbound_spool", "from_header")
     op.drop_table("ratings")
