@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import case, func, or_, select
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -165,6 +165,66 @@ def customer(session: Session, settings: Settings, customer_id: int) -> Row | No
         "bounce_detail": person.bounce_detail,
         "tickets": tickets_as_rows(session, settings, found),
     }
+
+
+def customers_page(session: Session, query: str = "", page: int = 1, per_page: int = 50) -> Page:
+    """Customers whose address or name holds ``query`` (``@example.com`` or ``example.com``
+    finds a domain), most recently seen first, with their ticket counts and mail state."""
+    where: list[ColumnElement[bool]] = [Customer.deleted_at.is_(None)]
+    text = query.strip().lower()[:200]
+    if text:
+        escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        pattern = f"%{escaped}%"
+        where.append(
+            or_(
+                func.lower(Customer.email).like(pattern, escape="\\"),
+                func.lower(Customer.display_name).like(pattern, escape="\\"),
+            )
+        )
+    total = int(session.scalar(select(func.count()).select_from(Customer).where(*where)) or 0)
+    found = list(
+        session.scalars(
+            select(Customer)
+            .where(*where)
+            .order_by(Customer.last_seen_at.desc(), Customer.id.desc())
+            .limit(per_page)
+            .offset((max(1, page) - 1) * per_page)
+        )
+    )
+    counts = _ticket_counts(session, [c.id for c in found])
+    rows = [
+        {
+            "id": c.id,
+            "email": c.email,
+            "name": c.display_name,
+            "last_seen_at": reports.iso(c.last_seen_at),
+            "tickets": counts.get(c.id, (0, 0))[0],
+            "open": counts.get(c.id, (0, 0))[1],
+            "mail": _mail_state(c),
+        }
+        for c in found
+    ]
+    return Page(rows, total, max(1, page), per_page)
+
+
+def _ticket_counts(session: Session, ids: list[int]) -> dict[int, tuple[int, int]]:
+    """(all, unresolved) live tickets per customer."""
+    if not ids:
+        return {}
+    unresolved = func.sum(case((Ticket.status.in_(UNRESOLVED), 1), else_=0))
+    stmt = (
+        select(Ticket.customer_id, func.count(), unresolved)
+        .where(Ticket.customer_id.in_(ids), Ticket.merged_into_id.is_(None))
+        .group_by(Ticket.customer_id)
+    )
+    return {cid: (int(n), int(o or 0)) for cid, n, o in session.execute(stmt)}
+
+
+def _mail_state(customer: Customer) -> str:
+    """delivered, bounced or complained (a spam complaint is kept as a bounce detail)."""
+    if customer.bounced_at is None:
+        return "delivered"
+    return "complained" if customer.bounce_detail.startswith("complaint") else "bounced"
 
 
 def conversation(session: Session, settings: Settings, ticket: Ticket) -> Row:

@@ -181,6 +181,13 @@ def _register_lists(bp: Blueprint, web: WebContext) -> None:
             statuses=STATUSES,
         )
 
+    @bp.get("/customers")
+    def customers() -> str:
+        query = request.args.get("q", "")[:200]
+        with db.reading() as session:
+            found = archive.customers_page(session, query, _page_number())
+        return render_template("customers.html", page=found, q=query)
+
     @bp.get(f"/customer/<{ID}:customer_id>")
     def customer(customer_id: int) -> str:
         with db.reading() as session:

@@ -65,6 +65,8 @@ PAGES = [
     "/",
     "/ticket/1",
     "/customer/1",
+    "/customers",
+    "/customers?q=alice",
     "/spool",
     "/agents",
     "/ticket/1/message/1.html",

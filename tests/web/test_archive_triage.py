@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
+from sqlalchemy import update
+
+from echodesk.store.models import Customer
+from echodesk.store.types import utcnow
 from echodesk.web.auditwords import describe
 from tests.support.agent import agent_reply, notifications
 from tests.support.desk import Desk
@@ -47,3 +52,31 @@ def test_every_page_names_the_signed_in_agent_beside_sign_out(team: Desk) -> Non
     for path in ("/", "/ticket/1", "/spool", "/agents", "/replies", "/health"):
         page = client.get(path).get_data(as_text=True)
         assert "Signed in as Bob Agent" in page and "Sign out" in page, path
+
+
+def test_the_customers_index_finds_by_name_address_and_domain(team: Desk) -> None:
+    team.deliver(make_mail(message_id="a@x.test", sender="Alice Customer <alice@customer.test>"))
+    team.deliver(make_mail(message_id="b@x.test", sender="Bruno Buyer <bruno@shop.test>"))
+    team.deliver(make_mail(message_id="c@x.test", sender="Carla <carla@shop.test>", subject="Two"))
+    with team.db.transaction() as session:
+        session.execute(
+            update(Customer)
+            .where(Customer.email == "carla@shop.test")
+            .values(bounced_at=utcnow(), bounce_detail="complaint: abuse report")
+        )
+    client = desk_app(team).test_client()
+    sign_in(client, team)
+
+    def names(query: str) -> list[str]:
+        page = client.get("/customers", query_string={"q": query})
+        assert page.status_code == 200
+        return re.findall(r'/customer/\d+">([^<]+)</a>', page.get_data(as_text=True))
+
+    assert sorted(names("")) == ["Alice Customer", "Bruno Buyer", "Carla"]
+    assert names("alice") == ["Alice Customer"]
+    assert sorted(names("@shop.test")) == ["Bruno Buyer", "Carla"]
+    assert names("BUYER") == ["Bruno Buyer"]
+    assert names("100%_") == []  # wildcards are letters here
+    page = client.get("/customers", query_string={"q": "carla"}).get_data(as_text=True)
+    assert "complained" in page
+    assert re.search(r"<td>1</td>\s*<td>1</td>", page)  # one ticket, open
