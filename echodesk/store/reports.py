@@ -148,6 +148,19 @@ def _attachments(session: Session, message_ids: list[int]) -> dict[int, list[Row
     return out
 
 
+def cut_part(body: str, trimmed: str) -> str:
+    """What trimming took away from a message: the quoted history and signature below
+    (or around) the words shown; '' when it took nothing but blank space."""
+    whole = body.replace("\r\n", "\n")
+    kept = trimmed.replace("\r\n", "\n").strip()
+    if not kept or whole.strip() == kept:
+        return ""
+    at = whole.find(kept)
+    if at < 0:
+        return whole.strip()  # the shown words are not a piece of it: show it all
+    return (whole[:at] + whole[at + len(kept) :]).strip()
+
+
 def _message(m: Message, files: list[Row]) -> Row:
     return {
         "direction": m.direction,
@@ -162,6 +175,7 @@ def _message(m: Message, files: list[Row]) -> Row:
         "received_at": iso(m.created_at),
         "body_text": m.body_text,
         "trimmed_text": m.trimmed_text,
+        "quoted_part": cut_part(m.body_text, m.trimmed_text),
         "thread_reason": m.thread_reason,
         "sender_auth": m.sender_auth,
         "auth_results": m.auth_results,

@@ -8,6 +8,7 @@ from pathlib import Path
 from sqlalchemy import update
 
 from echodesk.store.models import Customer
+from echodesk.store.reports import cut_part
 from echodesk.store.types import utcnow
 from echodesk.web.auditwords import describe
 from tests.support.agent import agent_reply, notifications
@@ -80,3 +81,27 @@ def test_the_customers_index_finds_by_name_address_and_domain(team: Desk) -> Non
     page = client.get("/customers", query_string={"q": "carla"}).get_data(as_text=True)
     assert "complained" in page
     assert re.search(r"<td>1</td>\s*<td>1</td>", page)  # one ticket, open
+
+
+def test_the_quoted_part_is_offered_only_where_there_is_one(team: Desk) -> None:
+    team.deliver(make_mail(message_id="q1@x.test", body="Plain words, nothing quoted.   \n\n"))
+    quoted = (
+        "Still broken.\n\nOn Mon, Nov 2, 2026 at 10:30 AM Support wrote:\n"
+        "> Have you tried turning it off?\n"
+    )
+    team.deliver(make_mail(message_id="q2@x.test", subject="Other", body=quoted))
+    client = desk_app(team).test_client()
+    sign_in(client, team)
+    plain = client.get("/ticket/1").get_data(as_text=True)
+    assert "Show the quoted part" not in plain
+    page = client.get("/ticket/2").get_data(as_text=True)
+    assert page.count("Show the quoted part") == 1
+    folded = page.split("Show the quoted part", 1)[1]
+    assert "Have you tried turning it off?" in folded and "Still broken." not in folded
+
+
+def test_what_trimming_cut_is_what_is_folded() -> None:
+    assert cut_part("Hello\n\n-- \nBob\n", "Hello") == "-- \nBob"
+    assert cut_part("Hello  \r\n", "Hello") == ""
+    assert cut_part("Rewritten entirely", "Something else") == "Rewritten entirely"
+    assert cut_part("", "") == ""
