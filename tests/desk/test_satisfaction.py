@@ -21,7 +21,7 @@ from echodesk.store.models import Rating, Ticket
 from echodesk.store.search import search
 from echodesk.store.types import utcnow
 from echodesk.web.rating import PER_TICKET
-from tests.support.agent import agent_reply, mails_to, notifications, text_of
+from tests.support.agent import mails_to, text_of
 from tests.support.desk import Desk
 from tests.support.mail import make_mail
 from tests.support.webapp import desk_app
@@ -48,13 +48,6 @@ def _outbox(desk: Desk) -> Path:
     return desk.settings.data_dir / "outbox"
 
 
-def _reply(desk: Desk, text: str, mid: str = "b1@desk.test") -> None:
-    note = notifications(_outbox(desk), "bob@desk.test")[-1]
-    raw, to = agent_reply(note, text, message_id=mid)
-    desk.deliver(raw, rcpt_to=(to,))
-    desk.send_outbox()
-
-
 def _to_alice(desk: Desk) -> list[str]:
     return [text_of(m) for m in mails_to(_outbox(desk), "alice@customer.test")]
 
@@ -72,7 +65,7 @@ def _rating(desk: Desk) -> ratings.Given | None:
 def test_a_resolving_reply_asks_and_only_a_press_records_the_rating(
     desk: Desk, client: FlaskClient
 ) -> None:
-    _reply(desk, "#resolve\n\nAll fixed, Alice.")
+    desk.answer("#resolve\n\nAll fixed, Alice.")
     (mail,) = _to_alice(desk)
     assert mail.startswith("All fixed, Alice.")
     links = _links(mail)
@@ -99,7 +92,7 @@ def test_a_resolving_reply_asks_and_only_a_press_records_the_rating(
 
 
 def test_a_rating_may_change_for_a_week_then_it_stays(desk: Desk, client: FlaskClient) -> None:
-    _reply(desk, "#resolve\n\nAll fixed.")
+    desk.answer("#resolve\n\nAll fixed.")
     token = _links(_to_alice(desk)[0])["good"].split("/")[2]
     client.post(f"/rate/{token}", data={"rating": "okay"})
     changed = client.post(f"/rate/{token}", data={"rating": "good", "comment": "Fine now"})
@@ -113,7 +106,7 @@ def test_a_rating_may_change_for_a_week_then_it_stays(desk: Desk, client: FlaskC
 
 
 def test_a_link_rates_its_own_ticket_and_nothing_else(desk: Desk, client: FlaskClient) -> None:
-    _reply(desk, "#resolve\n\nAll fixed.")
+    desk.answer("#resolve\n\nAll fixed.")
     token = _links(_to_alice(desk)[0])["good"].split("/")[2]
     kind, ticket, signature = token.split("-")
     forged = f"{kind}-{int(ticket) + 1}-{signature}"
@@ -132,7 +125,7 @@ def test_a_link_rates_its_own_ticket_and_nothing_else(desk: Desk, client: FlaskC
 
 
 def test_presses_are_limited_per_ticket(desk: Desk, client: FlaskClient) -> None:
-    _reply(desk, "#resolve\n\nAll fixed.")
+    desk.answer("#resolve\n\nAll fixed.")
     token = _links(_to_alice(desk)[0])["good"].split("/")[2]
     answers = [
         client.post(f"/rate/{token}", data={"rating": "good"}).status_code
@@ -142,7 +135,7 @@ def test_presses_are_limited_per_ticket(desk: Desk, client: FlaskClient) -> None
 
 
 def test_a_resolve_without_words_sends_the_request_alone(desk: Desk) -> None:
-    _reply(desk, "#resolve")
+    desk.answer("#resolve")
     (mail,) = _to_alice(desk)
     assert mail.startswith("We have resolved TKT-0001.") and len(_links(mail)) == 3
 
@@ -161,8 +154,8 @@ def test_auto_close_asks_too(desk: Desk) -> None:
 
 def test_without_satisfaction_nobody_is_asked(desk: Desk) -> None:
     desk.reconfigure(satisfaction=False)
-    _reply(desk, "#resolve\n\nAll fixed.")
-    _reply(desk, "#open", "b2@desk.test")
-    _reply(desk, "#resolve", "b3@desk.test")
+    desk.answer("#resolve\n\nAll fixed.")
+    desk.answer("#open", "b2@desk.test")
+    desk.answer("#resolve", "b3@desk.test")
     mails = _to_alice(desk)
     assert [m.strip() for m in mails] == ["All fixed."]

@@ -24,7 +24,7 @@ from echodesk.store.models import AuditLog, Ticket
 from echodesk.store.search import search
 from echodesk.store.searchquery import SearchError
 from echodesk.store.types import utcnow
-from tests.support.agent import agent_reply, notifications, text_of
+from tests.support.agent import notifications, text_of
 from tests.support.desk import Desk
 from tests.support.webapp import desk_app
 from tests.support.websignin import sign_in
@@ -50,13 +50,6 @@ def _mail(when: datetime, message_id: str = "q@customer.test", reply_to: str = "
 
 def _outbox(desk: Desk) -> Path:
     return desk.settings.data_dir / "outbox"
-
-
-def _reply(desk: Desk, text: str, message_id: str) -> None:
-    note = notifications(_outbox(desk), "bob@desk.test")[-1]
-    raw, to = agent_reply(note, text, message_id=message_id)
-    desk.deliver(raw, rcpt_to=(to,))
-    desk.send_outbox()
 
 
 def _clocks(desk: Desk) -> sla_store.Clocks:
@@ -125,7 +118,7 @@ def test_once_assigned_only_the_assignee_is_told(business: Desk) -> None:
     desk = business
     desk.deliver(_mail(FRIDAY_4PM))
     desk.send_outbox()
-    _reply(desk, "#assign me\n", "a1@desk.test")
+    desk.answer("#assign me\n", "a1@desk.test")
     run_sla(desk.db, desk.ctx, now=datetime(2026, 11, 30, 11, 1, tzinfo=UTC))
     assert _told(desk, "bob@desk.test", "SLA breached on TKT-0001") == 1
     assert _told(desk, "eve@desk.test", "SLA breached on TKT-0001") == 0
@@ -141,7 +134,7 @@ def test_a_reply_meets_the_first_response_and_the_next_message_starts_the_next(
     opened = utcnow() - timedelta(hours=1)
     desk.deliver(_mail(opened))
     desk.send_outbox()
-    _reply(desk, "We are on it.\n", "a1@desk.test")
+    desk.answer("We are on it.\n", "a1@desk.test")
     clocks = _clocks(desk)
     assert clocks.response_target == "" and clocks.response_due is None
     with desk.db.reading() as session:
@@ -165,7 +158,7 @@ def test_the_clocks_stop_while_the_ticket_waits_on_the_customer(business: Desk) 
     desk.deliver(_mail(utcnow() - timedelta(hours=3)))
     desk.send_outbox()
     assert _found(desk, "sla:breached") == [1]  # the first response is 2 hours late
-    _reply(desk, "Could you send a photo?\n", "a1@desk.test")  # the ticket is now pending
+    desk.answer("Could you send a photo?\n", "a1@desk.test")  # the ticket is now pending
     clocks = _clocks(desk)
     assert clocks.running_since is None and clocks.resolution_due is None
     assert abs(clocks.resolution_spent - 3 * 3600) < 120
@@ -198,12 +191,12 @@ def test_the_policy_follows_priority_and_tags(business: Desk) -> None:
         "standard",
         opened + timedelta(hours=8),
     )
-    _reply(desk, "#tag vip\n", "a1@desk.test")
+    desk.answer("#tag vip\n", "a1@desk.test")
     assert (_clocks(desk).policy, _clocks(desk).response_due) == (
         "vip",
         opened + timedelta(hours=2),
     )
-    _reply(desk, "#priority urgent\n", "a2@desk.test")
+    desk.answer("#priority urgent\n", "a2@desk.test")
     assert (_clocks(desk).policy, _clocks(desk).response_due) == (
         "urgent",
         opened + timedelta(hours=1),
@@ -215,7 +208,7 @@ def test_resolving_meets_the_resolution_target_and_reopening_resumes_it(business
     desk.reconfigure(sla=(SlaPolicy(name="standard", resolution="1d", hours="calendar"),))
     desk.deliver(_mail(utcnow() - timedelta(hours=2)))
     desk.send_outbox()
-    _reply(desk, "#resolve\n", "a1@desk.test")
+    desk.answer("#resolve\n", "a1@desk.test")
     clocks = _clocks(desk)
     assert not clocks.resolution_open and clocks.resolution_due is None
     with desk.db.reading() as session:

@@ -20,7 +20,7 @@ from echodesk.desk.context import DeskContext
 from echodesk.desk.jobs.wakeups import run_wakeups
 from echodesk.store.models import AuditLog, Reminder, Ticket
 from echodesk.store.types import utcnow
-from tests.support.agent import agent_reply, mails_to, notifications, text_of
+from tests.support.agent import mails_to, notifications, text_of
 from tests.support.desk import Desk
 from tests.support.mail import make_mail
 
@@ -74,13 +74,6 @@ def _outbox(desk: Desk) -> Path:
     return desk.settings.data_dir / "outbox"
 
 
-def _reply(desk: Desk, text: str, message_id: str = "agent1@desk.test") -> None:
-    note = notifications(_outbox(desk), "bob@desk.test")[-1]
-    raw, to = agent_reply(note, text, message_id=message_id)
-    desk.deliver(raw, rcpt_to=(to,))
-    desk.send_outbox()
-
-
 def _ticket(desk: Desk) -> Ticket:
     with desk.db.reading() as session:
         found = session.scalars(select(Ticket).where(Ticket.number == 1)).one()
@@ -112,7 +105,7 @@ def desk(team: Desk) -> Desk:
 
 
 def test_a_snoozed_ticket_wakes_on_time_once_and_its_assignee_is_told(desk: Desk) -> None:
-    _reply(desk, "#assign me\n#snooze 2d\n")
+    desk.answer("#assign me\n#snooze 2d\n")
     until = _ticket(desk).snoozed_until
     assert until is not None and until > utcnow() + timedelta(days=1)
     assert desk.tickets()[0]["snoozed_until"] is not None
@@ -132,7 +125,7 @@ def test_a_snoozed_ticket_wakes_on_time_once_and_its_assignee_is_told(desk: Desk
 
 
 def test_the_customer_writing_wakes_the_ticket_at_once(desk: Desk) -> None:
-    _reply(desk, "#snooze monday 9:00\n")
+    desk.answer("#snooze monday 9:00\n")
     assert _ticket(desk).snoozed_until is not None
     desk.deliver(
         make_mail(
@@ -150,13 +143,13 @@ def test_the_customer_writing_wakes_the_ticket_at_once(desk: Desk) -> None:
 
 
 def test_unsnooze_wakes_it(desk: Desk) -> None:
-    _reply(desk, "#snooze tomorrow\n")
-    _reply(desk, "#unsnooze\n", message_id="agent2@desk.test")
+    desk.answer("#snooze tomorrow\n")
+    desk.answer("#unsnooze\n", message_id="agent2@desk.test")
     assert _ticket(desk).snoozed_until is None
 
 
 def test_a_reminder_is_mailed_once_by_two_processes(desk: Desk) -> None:
-    _reply(desk, "#remind 2d call the customer back\n")
+    desk.answer("#remind 2d call the customer back\n")
     with desk.db.reading() as session:
         (reminder,) = session.scalars(select(Reminder))
         assert reminder.text == "call the customer back" and reminder.sent_at is None
@@ -186,7 +179,7 @@ def test_a_reminder_is_mailed_once_by_two_processes(desk: Desk) -> None:
 def test_a_time_that_is_no_time_is_an_error_quoting_the_line(
     desk: Desk, line: str, said: str
 ) -> None:
-    _reply(desk, f"#status pending\n{line}\n")
+    desk.answer(f"#status pending\n{line}\n")
     assert _ticket(desk).status == "open" and _ticket(desk).snoozed_until is None
     error = text_of(mails_to(_outbox(desk), "bob@desk.test")[-1])
     assert line in error and said in error

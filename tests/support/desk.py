@@ -30,6 +30,7 @@ from echodesk.store import agents, migrate, reports
 from echodesk.store import outbox as outbox_store
 from echodesk.store import tickets as ticket_store
 from echodesk.store.db import Database
+from tests.support.agent import agent_reply, notifications
 
 _T = TypeVar("_T")
 
@@ -154,6 +155,16 @@ class Desk:
             text=True,
             timeout=120,
         )
+
+    def answer(
+        self, text: str, message_id: str = "agent1@desk.test", agent: str = "bob@desk.test"
+    ) -> None:
+        """``agent`` answers their newest notification with ``text``, as a mail client
+        writes it; the outbox is sent after."""
+        note = notifications(self.settings.data_dir / "outbox", agent)[-1]
+        raw, to = agent_reply(note, text, message_id=message_id)
+        self.deliver(raw, rcpt_to=(to,))
+        self.send_outbox()
 
     def at_once(self, job: Callable[[Database, DeskContext], _T], processes: int = 2) -> list[_T]:
         """Run ``job`` as that many processes would, at the same instant: each with its
