@@ -133,6 +133,7 @@ COMMAND_MODULES = {
     "quarantine": "quarantine",
     "replies": "replies",
     "reply": "outbound",
+    "report": "report",
     "retention": "privacy",
     "rules": "rules",
     "search": "search",
