@@ -68,7 +68,7 @@ ROOT = BENCH.parent
 sys.path[:0] = [str(BENCH), str(ROOT)]
 
 import searchgen  # noqa: E402  (bench/ is not a package)
-from sqlalchemy import event, text  # noqa: E402
+from sqlalchemy import event, insert, text  # noqa: E402
 from sqlalchemy.orm import Session  # noqa: E402
 
 from echodesk.store import searchindex, writes  # noqa: E402
@@ -229,7 +229,12 @@ def _write_batch(
         t.ticket["customer_id"] = customer_ids[t.ticket["customer_id"]]
         assignee = t.ticket["assignee_id"]
         t.ticket["assignee_id"] = None if assignee is None else agent_ids[assignee]
-    ids = writes.insert_tickets(session, [t.ticket for t in tickets])
+    ids = list(
+        session.scalars(
+            insert(Ticket).returning(Ticket.id, sort_by_parameter_order=True),
+            [t.ticket for t in tickets],
+        )
+    )
     merged = []
     for i, t in enumerate(tickets):
         if t.merged:  # an empty shell: merged into the ticket before (or after) it

@@ -32,6 +32,7 @@ from echodesk.desk.intake.worker import Worker
 from echodesk.desk.jobs.schedule import start_scheduler
 from echodesk.desk.oauth import TokenSources
 from echodesk.desk.outbound.delivery import Deliverer, sender_for
+from echodesk.desk.tickets.worktime import calendar_for
 from echodesk.errors import ConfigError, EchoError
 from echodesk.mailbox.imap import ImapPoller
 from echodesk.mailbox.smtp import SmtpReceiver, split_host_port
@@ -112,6 +113,7 @@ def web_app(settings: Settings, db: Database, ctx: DeskContext) -> Flask:
         secret=ctx.secret,
         keyring=ctx.keyring,
         saved_replies=lambda: _saved_replies(ctx),
+        calendar_for=calendar_for(settings.business_hours, settings.timezone),
         send_link=lambda session, email, link: queue_signin_mail(session, ctx, email, link),
         hooks=Webhooks(db, ctx),
     )

@@ -10,7 +10,7 @@ from echodesk.cli import views
 from echodesk.cli.app import App, emit_rows, friendly_errors, list_alone, main, pass_app
 from echodesk.desk.agents.catchup import catch_up as notify_waiting
 from echodesk.store import agents as agent_store
-from echodesk.store.reports import iso
+from echodesk.store.readmodels import iso
 from echodesk.store.types import utcnow
 
 

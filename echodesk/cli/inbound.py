@@ -13,7 +13,7 @@ from echodesk.config import Settings
 from echodesk.desk.intake.worker import Worker
 from echodesk.errors import NotFoundError
 from echodesk.statuses import STATUSES
-from echodesk.store import migrate, reports
+from echodesk.store import migrate, readmodels
 from echodesk.store import spool as spool_store
 from echodesk.store import tickets as ticket_store
 
@@ -43,7 +43,7 @@ def db_upgrade(app: App) -> None:
 def tickets_cmd(app: App, status: str | None, as_json: bool) -> None:
     """List tickets."""
     with app.database().reading() as session:
-        rows = reports.ticket_list(session, app.settings, status=status)
+        rows = readmodels.ticket_list(session, app.settings, status=status)
     empty = "no tickets yet: 'echodesk ingest FILE' imports mail"
     emit_rows(rows, as_json, views.ticket_lines, empty)
 
@@ -71,14 +71,14 @@ def _details(
     session: Any, settings: Settings, numbers: tuple[str, ...], show_all: bool
 ) -> Iterator[dict[str, Any]]:
     if show_all:
-        yield from reports.iter_ticket_details(session, settings)
+        yield from readmodels.iter_ticket_details(session, settings)
         return
     for label in numbers:
         number = settings.parse_ticket_label(label)
         ticket = ticket_store.by_number(session, number) if number is not None else None
         if ticket is None:
             raise NotFoundError(f"no ticket {label}")
-        yield reports.ticket_detail(session, settings, ticket)
+        yield readmodels.ticket_detail(session, settings, ticket)
 
 
 @main.group("spool", invoke_without_command=True)
@@ -92,8 +92,8 @@ def spool_cmd(click_ctx: click.Context, state: str | None, as_json: bool) -> Non
 
 def _spool_list(app: App, state: str | None, as_json: bool) -> None:
     with app.database().reading() as session:
-        rows = reports.spool_list(session, app.settings, state)
-        counts = reports.spool_counts(session) if not rows and not as_json else {}
+        rows = readmodels.spool_list(session, app.settings, state)
+        counts = readmodels.spool_counts(session) if not rows and not as_json else {}
     emit_rows(rows, as_json, views.spool_lines, views.spool_none(state, counts))
 
 

@@ -18,7 +18,7 @@ from echodesk.errors import EchoError, NotFoundError
 from echodesk.mailbox.message import AttachmentPart
 from echodesk.store import outbox as outbox_store
 from echodesk.store import tickets as ticket_store
-from echodesk.store.reports import iso
+from echodesk.store.readmodels import iso
 
 AS_OPTION = click.option(
     "--as", "agent", required=True, metavar="EMAIL", help="The agent who writes it."

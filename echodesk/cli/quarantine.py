@@ -11,7 +11,7 @@ from echodesk.cli.app import App, emit_rows, friendly_errors, list_alone, main, 
 from echodesk.desk.intake.worker import Worker
 from echodesk.mailbox.parse import parse_message
 from echodesk.store import spool as spool_store
-from echodesk.store.reports import iso
+from echodesk.store.readmodels import iso
 
 LIST_LIMIT = 500
 

@@ -13,7 +13,7 @@ from echodesk.desk import audit
 from echodesk.desk.agents.replies import live_ticket
 from echodesk.errors import EchoError, NotFoundError
 from echodesk.store import writes
-from echodesk.store.reports import iso
+from echodesk.store.readmodels import iso
 from echodesk.store.search import MARK_END, MARK_START, Hit, search
 from echodesk.store.tickets import tags_of
 

@@ -12,7 +12,7 @@ from echodesk.cli.app import App, emit_json, friendly_errors, main, pass_app
 from echodesk.desk.tokens import Addresses, keyring_for
 from echodesk.errors import ConfigError
 from echodesk.store import secrets as secret_store
-from echodesk.store.reports import iso
+from echodesk.store.readmodels import iso
 from echodesk.store.types import utcnow
 
 

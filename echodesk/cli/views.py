@@ -1,6 +1,6 @@
 """How the listing and reading commands print for people (``--json`` is for scripts).
 
-The read models (:mod:`echodesk.store.reports`) hold None where a value is
+The read models (:mod:`echodesk.store.readmodels`) hold None where a value is
 unknown: a note has no Date, a sent reply no threading reason, an erased
 customer no address. Printed as they are, those became ``at None`` and empty
 ``()``; here every line says only what is known, and listings go through
@@ -14,7 +14,7 @@ from datetime import UTC
 from typing import Any
 
 from echodesk.cli.table import Column, cut, one_line, render
-from echodesk.store.reports import read_iso
+from echodesk.store.readmodels import read_iso
 
 Row = Mapping[str, Any]
 

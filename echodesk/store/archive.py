@@ -1,6 +1,6 @@
 """Read models for the web archive: pages of tickets, counts, people, the audit trail.
 
-Like :mod:`echodesk.store.reports` (whose ticket fields they share), these
+Like :mod:`echodesk.store.readmodels` (whose ticket fields they share), these
 return plain values; they add what a browser needs and a script does not:
 paging with a total, counts per status, and ids for links that never put
 personal data in a URL.
@@ -18,7 +18,7 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from echodesk.config import Settings
 from echodesk.statuses import STATUSES, UNRESOLVED
-from echodesk.store import reports
+from echodesk.store import readmodels, ticketlist
 from echodesk.store.models import (
     Agent,
     AgentAlias,
@@ -68,8 +68,12 @@ def ticket_page(
     assignee: str | None = None,
     page: int = 1,
     per_page: int = 25,
+    sort: ticketlist.Sort | None = None,
+    details: bool = False,
 ) -> Page:
-    """One page of live tickets, most recently updated first, filtered."""
+    """One page of live tickets, filtered, in the order asked for (most recently updated
+    first by default; see :mod:`echodesk.store.ticketlist`). ``details`` adds what the
+    archive's table shows beyond the command line's fields (the API leaves them out)."""
     where: list[ColumnElement[bool]] = [Ticket.merged_into_id.is_(None)]
     if status:
         where.append(Ticket.status == status)
@@ -88,30 +92,45 @@ def ticket_page(
     stmt = (
         select(Ticket)
         .where(*where)
-        .order_by(Ticket.updated_at.desc(), Ticket.id.desc())
+        .order_by(*ticketlist.order_by(sort or ticketlist.chosen(None, None)))
         .limit(per_page)
         .offset((max(1, page) - 1) * per_page)
     )
     found = list(session.scalars(stmt))
-    return Page(tickets_as_rows(session, settings, found), total, max(1, page), per_page)
+    rows = tickets_as_rows(session, settings, found)
+    if details:
+        _add_details(session, rows, found)
+    return Page(rows, total, max(1, page), per_page)
 
 
 def tickets_as_rows(session: Session, settings: Settings, found: Sequence[Ticket]) -> list[Row]:
     """The command line's ticket fields, plus the ids and the number for links."""
-    rows = reports._summaries(session, settings, found)
+    rows = readmodels._summaries(session, settings, found)
     for row, ticket in zip(rows, found, strict=True):
         row["n"] = ticket.number
         row["customer_id"] = ticket.customer_id
     return rows
 
 
-def tickets_by_ids(session: Session, settings: Settings, ids: Sequence[int]) -> list[Row]:
-    """Ticket rows in the order of ``ids`` (search results)."""
+def tickets_by_ids(
+    session: Session, settings: Settings, ids: Sequence[int], *, details: bool = False
+) -> list[Row]:
+    """Ticket rows in the order of ``ids`` (search results); ``details`` as for
+    :func:`ticket_page`."""
     if not ids:
         return []
     found = {t.id: t for t in session.scalars(select(Ticket).where(Ticket.id.in_(list(ids))))}
     ordered = [found[i] for i in ids if i in found]
-    return tickets_as_rows(session, settings, ordered)
+    rows = tickets_as_rows(session, settings, ordered)
+    if details:
+        _add_details(session, rows, ordered)
+    return rows
+
+
+def _add_details(session: Session, rows: list[Row], found: Sequence[Ticket]) -> None:
+    extra = ticketlist.details(session, found)
+    for row, ticket in zip(rows, found, strict=True):
+        row.update(extra[ticket.id])
 
 
 def all_tags(session: Session) -> list[str]:
@@ -159,9 +178,9 @@ def customer(session: Session, settings: Settings, customer_id: int) -> Row | No
         "id": person.id,
         "email": person.email,
         "name": person.display_name,
-        "first_seen_at": reports.iso(person.first_seen_at),
-        "last_seen_at": reports.iso(person.last_seen_at),
-        "bounced_at": reports.iso(person.bounced_at),
+        "first_seen_at": readmodels.iso(person.first_seen_at),
+        "last_seen_at": readmodels.iso(person.last_seen_at),
+        "bounced_at": readmodels.iso(person.bounced_at),
         "bounce_detail": person.bounce_detail,
         "tickets": tickets_as_rows(session, settings, found),
     }
@@ -197,7 +216,7 @@ def customers_page(session: Session, query: str = "", page: int = 1, per_page: i
             "id": c.id,
             "email": c.email,
             "name": c.display_name,
-            "last_seen_at": reports.iso(c.last_seen_at),
+            "last_seen_at": readmodels.iso(c.last_seen_at),
             "tickets": counts.get(c.id, (0, 0))[0],
             "open": counts.get(c.id, (0, 0))[1],
             "mail": _mail_state(c),
@@ -229,7 +248,7 @@ def _mail_state(customer: Customer) -> str:
 
 def conversation(session: Session, settings: Settings, ticket: Ticket) -> Row:
     """The ticket with every message (ids, HTML presence, attachment ids) and its audit."""
-    detail = reports.ticket_detail(session, settings, ticket)
+    detail = readmodels.ticket_detail(session, settings, ticket)
     messages = list(
         session.scalars(select(Message).where(Message.ticket_id == ticket.id).order_by(Message.id))
     )
@@ -277,7 +296,7 @@ def audit_trail(session: Session, ticket_id: int, limit: int = 200) -> list[Row]
             payload["to_name"] = ids.get(payload.get("to") or 0, "nobody")
         trail.append(
             {
-                "at": reports.iso(a.at),
+                "at": readmodels.iso(a.at),
                 "actor": a.actor,
                 "actor_name": people.get(a.actor, ""),
                 "action": a.action,
@@ -312,6 +331,6 @@ def spool_problems(session: Session, settings: Settings) -> dict[str, list[Row]]
             .order_by(InboundSpool.id.desc())
             .limit(200)
         ).all()
-        labels = reports._numbers(session, settings, [r.ticket_id for r in rows if r.ticket_id])
-        out[state] = [reports._spool_row(r, labels) for r in rows]
+        labels = readmodels._numbers(session, settings, [r.ticket_id for r in rows if r.ticket_id])
+        out[state] = [readmodels._spool_row(r, labels) for r in rows]
     return out

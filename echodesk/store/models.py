@@ -114,6 +114,8 @@ class Ticket(Base):
         Index("ix_tickets_status_merged_assignee", "status", "merged_into_id", "assignee_id"),
         Index("ix_tickets_assignee_updated", "assignee_id", "updated_at"),
         Index("ix_tickets_snoozed_until", "snoozed_until"),
+        # Reports: the tickets resolved or closed in a period.
+        Index("ix_tickets_status_changed", "status", "status_changed_at"),
     )
 
 

@@ -40,7 +40,7 @@ from echodesk.metrics import SEARCH_SECONDS
 from echodesk.store.models import Message
 from echodesk.store.searchindex import words
 from echodesk.store.searchquery import Query, SearchError, Term, day, parse, sla_window
-from echodesk.store.types import utcnow
+from echodesk.store.types import as_bound, utcnow
 
 CANDIDATES = 1000  # newest matching messages (and named tickets) per positive term
 RERANK = 200  # the best this many are re-ranked by subject match in Python
@@ -273,14 +273,14 @@ def _condition(sql: _Sql, term: Term, sets: list[str]) -> str:
 
 
 def _when(sql: _Sql, value: str) -> Any:
-    return _moment(sql, day(value))
+    return as_bound(sql.pg, day(value))
 
 
 def _sla(sql: _Sql, value: str) -> str:
     """Tickets with a target breached, or due within a window; each part on its index."""
     now = utcnow()
     window = sla_window(value)
-    by = sql.bind(_moment(sql, now if window is None else now + timedelta(seconds=window)))
+    by = sql.bind(as_bound(sql.pg, now if window is None else now + timedelta(seconds=window)))
     due = [
         f"SELECT ticket_id FROM ticket_sla WHERE response_due <= {by}",
         f"SELECT ticket_id FROM ticket_sla WHERE resolution_due <= {by}",
@@ -290,10 +290,6 @@ def _sla(sql: _Sql, value: str) -> str:
             "SELECT ticket_id FROM ticket_sla WHERE response_stage = 2 OR resolution_stage = 2"
         )
     return f"t.id IN ({' UNION '.join(due)})"
-
-
-def _moment(sql: _Sql, moment: datetime) -> Any:
-    return moment if sql.pg else moment.replace(tzinfo=None)
 
 
 def _assignee(sql: _Sql, value: str) -> str:

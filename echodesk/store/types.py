@@ -43,6 +43,11 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+def as_bound(pg: bool, moment: datetime) -> datetime:
+    """A moment as a hand-written statement compares it: SQLite keeps UTC without an offset."""
+    return moment if pg else moment.astimezone(UTC).replace(tzinfo=None)
+
+
 # BigInteger primary keys on PostgreSQL, INTEGER (rowid alias) on SQLite.
 BigId = BigInteger().with_variant(Integer(), "sqlite")
 

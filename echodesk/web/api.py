@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 from flask import Blueprint, Response, abort, jsonify, request
 
 from echodesk.statuses import STATUSES
-from echodesk.store import archive, reports
+from echodesk.store import archive, readmodels
 from echodesk.store.tickets import by_number
 from echodesk.web.numbers import MAX_ID, whole_number
 
@@ -59,5 +59,5 @@ def register(bp: Blueprint, web: WebContext) -> None:
             ticket = by_number(session, number)
             if ticket is None:
                 abort(404)
-            detail = reports.ticket_detail(session, settings, ticket)
+            detail = readmodels.ticket_detail(session, settings, ticket)
         return jsonify(detail)

@@ -26,8 +26,9 @@ from sqlalchemy.orm import Session
 from echodesk.config import Settings
 from echodesk.store.blobs import BlobStore
 from echodesk.store.db import Database
+from echodesk.store.figures import CalendarFor
 from echodesk.store.secrets import Keyring
-from echodesk.web import answers, api, hooks, monitor, pages, rating, signin
+from echodesk.web import answers, api, hooks, monitor, pages, rating, reports, signin
 from echodesk.web.auth import identify
 from echodesk.web.render import install_filters
 
@@ -71,6 +72,8 @@ class WebContext:
     keyring: Keyring | None = None
     #: The saved replies in force, as (name, about, text), and the file's problem if any.
     saved_replies: Callable[[], tuple[list[tuple[str, str, str]], str]] = lambda: ([], "")
+    #: The desk's working calendar for reports (None: the Reports page says it has none).
+    calendar_for: CalendarFor | None = None
 
 
 def _headers(response: Response) -> Response:
@@ -115,6 +118,7 @@ def make_blueprint(web: WebContext, name: str = "archive") -> Blueprint:
     hooks.register(bp, web)
     monitor.register(bp, web)
     rating.register(bp, web)
+    reports.register(bp, web)
     return bp
 
 

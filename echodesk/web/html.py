@@ -4,11 +4,15 @@ Mail HTML is hostile by default: scripts, event handlers, forms, tracking
 pixels, CSS that paints over the page. It is cleaned with nh3 (a binding of
 the ammonia sanitiser: an allow-list of tags, attributes, URL schemes and CSS
 properties) and served as its own document, which the ticket page shows in
-an ``<iframe sandbox>`` (no scripts, no same-origin) under a Content-Security-
+an ``<iframe sandbox>`` without ``allow-scripts``, under a Content-Security-
 Policy that also forbids scripts, so even a sanitiser bug could not run code
-in the archive's origin. Remote images load only when the operator asks:
-until then both the CSP and the sanitiser drop them (a tracking pixel would
-tell the sender the mail was read, and from where).
+in the archive's origin. The sandbox does keep the archive's origin
+(``allow-same-origin``), so that the ticket page's own script (``echo.js``)
+may read the framed mail's height and fit the frame to it: harmless while
+the frame can run nothing (the pair is only dangerous with ``allow-scripts``,
+which would let the mail lift its own sandbox). Remote images load only
+when the operator asks: until then both the CSP and the sanitiser drop them
+(a tracking pixel would tell the sender the mail was read, and from where).
 
 Inline images (``<img src="cid:...">``, the logo in a signature, a pasted
 screenshot) are parts of the message itself: they are shown from Echo's own
@@ -188,12 +192,17 @@ def document(html: str, *, remote_images: bool, inline: Mapping[str, str] | None
 
 
 def frame_policy(*, remote_images: bool) -> str:
-    """The CSP of the framed document: no scripts, no forms, images only if allowed."""
+    """The CSP of the framed document: no scripts, no forms, images only if allowed.
+
+    Its ``sandbox`` matches the frame's attribute: scripts stay off (there is no
+    ``script-src``, so ``default-src 'none'`` forbids them too), and the origin
+    stays the archive's so the page around it can measure it (see above).
+    """
     images = "data: https: http:" if remote_images else "data:"
     return (
         f"default-src 'none'; style-src 'unsafe-inline'; img-src {images}; "
         "base-uri 'none'; form-action 'none'; frame-ancestors 'self'; sandbox allow-popups "
-        "allow-popups-to-escape-sandbox"
+        "allow-popups-to-escape-sandbox allow-same-origin"
     )
 
 

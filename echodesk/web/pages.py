@@ -1,14 +1,15 @@
 """The archive's pages: tickets, one ticket, a customer, the spool, the agents. Read-only.
 
 Each page works without JavaScript (plain links and GET forms); with it,
-htmx swaps only the results when a filter or a page changes (the server sees
-``HX-Request`` and renders just that part).
+htmx swaps only the results when a filter, an order or a page changes (the
+server sees ``HX-Request`` and renders just that part, with the status tabs
+out of band so that they follow).
 """
 
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from flask import Blueprint, Response, abort, redirect, render_template, request, url_for
 from sqlalchemy import select
@@ -19,9 +20,10 @@ from werkzeug.wrappers import Response as WerkzeugResponse
 from echodesk.config import Settings
 from echodesk.errors import EchoError
 from echodesk.statuses import STATUSES
-from echodesk.store import archive, search
+from echodesk.store import archive, search, ticketlist
 from echodesk.store.blobs import BlobStore, BlobStoreError, CorruptBlobError
 from echodesk.store.models import Attachment, Ticket
+from echodesk.web import listing
 from echodesk.web.auth import viewer
 from echodesk.web.html import content_id, data_url, document, frame_policy, has_remote_images
 from echodesk.web.numbers import ID, MAX_ID, whole_number
@@ -72,10 +74,10 @@ def label_number(prefix: str, label: str) -> int | None:
 def _inline_images(session: Session, blobs: BlobStore, message_pk: int) -> dict[str, str]:
     """Each inline image of the message (by Content-ID) as a ``data:`` URL of Echo's copy.
 
-    Written into the framed document itself rather than linked: the sandboxed
-    frame has no origin, so the browser sends it no session cookie and a link
-    back to the archive would only find the sign-in page; and the frame's
-    policy can stay at ``img-src data:``, with nothing fetched from anywhere.
+    Written into the framed document itself rather than linked: one document
+    holds the whole message, with no further request to the archive for each
+    image, and the frame's policy can stay at ``img-src data:``, with nothing
+    fetched from anywhere.
     Only raster images are taken (never SVG), up to ``_INLINE_BUDGET`` bytes.
     """
     rows = session.execute(
@@ -118,6 +120,7 @@ def _filters() -> dict[str, str]:
 
 def register(bp: Blueprint, web: WebContext) -> None:
     """The archive's pages: the lists, and one ticket with its mail and files."""
+    listing.install(bp)
     _register_lists(bp, web)
     _register_desk_pages(bp, web)
     _register_ticket(bp, web)
@@ -138,7 +141,8 @@ def _search_page(
         )
     except EchoError as exc:
         return archive.Page([], 0, 1, PER_PAGE), str(exc)
-    rows = archive.tickets_by_ids(session, settings, [h.ticket_id for h in found.hits])
+    ids = [h.ticket_id for h in found.hits]
+    rows = archive.tickets_by_ids(session, settings, ids, details=True)
     snippets = {h.ticket_id: h.snippet for h in found.hits}
     for row, hit in zip(rows, found.hits, strict=False):
         row["snippet"] = snippets.get(hit.ticket_id, "")
@@ -152,6 +156,7 @@ def _register_lists(bp: Blueprint, web: WebContext) -> None:
     def tickets() -> str:
         filters = _filters()
         page = _page_number()
+        sort = ticketlist.chosen(request.args.get("sort"), request.args.get("dir"))
         error = ""
         with db.reading() as session:
             counts = archive.status_counts(session)
@@ -166,12 +171,14 @@ def _register_lists(bp: Blueprint, web: WebContext) -> None:
                     assignee=filters["assignee"] or None,
                     page=page,
                     per_page=PER_PAGE,
+                    sort=sort,
+                    details=True,
                 )
             tags = archive.all_tags(session)
             people = [a for a in archive.agents(session) if a["active"]]
-        template = "_results.html" if request.headers.get("HX-Request") else "tickets.html"
+        partial = bool(request.headers.get("HX-Request"))
         return render_template(
-            template,
+            "_results.html" if partial else "tickets.html",
             page=result,
             counts=counts,
             filters=filters,
@@ -179,6 +186,8 @@ def _register_lists(bp: Blueprint, web: WebContext) -> None:
             agents=people,
             error=error,
             statuses=STATUSES,
+            oob=partial,
+            **_sorting(url_for(f"{bp.name}.tickets"), filters, sort),
         )
 
     @bp.get("/customers")
@@ -195,6 +204,17 @@ def _register_lists(bp: Blueprint, web: WebContext) -> None:
         if person is None:
             abort(404)
         return render_template("customer.html", c=person)
+
+
+def _sorting(here: str, filters: dict[str, str], sort: ticketlist.Sort) -> dict[str, Any]:
+    """What the list's templates need to keep an order: the order, the parameters every
+    other link carries, and each column header's link. A search keeps its own order
+    (best match first), so its headers are no links."""
+    return {
+        "sort": sort,
+        "keep": listing.sort_args(sort),
+        "sort_links": {} if filters["q"] else listing.sort_links(here, filters, sort),
+    }
 
 
 def _register_desk_pages(bp: Blueprint, web: WebContext) -> None:

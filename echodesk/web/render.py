@@ -6,7 +6,7 @@ from flask import Blueprint
 from markupsafe import Markup, escape
 
 from echodesk.config import Settings
-from echodesk.store.reports import read_iso
+from echodesk.store.readmodels import read_iso
 from echodesk.web import auditwords
 
 MARK_START, MARK_END = "\ue000", "\ue001"  # as echodesk.store.search writes them

@@ -264,10 +264,10 @@ def test_ticket_numbers_follow_the_prefix_and_width_settings(desk: Desk) -> None
 
 
 def _all_tickets(desk: Desk) -> list[dict[str, object]]:
-    from echodesk.store import reports
+    from echodesk.store import readmodels
 
     with desk.db.reading() as session:
-        return reports.ticket_list(session, desk.settings, include_merged=True)
+        return readmodels.ticket_list(session, desk.settings, include_merged=True)
 
 
 def _set_status(desk: Desk, number: int, status: str) -> None:

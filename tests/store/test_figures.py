@@ -73,8 +73,8 @@ def test_the_figures_of_the_last_thirty_days(desk: Desk) -> None:
     found = json.loads(done.stdout)
     assert (found["opened"], found["resolved"]) == (4, 2)
     # First replies after 10, 20 and 30 minutes: median the second, p90 the third.
-    assert found["first_response"] == {"count": 3, "median": 1200.0, "p90": 1800.0}
-    assert found["resolution"] == {"count": 2, "median": 3600.0, "p90": 10800.0}
+    assert found["times"]["first_response"] == {"count": 3, "median": 1200.0, "p90": 1800.0}
+    assert found["times"]["resolution"] == {"count": 2, "median": 3600.0, "p90": 10800.0}
     assert found["backlog"] == {
         "under 1 day": 1,
         "1-3 days": 0,

@@ -26,7 +26,7 @@ from echodesk.desk.intake.pipeline import Outcome
 from echodesk.desk.intake.worker import Worker
 from echodesk.desk.outbound.delivery import Deliverer, Delivery, sender_for
 from echodesk.mailbox.message import AttachmentPart, Envelope
-from echodesk.store import agents, migrate, reports
+from echodesk.store import agents, migrate, readmodels
 from echodesk.store import outbox as outbox_store
 from echodesk.store import tickets as ticket_store
 from echodesk.store.db import Database
@@ -74,17 +74,17 @@ class Desk:
 
     def tickets(self) -> list[dict[str, Any]]:
         with self.db.reading() as session:
-            return reports.ticket_list(session, self.settings)
+            return readmodels.ticket_list(session, self.settings)
 
     def ticket(self, number: int) -> dict[str, Any]:
         with self.db.reading() as session:
             ticket = ticket_store.by_number(session, number)
             assert ticket is not None, f"no ticket {number}"
-            return reports.ticket_detail(session, self.settings, ticket)
+            return readmodels.ticket_detail(session, self.settings, ticket)
 
     def spool(self, state: str | None = None) -> list[dict[str, Any]]:
         with self.db.reading() as session:
-            return reports.spool_list(session, self.settings, state)
+            return readmodels.spool_list(session, self.settings, state)
 
     def add_agent(self, email: str = "bob@desk.test", name: str = "Bob Agent") -> None:
         with self.db.transaction() as session:

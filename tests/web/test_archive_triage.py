@@ -8,7 +8,7 @@ from pathlib import Path
 from sqlalchemy import update
 
 from echodesk.store.models import Customer
-from echodesk.store.reports import cut_part
+from echodesk.store.readmodels import cut_part
 from echodesk.store.types import utcnow
 from echodesk.web.auditwords import describe
 from tests.support.agent import agent_reply, notifications

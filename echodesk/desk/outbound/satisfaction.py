@@ -30,18 +30,23 @@ TOKEN_KIND = "s"
 PURPOSE = "satisfaction"
 
 
-def rating_link(ctx: DeskContext, ticket_id: int, rating: str) -> str:
-    """The link that rates ``ticket_id`` with ``rating`` (a page with a button)."""
+def rating_links(ctx: DeskContext, ticket_id: int) -> dict[str, str]:
+    """The links that rate ``ticket_id``, one per rating (each a page with a button);
+    one token signed for the ticket serves all three."""
     token = make_token(ctx.secret, TOKEN_KIND, str(ticket_id))
-    return f"{ctx.settings.public_web_url}/rate/{token}/{rating}"
+    return {rating: f"{ctx.settings.public_web_url}/rate/{token}/{rating}" for rating in RATINGS}
+
+
+def rating_link(ctx: DeskContext, ticket_id: int, rating: str) -> str:
+    """The link that rates ``ticket_id`` with ``rating``."""
+    return rating_links(ctx, ticket_id)[rating]
 
 
 def survey(ctx: DeskContext, ticket_id: int) -> str:
     """The rating request for the ticket ('' when ``satisfaction`` is off)."""
     if not ctx.settings.satisfaction:
         return ""
-    links = {rating: rating_link(ctx, ticket_id, rating) for rating in RATINGS}
-    return Template(ctx.settings.satisfaction_text).safe_substitute(links)
+    return Template(ctx.settings.satisfaction_text).safe_substitute(rating_links(ctx, ticket_id))
 
 
 def with_survey(ctx: DeskContext, ticket_id: int, text: str) -> str:

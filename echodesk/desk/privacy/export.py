@@ -21,9 +21,9 @@ from typing import Any
 from echodesk.config import Settings
 from echodesk.desk.context import DeskContext
 from echodesk.errors import NotFoundError
-from echodesk.store import holdings, reports
+from echodesk.store import holdings, readmodels
 from echodesk.store.db import Database
-from echodesk.store.reports import iso
+from echodesk.store.readmodels import iso
 from echodesk.store.tickets import numbers_of as ticket_numbers
 from echodesk.store.types import utcnow
 
@@ -110,14 +110,14 @@ def _gather(session: Any, settings: Settings, address: str, *, internal_notes: b
     if customer is None:
         raise NotFoundError(f"no customer with the address {address}")
     tickets = holdings.tickets_of(session, customer.id)
-    details = [reports.ticket_detail(session, settings, t) for t in tickets]
+    details = [readmodels.ticket_detail(session, settings, t) for t in tickets]
     for ticket, detail in zip(tickets, details, strict=True):
         pks = holdings.message_ids(session, ticket.id)
         for message, pk in zip(detail["messages"], pks, strict=True):
             message["pk"] = pk
     own = {t.id for t in tickets}
     others = [m for m in holdings.messages_from(session, address) if m.ticket_id not in own]
-    other_rows = reports.message_details(session, others)
+    other_rows = readmodels.message_details(session, others)
     for message, source in zip(other_rows, others, strict=True):
         message["pk"] = source.id
     every = [m["pk"] for d in details for m in d["messages"]] + [m.id for m in others]

@@ -14,12 +14,13 @@ does; the moments in and out are UTC. Spans past midnight
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Protocol
 from zoneinfo import ZoneInfo
 
-from echodesk.rules.clock import MINUTES_PER_DAY, BusinessHours
+from echodesk.rules.clock import MINUTES_PER_DAY, BusinessHours, parse_business_hours
+from echodesk.store.workdays import DAY, Calendar, WorkDay
 
 #: How far a business clock looks for working time before it gives up (no spans at all).
 _HORIZON_DAYS = 3700
@@ -37,6 +38,10 @@ class Clock(Protocol):
         """The moment this clock will have run ``seconds`` from ``start``."""
         ...
 
+    def spans(self, start: datetime, end: datetime) -> Iterator[_Interval]:
+        """The stretches this clock runs between ``start`` and ``end``, in order, clipped."""
+        ...
+
 
 class CalendarClock:
     """Every second counts."""
@@ -46,6 +51,10 @@ class CalendarClock:
 
     def add(self, start: datetime, seconds: float) -> datetime:
         return start + timedelta(seconds=seconds)
+
+    def spans(self, start: datetime, end: datetime) -> Iterator[_Interval]:
+        if end > start:
+            yield start, end
 
 
 class BusinessClock:
@@ -75,6 +84,13 @@ class BusinessClock:
                 return begin + timedelta(seconds=left)
             left -= span
         return start + timedelta(days=_HORIZON_DAYS)
+
+    def spans(self, start: datetime, end: datetime) -> Iterator[_Interval]:
+        for opens, closes in self._intervals(start):
+            if opens >= end:
+                break
+            if closes > start:
+                yield max(opens, start), min(closes, end)
 
     def _intervals(self, start: datetime) -> Iterator[_Interval]:
         """Working time from the day before ``start``'s local day on, merged, in order."""
@@ -112,9 +128,45 @@ class BusinessClock:
         return local.astimezone(UTC)
 
 
+def work_calendar(clock: Clock, zone: str, start: datetime, end: datetime) -> Calendar:
+    """The UTC days from ``start`` to ``end`` as a report's SQL joins them: business
+    seconds before each day, the day's business spans and its local midnight."""
+    tz = ZoneInfo(zone)
+    first, last = int(start.timestamp()) // DAY, int(end.timestamp()) // DAY
+    origin = datetime.fromtimestamp(first * DAY, UTC)
+    spans = [
+        (int(a.timestamp()), int(b.timestamp()))
+        for a, b in clock.spans(origin, datetime.fromtimestamp((last + 1) * DAY, UTC))
+    ]
+    days, before, k = [], 0.0, 0
+    for number in range(first, last + 1):
+        low, high = number * DAY, (number + 1) * DAY
+        inside = []
+        while k < len(spans) and spans[k][0] < high:
+            a, b = spans[k]
+            inside.append((max(a, low), min(b, high)))
+            if b > high:
+                break
+            k += 1
+        local = datetime.fromtimestamp(low, tz).date()
+        midnight = int(datetime.combine(local + timedelta(days=1), time(0), tz).timestamp())
+        days.append(
+            WorkDay(number, before, tuple(inside), midnight if midnight < high else None,
+                    local.toordinal())
+        )  # fmt: skip
+        before += sum(b - a for a, b in inside)
+    return Calendar(tuple(days))
+
+
+def calendar_for(hours: str, zone: str) -> Callable[[datetime, datetime], Calendar]:
+    """The desk's calendar builder for reports: its business hours in its time zone."""
+    clock = BusinessClock(parse_business_hours(hours), zone)
+    return lambda start, end: work_calendar(clock, zone, start, end)
+
+
 def _end(start: int, end: int) -> int:
     """A span's end in minutes from the start of its first day (past midnight: > 1440)."""
     return end if end > start else end + MINUTES_PER_DAY
 
 
-__all__ = ["BusinessClock", "CalendarClock", "Clock"]
+__all__ = ["BusinessClock", "CalendarClock", "Clock", "calendar_for", "work_calendar"]

@@ -1,0 +1,223 @@
+"""The archive's ticket table: the orders it offers, and what a row shows beyond the ticket.
+
+The database sorts, from a whitelist: a key a browser sends names an
+expression here, never a column, so an odd or hostile ``sort=`` falls back
+to the default order instead of reaching the SQL. A value kept in another
+table (the customer's name, the SLA clock) is a correlated subquery, so any
+order pages with one LIMIT/OFFSET over the same filtered tickets. Every order
+ends with the ticket's id, in the same direction: two tickets never tie, so a
+page boundary never repeats or drops one. A row with no value (no customer,
+nobody assigned, not waiting, no SLA clock) comes last either way, where
+a person reads last.
+
+What a row shows besides the command line's fields (the customer's name, the
+assignee's, the newest message's first words, since when the customer waits)
+is read for the page's tickets together: the same few queries for a page of
+any size.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import case, func, or_, select
+from sqlalchemy.orm import Session, aliased
+from sqlalchemy.sql.elements import ColumnElement, UnaryExpression
+
+from echodesk.statuses import STATUSES, Status
+from echodesk.store.models import Agent, Customer, Message, Ticket, TicketSla
+from echodesk.store.readmodels import iso
+
+#: Each key a header may ask for, and the direction a first click sorts it in:
+#: the order a person most often wants (newest first, longest waiting first,
+#: soonest due first, names A to Z).
+SORTS: dict[str, str] = {
+    "number": "desc",
+    "customer": "asc",
+    "status": "asc",
+    "assignee": "asc",
+    "waiting": "desc",
+    "sla": "asc",
+    "updated": "desc",
+}
+#: The list's order when none is asked for: most recently updated first.
+DEFAULT_SORT = "updated"
+DIRECTIONS = ("asc", "desc")
+#: Characters of the newest message read for its preview (the browser cuts it to one line).
+PREVIEW_READ = 400
+PREVIEW_KEEP = 240
+
+
+@dataclass(frozen=True)
+class Sort:
+    """An order of the list: a key of :data:`SORTS` and ``asc`` or ``desc``."""
+
+    key: str
+    direction: str
+
+    @property
+    def default(self) -> bool:
+        return self == chosen(None, None)
+
+
+def chosen(key: str | None, direction: str | None) -> Sort:
+    """The order asked for, if the list offers it: an unknown key is the default order,
+    an unknown direction the key's first one."""
+    if key not in SORTS:
+        key = DEFAULT_SORT
+    if direction not in DIRECTIONS:
+        direction = SORTS[key]
+    return Sort(key, direction)
+
+
+def order_by(sort: Sort) -> list[UnaryExpression[Any]]:
+    """The ORDER BY of a page of ``tickets`` in this order, ending with the ticket's id."""
+    sort = chosen(sort.key, sort.direction)  # never trust a Sort built elsewhere
+    ascending = sort.direction == "asc"
+    value, nullable = _KEYS[sort.key]()
+    # The waiting column shows a duration: the longest wait is the earliest moment.
+    forward = ascending != (sort.key == "waiting")
+    first = value.asc() if forward else value.desc()
+    if nullable:
+        first = first.nulls_last()
+    return [first, Ticket.id.asc() if ascending else Ticket.id.desc()]
+
+
+def _name(column: Any, fallback: Any) -> Any:
+    """A person's name, or their address when the name is empty, compared without case."""
+    return func.lower(func.coalesce(func.nullif(column, ""), fallback))
+
+
+def _customer() -> tuple[ColumnElement[Any], bool]:
+    name = _name(Customer.display_name, Customer.email)
+    return select(name).where(Customer.id == Ticket.customer_id).scalar_subquery(), True
+
+
+def _assignee() -> tuple[ColumnElement[Any], bool]:
+    name = _name(Agent.name, Agent.email)
+    return select(name).where(Agent.id == Ticket.assignee_id).scalar_subquery(), True
+
+
+def _status() -> tuple[ColumnElement[Any], bool]:
+    """The statuses in the order people read them (the tabs' order), not alphabetical."""
+    rank = {status: n for n, status in enumerate(STATUSES)}
+    return case(rank, value=Ticket.status, else_=len(STATUSES)), False
+
+
+def sla_due() -> ColumnElement[Any]:
+    """The nearest due moment of the ticket's SLA clocks (what the archive's badge names)."""
+    response, resolution = TicketSla.response_due, TicketSla.resolution_due
+    nearest = case(
+        (response.is_(None), resolution),
+        (resolution.is_(None), response),
+        (response <= resolution, response),
+        else_=resolution,
+    )
+    return select(nearest).where(TicketSla.ticket_id == Ticket.id).scalar_subquery()
+
+
+def waiting_since() -> ColumnElement[Any]:
+    """Since when the customer has waited for an answer, while the ticket waits on an agent.
+
+    The first customer message after the ticket's latest reply, in the mail's
+    own time: the moment the SLA's response clock counts from too, so a
+    customer who writes again ("any news?") keeps their place in the queue.
+    Only an open ticket waits on an agent (pending waits on the customer;
+    resolved and closed on nobody); any other has no value.
+    """
+    mine, reply = aliased(Message), aliased(Message)
+    last_reply = (
+        select(func.max(reply.created_at))
+        .where(reply.ticket_id == mine.ticket_id, reply.kind == "reply")
+        .scalar_subquery()
+    )
+    first = (
+        select(func.min(func.coalesce(mine.sent_at, mine.created_at)))
+        .where(
+            mine.ticket_id == Ticket.id,
+            mine.kind == "customer",
+            or_(last_reply.is_(None), mine.created_at > last_reply),
+        )
+        .scalar_subquery()
+    )
+    return case((Ticket.status == Status.OPEN.value, first), else_=None)
+
+
+_KEYS: dict[str, Callable[[], tuple[Any, bool]]] = {
+    "number": lambda: (Ticket.number, False),
+    "customer": _customer,
+    "status": _status,
+    "assignee": _assignee,
+    "waiting": lambda: (waiting_since(), True),
+    "sla": lambda: (sla_due(), True),
+    "updated": lambda: (Ticket.updated_at, False),
+}
+
+
+def details(session: Session, tickets: Sequence[Ticket]) -> dict[int, dict[str, Any]]:
+    """What the table shows of each ticket beyond the command line's fields, by ticket id:
+    the customer's name and address, the assignee's name, a preview of the newest
+    message (and whether it is the desk's reply), and since when the customer waits."""
+    ids = [t.id for t in tickets]
+    if not ids:
+        return {}
+    people = _customers(session, {t.customer_id for t in tickets if t.customer_id})
+    team = _agents(session, {t.assignee_id for t in tickets if t.assignee_id})
+    previews = _previews(session, ids)
+    waits = _waits(session, ids)
+    found: dict[int, dict[str, Any]] = {}
+    for t in tickets:
+        name, email = people.get(t.customer_id or 0, ("", ""))
+        preview, replied = previews.get(t.id, ("", False))
+        found[t.id] = {
+            "customer_name": name,
+            "customer_email": email,
+            "assignee_name": team.get(t.assignee_id or 0, ""),
+            "preview": preview,
+            "preview_is_reply": replied,
+            "waiting_since": iso(waits.get(t.id)),
+        }
+    return found
+
+
+def _customers(session: Session, ids: set[int]) -> dict[int, tuple[str, str]]:
+    if not ids:
+        return {}
+    stmt = select(Customer.id, Customer.display_name, Customer.email).where(Customer.id.in_(ids))
+    return {cid: (name or "", email) for cid, name, email in session.execute(stmt)}
+
+
+def _agents(session: Session, ids: set[int]) -> dict[int, str]:
+    if not ids:
+        return {}
+    stmt = select(Agent.id, Agent.name, Agent.email).where(Agent.id.in_(ids))
+    return {aid: name or email for aid, name, email in session.execute(stmt)}
+
+
+def _previews(session: Session, ids: list[int]) -> dict[int, tuple[str, bool]]:
+    """The first words of each ticket's newest message both sides see (the customer's mail
+    or a reply to it; internal notes stay on the ticket page), quoted history trimmed."""
+    visible = ((Message.direction == "inbound") & (Message.kind == "customer")) | (
+        (Message.direction == "outbound") & (Message.kind == "reply")
+    )
+    newest = (
+        select(func.max(Message.id))
+        .where(Message.ticket_id.in_(ids), visible)
+        .group_by(Message.ticket_id)
+    )
+    words = case((Message.trimmed_text != "", Message.trimmed_text), else_=Message.body_text)
+    stmt = select(Message.ticket_id, Message.direction, func.substr(words, 1, PREVIEW_READ)).where(
+        Message.id.in_(newest)
+    )
+    return {
+        tid: (" ".join((text or "").split())[:PREVIEW_KEEP], direction == "outbound")
+        for tid, direction, text in session.execute(stmt)
+    }
+
+
+def _waits(session: Session, ids: list[int]) -> dict[int, datetime]:
+    stmt = select(Ticket.id, waiting_since()).where(Ticket.id.in_(ids))
+    return {tid: at for tid, at in session.execute(stmt) if at is not None}
