@@ -88,6 +88,11 @@ def pages(db: Database, rnd: random.Random, samples: int) -> dict[str, list[str]
         "list, assignee filter": [f"/?assignee={agent}"],
         "list, search box": ["/?q=invoice", "/?q=printer+status%3Aopen", '/?q="paper+jam"'],
         "list, htmx partial": ["/?status=pending"],
+        "list, sorted by a column": [
+            f"/?sort={key}&dir={way}"
+            for key in ("waiting", "sla", "customer", "assignee")
+            for way in ("asc", "desc")
+        ],
         "ticket page": [f"/ticket/{n}" for n in numbers],
         "api, ticket list": ["/api/tickets?per_page=100"],
         "reports page, 30 days": [f"/reports?{MONTH}"],

@@ -241,13 +241,16 @@ class _Sql:
 
     def times(self, by: str, cal: Calendar) -> dict[Any, Times]:
         """First response and resolution spreads per group, in both clocks."""
-        g, join, group = self.grouping(by)
-        extra = f", {group}" if group else ""
+        g, join, _group = self.grouping(by)
+        # The first reply looked up per ticket (through the ticket's messages index),
+        # not by joining every message of the period's tickets and grouping them.
+        reply = (
+            "(SELECT MIN(m.created_at) FROM messages m "
+            "WHERE m.ticket_id = t.id AND m.kind = 'reply')"
+        )
         first = (
             f"SELECT {g} AS g, {epoch(self.pg, 't.created_at')} AS ea, "
-            f"{epoch(self.pg, 'MIN(m.created_at)')} AS eb FROM tickets t "
-            f"JOIN messages m ON m.ticket_id = t.id AND m.kind = 'reply' {join} "
-            f"WHERE {_NEW} AND {_LIVE} GROUP BY t.id, t.created_at{extra}"
+            f"{epoch(self.pg, reply)} AS eb FROM tickets t {join} WHERE {_NEW} AND {_LIVE}"
         )
         done = (
             f"SELECT {g} AS g, {epoch(self.pg, 't.created_at')} AS ea, "
@@ -270,10 +273,11 @@ class _Sql:
             f"{business_at(self.pg, 'wb', 'v.eb', width)} - "
             f"{business_at(self.pg, 'wa', 'v.ea', width)}"
         )
-        # The day numbers are columns of their own, so each is looked up by the key.
+        # The values are read once (a ticket without a reply has eb NULL: counted
+        # nowhere); the day numbers are columns of their own, looked up by the key.
         days = (
             f"SELECT g, ea, eb, {day_number(self.pg, 'ea')} AS da, "
-            f"{day_number(self.pg, 'eb')} AS db FROM ({values}) o"
+            f"{day_number(self.pg, 'eb')} AS db FROM o"
         )
         ranks = ", ".join(
             f"ROW_NUMBER() OVER (PARTITION BY g ORDER BY CASE WHEN {x} IS NULL THEN 1 "
@@ -286,7 +290,7 @@ class _Sql:
             for x in ("xc", "xb")
         )
         stmt = text(
-            f"WITH v AS MATERIALIZED ({days}), "
+            f"WITH o AS MATERIALIZED ({values}), v AS MATERIALIZED ({days}), "
             f"x AS (SELECT v.g AS g, v.eb - v.ea AS xc, {business} AS xb FROM v "
             f"LEFT JOIN {table} wa ON wa.d = v.da LEFT JOIN {table} wb ON wb.d = v.db), "
             f"r AS (SELECT g, xc, xb, {ranks} FROM x) "

@@ -24,6 +24,7 @@ from sqlalchemy import (
     String,
     UniqueConstraint,
 )
+from sqlalchemy import text as sql_text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from echodesk.store.types import BigId, UTCDateTime, intpk, str320, text, timestamp, utcnow
@@ -181,7 +182,17 @@ class Message(Base):
     sent_at: Mapped[datetime | None]
     created_at: Mapped[timestamp] = mapped_column(default=utcnow)
 
-    __table_args__ = (Index("ix_messages_ticket_id", "ticket_id", "id"),)
+    __table_args__ = (
+        Index("ix_messages_ticket_id", "ticket_id", "id"),
+        # Reports: a ticket's first reply to the customer, one probe.
+        Index(
+            "ix_messages_replies",
+            "ticket_id",
+            "created_at",
+            postgresql_where=sql_text("kind = 'reply'"),
+            sqlite_where=sql_text("kind = 'reply'"),
+        ),
+    )
 
 
 class MessageReference(Base):
