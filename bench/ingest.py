@@ -14,6 +14,11 @@ Run from the repository root::
     .venv/bin/python bench/ingest.py [--conversations N] [--seed S]
         [--only sqlite|postgresql] [--pg-durable] [--keep] [--json] [--profile FILE]
         [--stores]   # blob stores side by side: sqlite local/database, postgresql database/s3
+        [--prefill N [--pg-prefill N]]   # into an empty desk and one of N messages
+        [--vs-floor]   # against bench/floor.py (stdlib parsing, one SQLite row a message)
+
+``--prefill`` and ``--vs-floor`` run only those side-by-side comparisons
+(``bench/sidebyside.py`` says what they measure).
 """
 
 from __future__ import annotations
@@ -529,6 +534,21 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--profile", type=Path, metavar="FILE", help="also profile a SQLite ingest into FILE"
     )
+    parser.add_argument(
+        "--prefill",
+        type=int,
+        default=0,
+        metavar="N",
+        help="ingest into an empty desk and into one pre-filled with N messages, side by side",
+    )
+    parser.add_argument(
+        "--pg-prefill", type=int, default=0, metavar="N", help="N on PostgreSQL [--prefill]"
+    )
+    parser.add_argument(
+        "--vs-floor",
+        action="store_true",
+        help="whole-process rate against bench/floor.py on the same Maildir, side by side",
+    )
     return parser.parse_args(argv)
 
 
@@ -570,6 +590,10 @@ def main(argv: list[str] | None = None) -> int:
         print_mailbox(box, maildir, time.perf_counter() - start)
         startup = run([*echodesk_command(), "--version"], dict(os.environ), work)
         print(f"  'echodesk --version' (interpreter start and imports): {startup.seconds:.2f} s")
+        if args.prefill or args.vs_floor:
+            import sidebyside  # imports this module: loaded only when asked for
+
+            return 0 if sidebyside.run_comparisons(maildir, box, work, args) else 1
         results: list[Result] = []
         if args.stores:
             results = bench_stores(maildir, box, work, args)

@@ -83,6 +83,10 @@ def ingest(app: App, paths: tuple[str, ...], as_json: bool, force: bool) -> None
                 bar.update(1)
 
         Worker(database, app.ctx).run_until_idle(on_outcome)
+    if last:
+        # An import can multiply a table's size: the planner is told at once, not
+        # after PostgreSQL's autovacuum or the worker's next upkeep gets to it.
+        database.keep_statistics(imported=len(last))
     summary = summarise(len(ids), len(reading.rejected), list(last.values()))
     if as_json:
         emit_json(summary)

@@ -306,8 +306,11 @@ _SURROGATES = re.compile("[\udc80-\udcff]")
 
 
 def has_raw_bytes(value: str) -> bool:
-    """True when ``value`` carries undecoded 8-bit bytes (stdlib surrogateescape)."""
-    return _SURROGATES.search(value) is not None
+    """True when ``value`` carries undecoded 8-bit bytes (stdlib surrogateescape).
+
+    ASCII text, nearly every header, is told apart without the regex scan.
+    """
+    return not value.isascii() and _SURROGATES.search(value) is not None
 
 
 def decode_raw(value: str, fallback: str | None) -> tuple[str, str | None]:
@@ -352,12 +355,15 @@ def decode_header(
     text, defect = decode_raw(text, fallback_charset)
     if defect:
         defects.append(defect)
-    text = _FOLD.sub("", text)
+    if "\n" in text:  # both substitutions change only what they find; most values have none
+        text = _FOLD.sub("", text)
     if "=?" in text:
         text = _decode_words(text, defects)
     if keep_spaces:
         return text.replace("\r", "").replace("\n", "").strip(), defects
-    return _SPACES.sub(" ", text).strip(), defects
+    if "  " in text or "\t" in text or "\r" in text or "\n" in text:
+        text = _SPACES.sub(" ", text)
+    return text.strip(), defects
 
 
 def _decode_words(text: str, defects: list[str]) -> str:

@@ -13,17 +13,21 @@ text recovered from raw 8-bit bytes in the charset the message itself uses.
 from __future__ import annotations
 
 import binascii
+import email.feedparser
 import email.utils
 import functools
 import hashlib
 import mimetypes
 import re
+import types
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from email.errors import MessageDefect, MissingHeaderBodySeparatorDefect
+from email.feedparser import FeedParser
 from email.message import Message
 from email.parser import BytesParser
 from email.policy import Compat32
+from typing import TYPE_CHECKING
 
 from mailparser.utils import get_addresses
 
@@ -98,13 +102,175 @@ class _RawHeaders(Compat32):
         return value
 
     def fold_binary(self, name: str, value: str) -> bytes:
-        """As compat32, but an empty value is written ``Name:`` as it arrived."""
+        """As compat32, but an empty value is written ``Name:`` as it arrived.
+
+        Re-serialising a forwarded message writes every header again, and
+        compat32's folding (``Header.encode``) costs time quadratic in the
+        words of a line; a plain ASCII value written without re-wrapping
+        comes out as :func:`_unwrapped` says, without it.
+        """
         if not value:
             return f"{name}:{self.linesep}".encode("ascii", "surrogateescape")
+        if self.max_line_length is None:
+            folded = _unwrapped(value, len(name) + 2, self.linesep)
+            if folded is not None:
+                return f"{name}: {folded}{self.linesep}".encode("ascii", "surrogateescape")
         return super().fold_binary(name, value)
 
 
 _POLICY = _RawHeaders()
+
+#: ``Header.encode`` reads a maxlinelen of 0 (no wrapping) as this many characters.
+_NO_WRAP = 1_000_000
+_EMBEDDED_HEADER = re.compile(r"\n[^ \t]+:")
+
+
+def _unwrapped(value: str, header_len: int, linesep: str) -> str | None:
+    """What compat32 writes for an ASCII value when it does not wrap, or None.
+
+    Exactly ``Header(value, header_name=name).encode(linesep=linesep,
+    maxlinelen=0)``: the lines of the value (``str.splitlines``), joined by
+    ``linesep``; when there are several, each loses a final lone space, an
+    empty one after the first is dropped and one of blanks joins the line
+    above. None (the stdlib's own way) for non-ASCII text, for a value long
+    enough to be wrapped after all, and for one that would hold an embedded
+    header (which the stdlib refuses with an error).
+    """
+    if not value.isascii() or len(value) + header_len >= _NO_WRAP:
+        return None
+    lines = value.splitlines()
+    if len(lines) == 1:  # a final line break is dropped, the line kept as it is
+        return lines[0]
+    out = [_without_lone_space(lines[0])]
+    for line in lines[1:]:
+        kept = _without_lone_space(line)
+        if kept.isspace():
+            out[-1] += kept
+        elif kept:
+            out.append(kept)
+    folded = linesep.join(out)
+    return None if _EMBEDDED_HEADER.search(folded) else folded
+
+
+def _without_lone_space(line: str) -> str:
+    """``line`` without a final run of blanks that is exactly one space."""
+    if line.endswith(" ") and not line[:-1].endswith((" ", "\t")):
+        return line[:-1]
+    return line
+
+
+# -- the stdlib's parser, without a regular expression compiled per multipart ----
+
+_BOUNDARY_HEAD = "(?P<sep>"
+_BOUNDARY_TAIL = r")(?P<end>--)?(?P<ws>[ \t]*)(?P<linesep>\r\n|\r|\n)?$"
+_LINESEPS = ("\r\n", "\r", "\n")
+_UNESCAPE = re.compile(r"\\(.)", re.S)
+
+
+class _BoundaryMatch:
+    """The groups the feed parser reads from a boundary line's match."""
+
+    __slots__ = ("_groups",)
+
+    def __init__(self, sep: str, end: str | None, ws: str, linesep: str | None) -> None:
+        self._groups = {"sep": sep, "end": end, "ws": ws, "linesep": linesep}
+
+    def group(self, name: str) -> str | None:
+        return self._groups[name]
+
+
+class _Boundary:
+    """Matches a multipart's boundary lines exactly as the stdlib's pattern does.
+
+    The pattern is ``--boundary``, then ``--`` (taken whenever it is there:
+    without it nothing else could match a ``-``), blanks, an optional line
+    break, and the end of the line (``$`` also matches before a final
+    ``\\n``). Boundaries are unique per message, so caching the compiled
+    patterns would not help; not compiling one does.
+    """
+
+    __slots__ = ("separator",)
+
+    def __init__(self, separator: str) -> None:
+        self.separator = separator
+
+    def match(self, line: str) -> _BoundaryMatch | None:
+        sep = self.separator
+        if not line.startswith(sep):
+            return None
+        rest = line[len(sep) :]
+        end = "--" if rest.startswith("--") else None
+        if end is not None:
+            rest = rest[2:]
+        tail = rest.lstrip(" \t")
+        ws = rest[: len(rest) - len(tail)]
+        for linesep in _LINESEPS:
+            if tail.startswith(linesep) and tail[len(linesep) :] in ("", "\n"):
+                return _BoundaryMatch(sep, end, ws, linesep)
+        return _BoundaryMatch(sep, end, ws, None) if not tail else None
+
+
+class _ReWithBoundaries:
+    """The ``re`` module as :class:`_FeedParser`'s parsing code sees it.
+
+    ``compile`` hands back a :class:`_Boundary` for the stdlib's boundary
+    pattern (compiling a fresh one for every multipart was a tenth of the
+    parse); any other pattern, or a boundary pattern of another shape, is
+    compiled by ``re`` itself, so a different Python only loses the speed.
+    """
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(re, name)
+
+    @staticmethod
+    def compile(pattern: str, flags: int = 0) -> _Boundary | re.Pattern[str]:
+        if flags == 0 and pattern.startswith(_BOUNDARY_HEAD) and pattern.endswith(_BOUNDARY_TAIL):
+            escaped = pattern[len(_BOUNDARY_HEAD) : -len(_BOUNDARY_TAIL)]
+            separator = _UNESCAPE.sub(r"\1", escaped)
+            if re.escape(separator) == escaped:
+                return _Boundary(separator)
+        return re.compile(pattern, flags)
+
+
+def _parsegen_with_boundaries() -> types.FunctionType:
+    """``FeedParser._parsegen`` reading ``re`` from its own namespace, not the module's.
+
+    The stdlib module itself is left alone: only this parser's copy of the
+    function sees :class:`_ReWithBoundaries`.
+    """
+    original = vars(FeedParser)["_parsegen"]
+    namespace = {**vars(email.feedparser), "re": _ReWithBoundaries()}
+    return types.FunctionType(
+        original.__code__,
+        namespace,
+        original.__name__,
+        original.__defaults__,
+        original.__closure__,
+    )
+
+
+if TYPE_CHECKING:
+    _StdlibFeedParser = FeedParser[Message]
+else:  # not subscriptable at run time
+    _StdlibFeedParser = FeedParser
+
+
+class _FeedParser(_StdlibFeedParser):
+    """The stdlib's feed parser, matching boundaries without regular expressions."""
+
+    _parsegen = _parsegen_with_boundaries()
+
+
+def _parse_bytes(raw: bytes) -> Message:
+    """``BytesParser(policy=_POLICY).parsebytes(raw)``, fed in one piece.
+
+    The same decoding and the same parser; one ``feed`` instead of a text
+    wrapper read in 8 KB chunks (the feed parser's result does not depend on
+    how its input is cut).
+    """
+    parser = _FeedParser(policy=_POLICY)
+    parser.feed(raw.decode("ascii", "surrogateescape"))
+    return parser.close()
 
 
 def parse_message(raw: bytes) -> ParsedMessage:
@@ -148,7 +314,7 @@ def _parse(raw: bytes) -> ParsedMessage:
     bodies = _Bodies(defects=defects, linesep=_linesep(raw), msg=msg)
     if readable:
         _walk(msg, bodies, depth=0)
-    return replace(_build(raw, msg, bodies), size=size)
+    return _build(raw, msg, bodies, size)
 
 
 _BARE_CR = re.compile(rb"\r(?!\n)")
@@ -180,17 +346,16 @@ def _read_tree(raw: bytes) -> tuple[Message, list[str], bool]:
     header block broken by a stray line (the stdlib then takes every later
     header for body text) is repaired and read again.
     """
-    parser = BytesParser(policy=_POLICY)
     try:
-        msg = parser.parsebytes(raw)
+        msg = _parse_bytes(raw)
     except RecursionError:
-        head = parser.parsebytes(raw, headersonly=True)
+        head = BytesParser(policy=_POLICY).parsebytes(raw, headersonly=True)
         return head, ["MIME nesting too deep to parse; body not read"], False
     defects = [_defect_name(d) for d in msg.defects]
     if "MissingHeaderBodySeparatorDefect" in defects:
         repaired = _repair_header_block(raw)
         if repaired is not None:
-            again = parser.parsebytes(repaired)
+            again = _parse_bytes(repaired)
             if not any(isinstance(d, MissingHeaderBodySeparatorDefect) for d in again.defects):
                 fixed = [_defect_name(d) for d in again.defects]
                 return again, ["malformed header lines repaired", *fixed], True
@@ -266,7 +431,7 @@ def _reparse_part(part: Message) -> Message | None:
     repaired = _repair_header_block(raw)
     if repaired is None:
         return None
-    fixed = BytesParser(policy=_POLICY).parsebytes(repaired)
+    fixed = _parse_bytes(repaired)
     if any(isinstance(d, MissingHeaderBodySeparatorDefect) for d in fixed.defects):
         return None
     return fixed
@@ -275,8 +440,11 @@ def _reparse_part(part: Message) -> Message | None:
 # -- building the message ---------------------------------------------------
 
 
-def _build(raw: bytes, msg: Message, bodies: _Bodies) -> ParsedMessage:
-    """Assemble the frozen message once the body parts are sorted."""
+def _build(raw: bytes, msg: Message, bodies: _Bodies, size: int) -> ParsedMessage:
+    """Assemble the frozen message once the body parts are sorted.
+
+    ``size`` is that of the message as it arrived (before line endings were mended).
+    """
     defects = bodies.defects
     # Header bytes need a charset guess only when the header block is not ASCII.
     charset = None if raw[: _head_end(raw)].isascii() else bodies.hint()
@@ -310,7 +478,7 @@ def _build(raw: bytes, msg: Message, bodies: _Bodies) -> ParsedMessage:
         attachments=tuple(bodies.attachments),
         headers=_kept_headers(msg, charset),
         content_hash=content_hash,
-        size=len(raw),
+        size=size,
         defects=tuple(dict.fromkeys(defects)),
         first_received=oldest_received(str(v) for v in msg.get_all("received", [])),
     )
@@ -580,6 +748,8 @@ def _body_start(raw: bytes) -> int:
 
 #: The fields that say who wrote what, when: a redelivery never changes them.
 _ORIGINATOR_FIELDS = ("from", "to", "subject", "date", "message-id")
+_ORIGINATOR_SET = frozenset(_ORIGINATOR_FIELDS)
+_BLANKS_BEFORE_LF = re.compile(rb"[ \t]+(?=\n)")
 
 
 def _content_hash(raw: bytes, msg: Message) -> str:
@@ -596,10 +766,11 @@ def _content_hash(raw: bytes, msg: Message) -> str:
     up to line endings; when the hash began at the first blank line, 200 KB
     of junk was taken for a redelivery of an empty message and reached no one.
     """
-    known = any(name in msg for name in _ORIGINATOR_FIELDS)
+    known = not _ORIGINATOR_SET.isdisjoint(name.lower() for name in msg)  # header names
     body = raw[_body_start(raw) if known else 0 :].replace(b"\r\n", b"\n")
     if b" \n" in body or b"\t\n" in body:  # rare: most bodies have no trailing blanks
-        body = b"\n".join(line.rstrip(b" \t") for line in body.split(b"\n"))
+        # Each line's trailing blanks go; the last line's go with the rstrip below.
+        body = _BLANKS_BEFORE_LF.sub(b"", body)
     h = hashlib.sha256()
     for name in _ORIGINATOR_FIELDS:
         value = str(msg.get(name, "")).replace("\r\n", "\n")

@@ -23,6 +23,7 @@ How it works, and why this way:
 from __future__ import annotations
 
 import re
+import sys
 from dataclasses import dataclass
 
 __all__ = ["Trimmed", "trim_reply"]
@@ -88,6 +89,40 @@ _VERBS = (
 _CJK_VERBS = r"写道|寫道|書きました|のメッセージ|작성"
 _VERB_RE = re.compile(rf"(?<!\w)(?:{_VERBS})(?!\w)|{_CJK_VERBS}", re.IGNORECASE)
 _VERB_END_RE = re.compile(rf"(?:(?<!\w)(?:{_VERBS})|{_CJK_VERBS})$", re.IGNORECASE)
+
+
+def _longest_verb(*alternations: str) -> int:
+    """How far from the end of a line a verb that ends it can start.
+
+    A verb of several words (``a\\s+écrit``) counts by its last word, which
+    must be a verb of its own: whatever the spaces, that word then ends the
+    line too. Anything but literal words makes the answer "anywhere",
+    so the bound is never tighter than the pattern.
+    """
+    words = [w.replace("\\(", "(").replace("\\)", ")") for a in alternations for w in a.split("|")]
+    longest = 0
+    for word in words:
+        if "\\s+" in word and word.rpartition("\\s+")[2] in words:
+            continue
+        if not word or any(ch in word for ch in "\\.^$*+?{}[]|"):
+            return sys.maxsize
+        longest = max(longest, len(word))
+    return longest + 2  # the character the look-behind reads, a final "\n" that "$" allows
+
+
+_VERB_TAIL = _longest_verb(_VERBS, _CJK_VERBS)
+
+
+def _ends_with_verb(text: str) -> bool:
+    """``_VERB_END_RE.search(text)``, looking only where a match can start.
+
+    The verb ends the text, so a search from the last few characters finds
+    it (the look-behind still sees the character before); a long line is
+    not scanned from its first character.
+    """
+    return _VERB_END_RE.search(text, max(0, len(text) - _VERB_TAIL)) is not None
+
+
 # "Name <mail@x> wrote", "mail@x (Name) writes": the verb right after an address.
 _MAIL_VERB_RE = re.compile(
     rf"(?:[>)\]\"'»;]|@[\w.-]{{1,100}})\s{{0,3}}(?:(?:{_VERBS})(?!\w)|{_CJK_VERBS})",
@@ -314,7 +349,13 @@ def _is_strong_delimiter(stripped: str) -> bool:
 
 
 def _is_rule(stripped: str) -> bool:
-    """Recognise decorative separator lines (dashes, equals signs, stars, em dashes)."""
+    """Recognise decorative separator lines (dashes, equals signs, stars, em dashes).
+
+    Every such line starts with one of its characters: a line of text is told
+    apart by its first one, without building the set of all of them.
+    """
+    if stripped[:1] not in _RULE_CHARS and stripped[:1] not in _DASH_CHARS:
+        return False
     if len(stripped) >= 3 and set(stripped) <= _RULE_CHARS:
         return len(set(stripped) - {" ", "\t"}) > 0
     return len(stripped) >= 2 and set(stripped) <= _DASH_CHARS
@@ -416,8 +457,8 @@ def _split_clause(rest: str) -> tuple[str, str, str]:
 
 def _field_category(line: str) -> str | None:
     """Return the header category ("from", "to", ...) of a "Key: value" line."""
-    if len(line) > 1000:
-        return None
+    if len(line) > 1000 or (":" not in line and "\uff1a" not in line):
+        return None  # the pattern ends in a colon: most lines have none
     match = _FIELD_RE.match(line)
     if match is None:
         return None
@@ -471,7 +512,7 @@ def _is_attribution(text: str, single: bool, quote_next: bool) -> bool:
     has_mail = "@" in text or "mailto:" in text.lower()
     start = _starts_like_header(text)
     mail_verb = bool(_MAIL_VERB_RE.search(text))
-    verb_last = bool(_VERB_END_RE.search(body)) and (colon or mail_verb)
+    verb_last = _ends_with_verb(body) and (colon or mail_verb)
     if verb_last and ((dated and (single or start)) or mail_verb or (has_mail and start)):
         return True
     if colon and _VERB_RE.search(text) and (dated or has_mail) and (start or mail_verb):
@@ -550,9 +591,7 @@ def _may_end_attribution(line: str) -> bool:
         return False
     if last.endswith((":", "\uff1a", ">")):
         return True
-    return bool(_VERB_END_RE.search(last.rstrip(" \t-\u2013\u2014"))) or bool(
-        _GMAIL_DATE_RE.match(last)
-    )
+    return _ends_with_verb(last.rstrip(" \t-\u2013\u2014")) or bool(_GMAIL_DATE_RE.match(last))
 
 
 def _mark_attributions(lines: list[str], kinds: list[str], blocked: list[bool]) -> None:
@@ -582,7 +621,7 @@ def _mark_bare_attributions(lines: list[str], kinds: list[str]) -> None:
         stripped = line.strip()
         if kinds[i] != _TEXT or len(stripped) > 100 or not stripped.endswith(tuple(_COLONS)):
             continue
-        if not _VERB_END_RE.search(stripped.rstrip(f" \t{_COLONS}")):
+        if not _ends_with_verb(stripped.rstrip(f" \t{_COLONS}")):
             continue
         following = i + 1
         while following < len(lines) and kinds[following] == _EMPTY:
@@ -692,16 +731,29 @@ def _mark_wrapped_quotes(lines: list[str], kinds: list[str]) -> None:
 
 
 def _classify(lines: list[str]) -> list[str]:
-    """Give every line a kind; fenced code is always plain text."""
-    blocked = _fenced_lines(lines)
+    """Give every line a kind; fenced code is always plain text.
+
+    A pass that can only act on something the text lacks is skipped: code
+    fences need three backticks or tildes, header blocks a colon, and bare
+    attributions and wrapped quotes a quoted line (the one pass that adds
+    quoted lines adds them next to one).
+    """
+    text = "\n".join(lines)
+    fences = "```" in text or "~~~" in text
+    blocked = _fenced_lines(lines) if fences else [False] * len(lines)
     kinds = [_TEXT if blocked[i] else _line_kind(line) for i, line in enumerate(lines)]
     _mark_attributions(lines, kinds, blocked)
-    _mark_bare_attributions(lines, kinds)
-    _mark_field_blocks(lines, kinds)
-    _mark_wrapped_quotes(lines, kinds)
-    for i, is_code in enumerate(blocked):
-        if is_code:
-            kinds[i] = _TEXT
+    quoted = _QUOTE in kinds
+    if quoted:
+        _mark_bare_attributions(lines, kinds)
+    if ":" in text or "\uff1a" in text:
+        _mark_field_blocks(lines, kinds)
+    if quoted:
+        _mark_wrapped_quotes(lines, kinds)
+    if fences:
+        for i, is_code in enumerate(blocked):
+            if is_code:
+                kinds[i] = _TEXT
     return kinds
 
 

@@ -8,6 +8,7 @@ the web archive never waits for the worker.
 
 from __future__ import annotations
 
+import logging
 import sqlite3
 import threading
 import time
@@ -18,12 +19,13 @@ from typing import Any
 
 from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Connection, Engine, make_url
-from sqlalchemy.exc import ArgumentError, NoSuchModuleError
+from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from echodesk.errors import StoreError
 from echodesk.store import searchindex
 
+log = logging.getLogger(__name__)
 _IMMEDIATE = "echodesk_immediate"
 
 
@@ -102,6 +104,51 @@ class Database:
         with self.read_sessions() as session:
             yield session
 
+    def keep_statistics(self, *, imported: int | None = None) -> None:
+        """Bring the query planner's statistics up to date, so that its choice of
+        index stays right as tables grow from empty to millions of rows.
+
+        SQLite keeps none until asked; this analyzes every table that has none
+        yet or that more than doubled since, then runs ``PRAGMA optimize``
+        (which, on the SQLite bundled with Python 3.11, only knows the tables
+        its own connection queried, and waits for a 25-fold change).
+        PostgreSQL's autovacuum analyzes a table once a tenth of it changed, at
+        its own pace; after an import of ``imported`` messages, each table the
+        import may have grown by a tenth is analyzed at once (a large archive
+        taking a small import is left alone). A database too busy to analyze
+        now is left for the next call: the work that called this is done and
+        must not fail for it.
+        """
+        try:
+            if self.dialect == "sqlite":
+                self._sqlite_statistics()
+            elif imported:
+                self._postgres_statistics(imported)
+        except (sqlite3.OperationalError, OperationalError) as exc:
+            log.warning("statistics not updated this time: %s", exc)
+
+    def _postgres_statistics(self, imported: int) -> None:
+        with self.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            small = conn.exec_driver_sql(
+                "SELECT quote_ident(c.relname) FROM pg_class c "
+                "JOIN pg_namespace n ON n.oid = c.relnamespace "
+                "WHERE c.relkind = 'r' AND n.nspname = current_schema() "
+                "AND %(rows)s >= 0.1 * greatest(c.reltuples, 0) ORDER BY 1",
+                {"rows": imported},
+            ).scalars()
+            tables = ", ".join(str(t) for t in small)
+            if tables:
+                conn.exec_driver_sql(f"ANALYZE {tables}")
+
+    def _sqlite_statistics(self) -> None:
+        lock = self._write_lock if self._write_lock is not None else nullcontext()
+        raw = self.engine.raw_connection()
+        try:
+            with lock:
+                _sqlite_statistics(raw.driver_connection)
+        finally:
+            raw.close()
+
     def dispose(self) -> None:
         self.engine.dispose()
 
@@ -123,6 +170,49 @@ def _install_sqlite_pragmas(engine: Engine) -> None:
             _begin_immediate(conn.connection.dbapi_connection)
         else:
             conn.exec_driver_sql("BEGIN")
+
+    @event.listens_for(engine, "close")
+    def _on_close(dbapi_conn: Any, _record: Any) -> None:
+        # SQLite's advice: optimize before a connection closes, which analyzes the
+        # tables this connection's queries found without statistics or much grown.
+        try:
+            dbapi_conn.execute("PRAGMA busy_timeout=1000")  # never hold up an exit
+            dbapi_conn.execute("PRAGMA optimize")
+        except sqlite3.Error:
+            pass  # a busy or broken connection: the next one will do it
+
+
+#: A table that grew by more than this factor since it was analyzed is analyzed again.
+_STALE_FACTOR = 2.0
+
+
+def _sqlite_statistics(conn: Any) -> None:
+    """Analyze each indexed table without statistics, or grown far past its recorded size.
+
+    The size is the table's highest rowid (one step down its b-tree), as good
+    as a count for a table that mostly grows.
+    """
+    indexed = [
+        str(name)
+        for (name,) in conn.execute(
+            "SELECT DISTINCT tbl_name FROM sqlite_master "
+            "WHERE type = 'index' AND tbl_name NOT LIKE 'sqlite_%' ORDER BY tbl_name"
+        )
+    ]
+    recorded: dict[str, int] = {}
+    if conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'sqlite_stat1'").fetchone():
+        for table, stat in conn.execute("SELECT tbl, stat FROM sqlite_stat1"):
+            rows = int(str(stat).split()[0]) if stat else 0
+            recorded[str(table)] = max(recorded.get(str(table), 0), rows)
+    for table in indexed:
+        try:
+            size = conn.execute(f'SELECT coalesce(max(rowid), 0) FROM "{table}"').fetchone()[0]
+        except sqlite3.OperationalError:  # a table without rowid: PRAGMA optimize sees to it
+            continue
+        before = recorded.get(table)
+        if before is None or int(size) > _STALE_FACTOR * max(before, 50):
+            conn.execute(f'ANALYZE "{table}"')
+    conn.execute("PRAGMA optimize")
 
 
 def _begin_immediate(dbapi_conn: Any, timeout: float = 30.0) -> None:

@@ -108,7 +108,9 @@ class Ticket(Base):
 
     __table_args__ = (
         Index("ix_tickets_status_updated", "status", "updated_at"),
-        Index("ix_tickets_customer_id", "customer_id"),
+        # A sender's tickets of a day (the flood limit, each intake batch): one range of
+        # the customer's entries, however many tickets they opened over the years.
+        Index("ix_tickets_customer_created", "customer_id", "created_at"),
         Index("ix_tickets_updated_at", "updated_at"),
         Index("ix_tickets_created_at", "created_at"),
         # The archive's tab and assignee counts read this index alone.
@@ -269,7 +271,9 @@ class InboundSpool(Base):
     released_at: Mapped[datetime | None]
 
     __table_args__ = (
-        Index("ix_inbound_spool_state_next", "state", "next_attempt_at"),
+        # The queue: the oldest pending rows in id order, read until a batch is full
+        # (due rows are nearly all of them), never the whole backlog sorted.
+        Index("ix_inbound_spool_state_id", "state", "id"),
         Index("ix_inbound_spool_message_id", "message_id"),
     )
 

@@ -132,7 +132,11 @@ _CLAIM_COLUMNS = (
 
 
 def claim(session: Session, limit: int, now: datetime | None = None) -> list[Claimed]:
-    """Lock up to ``limit`` due pending rows, oldest first, for this transaction."""
+    """Lock up to ``limit`` due pending rows, oldest first, for this transaction.
+
+    The queue's index (state, id) hands the pending rows over in id order, so
+    the read stops once the batch is full, however long the backlog.
+    """
     stmt = (
         select(*_CLAIM_COLUMNS)
         .where(InboundSpool.state == "pending", InboundSpool.next_attempt_at <= (now or utcnow()))
@@ -157,15 +161,24 @@ def due(session: Session, limit: int) -> list[Claimed]:
 
 
 def claim_ids(session: Session, ids: Sequence[int]) -> list[Claimed]:
-    """Those of ``ids`` still pending, locked for this transaction (without raw bytes)."""
+    """Those of ``ids`` still pending, locked for this transaction (without raw bytes).
+
+    The rows are read by id alone and their state checked here: asked for
+    ``state = 'pending'`` too, a planner may read every pending row through the
+    queue's index, a cost that grows with the backlog of a large import.
+    """
     stmt = (
-        select(InboundSpool.id, InboundSpool.attempts)
-        .where(InboundSpool.id.in_(list(ids)), InboundSpool.state == "pending")
+        select(InboundSpool.id, InboundSpool.attempts, InboundSpool.state)
+        .where(InboundSpool.id.in_(list(ids)))
         .order_by(InboundSpool.id)
     )
     if session.get_bind().dialect.name == "postgresql":
         stmt = stmt.with_for_update(skip_locked=True)
-    return [Claimed(row_id, None, None, attempts) for row_id, attempts in session.execute(stmt)]
+    return [
+        Claimed(row_id, None, None, attempts)
+        for row_id, attempts, state in session.execute(stmt)
+        if state == "pending"
+    ]
 
 
 def claim_one(session: Session, row_id: int) -> Claimed | None:

@@ -31,6 +31,9 @@ from echodesk.store.spool import Claimed
 
 log = logging.getLogger(__name__)
 CHECK_THREADS = 8
+#: Seconds of work between two updates of the planner's statistics (SQLite keeps none
+#: by itself; see ``Database.keep_statistics``).
+STATISTICS_EVERY = 600.0
 
 ParseResult = Item | Exception
 
@@ -61,6 +64,7 @@ class Worker:
         #: The sender checks wait on DNS: a batch's messages are checked side by side.
         active = self.checks.active
         self.pool = ThreadPoolExecutor(CHECK_THREADS, "sender-checks") if active else None
+        self._statistics_at = time.monotonic()
 
     def run_once(self) -> list[Outcome]:
         """Process one batch of due rows; [] when there is nothing to do."""
@@ -75,7 +79,16 @@ class Worker:
             for outcome in outcomes:
                 if outcome.state != "deferred":
                     log.info("%s", log_line(outcome))
+        if outcomes:
+            self._keep_statistics()
         return outcomes
+
+    def _keep_statistics(self) -> None:
+        """Now and then, while rows are processed: a desk that grows from empty to a
+        million messages keeps plans made for its size."""
+        if time.monotonic() - self._statistics_at >= STATISTICS_EVERY:
+            self.db.keep_statistics()
+            self._statistics_at = time.monotonic()
 
     def _claim_then_parse(self) -> list[Outcome]:
         """PostgreSQL: lock rows first (other workers skip them), parse inside."""
