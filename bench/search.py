@@ -23,15 +23,25 @@ What is measured, per backend (SQLite at 100,000 messages, PostgreSQL at
   PostgreSQL's GIN and trigram indexes (``pg_relation_size``) and the
   tsvector column (sum of ``pg_column_size``).
 * search: the query set (words, phrases, prefixes, every field, negation,
-  OR, dates and combinations; see :func:`query_set`) run once to warm up,
-  then ``--repeat`` times, each run in one read session, timing every call
-  of ``echodesk.store.search.search(session, query, limit=20, me=agent)``
-  in-process (wall clock, result total and first page included). Printed:
-  each query's result count and median, and p50/p95 over all calls, against
-  the aims (p95 under 50 ms on SQLite at 100k, under 100 ms on PostgreSQL
-  at 1M). ``--explain`` adds the plans of the queries whose median misses
-  the aim (EXPLAIN (ANALYZE, BUFFERS) on PostgreSQL, EXPLAIN QUERY PLAN on
-  SQLite), captured from the statements ``search`` sends.
+  OR, dates and combinations; see :func:`query_set`) and a seeded mixed set of
+  eight queries of each kind an operator types (:func:`mixed_set`: one common
+  word, two ANDed, word and status, word and ``from:`` a domain, a phrase, a
+  prefix, a word without another, two ORed, rare words), run once to warm up,
+  then ``--repeat`` times, each run in one read session, timing every call of
+  ``echodesk.store.search.search(session, query, limit=20, me=agent)``
+  in-process (wall clock: the first page, its total and its snippets).
+  Printed: each query's order, total (``+``: a lower bound) and median, p50/p95
+  over all calls against the aims (p95 under 50 ms on SQLite at 100k, under 100
+  ms on PostgreSQL at 1M), and the slowest queries. ``--explain`` adds the plans
+  of the queries whose median misses the aim (EXPLAIN (ANALYZE, BUFFERS) on
+  PostgreSQL, EXPLAIN QUERY PLAN on SQLite), captured from the statements
+  ``search`` sends.
+* recall: every page of each query (walked by cursor, as ``echodesk search
+  --all`` does) against the brute force of ``tests/support/searchoracle.py``,
+  which reads every message, cuts it into words as the index is fed, and tests
+  every ticket against the documented meaning of the query: recall, precision,
+  tickets shown twice, and whether the first page's total is right (exact, or
+  a lower bound not above the truth); by kind of query, mean and lowest.
 * the peak RSS of this process (it holds no more than one batch at a time).
 
 PostgreSQL is a throw-away cluster from ``tests/support/postgres.py``
@@ -40,8 +50,8 @@ than on a durable server, search times are not affected; its memory settings
 are PostgreSQL's defaults, shared_buffers 128MB and work_mem 4MB, which do
 affect search over a messages table of about 1.8 GB at 1M messages).
 
-Run from the repository root (the default run takes about 10-15 minutes on
-two cores)::
+Run from the repository root (the default run takes about 20-25 minutes on
+two cores, the brute force included)::
 
     .venv/bin/python bench/search.py [--sqlite-messages N] [--pg-messages N]
         [--only sqlite|postgresql] [--seed S] [--repeat R] [--explain] [--json]
@@ -51,6 +61,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import random
 import resource
 import shutil
 import sys
@@ -76,6 +87,7 @@ from echodesk.store.db import Database  # noqa: E402
 from echodesk.store.migrate import upgrade  # noqa: E402
 from echodesk.store.models import Agent, Ticket, TicketTag  # noqa: E402
 from echodesk.store.search import search  # noqa: E402
+from tests.support.searchoracle import Oracle  # noqa: E402
 
 BACKENDS = ("sqlite", "postgresql")
 AIM_P95_MS = {"sqlite": 50.0, "postgresql": 100.0}
@@ -345,6 +357,58 @@ def query_set(facts: searchgen.Facts) -> list[tuple[str, str]]:
     ]
 
 
+#: Words a customer or an agent writes often (the generator's most frequent filler,
+#: and the topics' own words), phrases of the topic sentences, and prefixes.
+COMMON = [
+    *("the", "to", "and", "please", "help", "issue", "problem", "error", "account", "order"),
+    *("invoice", "printer", "password", "login", "refund", "delivery", "update", "there"),
+    *("still", "again", "working", "page"),
+]
+PHRASES = (
+    "paper jam",
+    "password reset",
+    "toner cartridge",
+    "tracking number",
+    "firmware update",
+    "log in",
+    "the printer",
+    "wrong amount",
+    "order has not",
+    "two factor",
+)
+PREFIXES = ("refun", "pass", "print", "deliv", "inv", "exp", "acc", "upd", "log", "ship")
+STATUSES = ("open", "pending", "resolved", "closed")
+
+
+def mixed_set(archive: searchgen.Archive, seed: int) -> list[tuple[str, str]]:
+    """Eight seeded queries of each kind an operator types: one common word, two ANDed,
+    a word and a status, a word from a domain, a phrase, a prefix, a word without
+    another, two ORed, and rare words (from the far end of the generated vocabulary)."""
+    rnd = random.Random(seed * 7919)
+    domains = [*archive.companies[:12], "gmail.com", "web.de", "outlook.com", "yandex.ru"]
+    tail = archive.vocab["en"][-400:]
+    kinds: list[tuple[str, Callable[[], str]]] = [
+        ("one common word", lambda: rnd.choice(COMMON)),
+        ("two common words", lambda: " ".join(rnd.sample(COMMON, 2))),
+        ("word + status", lambda: f"{rnd.choice(COMMON)} status:{rnd.choice(STATUSES)}"),
+        ("word + from:domain", lambda: f"{rnd.choice(COMMON)} from:{rnd.choice(domains)}"),
+        ("phrase", lambda: f'"{rnd.choice(PHRASES)}"'),
+        ("prefix*", lambda: f"{rnd.choice(PREFIXES)}*"),
+        ("word -negation", lambda: "{} -{}".format(*rnd.sample(COMMON, 2))),
+        ("OR", lambda: "{} OR {}".format(*rnd.sample(COMMON + list(PHRASES[:3]), 2))),
+        ("rare words", lambda: rnd.choice((rnd.choice(tail), "kerberos", "chargeback"))),
+    ]
+    found: list[tuple[str, str]] = []
+    for label, make in kinds:
+        chosen: list[str] = []
+        while len(chosen) < 8:
+            query = make()
+            if query not in chosen:
+                chosen.append(query)
+        found += [(label, q) for q in chosen]
+    return found
+
+
 @dataclass
 class Timing:
     label: str
@@ -352,6 +416,14 @@ class Timing:
     total: int
     hits: int
     times_ms: list[float]
+    capped: bool = False  # the first page's total is a lower bound
+    order: str = ""
+    truth: int = 0  # tickets the brute force selects
+    found: int = 0  # distinct tickets every page together showed
+    recall: float = 1.0
+    precision: float = 1.0
+    repeated: int = 0  # tickets shown on more than one page
+    count_ok: bool = True  # exact and right, or a lower bound no larger than the truth
 
     @property
     def median_ms(self) -> float:
@@ -381,7 +453,7 @@ def run_queries(db: Database, queries: list[tuple[str, str]], repeat: int, me: s
     with db.reading() as session:
         first = [search(session, q, limit=20, me=me) for _, q in queries]
     timings = [
-        Timing(label, q, r.total, len(r.hits), [])
+        Timing(label, q, r.total, len(r.hits), [], capped=r.capped, order=r.order)
         for (label, q), r in zip(queries, first, strict=True)
     ]
     for _ in range(repeat):
@@ -391,6 +463,38 @@ def run_queries(db: Database, queries: list[tuple[str, str]], repeat: int, me: s
                 search(session, timing.query, limit=20, me=me)
                 timing.times_ms.append((time.perf_counter() - start) * 1000)
     return timings
+
+
+def every_result(session: Session, query: str, me: str) -> list[int]:
+    """Every ticket a search shows, walking its pages by cursor (as ``search --all``)."""
+    seen: list[int] = []
+    cursor = None
+    while True:
+        page = search(session, query, limit=2000, cursor=cursor, me=me)
+        seen += [h.ticket_id for h in page.hits]
+        cursor = page.next
+        if cursor is None:
+            return seen
+
+
+def measure_recall(db: Database, timings: list[Timing], me: str) -> float:
+    """Each query's results, every page of them, against the brute force
+    (``tests/support/searchoracle.py``: every message read and cut into words as the
+    index is fed, every ticket tested); seconds the brute force took."""
+    started = time.perf_counter()
+    with db.reading() as session:
+        oracle = Oracle(session, [t.query for t in timings], me=me)
+    took = time.perf_counter() - started
+    with db.reading() as session:
+        for t in timings:
+            truth = oracle.select(t.query)
+            seen = every_result(session, t.query, me)
+            found = set(seen)
+            t.truth, t.found, t.repeated = len(truth), len(found), len(seen) - len(found)
+            t.recall = len(found & truth) / len(truth) if truth else float(not found)
+            t.precision = len(found & truth) / len(found) if found else float(not truth)
+            t.count_ok = t.total == len(truth) if not t.capped else 0 < t.total <= len(truth)
+    return took
 
 
 def explain(db: Database, query: str, me: str) -> list[str]:
@@ -438,10 +542,13 @@ def bench(
         archive = searchgen.Archive(messages, seed)
         build = load(db, archive, backend)
         build.sizes_mb = sizes_postgres(db) if db.is_postgres else sizes_sqlite(db, path or Path())
-        queries = query_set(archive.facts)
+        queries = query_set(archive.facts) + mixed_set(archive, seed)
         me = archive.agents[0][1]
         progress(f"{backend}: {len(queries)} queries, 1 warm-up + {repeat} timed runs")
         timings = run_queries(db, queries, repeat, me)
+        progress(f"{backend}: recall against the brute force (every message read)")
+        oracle_s = measure_recall(db, timings, me)
+        notes = [*notes, f"brute force: {oracle_s:.0f} s to read and test every message"]
         every = [t for q in timings for t in q.times_ms]
         aim = AIM_P95_MS[backend]
         outcome = Outcome(
@@ -573,22 +680,91 @@ def print_queries(outcome: Outcome) -> None:
     n = len(outcome.queries[0].times_ms)
     print(
         f"\n{outcome.backend}, {outcome.build.messages:,} messages: "
-        f"ms per search() call, {n} timed runs after a warm-up\n"
+        f"ms per search() call (the first page of 20 with its total), {n} timed runs "
+        "after a warm-up; recall and precision of every page together against the "
+        "brute force; 'total' is the first page's ('+': a lower bound), 'truth' the brute "
+        "force's; 'count' is = (exact and right), >= (a lower bound, not above the truth) "
+        "or WRONG\n"
     )
-    head = ("#", "what", "query", "results", "median ms", "min ms", "max ms")
+    head = (
+        *("#", "what", "query", "order", "total", "truth", "count", "recall", "precision"),
+        *("median ms", "min ms", "max ms"),
+    )
     rows = [
         (
             str(i),
             t.label,
             t.query,
-            f"{t.total:,}",
+            t.order,
+            f"{t.total:,}{'+' if t.capped else ''}",
+            f"{t.truth:,}",
+            ("WRONG" if not t.count_ok else ">=" if t.capped else "=")
+            + (f" ({t.repeated} shown twice)" if t.repeated else ""),
+            f"{t.recall:.3f}",
+            f"{t.precision:.3f}",
             f"{t.median_ms:.1f}",
             f"{min(t.times_ms):.1f}",
             f"{max(t.times_ms):.1f}",
         )
         for i, t in enumerate(outcome.queries, 1)
     ]
-    table(head, rows, left=3)
+    table(head, rows, left=4)
+    print_recall(outcome)
+    print_slowest(outcome)
+
+
+def print_recall(outcome: Outcome) -> None:
+    """Recall by kind of query (mean and lowest), as the issue measured it."""
+    print(f"\n{outcome.backend}: recall and latency by kind of query\n")
+    kinds: dict[str, list[Timing]] = {}
+    for t in outcome.queries:
+        kinds.setdefault(t.label, []).append(t)
+    head = ("what", "queries", "mean recall", "min recall", "counts right", "median ms", "max ms")
+    rows = [
+        (
+            label,
+            str(len(ts)),
+            f"{sum(t.recall for t in ts) / len(ts):.3f}",
+            f"{min(t.recall for t in ts):.3f}",
+            f"{sum(t.count_ok for t in ts)}/{len(ts)}",
+            f"{median(t.median_ms for t in ts):.1f}",
+            f"{max(t.median_ms for t in ts):.1f}",
+        )
+        for label, ts in kinds.items()
+        if len(ts) > 1
+    ]
+    every = outcome.queries
+    rows.append(
+        (
+            "every query",
+            str(len(every)),
+            f"{sum(t.recall for t in every) / len(every):.3f}",
+            f"{min(t.recall for t in every):.3f}",
+            f"{sum(t.count_ok for t in every)}/{len(every)}",
+            f"{median(t.median_ms for t in every):.1f}",
+            f"{max(t.median_ms for t in every):.1f}",
+        )
+    )
+    table(head, rows)
+
+
+def print_slowest(outcome: Outcome, shown: int = 10) -> None:
+    """The slowest queries, with what they cost: their order, and whether counted."""
+    print(f"\n{outcome.backend}: the {shown} slowest queries (median)\n")
+    slowest = sorted(outcome.queries, key=lambda t: t.median_ms, reverse=True)[:shown]
+    head = ("query", "median ms", "max ms", "order", "results", "counted")
+    rows = [
+        (
+            t.query,
+            f"{t.median_ms:.1f}",
+            f"{max(t.times_ms):.1f}",
+            t.order,
+            f"{t.truth:,}",
+            "lower bound" if t.capped else "exactly",
+        )
+        for t in slowest
+    ]
+    table(head, rows)
 
 
 def print_summary(outcomes: list[Outcome]) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from typing import Any
 
 import click
@@ -14,7 +15,7 @@ from echodesk.desk.agents.replies import live_ticket
 from echodesk.errors import EchoError, NotFoundError
 from echodesk.store import writes
 from echodesk.store.readmodels import iso
-from echodesk.store.search import MARK_END, MARK_START, Hit, search
+from echodesk.store.search import MARK_END, MARK_START, Hit, Results, search
 from echodesk.store.tickets import tags_of
 
 _TAG_RE = re.compile(r"[a-z0-9][a-z0-9_.:-]{0,49}")
@@ -23,32 +24,73 @@ _TAG_RE = re.compile(r"[a-z0-9][a-z0-9_.:-]{0,49}")
 @main.command("search", context_settings={"ignore_unknown_options": True})
 @click.argument("query", nargs=-1, required=True, type=click.UNPROCESSED)
 @click.option("--limit", default=20, show_default=True, type=click.IntRange(1, 500))
+@click.option("--all", "every", is_flag=True, help="Every result, page after page.")
+@click.option("--after", metavar="CURSOR", help="The page after a search's last (its cursor).")
 @click.option("--me", metavar="EMAIL", envvar="ECHODESK_ME", help="Who 'assignee:me' is.")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per ticket per line.")
 @pass_app
 @friendly_errors
-def search_cmd(app: App, query: tuple[str, ...], limit: int, me: str | None, as_json: bool) -> None:
+def search_cmd(
+    app: App,
+    query: tuple[str, ...],
+    limit: int,
+    every: bool,
+    after: str | None,
+    me: str | None,
+    as_json: bool,
+) -> None:
     """Find tickets: words, "phrases", prefix*, from: to: customer: subject: status: tag:
     assignee: is:unassigned has:attachment before: after:, -negation, OR.
 
     A word that starts with '-' is a negation, not an option (``search printer -toner``).
+    ``--all`` prints every result, reading the pages one after another by their
+    cursors (``--limit`` is then the size of each page); without it, the cursor of
+    the next page is printed on stderr for ``--after``.
     """
-    with app.database().reading() as session:
-        results = search(session, " ".join(query), limit=limit, me=me)
-    rows = [_row(app, hit) for hit in results.hits]
-    if as_json:
-        for row in rows:
-            emit_json(row)
-    else:
-        shown = [(row, hit.snippet) for row, hit in zip(rows, results.hits, strict=True)]
-        for line in views.search_lines(
-            [(row, text.replace(MARK_START, "[").replace(MARK_END, "]")) for row, text in shown]
-        ):
-            click.echo(line)
+    text = " ".join(query)
+    shown = 0
+    for results in _pages(app, text, limit, after, me, every):
+        rows = [_row(app, hit) for hit in results.hits]
+        if as_json:
+            for row in rows:
+                emit_json(row)
+        else:
+            marked = [
+                (row, _brackets(hit.snippet)) for row, hit in zip(rows, results.hits, strict=True)
+            ]
+            for line in views.search_lines(marked):
+                click.echo(line)
+        shown += len(results.hits)
     if not as_json:
-        more = f" (showing {len(results.hits)})" if results.total > len(results.hits) else ""
-        plus = "+" if results.capped else ""  # older matches of a common word not looked at
-        click.echo(f"{results.total}{plus} ticket(s){more}", err=True)
+        _summary(results, shown, every)
+
+
+def _pages(
+    app: App, query: str, limit: int, after: str | None, me: str | None, every: bool
+) -> Iterator[Results]:
+    """The page asked for; with ``every``, it and each page after it, by cursor."""
+    cursor = after
+    while True:
+        with app.database().reading() as session:
+            results = search(session, query, limit=limit, cursor=cursor, me=me)
+        yield results
+        cursor = results.next
+        if not every or cursor is None:
+            return
+
+
+def _brackets(snippet: str) -> str:
+    return snippet.replace(MARK_START, "[").replace(MARK_END, "]")
+
+
+def _summary(results: Results, shown: int, every: bool) -> None:
+    """How many there are ("N+" when counting stopped early), and how to go on."""
+    total = max(results.total, shown) if every else results.total
+    plus = "+" if results.capped and not (every and results.next is None) else ""
+    more = f" (showing {shown})" if total > shown else ""
+    click.echo(f"{total}{plus} ticket(s){more}", err=True)
+    if results.next and not every:
+        click.echo(f"next page: --after {results.next}", err=True)
 
 
 def _row(app: App, hit: Hit) -> dict[str, Any]:

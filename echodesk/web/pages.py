@@ -127,26 +127,28 @@ def register(bp: Blueprint, web: WebContext) -> None:
 
 
 def _search_page(
-    session: Session, settings: Settings, filters: dict[str, str], page: int
-) -> tuple[archive.Page, str]:
-    """A page of search results for the list (the filters become query terms); or an
-    empty page and the query's error."""
+    session: Session, settings: Settings, filters: dict[str, str]
+) -> tuple[archive.Page, dict[str, str | None], str]:
+    """A page of search results for the list (the filters become query terms), the
+    cursors of the pages after and before it; or an empty page and the query's error
+    (a damaged or foreign page link is one: it never pages from a point no page showed)."""
     query = filters["q"]
     query += f" status:{filters['status']}" if filters["status"] else ""
     query += f" tag:{filters['tag']}" if filters["tag"] else ""
     query += f" assignee:{filters['assignee']}" if filters["assignee"] else ""
+    cursor = request.args.get("cursor", "").strip() or None
     try:
-        found = search.search(
-            session, query, limit=PER_PAGE, offset=(page - 1) * PER_PAGE, me=viewer().email
-        )
+        found = search.search(session, query, limit=PER_PAGE, cursor=cursor, me=viewer().email)
     except EchoError as exc:
-        return archive.Page([], 0, 1, PER_PAGE), str(exc)
+        return archive.Page([], 0, 1, PER_PAGE), {}, str(exc)
     ids = [h.ticket_id for h in found.hits]
     rows = archive.tickets_by_ids(session, settings, ids, details=True)
     snippets = {h.ticket_id: h.snippet for h in found.hits}
     for row, hit in zip(rows, found.hits, strict=False):
         row["snippet"] = snippets.get(hit.ticket_id, "")
-    return archive.Page(rows, found.total, page, PER_PAGE, found.capped), ""
+    number = found.position // PER_PAGE + 1
+    page = archive.Page(rows, found.total, number, PER_PAGE, found.capped)
+    return page, {"next": found.next, "previous": found.previous}, ""
 
 
 def _register_lists(bp: Blueprint, web: WebContext) -> None:
@@ -158,10 +160,11 @@ def _register_lists(bp: Blueprint, web: WebContext) -> None:
         page = _page_number()
         sort = ticketlist.chosen(request.args.get("sort"), request.args.get("dir"))
         error = ""
+        cursors: dict[str, str | None] = {}
         with db.reading() as session:
             counts = archive.status_counts(session)
             if filters["q"]:
-                result, error = _search_page(session, settings, filters, page)
+                result, cursors, error = _search_page(session, settings, filters)
             else:
                 result = archive.ticket_page(
                     session,
@@ -185,6 +188,7 @@ def _register_lists(bp: Blueprint, web: WebContext) -> None:
             tags=tags,
             agents=people,
             error=error,
+            cursors=cursors,
             statuses=STATUSES,
             oob=partial,
             **_sorting(url_for(f"{bp.name}.tickets"), filters, sort),

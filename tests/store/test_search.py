@@ -288,51 +288,53 @@ def test_erased_text_leaves_the_index(desk: Desk) -> None:
     assert _numbers(desk, "total") == []
 
 
-def test_a_common_word_takes_its_newest_matches_and_says_there_may_be_more(
-    desk: Desk, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def _force(monkeypatch: pytest.MonkeyPatch, **limits: float) -> None:
+    """Every database's budget with these limits (as a large archive would choose)."""
+    from dataclasses import replace
+
     from echodesk.store import search as search_module
 
-    # A tiny first window: PostgreSQL looks at the newest message, then at
-    # older ones; the result is the same as looking everywhere at once.
-    monkeypatch.setattr(search_module, "FIRST_WINDOW", 1)
-    monkeypatch.setattr(search_module, "CANDIDATES", 1)
-    with desk.db.reading() as session:
-        found = search(session, "printer", limit=50)
-    # The newest message with "printer" is ticket 1's reply ("Re: Printer on fire").
-    assert [h.number for h in found.hits] == [1] and found.capped
-    monkeypatch.setattr(search_module, "CANDIDATES", 2)
-    with desk.db.reading() as session:
-        found = search(session, "printer", limit=50)
-    assert sorted(h.number for h in found.hits) == [1, 3]  # ticket 3 is in the oldest window
-    monkeypatch.setattr(search_module, "CANDIDATES", 2000)
-    with desk.db.reading() as session:
-        found = search(session, "printer", limit=50)
-    assert sorted(h.number for h in found.hits) == [1, 3] and not found.capped
+    for dialect, budget in search_module.BUDGETS.items():
+        monkeypatch.setitem(search_module.BUDGETS, dialect, replace(budget, **limits))
 
 
-def test_filters_alone_count_the_newest_tickets_up_to_a_limit(
+def test_a_common_word_is_walked_newest_first_finding_every_match(
     desk: Desk, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from echodesk.store import search as search_module
+    with desk.db.reading() as session:
+        ranked = search(session, "printer", limit=50)
+    assert ranked.order == "relevance" and [h.number for h in ranked.hits][0] == 3
+    # As on an archive where "printer" is in more messages than are worth ranking:
+    _force(monkeypatch, rank_limit=0, set_limit=0)
+    with desk.db.reading() as session:
+        first = search(session, "printer", limit=1)
+        second = search(session, "printer", limit=1, cursor=first.next)
+    assert first.order == "newest" and (first.total, first.capped) == (2, False)
+    assert [h.number for h in first.hits + second.hits] == [1, 3]  # 1 was updated last
+    assert second.next is None and second.previous is not None
 
+
+def test_a_count_beyond_the_budget_is_a_lower_bound_that_pages_on(
+    desk: Desk, monkeypatch: pytest.MonkeyPatch
+) -> None:
     with desk.db.reading() as session:
         every = search(session, "status:open", limit=50)
-    assert every.total == 5 and not every.capped
+    assert every.total == 5 and not every.capped and every.order == "newest"
     newest_first = [h.number for h in every.hits]
-    monkeypatch.setattr(search_module, "COUNTED", 2)
-    with desk.db.reading() as session:
-        first = search(session, "status:open", limit=1)
-        fourth = search(session, "status:open", limit=1, offset=3)
-        last = search(session, "status:open", limit=1, offset=4)
-        past = search(session, "status:open", limit=1, offset=9)
-    assert (first.total, first.capped) == (2, True)  # shown as "2+"
-    assert [h.number for h in first.hits] == newest_first[:1]
-    assert (fourth.total, fourth.capped) == (4, True)  # paging on still finds them
-    assert [h.number for h in fourth.hits] == newest_first[3:4]
-    assert (last.total, last.capped) == (5, False)
-    assert [h.number for h in last.hits] == newest_first[4:]
-    assert (past.total, past.capped, past.hits) == (5, False, [])
+    _force(monkeypatch, set_limit=0, count_ms=0.0)  # walked, and never counted...
+    monkeypatch.setattr("echodesk.store.search.FEWEST_COUNTED", 1)  # ...beyond one ticket
+    seen, cursor, totals = [], None, []
+    while True:
+        with desk.db.reading() as session:
+            page = search(session, "status:open", limit=2, cursor=cursor)
+        seen += [h.number for h in page.hits]
+        totals.append((page.total, page.capped))
+        cursor = page.next
+        if cursor is None:
+            break
+    assert seen == newest_first
+    # Each page shows what it knows: what came before, itself, and one more if there is one.
+    assert totals[0][0] >= 3 and totals[0][1] and totals[-1] == (5, False)
 
 
 def test_file_names_are_words_of_the_index_also_after_the_upgrade(desk: Desk) -> None:

@@ -173,6 +173,8 @@ def test_the_pages_show_the_desk(client: FlaskClient, desk: Desk) -> None:
 def test_a_search_that_stopped_counting_says_so_and_pages_on(
     client: FlaskClient, desk: Desk, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    from dataclasses import replace
+
     from echodesk.store import search
 
     for n in range(3):
@@ -185,12 +187,30 @@ def test_a_search_that_stopped_counting_says_so_and_pages_on(
             )
         )
     monkeypatch.setattr("echodesk.web.pages.PER_PAGE", 1)
-    monkeypatch.setattr(search, "COUNTED", 1)  # a filter-only search counts one ticket
+    for dialect, budget in search.BUDGETS.items():  # walked, and counted one ticket ahead
+        monkeypatch.setitem(search.BUDGETS, dialect, replace(budget, set_limit=0, count_ms=0))
+    monkeypatch.setattr(search, "FEWEST_COUNTED", 1)
     sign_in(client, desk)
     first = client.get("/?q=status:open").get_data(as_text=True)
-    assert "1+ tickets" in first and "Older →" in first
-    third = client.get("/?q=status:open&page=3").get_data(as_text=True)
-    assert "3 tickets" in third and "+ tickets" not in third and "Older →" not in third
+    assert "2+ tickets" in first and "Next →" in first and "← Previous" not in first
+    shown = re.findall(r'<td class="c-num"><a href="/ticket/(\d+)">', first)
+    page = first
+    for _ in range(5):  # the pager's own links carry the cursor
+        link = re.search(r'<a href="([^"]*cursor=[^"]+)"[^>]*>Next →</a>', page)
+        if link is None:
+            break
+        page = client.get(link.group(1).replace("&amp;", "&")).get_data(as_text=True)
+        shown += re.findall(r'<td class="c-num"><a href="/ticket/(\d+)">', page)
+    assert sorted(shown) == ["1", "2", "3"]
+    assert "3 tickets" in page and "+ tickets" not in page and "Next →" not in page
+    assert "page 3 of 3" in page and "← Previous" in page
+    forged = client.get("/?q=status:open&cursor=bm90LWEtY3Vyc29y")
+    assert forged.status_code == 200
+    assert "this page link is damaged" in forged.get_data(as_text=True)
+    foreign = re.search(r'cursor=([^"&]+)', first)
+    assert foreign is not None
+    other = client.get(f"/?q=toner&cursor={foreign.group(1)}").get_data(as_text=True)
+    assert "belongs to another search" in other
 
 
 def test_hostile_mail_renders_inert(client: FlaskClient, desk: Desk) -> None:
