@@ -303,7 +303,7 @@ def test_a_common_word_is_walked_newest_first_finding_every_match(
 ) -> None:
     with desk.db.reading() as session:
         ranked = search(session, "printer", limit=50)
-    assert ranked.order == "relevance" and [h.number for h in ranked.hits][0] == 3
+    assert ranked.order == "relevance" and next(h.number for h in ranked.hits) == 3
     # As on an archive where "printer" is in more messages than are worth ranking:
     _force(monkeypatch, rank_limit=0, set_limit=0)
     with desk.db.reading() as session:
