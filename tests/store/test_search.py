@@ -322,7 +322,7 @@ def test_a_count_beyond_the_budget_is_a_lower_bound_that_pages_on(
     assert every.total == 5 and not every.capped and every.order == "newest"
     newest_first = [h.number for h in every.hits]
     _force(monkeypatch, set_limit=0, count_ms=0.0)  # walked, and never counted...
-    monkeypatch.setattr("echodesk.store.search.FEWEST_COUNTED", 1)  # ...beyond one ticket
+    monkeypatch.setattr("echodesk.store.searchpages.FEWEST_COUNTED", 1)  # ...beyond one ticket
     seen, cursor, totals = [], None, []
     while True:
         with desk.db.reading() as session:

@@ -175,7 +175,7 @@ def test_a_search_that_stopped_counting_says_so_and_pages_on(
 ) -> None:
     from dataclasses import replace
 
-    from echodesk.store import search
+    from echodesk.store import search, searchpages
 
     for n in range(3):
         desk.deliver(
@@ -189,7 +189,7 @@ def test_a_search_that_stopped_counting_says_so_and_pages_on(
     monkeypatch.setattr("echodesk.web.pages.PER_PAGE", 1)
     for dialect, budget in search.BUDGETS.items():  # walked, and counted one ticket ahead
         monkeypatch.setitem(search.BUDGETS, dialect, replace(budget, set_limit=0, count_ms=0))
-    monkeypatch.setattr(search, "FEWEST_COUNTED", 1)
+    monkeypatch.setattr(searchpages, "FEWEST_COUNTED", 1)
     sign_in(client, desk)
     first = client.get("/?q=status:open").get_data(as_text=True)
     assert "2+ tickets" in first and "Next →" in first and "← Previous" not in first
