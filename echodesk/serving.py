@@ -318,7 +318,7 @@ def run_worker(settings: Settings, parent: int) -> None:
     )
     sending.start()
     try:
-        Worker(db, ctx).run_forever(stop, idle_sleep=0.5)
+        Worker(db, ctx, shared_lock=True).run_forever(stop, idle_sleep=0.5)
     finally:
         stopping.append(0)
         sending.join(timeout=60)

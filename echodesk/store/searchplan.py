@@ -203,9 +203,18 @@ def conditions(plan: Plan, tickets: float, *, skip: int | None) -> str:
     """Every clause but ``skip`` (the driving one, when its set is read) as conditions
     on ``t``, live tickets only."""
     parts = ["t.merged_into_id IS NULL"]
+    sql = plan.sql
     for i, clause in enumerate(plan.clauses):
-        if i != skip:
-            parts.append("(" + " OR ".join(p.test(plan.sql, tickets) for p in clause) + ")")
+        if i == skip:
+            continue
+        if len(clause) > 1 and all(p.as_set(sql, tickets) and not p.term.negated for p in clause):
+            # ORed sets as one IN over their union (see Part.test: no sub-select in OR)
+            sets = " UNION ALL ".join(
+                f"SELECT * FROM ({s}) s" for p in clause for s in p.set_sql(sql)
+            )
+            parts.append(f"t.id IN ({sets})")
+            continue
+        parts.append("(" + " OR ".join(p.test(sql, tickets) for p in clause) + ")")
     return " AND ".join(parts)
 
 

@@ -273,11 +273,37 @@ class Part:
         """This term as a condition on ``t``, for about ``tickets`` tickets to test."""
         if not self.text:
             return f"NOT ({self.condition})" if self.term.negated else f"({self.condition})"
-        as_set = self.rows * sql.budget.map_us <= tickets * sql.budget.probe_us
-        found = f"t.id IN ({sql.tickets_of(self.expr)})" if as_set else sql.probe(self.expr)
+        if self.as_set(sql, tickets):
+            return self._set_test(sql)
+        found = sql.probe(self.expr)
         if self.term.negated:  # no message of the ticket matches (names do not count)
             return f"NOT ({found})"
         return "(" + " OR ".join([found, *(c for _, c in self.named)]) + ")"
+
+    def as_set(self, sql: Sql, tickets: float) -> bool:
+        """Whether reading this word's tickets whole costs less than testing ``tickets``
+        tickets one by one."""
+        return self.text and self.rows * sql.budget.map_us <= tickets * sql.budget.probe_us
+
+    def _set_test(self, sql: Sql) -> str:
+        """The term tested against the set of its tickets, read once.
+
+        One ``IN`` over every set the term selects (its messages' tickets and
+        those its names pick), never ``IN ... OR ...``: PostgreSQL answers an
+        ``IN`` with a join, but a sub-select inside ``OR`` either fits in memory
+        as a hash or is read again for every ticket tested, which at a million
+        messages takes minutes. A negation is ``NOT EXISTS`` there, which
+        PostgreSQL answers with an anti-join (``NOT IN`` it cannot).
+        """
+        if self.term.negated:
+            if sql.pg:
+                return (
+                    "NOT EXISTS (SELECT 1 FROM messages m WHERE m.ticket_id = t.id AND "
+                    f"m.search_vector @@ to_tsquery('simple', {self.expr}))"
+                )
+            return f"NOT (t.id IN ({sql.tickets_of(self.expr)}))"
+        sets = " UNION ALL ".join(f"SELECT * FROM ({s}) s" for s in self.set_sql(sql))
+        return f"(t.id IN ({sets}))"
 
 
 def _ticket_number(term: Term) -> int | None:

@@ -17,14 +17,16 @@ that each way of answering meets the same truth.
 
 from __future__ import annotations
 
+import json
 import random
+import re
 from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import insert
+from sqlalchemy import event, insert
 from sqlalchemy.orm import Session
 
 from echodesk.statuses import STATUSES
@@ -414,3 +416,55 @@ def test_a_damaged_forged_or_foreign_cursor_is_a_clear_error(
                 search(session, "printer", limit=5, cursor=bad, me=ME)
         with pytest.raises(SearchError, match="another search"):
             search(session, "toner", limit=5, cursor=good, me=ME)
+
+
+def _rescans(node: dict[str, Any], inside: str = "") -> list[str]:
+    """Sub-plans that read messages other than the tested ticket's own (those not
+    hashed, which the plan's text says, PostgreSQL runs again for every ticket)."""
+    found = []
+    if node.get("Parent Relationship") == "SubPlan":
+        inside = str(node.get("Subplan Name", ""))
+    tested = f"{node.get('Index Cond', '')} {node.get('Filter', '')}"
+    own = re.search(r"ticket_id = t(_\d+)?\.id\b", tested) is not None  # the ticket's own
+    if inside and node.get("Relation Name") == "messages" and not own:
+        found.append(inside)
+    for child in node.get("Plans", ()):
+        found += _rescans(child, inside)
+    return found
+
+
+def test_postgresql_never_reads_a_words_messages_again_for_each_ticket(
+    archive: tuple[Database, Oracle], budgets: str
+) -> None:
+    """With little working memory (as on a large archive, where a word's tickets do not
+    fit in it), a word tested as a set is still read once: a join, never a sub-plan run
+    for each ticket (which took minutes at a million messages)."""
+    db, _ = archive
+    if not db.is_postgres:
+        pytest.skip("a PostgreSQL plan: SQLite indexes a sub-select's rows once")
+    sent: list[tuple[str, Any]] = []
+
+    def capture(_c: Any, _cur: Any, statement: str, params: Any, _x: Any, _m: bool) -> None:
+        if statement.lstrip().upper().startswith(("SELECT", "WITH")):
+            sent.append((statement, params))
+
+    event.listen(db.engine, "before_cursor_execute", capture)
+    try:
+        with db.reading() as session:
+            for query in QUERIES:
+                _walk(session, query, 400)
+    finally:
+        event.remove(db.engine, "before_cursor_execute", capture)
+    bad = []
+    with db.engine.connect() as conn:
+        conn.exec_driver_sql("SET work_mem = '64kB'")
+        conn.exec_driver_sql("SET hash_mem_multiplier = 1")
+        for statement, params in sent:
+            if "search_vector" not in statement or statement.startswith("EXPLAIN"):
+                continue
+            plan = conn.exec_driver_sql(f"EXPLAIN (FORMAT JSON) {statement}", params).scalar()
+            found = json.loads(plan) if isinstance(plan, str) else plan
+            whole = json.dumps(found)
+            if [n for n in _rescans(found[0]["Plan"]) if f"hashed {n}" not in whole]:
+                bad.append(" ".join(statement.split())[:300])
+    assert not bad, f"({budgets}) read again per ticket: {bad}"

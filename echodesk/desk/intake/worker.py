@@ -34,6 +34,9 @@ CHECK_THREADS = 8
 #: Seconds of work between two updates of the planner's statistics (SQLite keeps none
 #: by itself; see ``Database.keep_statistics``).
 STATISTICS_EVERY = 600.0
+#: How long a long-running worker may hold SQLite's one write lock: receivers wait
+#: that long at most before they can commit a message and answer 250.
+SQLITE_WRITE_SECONDS = 0.015
 
 ParseResult = Item | Exception
 
@@ -55,11 +58,59 @@ def log_line(outcome: Outcome) -> str:
     )
 
 
+class BatchSizer:
+    """How many rows the next write transaction takes, so that it lasts about ``budget``.
+
+    On SQLite the worker's transaction holds the database's one write lock, and
+    every receiver that must commit a message before answering waits for it.
+    The time a row takes is learnt from the batches written (a moving
+    average), so the batch shrinks on a slow machine and grows on a fast one,
+    between ``FEWEST`` and the configured batch. Without a budget (PostgreSQL,
+    where writers do not wait for each other, or a one-off import that nobody
+    waits on) every batch is full.
+    """
+
+    FEWEST = 5
+    #: The first batch, before anything is known of this machine's speed.
+    FIRST = 10
+
+    def __init__(self, most: int, budget: float | None) -> None:
+        self.most = most
+        self.budget = budget
+        self.per_row: float | None = None
+
+    def size(self) -> int:
+        if self.budget is None:
+            return self.most
+        if self.per_row is None:
+            return min(self.most, self.FIRST)
+        fits = int(self.budget / max(self.per_row, 1e-6))
+        return max(min(self.FEWEST, self.most), min(self.most, fits))
+
+    def record(self, rows: int, seconds: float) -> None:
+        """One write transaction of ``rows`` rows took ``seconds``."""
+        if self.budget is None or rows <= 0:
+            return
+        sample = seconds / rows
+        self.per_row = sample if self.per_row is None else 0.7 * self.per_row + 0.3 * sample
+
+
 class Worker:
-    def __init__(self, db: Database, ctx: DeskContext, *, batch: int | None = None) -> None:
+    def __init__(
+        self,
+        db: Database,
+        ctx: DeskContext,
+        *,
+        batch: int | None = None,
+        shared_lock: bool = False,
+    ) -> None:
+        """``shared_lock``: receivers wait on this worker's SQLite transactions (``serve``
+        and ``worker``), so each is kept short; a one-off run takes full batches."""
         self.db = db
         self.ctx = ctx
         self.batch = batch or ctx.settings.worker_batch
+        budget = SQLITE_WRITE_SECONDS if shared_lock and not db.is_postgres else None
+        self.sizer = BatchSizer(self.batch, budget)
         self.checks = SenderChecks(ctx.settings)
         #: The sender checks wait on DNS: a batch's messages are checked side by side.
         active = self.checks.active
@@ -99,13 +150,16 @@ class Worker:
     def _parse_then_claim(self) -> list[Outcome]:
         """SQLite: parse before taking the single write lock, then claim what is left."""
         with self.db.reading() as session:
-            peeked = spool.due(session, self.batch)
+            peeked = spool.due(session, self.sizer.size())
         if not peeked:
             return []
         parsed = self._parse_all(peeked)
         with self.db.transaction() as session:
+            began = time.perf_counter()
             rows = spool.claim_ids(session, list(parsed))
-            return self._process(session, rows, parsed)
+            outcomes = self._process(session, rows, parsed)
+        self.sizer.record(len(rows), time.perf_counter() - began)
+        return outcomes
 
     def _parse_all(self, rows: Sequence[Claimed]) -> dict[int, ParseResult]:
         if self.pool is None or len(rows) < 2:
