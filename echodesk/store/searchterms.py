@@ -191,14 +191,15 @@ class Sql:
             f"{ID_TICKET_INDEX} ON m.id = f.rowid WHERE message_fts MATCH {expr}"
         )
 
-    def probe(self, expr: str) -> str:
-        """Ticket ``t`` has a matching message, tested on its own messages alone."""
+    def probe(self, expr: str, *, as_join: bool = False) -> str:
+        """Ticket ``t`` has a matching message, tested on its own messages alone (or,
+        ``as_join``, left to PostgreSQL to answer with a join over every match)."""
         if self.pg:
             # OFFSET 0 keeps this a test of each ticket's few messages: as a join,
             # PostgreSQL would first find every message with the word.
             return (
                 "EXISTS (SELECT 1 FROM messages m WHERE m.ticket_id = t.id AND "
-                f"m.search_vector @@ to_tsquery('simple', {expr}) OFFSET 0)"
+                f"m.search_vector @@ to_tsquery('simple', {expr}){'' if as_join else ' OFFSET 0'})"
             )
         return (
             "EXISTS (SELECT 1 FROM messages m WHERE m.ticket_id = t.id AND EXISTS "
@@ -297,10 +298,7 @@ class Part:
         """
         if self.term.negated:
             if sql.pg:
-                return (
-                    "NOT EXISTS (SELECT 1 FROM messages m WHERE m.ticket_id = t.id AND "
-                    f"m.search_vector @@ to_tsquery('simple', {self.expr}))"
-                )
+                return f"NOT {sql.probe(self.expr, as_join=True)}"
             return f"NOT (t.id IN ({sql.tickets_of(self.expr)}))"
         sets = " UNION ALL ".join(f"SELECT * FROM ({s}) s" for s in self.set_sql(sql))
         return f"(t.id IN ({sets}))"

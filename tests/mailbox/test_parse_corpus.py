@@ -36,6 +36,7 @@ import yaml
 
 from echodesk.mailbox.message import ParsedMessage
 from echodesk.mailbox.parse import parse_message
+from tests.support.corpuslayout import BODY_GLOBS, MBOXES, MESSAGE_GLOBS, mail_files
 
 CORPUS = Path(
     os.environ.get("ECHODESK_CORPUS")
@@ -61,66 +62,12 @@ def parsed(path: Path) -> ParsedMessage:
 
 # --- which files are messages --------------------------------------------------------------
 
-#: Files that are never messages: expectations, licences, notes.
-_NOT_MAIL_SUFFIXES = frozenset({".md", ".tsv", ".json", ".yml", ".xml", ".out", ".bin", ".html"})
-_NOT_MAIL_NAMES = frozenset(
-    {"LICENSE", "LICENSE.txt", "NOTICE.txt", "COPYING", "COPYING-GPL-3", "ARTISTIC-LICENSE.txt"}
-)
-#: Unix mbox files, split into messages with the stdlib.
-_MBOXES = {
-    "cpython-test_email": ["data/mailbox_01.mbox"],
-    "sisimai-set-of-emails": ["mailbox/mbox-0", "mailbox/mbox-1"],
-    "rt-request-tracker": ["emails/8859-15-message-series/dir"],
-}
-#: Where each folder keeps its messages (globs relative to the folder).
-_MESSAGE_GLOBS = {
-    "zammad-mail": ["mail/*.box"],
-    "cpython-test_email": ["data/*.txt"],
-    "apache-james-mime4j": ["*/*.msg"],
-    "spamscope-mail-parser": ["mails/*"],
-    "flanker": ["messages/**/*.eml"],
-    "otobo-emailparser": ["EmailParser/*.box", "EmailParser/*.eml"],
-    "rt-request-tracker": ["emails/**/*"],
-    "django-helpdesk": ["test_files/*.eml"],
-    "sisimai-set-of-emails": ["maildir/**/*.eml"],
-    "notmuch-corpora": [
-        "lkml/**/*",
-        "default/**/*",
-        "threading/**/*",
-        "broken/**/*",
-        "duplicate/**/*",
-    ],
-    "talon": ["fixtures/**/*.eml"],
-}
-#: Reply-trimming corpora: bodies without headers. Parsed too (they must not
-#: break the parser), but a "message" made of a bare body has no subject or
-#: MIME structure to check.
-_BODY_FIXTURES = {
-    "discourse-email_reply_trimmer": ["**/*.txt"],
-    "github-email_reply_parser": ["emails/*.txt"],
-    "crisp-email-reply-parser": ["fixtures/*.txt"],
-    "talon": ["fixtures/**/*"],
-}
-
-
-def _files(folder: Path, globs: list[str]) -> list[Path]:
-    found: dict[Path, None] = {}
-    for pattern in globs:
-        for path in sorted(folder.glob(pattern)):
-            if (
-                path.is_file()
-                and path.suffix not in _NOT_MAIL_SUFFIXES
-                and path.name not in _NOT_MAIL_NAMES
-            ):
-                found.setdefault(path, None)
-    return list(found)
-
 
 def message_samples(name: str) -> Iterator[tuple[str, bytes]]:
     """(label, raw bytes) of every message in a corpus folder, mbox files split."""
     folder = corpus(name)
-    mboxes = {folder / rel for rel in _MBOXES.get(name, [])}
-    for path in _files(folder, _MESSAGE_GLOBS[name]):
+    mboxes = {folder / rel for rel in MBOXES.get(name, [])}
+    for path in mail_files(folder, MESSAGE_GLOBS[name]):
         if path not in mboxes:
             yield str(path.relative_to(folder)), path.read_bytes()
     for path in sorted(mboxes):
@@ -156,7 +103,7 @@ def genuinely_empty(raw: bytes) -> bool:
 # --- (a) every message parses --------------------------------------------------------------
 
 
-@pytest.mark.parametrize("name", sorted(_MESSAGE_GLOBS))
+@pytest.mark.parametrize("name", sorted(MESSAGE_GLOBS))
 def test_every_message_parses_with_subject_and_body(name: str) -> None:
     crashes: list[str] = []
     no_subject: list[str] = []
@@ -181,10 +128,10 @@ def test_every_message_parses_with_subject_and_body(name: str) -> None:
     )
 
 
-@pytest.mark.parametrize("name", sorted(_BODY_FIXTURES))
+@pytest.mark.parametrize("name", sorted(BODY_GLOBS))
 def test_body_fixtures_never_crash_the_parser(name: str) -> None:
     folder = corpus(name)
-    paths = _files(folder, _BODY_FIXTURES[name])
+    paths = mail_files(folder, BODY_GLOBS[name])
     assert paths
     crashes = [str(p.relative_to(folder)) for p in paths if crashed(parsed(p))]
     assert not crashes, crashes
@@ -328,7 +275,7 @@ def test_zammad_field_match_rate(field: str) -> None:
     assert rate >= ZAMMAD_FLOORS[field], f"{field}: {rate:.3f} of {len(checked)}; misses: {misses}"
 
 
-def test_zammad_exclusions_name_real_files() -> None:
+def test_zammad_exclusions_name_realmail_files() -> None:
     names = {n for n, _, _ in zammad_cases()}
     for field, excluded in ZAMMAD_EXCLUDED.items():
         assert set(excluded) <= names, field

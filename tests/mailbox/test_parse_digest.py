@@ -37,69 +37,19 @@ from echodesk.mailbox.message import Address, ParsedMessage
 from echodesk.mailbox.parse import parse_message
 from echodesk.mailbox.trim import Trimmed, trim_reply
 from tests.conftest import corpus_dir
+from tests.support.corpuslayout import BODY_GLOBS, MBOXES, MESSAGE_GLOBS, mail_files
 
 DIGESTS = Path(__file__).with_name("corpus_digests.json")
 
-#: Where each corpus folder keeps its messages (globs relative to the folder).
-MESSAGE_GLOBS = {
-    "zammad-mail": ["mail/*.box"],
-    "cpython-test_email": ["data/*.txt"],
-    "apache-james-mime4j": ["*/*.msg"],
-    "spamscope-mail-parser": ["mails/*"],
-    "flanker": ["messages/**/*.eml"],
-    "otobo-emailparser": ["EmailParser/*.box", "EmailParser/*.eml"],
-    "rt-request-tracker": ["emails/**/*"],
-    "django-helpdesk": ["test_files/*.eml"],
-    "sisimai-set-of-emails": ["maildir/**/*.eml"],
-    "notmuch-corpora": [
-        "lkml/**/*",
-        "default/**/*",
-        "threading/**/*",
-        "broken/**/*",
-        "duplicate/**/*",
-    ],
-    "talon": ["fixtures/**/*.eml"],
-}
-#: Unix mbox files, split into their messages.
-MBOXES = {
-    "cpython-test_email": ["data/mailbox_01.mbox"],
-    "sisimai-set-of-emails": ["mailbox/mbox-0", "mailbox/mbox-1"],
-    "rt-request-tracker": ["emails/8859-15-message-series/dir"],
-}
-#: Reply-trimming corpora: bodies without headers, parsed and also trimmed as they are.
-BODY_GLOBS = {
-    "discourse-email_reply_trimmer": ["**/*.txt"],
-    "github-email_reply_parser": ["emails/*.txt"],
-    "crisp-email-reply-parser": ["fixtures/*.txt"],
-    "talon": ["fixtures/**/*"],
-}
-#: Files that are never messages: expectations, licences, notes.
-NOT_MAIL_SUFFIXES = frozenset({".md", ".tsv", ".json", ".yml", ".xml", ".out", ".bin", ".html"})
-NOT_MAIL_NAMES = frozenset(
-    {"LICENSE", "LICENSE.txt", "NOTICE.txt", "COPYING", "COPYING-GPL-3", "ARTISTIC-LICENSE.txt"}
-)
 FOLDERS = sorted({*MESSAGE_GLOBS, *BODY_GLOBS})
-
-
-def _files(folder: Path, globs: list[str]) -> list[Path]:
-    found: dict[Path, None] = {}
-    for pattern in globs:
-        for path in sorted(folder.glob(pattern)):
-            if (
-                path.is_file()
-                and path.suffix not in NOT_MAIL_SUFFIXES
-                and path.name not in NOT_MAIL_NAMES
-            ):
-                found.setdefault(path, None)
-    return list(found)
 
 
 def samples(root: Path, name: str) -> Iterator[tuple[str, bytes, bool]]:
     """(corpus-relative label, raw bytes, is a bare reply body) for one folder."""
     folder = root / name
     mboxes = {folder / rel for rel in MBOXES.get(name, [])}
-    bodies = set(_files(folder, BODY_GLOBS.get(name, [])))
-    paths = {p: None for p in _files(folder, MESSAGE_GLOBS.get(name, [])) if p not in mboxes}
+    bodies = set(mail_files(folder, BODY_GLOBS.get(name, [])))
+    paths = {p: None for p in mail_files(folder, MESSAGE_GLOBS.get(name, [])) if p not in mboxes}
     paths.update(dict.fromkeys(bodies))
     for path in sorted(paths):
         yield f"{name}/{path.relative_to(folder)}", path.read_bytes(), path in bodies
