@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import case, func, or_, select
+from sqlalchemy import case, func, or_, select, text
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -133,8 +133,22 @@ def _add_details(session: Session, rows: list[Row], found: Sequence[Ticket]) -> 
         row.update(extra[ticket.id])
 
 
+#: Every tag in use, read by skipping from one tag to the next through the tag index:
+#: one probe a tag, where ``SELECT DISTINCT`` reads every row of every tagged ticket
+#: (tens of milliseconds on every list page of a large archive).
+_TAGS_IN_USE = text(
+    "WITH RECURSIVE used(tag) AS ("
+    " SELECT min(tag) FROM ticket_tags"
+    " UNION ALL"
+    " SELECT (SELECT min(t.tag) FROM ticket_tags t WHERE t.tag > used.tag)"
+    " FROM used WHERE used.tag IS NOT NULL"
+    ") SELECT tag FROM used WHERE tag IS NOT NULL"
+)
+
+
 def all_tags(session: Session) -> list[str]:
-    return list(session.scalars(select(TicketTag.tag).distinct().order_by(TicketTag.tag)))
+    """Every tag some ticket has, in order (the list's tag filter offers them)."""
+    return [str(tag) for tag in session.scalars(_TAGS_IN_USE)]
 
 
 def agents(session: Session) -> list[Row]:
