@@ -90,9 +90,7 @@ def ticket_page(
         count_where.append(Ticket.id.in_(tagged))
     total = int(session.scalar(select(func.count()).select_from(Ticket).where(*count_where)) or 0)
     stmt = (
-        select(Ticket)
-        .where(*where)
-        .order_by(*ticketlist.order_by(sort or ticketlist.chosen(None, None)))
+        ticketlist.ordered(select(Ticket).where(*where), sort or ticketlist.chosen(None, None))
         .limit(per_page)
         .offset((max(1, page) - 1) * per_page)
     )
