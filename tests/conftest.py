@@ -98,3 +98,17 @@ def team(db_url: str, tmp_path: Path) -> Iterator[Desk]:
         yield harness
     finally:
         harness.close()
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """A test marked ``postgresql_only`` (a PostgreSQL plan, say) is not collected for
+    SQLite, rather than collected and skipped."""
+    dropped = [
+        item
+        for item in items
+        if item.get_closest_marker("postgresql_only")
+        and "sqlite" in getattr(getattr(item, "callspec", None), "params", {}).values()
+    ]
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = [item for item in items if item not in dropped]
