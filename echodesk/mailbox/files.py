@@ -2,8 +2,10 @@
 
 Bytes are read as bytes and handed on untouched (a raw ISO-8859-1 message
 must not be "decoded" on the way in). Folders are read in sorted order so an
-import is repeatable; the pipeline copes with replies that come before their
-parents anyway.
+import is repeatable, a Maildir's messages in the order they were delivered
+(the time its file names begin with, numerically: "M987" came before
+"M12345" in the same second); the pipeline copes with replies that come before
+their parents anyway.
 """
 
 from __future__ import annotations
@@ -123,10 +125,22 @@ def iter_messages(target: str) -> Iterator[FileMessage]:
         yield FileMessage(path.read_bytes(), str(path))
 
 
+#: A Maildir file name's delivery time: seconds, then (usually) ``M`` and microseconds.
+_DELIVERED = re.compile(r"(\d{1,12})(?:\.M(\d{1,9}))?")
+
+
+def _delivery_order(path: Path) -> tuple[int, int, int, str]:
+    """Sort key of a Maildir file: when it was delivered, names not in that form last."""
+    found = _DELIVERED.match(path.name)
+    if found is None:
+        return (1, 0, 0, path.name)
+    return (0, int(found[1]), int(found[2] or 0), path.name)
+
+
 def _iter_folder(path: Path) -> Iterator[FileMessage]:
     if _is_maildir(path):
         for sub in ("new", "cur"):
-            for item in sorted((path / sub).iterdir()):
+            for item in sorted((path / sub).iterdir(), key=_delivery_order):
                 if item.is_file() and not item.name.startswith("."):
                     yield FileMessage(item.read_bytes(), str(item))
         return
@@ -173,7 +187,12 @@ def _headers_only(target: str) -> Iterator[None]:
 
 def _listing(path: Path) -> list[Path]:
     if _is_maildir(path):
-        return sorted(p for sub in ("new", "cur") for p in (path / sub).iterdir() if p.is_file())
+        return [
+            p
+            for sub in ("new", "cur")
+            for p in sorted((path / sub).iterdir(), key=_delivery_order)
+            if p.is_file()
+        ]
     return sorted(
         p
         for p in path.rglob("*")
