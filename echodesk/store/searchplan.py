@@ -34,7 +34,7 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from echodesk.store.searchquery import NEWEST, RELEVANCE, Query, SearchError, Term
-from echodesk.store.searchterms import INF, Part, Sql, names_customers, part
+from echodesk.store.searchterms import INF, Part, Sql, names_customers, part, union
 
 ESTIMATE_CAP = 500_000  # SQLite counts a word's postings up to this many
 
@@ -209,9 +209,7 @@ def conditions(plan: Plan, tickets: float, *, skip: int | None) -> str:
             continue
         if len(clause) > 1 and all(p.as_set(sql, tickets) and not p.term.negated for p in clause):
             # ORed sets as one IN over their union (see Part.test: no sub-select in OR)
-            sets = " UNION ALL ".join(
-                f"SELECT * FROM ({s}) s" for p in clause for s in p.set_sql(sql)
-            )
+            sets = union(s for p in clause for s in p.set_sql(sql))
             parts.append(f"t.id IN ({sets})")
             continue
         parts.append("(" + " OR ".join(p.test(sql, tickets) for p in clause) + ")")
@@ -229,7 +227,7 @@ def hits_ctes(plan: Plan, *, subject: bool = False) -> list[str]:
         return [f"hits AS MATERIALIZED (SELECT {columns} FROM tickets t WHERE {where})"]
     assert plan.driver is not None
     sets = [s for p in plan.clauses[plan.driver] for s in p.set_sql(sql)]
-    cand = " UNION ALL ".join(f"SELECT * FROM ({s}) s" for s in sets)
+    cand = union(sets)
     if plan.candidates is not None:
         cand = f"SELECT t.id FROM tickets t WHERE {sql.member('t.id', plan.candidates)}"
     where = conditions(plan, plan.rows, skip=plan.driver)

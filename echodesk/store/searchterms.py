@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
@@ -300,8 +300,13 @@ class Part:
             if sql.pg:
                 return f"NOT {sql.probe(self.expr, as_join=True)}"
             return f"NOT (t.id IN ({sql.tickets_of(self.expr)}))"
-        sets = " UNION ALL ".join(f"SELECT * FROM ({s}) s" for s in self.set_sql(sql))
-        return f"(t.id IN ({sets}))"
+        return f"(t.id IN ({union(self.set_sql(sql))}))"
+
+
+def union(sets: Iterable[str]) -> str:
+    """Sets of ticket ids (SQL) as one (each wrapped, so that any may have its own
+    ORDER BY or LIMIT)."""
+    return " UNION ALL ".join(f"SELECT * FROM ({s}) s" for s in sets)
 
 
 def _ticket_number(term: Term) -> int | None:
