@@ -70,10 +70,13 @@ def ticket_page(
     per_page: int = 25,
     sort: ticketlist.Sort | None = None,
     details: bool = False,
+    counts: dict[str, int] | None = None,
 ) -> Page:
     """One page of live tickets, filtered, in the order asked for (most recently updated
     first by default; see :mod:`echodesk.store.ticketlist`). ``details`` adds what the
-    archive's table shows beyond the command line's fields (the API leaves them out)."""
+    archive's table shows beyond the command line's fields (the API leaves them out).
+    ``counts``, the :func:`status_counts` the caller read already, give the total of a
+    page filtered by status alone without counting the archive again."""
     where: list[ColumnElement[bool]] = [Ticket.merged_into_id.is_(None)]
     if status:
         where.append(Ticket.status == status)
@@ -88,7 +91,12 @@ def ticket_page(
         tagged = select(TicketTag.ticket_id).where(TicketTag.tag == tag.lower())
         where.append(tagged.where(TicketTag.ticket_id == Ticket.id).exists())
         count_where.append(Ticket.id.in_(tagged))
-    total = int(session.scalar(select(func.count()).select_from(Ticket).where(*count_where)) or 0)
+    if counts is not None and not (tag or assignee):
+        total = counts.get(status, 0) if status else sum(counts.values())
+    else:
+        total = int(
+            session.scalar(select(func.count()).select_from(Ticket).where(*count_where)) or 0
+        )
     stmt = (
         ticketlist.ordered(select(Ticket).where(*where), sort or ticketlist.chosen(None, None))
         .limit(per_page)

@@ -7,7 +7,10 @@ ticket's first response is its first reply to the customer, its resolution
 the last time it became resolved or closed; both are measured in calendar
 time and in business hours. Business time and local days come from the
 :class:`~echodesk.store.workdays.Calendar` the caller builds for the period
-(the desk's hours and time zone), joined to each moment by its day.
+(the desk's hours and time zone), joined to each moment by its day. The
+period's tickets are read from ``tickets`` once per report, into a
+temporary table every figure of the period is grouped from
+(:meth:`_Sql.facts`).
 
 A period is ``[start, end)``. Per agent figures are by the ticket's current
 assignee; per tag, a ticket with two tags counts under each.
@@ -17,14 +20,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from echodesk.statuses import RATINGS, UNRESOLVED, Status
-from echodesk.store.types import UTCDateTime, as_bound
+from echodesk.store.types import as_bound
 from echodesk.store.workdays import (
     DAY,
     Calendar,
@@ -52,6 +55,10 @@ CalendarFor = Callable[[datetime, datetime], Calendar]
 
 #: How long after a period a first reply to one of its tickets is still timed in business hours.
 _LATE_REPLIES = timedelta(days=400)
+#: The session's table of the period's tickets (temporary: gone when the read ends).
+FACTS = "echo_period_tickets"
+#: ... and of their tags.
+FACT_TAGS = "echo_period_tags"
 _LIVE = "t.merged_into_id IS NULL"
 _NEW = "t.created_at >= :start AND t.created_at < :end"
 _DONE = (
@@ -178,7 +185,7 @@ def calendar(
 def totals(session: Session, period: Period) -> tuple[int, int]:
     """Tickets opened, and tickets resolved or closed, in the period."""
     sql = _Sql(session, period)
-    return sql.counts("", _NEW).get(0, 0), sql.counts("", _DONE).get(0, 0)
+    return sql.period_counts("", "n").get(0, 0), sql.period_counts("", "d").get(0, 0)
 
 
 def times(session: Session, period: Period, cal: Calendar) -> Times:
@@ -213,52 +220,103 @@ class _Sql:
             "end": as_bound(self.pg, period.end),
         }
 
+    def facts(self) -> str:
+        """The period's tickets, read once into a temporary table of this reading, and named.
+
+        Every figure of a period (totals, times, volume, each agent's and each
+        tag's share) is a question about the same few thousand tickets: those
+        opened in it and those resolved in it. Each is read from ``tickets``
+        once, with its first reply looked up once (through the replies'
+        index), rather than again by each of a report's twenty statements.
+        ``n``/``d`` flag a ticket opened / resolved in the period; ``ea`` is
+        its opening, ``er`` its first reply (opened ones only), ``ed`` its
+        resolution (resolved ones only), in epoch seconds.
+        """
+        reply = (
+            "(SELECT MIN(m.created_at) FROM messages m "
+            "WHERE m.ticket_id = t.id AND m.kind = 'reply')"
+        )
+        return self._temporary(
+            FACTS,
+            "id BIGINT, assignee_id BIGINT, n INTEGER, d INTEGER, "
+            "ea DOUBLE PRECISION, er DOUBLE PRECISION, ed DOUBLE PRECISION",
+            f"SELECT t.id, t.assignee_id, CASE WHEN {_NEW} THEN 1 ELSE 0 END, "
+            f"CASE WHEN {_DONE} THEN 1 ELSE 0 END, {epoch(self.pg, 't.created_at')}, "
+            f"CASE WHEN {_NEW} THEN {epoch(self.pg, reply)} END, "
+            f"CASE WHEN {_DONE} THEN {epoch(self.pg, 't.status_changed_at')} END "
+            f"FROM tickets t WHERE (({_NEW}) OR ({_DONE})) AND {_LIVE}",
+        )
+
+    def fact_tags(self) -> str:
+        """The tags of the period's tickets (:meth:`facts`), read from ``ticket_tags`` once
+        for the four figures per tag, and named."""
+        return self._temporary(
+            FACT_TAGS,
+            "id BIGINT, tag VARCHAR(100)",
+            f"SELECT tt.ticket_id, tt.tag FROM ticket_tags tt JOIN {self.facts()} p "
+            "ON p.id = tt.ticket_id",
+        )
+
+    def _temporary(self, name: str, columns: str, rows: str) -> str:
+        """A temporary table of this reading holding ``rows`` of this period, made once."""
+        key = (self.period.start, self.period.end)
+        if self.session.info.get(name) == key:
+            return name
+        scope = "pg_temp" if self.pg else "temp"
+        self.session.execute(text(f"DROP TABLE IF EXISTS {scope}.{name}"))
+        self.session.execute(text(f"CREATE TEMPORARY TABLE {name} ({columns})"))
+        self.session.execute(text(f"INSERT INTO {name} {rows}"), self.params)
+        if self.pg:  # row counts for the planner's joins (a new table has none)
+            self.session.execute(text(f"ANALYZE {name}"))
+        self.session.info[name] = key
+        return name
+
     def reach(self) -> datetime:
         """How far back the calendar must go: tickets resolved in the period may be older
         (never more than ``MAX_DAYS`` before its end; older ones count in calendar time only)."""
-        stmt = text(
-            f"SELECT MIN(t.created_at) AS oldest FROM tickets t WHERE {_DONE} AND {_LIVE}"
-        ).columns(oldest=UTCDateTime())
-        oldest = self.session.execute(stmt, self.params).scalar_one_or_none()
-        begin = self.period.start if oldest is None else min(self.period.start, oldest)
+        stmt = text(f"SELECT MIN(p.ea) FROM {self.facts()} p WHERE p.d = 1")
+        oldest = self.session.execute(stmt).scalar_one_or_none()
+        begin = self.period.start
+        if oldest is not None:
+            begin = min(begin, datetime.fromtimestamp(float(oldest), UTC))
         return max(begin, self.period.end - timedelta(days=MAX_DAYS))
 
-    @staticmethod
-    def grouping(by: str) -> tuple[str, str, str]:
-        """(the group's expression, the join it needs, its GROUP BY) for '', agent or tag."""
+    def grouping(self, by: str, facts: bool = False) -> tuple[str, str, str]:
+        """(the group's expression, the join it needs, its GROUP BY) for '', agent or tag,
+        of ``tickets t`` (or of the period's tickets ``p`` when ``facts``)."""
+        ticket = "p" if facts else "t"
         if by == "agent":
-            return "t.assignee_id", "", "t.assignee_id"
+            return f"{ticket}.assignee_id", "", f"{ticket}.assignee_id"
+        if by == "tag" and facts:
+            return "tt.tag", f"JOIN {self.fact_tags()} tt ON tt.id = p.id", "tt.tag"
         if by == "tag":
             return "tt.tag", "JOIN ticket_tags tt ON tt.ticket_id = t.id", "tt.tag"
         return "0", "", ""
 
     def counts(self, by: str, where: str) -> dict[Any, int]:
-        """Tickets matching ``where``, per group."""
+        """Live tickets matching ``where``, per group (for figures not bound to the period)."""
         g, join, group = self.grouping(by)
         clause = f" GROUP BY {group}" if group else ""
         stmt = text(f"SELECT {g}, COUNT(*) FROM tickets t {join} WHERE {where} AND {_LIVE}{clause}")
         return {key: int(n) for key, n in self.session.execute(stmt, self.params)}
 
+    def period_counts(self, by: str, flag: str) -> dict[Any, int]:
+        """Tickets opened (``flag`` n) or resolved (d) in the period, per group."""
+        g, join, group = self.grouping(by, facts=True)
+        clause = f" GROUP BY {group}" if group else ""
+        stmt = text(f"SELECT {g}, COUNT(*) FROM {self.facts()} p {join} WHERE p.{flag} = 1{clause}")
+        return {key: int(n) for key, n in self.session.execute(stmt)}
+
     def times(self, by: str, cal: Calendar) -> dict[Any, Times]:
         """First response and resolution spreads per group, in both clocks."""
-        g, join, _group = self.grouping(by)
-        # The first reply looked up per ticket (through the ticket's messages index),
-        # not by joining every message of the period's tickets and grouping them.
-        reply = (
-            "(SELECT MIN(m.created_at) FROM messages m "
-            "WHERE m.ticket_id = t.id AND m.kind = 'reply')"
-        )
-        first = (
-            f"SELECT {g} AS g, {epoch(self.pg, 't.created_at')} AS ea, "
-            f"{epoch(self.pg, reply)} AS eb FROM tickets t {join} WHERE {_NEW} AND {_LIVE}"
-        )
-        done = (
-            f"SELECT {g} AS g, {epoch(self.pg, 't.created_at')} AS ea, "
-            f"{epoch(self.pg, 't.status_changed_at')} AS eb FROM tickets t {join} "
-            f"WHERE {_DONE} AND {_LIVE}"
-        )
+        g, join, _group = self.grouping(by, facts=True)
+        facts = self.facts()
         found: dict[Any, dict[str, Spread]] = {}
-        for name, values in (("first_response", first), ("resolution", done)):
+        for name, flag, end in (("first_response", "n", "er"), ("resolution", "d", "ed")):
+            values = (
+                f"SELECT {g} AS g, p.ea AS ea, p.{end} AS eb FROM {facts} p {join} "
+                f"WHERE p.{flag} = 1"
+            )
             for key, (calendar, business) in self.spreads(values, cal).items():
                 found.setdefault(key, {}).update({name: calendar, f"{name}_business": business})
         return {key: Times(**spreads) for key, spreads in found.items()}
@@ -266,7 +324,8 @@ class _Sql:
     def spreads(self, values: str, cal: Calendar) -> dict[Any, tuple[Spread, Spread]]:
         """Count, median and 90th percentile of ``eb - ea`` per ``g``, in calendar time
         and on ``cal``'s business clock (moments outside the calendar count only in the
-        first). One statement: the values are read once, ranked twice."""
+        first). One statement: the values are read once, ranked twice
+        (:func:`_nearest_ranks`)."""
         table = install(self.session, cal)
         width = cal.width
         business = (
@@ -279,40 +338,60 @@ class _Sql:
             f"SELECT g, ea, eb, {day_number(self.pg, 'ea')} AS da, "
             f"{day_number(self.pg, 'eb')} AS db FROM o"
         )
-        ranks = ", ".join(
-            f"ROW_NUMBER() OVER (PARTITION BY g ORDER BY CASE WHEN {x} IS NULL THEN 1 "
-            f"ELSE 0 END, {x}) AS r{x}, COUNT({x}) OVER (PARTITION BY g) AS n{x}"
-            for x in ("xc", "xb")
-        )
-        picks = ", ".join(
-            f"MAX(n{x}), MIN(CASE WHEN r{x} >= 0.5 * n{x} THEN {x} END), "
-            f"MIN(CASE WHEN r{x} >= 0.9 * n{x} THEN {x} END)"
-            for x in ("xc", "xb")
-        )
         stmt = text(
             f"WITH o AS MATERIALIZED ({values}), v AS MATERIALIZED ({days}), "
             f"x AS (SELECT v.g AS g, v.eb - v.ea AS xc, {business} AS xb FROM v "
-            f"LEFT JOIN {table} wa ON wa.d = v.da LEFT JOIN {table} wb ON wb.d = v.db), "
-            f"r AS (SELECT g, xc, xb, {ranks} FROM x) "
-            f"SELECT g, {picks} FROM r GROUP BY g"
+            f"LEFT JOIN {table} wa ON wa.d = v.da LEFT JOIN {table} wb ON wb.d = v.db)"
+            f"{_nearest_ranks(self.pg)}"
         )
         return {
             row[0]: (_spread(row[1:4]), _spread(row[4:7]))
             for row in self.session.execute(stmt, self.params)
         }
 
-    def per_day(self, column: str, where: str, cal: Calendar, week: bool) -> dict[int, int]:
-        """Tickets matching ``where`` per local day (or week) of ``column``, by date ordinal."""
+    def per_day(self, flag: str, moment: str, cal: Calendar, week: bool) -> dict[int, int]:
+        """Tickets opened (``flag`` n, ``moment`` ea) or resolved (d, ed) in the period per
+        local day (or week) of that moment, by date ordinal."""
         dd = local_day("w", "v.e")
         if week:
             dd = f"({dd} - (({dd} - 1) % 7))"  # ordinal 1 is a Monday
-        e, table = epoch(self.pg, column), install(self.session, cal)
+        e, table = f"p.{moment}", install(self.session, cal)
         stmt = text(
-            f"WITH v AS MATERIALIZED (SELECT {e} AS e, "
-            f"{day_number(self.pg, e)} AS d FROM tickets t WHERE {where} AND {_LIVE}) "
+            f"WITH v AS MATERIALIZED (SELECT {e} AS e, {day_number(self.pg, e)} AS d "
+            f"FROM {self.facts()} p WHERE p.{flag} = 1) "
             f"SELECT {dd} AS dd, COUNT(*) FROM v JOIN {table} w ON w.d = v.d GROUP BY dd"
         )
-        return {int(day): int(n) for day, n in self.session.execute(stmt, self.params)}
+        return {int(day): int(n) for day, n in self.session.execute(stmt)}
+
+
+def _nearest_ranks(pg: bool) -> str:
+    """The end of :meth:`_Sql.spreads`: per ``g`` of ``x``, the count, median and 90th
+    percentile of ``xc`` then of ``xb``, nearest-rank.
+
+    PostgreSQL has it built in: ``percentile_disc`` is the nearest rank (the
+    first value whose position reaches the share), one sort per column and
+    group. SQLite has no such aggregate: each value is numbered in its group
+    and the first numbered at or past the share is picked. The same figures
+    either way (the report tests compare both databases with the truth).
+    """
+    if pg:
+        picks = ", ".join(
+            f"COUNT({x}), percentile_disc(0.5) WITHIN GROUP (ORDER BY {x}), "
+            f"percentile_disc(0.9) WITHIN GROUP (ORDER BY {x})"
+            for x in ("xc", "xb")
+        )
+        return f" SELECT g, {picks} FROM x GROUP BY g"
+    ranks = ", ".join(
+        f"ROW_NUMBER() OVER (PARTITION BY g ORDER BY CASE WHEN {x} IS NULL THEN 1 "
+        f"ELSE 0 END, {x}) AS r{x}, COUNT({x}) OVER (PARTITION BY g) AS n{x}"
+        for x in ("xc", "xb")
+    )
+    picks = ", ".join(
+        f"MAX(n{x}), MIN(CASE WHEN r{x} >= 0.5 * n{x} THEN {x} END), "
+        f"MIN(CASE WHEN r{x} >= 0.9 * n{x} THEN {x} END)"
+        for x in ("xc", "xb")
+    )
+    return f", r AS (SELECT g, xc, xb, {ranks} FROM x) SELECT g, {picks} FROM r GROUP BY g"
 
 
 def _spread(row: Any) -> Spread:
@@ -327,8 +406,8 @@ def _rounded(value: Any) -> float | None:
 def volume(session: Session, period: Period, cal: Calendar, by: str) -> list[Volume]:
     """Tickets opened and resolved per local day or week of the period, empty ones too."""
     sql, week = _Sql(session, period), by == "week"
-    opened = sql.per_day("t.created_at", _NEW, cal, week)
-    resolved = sql.per_day("t.status_changed_at", _DONE, cal, week)
+    opened = sql.per_day("n", "ea", cal, week)
+    resolved = sql.per_day("d", "ed", cal, week)
     first = cal.local_day_of(period.start.timestamp())
     last = cal.local_day_of(period.end.timestamp() - 0.001)
     if week:
@@ -344,7 +423,7 @@ def groups(session: Session, period: Period, cal: Calendar, by: str) -> list[Gro
     """Each agent's (by current assignee) or tag's figures, busiest first."""
     sql = _Sql(session, period)
     live = sql.counts(by, f"t.status IN ({', '.join(repr(s) for s in UNRESOLVED)})")
-    opened, resolved = sql.counts(by, _NEW), sql.counts(by, _DONE)
+    opened, resolved = sql.period_counts(by, "n"), sql.period_counts(by, "d")
     times = sql.times(by, cal)
     names = _agent_names(session) if by == "agent" else {}
     keys = set(live) | set(opened) | set(resolved) | set(times)

@@ -176,6 +176,7 @@ def _register_lists(bp: Blueprint, web: WebContext) -> None:
                     per_page=PER_PAGE,
                     sort=sort,
                     details=True,
+                    counts=counts,
                 )
             tags = archive.all_tags(session)
             people = [a for a in archive.agents(session) if a["active"]]
