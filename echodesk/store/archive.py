@@ -97,12 +97,13 @@ def ticket_page(
         total = int(
             session.scalar(select(func.count()).select_from(Ticket).where(*count_where)) or 0
         )
-    stmt = (
-        ticketlist.ordered(select(Ticket).where(*where), sort or ticketlist.chosen(None, None))
-        .limit(per_page)
-        .offset((max(1, page) - 1) * per_page)
+    found = ticketlist.page(
+        session,
+        where,
+        sort or ticketlist.chosen(None, None),
+        per_page,
+        (max(1, page) - 1) * per_page,
     )
-    found = list(session.scalars(stmt))
     rows = tickets_as_rows(session, settings, found)
     if details:
         _add_details(session, rows, found)

@@ -3,15 +3,12 @@
 The database sorts, from a whitelist: a key a browser sends names an
 expression here, never a column, so an odd or hostile ``sort=`` falls back
 to the default order instead of reaching the SQL. A value kept in another
-table (the customer's name, the assignee's, the SLA clock) is read through an
-outer join (its row at most one a ticket), so the database hashes that table
-once instead of running a subquery for every ticket; the time a customer has
-waited is a subquery. Any order pages with one LIMIT/OFFSET over the same
-filtered tickets. Every order
-ends with the ticket's id, in the same direction: two tickets never tie, so a
-page boundary never repeats or drops one. A row with no value (no customer,
-nobody assigned, not waiting, no SLA clock) comes last either way, where
-a person reads last.
+table (the customer's name, the assignee's, the SLA clock) is read through a
+join; the time a customer has waited is a subquery. Every order ends with the
+ticket's id, in the same direction: two tickets never tie, so a page boundary
+never repeats or drops one. A ticket with no value (no customer, nobody
+assigned, not waiting, no SLA clock) comes last either way, where a person
+reads last: :func:`page` reads those with a value first, then the others.
 
 What a row shows besides the command line's fields (the customer's name, the
 assignee's, the newest message's first words, since when the customer waits)
@@ -26,7 +23,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, case, func, or_, select
+from sqlalchemy import case, func, literal_column, or_, select
 from sqlalchemy.orm import Session, aliased
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -76,50 +73,101 @@ def chosen(key: str | None, direction: str | None) -> Sort:
     return Sort(key, direction)
 
 
-def ordered(stmt: Select[Any], sort: Sort) -> Select[Any]:
-    """``stmt``, a select of ``tickets``, in this order, ending with the ticket's id."""
+def page(
+    session: Session, where: Sequence[ColumnElement[bool]], sort: Sort, limit: int, offset: int
+) -> list[Ticket]:
+    """The live tickets matching ``where`` in this order, ``limit`` of them from ``offset``.
+
+    An order by a value only some tickets have (a customer's name, an
+    assignee's, the SLA clock, the wait) reads in two parts: the tickets that
+    have it, from the other table's side (the customers' name index, say), and
+    after them those without it, by id. Each part stops at the page's end,
+    so a first page costs the same on any size of archive; the count of the
+    first part is read only by a page that begins beyond it.
+    """
     sort = chosen(sort.key, sort.direction)  # never trust a Sort built elsewhere
     ascending = sort.direction == "asc"
-    value, nullable, join = _KEYS[sort.key]()
-    if join is not None:
-        stmt = stmt.outerjoin(*join)
+    key = _KEYS[sort.key]()
     # The waiting column shows a duration: the longest wait is the earliest moment.
     forward = ascending != (sort.key == "waiting")
-    first = value.asc() if forward else value.desc()
-    if nullable:
-        first = first.nulls_last()
-    return stmt.order_by(first, Ticket.id.asc() if ascending else Ticket.id.desc())
+    order = (key.value.asc() if forward else key.value.desc(), _by_id(ascending))
+    if key.missing is None:
+        stmt = select(Ticket).where(*where).order_by(*order)
+        return list(session.scalars(stmt.limit(limit).offset(offset)))
+    valued = select(Ticket).where(*where)
+    if key.join is not None:
+        valued = valued.join(*key.join)
+    valued = valued.where(key.value.is_not(None), *key.only)
+    found = list(session.scalars(valued.order_by(*order).limit(limit).offset(offset)))
+    if len(found) == limit:
+        return found
+    if found or not offset:
+        skip = 0  # the valued tickets end on this page
+    else:
+        counted = select(func.count()).select_from(valued.with_only_columns(Ticket.id).subquery())
+        skip = offset - int(session.scalar(counted) or 0)
+    rest = select(Ticket).where(*where, key.missing).order_by(_by_id(ascending))
+    return found + list(session.scalars(rest.limit(limit - len(found)).offset(max(0, skip))))
+
+
+def _by_id(ascending: bool) -> ColumnElement[Any]:
+    """The last word of every order: two tickets never tie."""
+    return Ticket.id.asc() if ascending else Ticket.id.desc()
 
 
 def _name(column: Any, fallback: Any) -> Any:
-    """A person's name, or their address when the name is empty, compared without case."""
-    return func.lower(func.coalesce(func.nullif(column, ""), fallback))
+    """A person's name, or their address when the name is empty, compared without case.
+
+    Written with the literal ``''`` (not a bound value) so that PostgreSQL
+    matches it to the customers' name index in a prepared statement too.
+    """
+    return func.lower(func.coalesce(func.nullif(column, literal_column("''")), fallback))
 
 
-#: A sort key: its value, whether a ticket may have none, and the join that reads it.
-Key = tuple[Any, bool, tuple[Any, ColumnElement[bool]] | None]
+@dataclass(frozen=True)
+class Key:
+    """A sort key: its value, the table that holds it (joined), and the condition of the
+    tickets that lack it (``None``: every ticket has one)."""
+
+    value: Any
+    join: tuple[Any, ColumnElement[bool]] | None = None
+    missing: ColumnElement[bool] | None = None
+    only: tuple[ColumnElement[bool], ...] = ()  # what a ticket with a value always meets
 
 
 def _customer() -> Key:
-    person = aliased(Customer, name="sort_customer")
-    join = (person, person.id == Ticket.customer_id)
-    return _name(person.display_name, person.email), True, join
+    return Key(
+        _name(Customer.display_name, Customer.email),
+        (Customer, Customer.id == Ticket.customer_id),
+        Ticket.customer_id.is_(None),
+    )
 
 
 def _assignee() -> Key:
-    person = aliased(Agent, name="sort_assignee")
-    return _name(person.name, person.email), True, (person, person.id == Ticket.assignee_id)
+    return Key(
+        _name(Agent.name, Agent.email),
+        (Agent, Agent.id == Ticket.assignee_id),
+        Ticket.assignee_id.is_(None),
+    )
 
 
 def _status() -> Key:
     """The statuses in the order people read them (the tabs' order), not alphabetical."""
     rank = {status: n for n, status in enumerate(STATUSES)}
-    return case(rank, value=Ticket.status, else_=len(STATUSES)), False, None
+    return Key(case(rank, value=Ticket.status, else_=len(STATUSES)))
 
 
 def _sla() -> Key:
-    clock = aliased(TicketSla, name="sort_sla")
-    return _nearest(clock), True, (clock, clock.ticket_id == Ticket.id)
+    due = _nearest(TicketSla)
+    clocked = select(TicketSla.ticket_id).where(TicketSla.ticket_id == Ticket.id, due.is_not(None))
+    return Key(due, (TicketSla, TicketSla.ticket_id == Ticket.id), ~clocked.exists())
+
+
+def _waiting() -> Key:
+    """Only an open ticket waits on an agent; the others, and an open one whose customer
+    has had the last word answered, have no wait."""
+    since, waits = _customer_waits_since(), Ticket.status == Status.OPEN.value
+    return Key(since, None, or_(~waits, since.is_(None)), (waits,))
 
 
 def _nearest(clock: Any) -> ColumnElement[Any]:
@@ -142,10 +190,17 @@ def waiting_since() -> ColumnElement[Any]:
     Only an open ticket waits on an agent (pending waits on the customer;
     resolved and closed on nobody); any other has no value.
     """
+    return case((Ticket.status == Status.OPEN.value, _customer_waits_since()), else_=None)
+
+
+def _customer_waits_since() -> ColumnElement[Any]:
+    """The first customer message after the ticket's latest reply, whatever its status."""
     mine, reply = aliased(Message), aliased(Message)
+    # Of the ticket, not of each message: looked up once a ticket.
     last_reply = (
         select(func.max(reply.created_at))
-        .where(reply.ticket_id == mine.ticket_id, reply.kind == "reply")
+        .where(reply.ticket_id == Ticket.id, reply.kind == "reply")
+        .correlate(Ticket)
         .scalar_subquery()
     )
     first = (
@@ -157,17 +212,17 @@ def waiting_since() -> ColumnElement[Any]:
         )
         .scalar_subquery()
     )
-    return case((Ticket.status == Status.OPEN.value, first), else_=None)
+    return first
 
 
 _KEYS: dict[str, Callable[[], Key]] = {
-    "number": lambda: (Ticket.number, False, None),
+    "number": lambda: Key(Ticket.number),
     "customer": _customer,
     "status": _status,
     "assignee": _assignee,
-    "waiting": lambda: (waiting_since(), True, None),
+    "waiting": _waiting,
     "sla": _sla,
-    "updated": lambda: (Ticket.updated_at, False, None),
+    "updated": lambda: Key(Ticket.updated_at),
 }
 
 

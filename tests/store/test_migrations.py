@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
@@ -12,6 +14,10 @@ from echodesk.store import migrate
 from echodesk.store.db import Database, normalise_url
 from echodesk.store.models import Base
 from echodesk.store.searchindex import outside_the_models
+
+#: Indexes of an expression, made by the migrations only: SQLite's reflection cannot read
+#: them back to compare (the list's sort by customer name, migration 0024).
+EXPRESSION_INDEXES = ("ix_customers_sort_name",)
 
 
 def test_upgrade_creates_every_table_and_matches_the_models(db_url: str) -> None:
@@ -24,11 +30,13 @@ def test_upgrade_creates_every_table_and_matches_the_models(db_url: str) -> None
             opts = {
                 "compare_type": True,
                 "include_object": lambda _o, name, type_, _r, _x: (
-                    not outside_the_models(name, type_)
+                    not outside_the_models(name, type_) and name not in EXPRESSION_INDEXES
                 ),
             }
             ctx = MigrationContext.configure(conn, opts=opts)
-            assert compare_metadata(ctx, Base.metadata) == []
+            with warnings.catch_warnings():
+                warnings.filterwarnings("ignore", "Skipped unsupported reflection of expression")
+                assert compare_metadata(ctx, Base.metadata) == []
         assert migrate.current_revision(db) == migrate.head_revision()
         migrate.upgrade(db)  # a second run changes nothing and does not fail
         assert migrate.current_revision(db) == migrate.head_revision()
