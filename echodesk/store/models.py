@@ -194,6 +194,16 @@ class Message(Base):
             postgresql_where=sql_text("kind = 'reply'"),
             sqlite_where=sql_text("kind = 'reply'"),
         ),
+        # The archive's wait of an open ticket: its first customer message after the
+        # latest reply, from this index alone (ticketlist.waiting_since).
+        Index(
+            "ix_messages_customer",
+            "ticket_id",
+            "created_at",
+            "sent_at",
+            postgresql_where=sql_text("kind = 'customer'"),
+            sqlite_where=sql_text("kind = 'customer'"),
+        ),
     )
 
 

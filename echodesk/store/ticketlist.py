@@ -7,8 +7,10 @@ table (the customer's name, the assignee's, the SLA clock) is read through a
 join; the time a customer has waited is a subquery. Every order ends with the
 ticket's id, in the same direction: two tickets never tie, so a page boundary
 never repeats or drops one. A ticket with no value (no customer, nobody
-assigned, not waiting, no SLA clock) comes last either way, where a person
-reads last: :func:`page` reads those with a value first, then the others.
+assigned, no SLA clock) comes last either way, where a person reads last:
+:func:`page` reads those with a value first, then the others. By wait, the
+open tickets come first (those whose customer was answered at their end),
+then every other status.
 
 What a row shows besides the command line's fields (the customer's name, the
 assignee's, the newest message's first words, since when the customer waits)
@@ -90,24 +92,92 @@ def page(
     key = _KEYS[sort.key]()
     # The waiting column shows a duration: the longest wait is the earliest moment.
     forward = ascending != (sort.key == "waiting")
-    order = (key.value.asc() if forward else key.value.desc(), _by_id(ascending))
     if key.missing is None:
-        stmt = select(Ticket).where(*where).order_by(*order)
+        stmt = select(Ticket).where(*where).order_by(_way(key.value, forward), _by_id(ascending))
         return list(session.scalars(stmt.limit(limit).offset(offset)))
-    valued = select(Ticket).where(*where)
-    if key.join is not None:
-        valued = valued.join(*key.join)
-    valued = valued.where(key.value.is_not(None), *key.only)
-    found = list(session.scalars(valued.order_by(*order).limit(limit).offset(offset)))
+    if sort.key == "assignee":
+        found, valued = _by_assignee(session, where, ascending, limit, offset)
+    else:
+        found, valued = _with_value(session, where, key, (forward, ascending), limit, offset)
     if len(found) == limit:
         return found
-    if found or not offset:
-        skip = 0  # the valued tickets end on this page
-    else:
-        counted = select(func.count()).select_from(valued.with_only_columns(Ticket.id).subquery())
-        skip = offset - int(session.scalar(counted) or 0)
     rest = select(Ticket).where(*where, key.missing).order_by(_by_id(ascending))
-    return found + list(session.scalars(rest.limit(limit - len(found)).offset(max(0, skip))))
+    more = rest.limit(limit - len(found)).offset(max(0, offset - valued))
+    return found + list(session.scalars(more))
+
+
+def _with_value(
+    session: Session,
+    where: Sequence[ColumnElement[bool]],
+    key: Key,
+    ways: tuple[bool, bool],
+    limit: int,
+    offset: int,
+) -> tuple[list[Ticket], int]:
+    """The page's tickets that have the key's value, and how many have one (exact
+    when the page holds fewer than ``limit`` of them)."""
+    valued = select(Ticket).where(*where, *key.only)
+    if key.join is not None:
+        valued = valued.join(*key.join)
+    first = _way(key.value, ways[0])
+    if key.only:  # the value is computed for these tickets once, to sort (none: last)
+        first = first.nulls_last()
+    else:
+        valued = valued.where(key.value.is_not(None))
+    order = (first, _by_id(ways[1]))
+    found = list(session.scalars(valued.order_by(*order).limit(limit).offset(offset)))
+    if found or not offset:
+        return found, offset + len(found)  # the valued tickets end on this page (or later)
+    counted = select(func.count()).select_from(valued.with_only_columns(Ticket.id).subquery())
+    return found, int(session.scalar(counted) or 0)
+
+
+def _by_assignee(
+    session: Session, where: Sequence[ColumnElement[bool]], ascending: bool, limit: int, offset: int
+) -> tuple[list[Ticket], int]:
+    """The page's assigned tickets in their assignee's name order, as :func:`_with_value`.
+
+    A team is a few dozen people: their names are sorted here, and each
+    name's tickets read by id, a short read that stops at the page's end,
+    where one statement would sort every assigned ticket of the archive. The
+    tickets per person are counted only for a page that begins past the first.
+    """
+    name = _name(Agent.name, Agent.email)
+    people = session.execute(
+        select(Agent.id, name).order_by(name.asc() if ascending else name.desc(), Agent.id)
+    ).all()
+    groups: list[list[int]] = []  # people of one name are one group: their tickets by id
+    for n, (agent_id, sort_name) in enumerate(people):
+        if n and sort_name == people[n - 1][1]:
+            groups[-1].append(agent_id)
+        else:
+            groups.append([agent_id])
+    counts: dict[int, int] = {}
+    if offset:
+        per_person = select(Ticket.assignee_id, func.count()).where(
+            *where, Ticket.assignee_id.is_not(None)
+        )
+        tally = session.execute(per_person.group_by(Ticket.assignee_id))
+        counts = {int(a): int(n) for a, n in tally if a is not None}
+    found: list[Ticket] = []
+    passed = 0  # assigned tickets before this group
+    for ids in groups:
+        size = sum(counts.get(i, 0) for i in ids)
+        if offset and passed + size <= offset:
+            passed += size
+            continue
+        skip = max(0, offset - passed)
+        stmt = select(Ticket).where(*where, Ticket.assignee_id.in_(ids)).order_by(_by_id(ascending))
+        rows = list(session.scalars(stmt.limit(limit - len(found)).offset(skip)))
+        found += rows
+        if len(found) == limit:
+            break
+        passed += size if offset else len(rows)
+    return found, passed
+
+
+def _way(value: Any, ascending: bool) -> Any:
+    return value.asc() if ascending else value.desc()
 
 
 def _by_id(ascending: bool) -> ColumnElement[Any]:
@@ -132,7 +202,9 @@ class Key:
     value: Any
     join: tuple[Any, ColumnElement[bool]] | None = None
     missing: ColumnElement[bool] | None = None
-    only: tuple[ColumnElement[bool], ...] = ()  # what a ticket with a value always meets
+    #: The tickets of the first part, when it is not "those with a value": their value
+    #: is computed only to sort them, and those without one end the part.
+    only: tuple[ColumnElement[bool], ...] = ()
 
 
 def _customer() -> Key:
@@ -164,10 +236,11 @@ def _sla() -> Key:
 
 
 def _waiting() -> Key:
-    """Only an open ticket waits on an agent; the others, and an open one whose customer
-    has had the last word answered, have no wait."""
-    since, waits = _customer_waits_since(), Ticket.status == Status.OPEN.value
-    return Key(since, None, or_(~waits, since.is_(None)), (waits,))
+    """Only an open ticket waits on an agent. The open tickets come first, those whose
+    customer waits by how long, then those whose customer has been answered; after
+    them the other statuses (:func:`page`'s second part)."""
+    waits = Ticket.status == Status.OPEN.value
+    return Key(_customer_waits_since(), None, ~waits, (waits,))
 
 
 def _nearest(clock: Any) -> ColumnElement[Any]:

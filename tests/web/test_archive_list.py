@@ -155,15 +155,17 @@ def _seed_for_sorting(desk: Desk) -> dict[int, dict[str, Any]]:
               "Dora <dora@a.test>"]  # fmt: skip
     for n, sender in enumerate(people, start=1):
         desk.deliver(make_mail(message_id=f"s{n}@x.test", sender=sender, subject=f"Case {n}"))
+    desk.add_agent("bob2@desk.test", "BOB agent")  # another person of Bob's name
+    desk.reply(7, "We are on it.")  # open, but answered: the customer does not wait
     open_, pending, resolved, closed = STATUSES
     plan = {  # number: status, assignee, updated (hours after BASE), waiting since, SLA due
         1: (open_, "bob", 5, 1, (30, 50)),
-        2: (pending, None, 7, None, None),
+        2: (pending, "bob2", 7, None, None),
         3: (resolved, "eve", 5, None, (None, 20)),
         4: (open_, "bob", 9, 1, (50, 30)),
         5: (closed, None, 7, None, None),
         6: (open_, "eve", 1, 3, (20, None)),
-        7: (open_, None, 3, 2, None),
+        7: (open_, None, 3, None, None),
     }
     now = datetime.now(UTC)
     expected: dict[int, dict[str, Any]] = {}
@@ -191,7 +193,7 @@ def _seed_for_sorting(desk: Desk) -> dict[int, dict[str, Any]]:
                 "number": n,
                 "customer": (name.split(" <")[0] if "<" in name else name).lower(),
                 "status": STATUSES.index(status),
-                "assignee": f"{who} agent" if who else None,
+                "assignee": f"{who[:3]} agent" if who else None,
                 "waiting": (now - since).total_seconds() if waiting else None,
                 "sla": min((d for d in sla if d), default=None) if sla else None,
                 "updated": updated,
@@ -207,6 +209,8 @@ def _expected_order(values: dict[int, dict[str, Any]], key: str, direction: str)
     backwards = direction == "desc"
     have.sort(key=lambda n: (values[n][key], n), reverse=backwards)
     lack.sort(reverse=backwards)
+    if key == "waiting":  # an open ticket whose customer was answered: still in the queue
+        lack.sort(key=lambda n: values[n]["status"] != 0)
     return have + lack
 
 
