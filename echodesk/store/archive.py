@@ -91,12 +91,7 @@ def ticket_page(
         tagged = select(TicketTag.ticket_id).where(TicketTag.tag == tag.lower())
         where.append(tagged.where(TicketTag.ticket_id == Ticket.id).exists())
         count_where.append(Ticket.id.in_(tagged))
-    if counts is not None and not (tag or assignee):
-        total = counts.get(status, 0) if status else sum(counts.values())
-    else:
-        total = int(
-            session.scalar(select(func.count()).select_from(Ticket).where(*count_where)) or 0
-        )
+    total = _total(session, count_where, status, tag, assignee, counts)
     found = ticketlist.page(
         session,
         where,
@@ -108,6 +103,32 @@ def ticket_page(
     if details:
         _add_details(session, rows, found)
     return Page(rows, total, max(1, page), per_page)
+
+
+def _total(
+    session: Session,
+    count_where: Sequence[ColumnElement[bool]],
+    status: str | None,
+    tag: str | None,
+    assignee: str | None,
+    counts: dict[str, int] | None,
+) -> int:
+    """How many live tickets the filters pass, read the cheapest way: a status alone from
+    the tab counts already read; a tag alone from the tag's index, less its merged
+    tickets (few, found through their own index); anything else counted."""
+    if counts is not None and not (tag or assignee):
+        return counts.get(status, 0) if status else sum(counts.values())
+    if tag and not (status or assignee):
+        name = tag.lower()
+        tagged = select(func.count()).select_from(TicketTag).where(TicketTag.tag == name)
+        merged = (
+            select(func.count())
+            .select_from(Ticket)
+            .join(TicketTag, (TicketTag.ticket_id == Ticket.id) & (TicketTag.tag == name))
+            .where(Ticket.merged_into_id.is_not(None))
+        )
+        return int(session.scalar(select(tagged.scalar_subquery() - merged.scalar_subquery())) or 0)
+    return int(session.scalar(select(func.count()).select_from(Ticket).where(*count_where)) or 0)
 
 
 def tickets_as_rows(session: Session, settings: Settings, found: Sequence[Ticket]) -> list[Row]:

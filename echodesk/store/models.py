@@ -119,6 +119,9 @@ class Ticket(Base):
         Index("ix_tickets_snoozed_until", "snoozed_until"),
         # Reports: the tickets resolved or closed in a period.
         Index("ix_tickets_status_changed", "status", "status_changed_at"),
+        # The few merged tickets (a tag's count of live tickets subtracts them), and the
+        # tickets merged into one.
+        Index("ix_tickets_merged_into", "merged_into_id"),
     )
 
 

@@ -19,7 +19,7 @@ from werkzeug.serving import BaseWSGIServer, make_server
 from echodesk.config import SlaPolicy
 from echodesk.statuses import STATUSES, Status
 from echodesk.store import agents, signin
-from echodesk.store.models import Agent, Message, Ticket, TicketSla
+from echodesk.store.models import Agent, Message, Ticket, TicketSla, TicketTag
 from tests.support.desk import Desk
 from tests.support.mail import make_mail
 from tests.support.postgres import free_port
@@ -465,3 +465,34 @@ def _serve(desk: Desk) -> BaseWSGIServer:
     server = make_server("127.0.0.1", free_port(), desk_app(desk), threaded=True)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     return server
+
+
+def test_each_filter_counts_live_tickets_only(
+    client: FlaskClient, team: Desk, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A merged ticket lives on in the one it joined: no tab, tag or person counts it."""
+    for n in range(1, 7):
+        team.deliver(make_mail(message_id=f"m{n}@x.test", subject=f"Case {n}"))
+    with team.db.transaction() as session:
+        numbered = {t.number: t for t in session.scalars(select(Ticket))}
+        bob = session.scalars(select(Agent).where(Agent.email == "bob@desk.test")).one()
+        for n in (1, 2, 3, 4):
+            session.add(TicketTag(ticket_id=numbered[n].id, tag="vip"))
+        for n in (2, 5, 6):
+            numbered[n].assignee_id = bob.id
+        numbered[2].merged_into_id = numbered[1].id
+        numbered[2].status = "closed"
+    monkeypatch.setattr("echodesk.web.pages.PER_PAGE", 1)  # one a page: the pager shows
+    sign_in(client, team)
+
+    def total(query: dict[str, str]) -> int:
+        page = client.get("/", query_string=query).get_data(as_text=True)
+        found = re.search(r"· (\d+) tickets", page)
+        assert found, query
+        return int(found.group(1))
+
+    assert total({}) == 5
+    assert total({"tag": "vip"}) == 3
+    assert total({"tag": "VIP", "status": "open"}) == 3
+    assert total({"assignee": "bob@desk.test"}) == 2
+    assert total({"status": "open"}) == 5
