@@ -184,13 +184,15 @@ def agents(session: Session) -> list[Row]:
     aliases: dict[int, list[str]] = {a.id: [] for a in found}
     for agent_id, email in session.execute(select(AgentAlias.agent_id, AgentAlias.email)):
         aliases.setdefault(agent_id, []).append(email)
-    open_counts = dict(
-        session.execute(
-            select(Ticket.assignee_id, func.count())
-            .where(Ticket.status.in_(UNRESOLVED), Ticket.merged_into_id.is_(None))
-            .group_by(Ticket.assignee_id)
-        ).all()
-    )
+    # Grouped in the live-ticket index's own order (status, assignee): read from it
+    # alone, with nothing to sort; the statuses are added up here.
+    open_counts: dict[int | None, int] = {}
+    for _status, assignee, n in session.execute(
+        select(Ticket.status, Ticket.assignee_id, func.count())
+        .where(Ticket.status.in_(UNRESOLVED), Ticket.merged_into_id.is_(None))
+        .group_by(Ticket.status, Ticket.assignee_id)
+    ):
+        open_counts[assignee] = open_counts.get(assignee, 0) + int(n)
     return [
         {
             "email": a.email,
