@@ -21,7 +21,7 @@ any size.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -95,10 +95,7 @@ def page(
     if key.missing is None:
         stmt = select(Ticket).where(*where).order_by(_way(key.value, forward), _by_id(ascending))
         return list(session.scalars(stmt.limit(limit).offset(offset)))
-    if sort.key == "assignee":
-        found, valued = _by_assignee(session, where, ascending, limit, offset)
-    else:
-        found, valued = _with_value(session, where, key, (forward, ascending), limit, offset)
+    found, valued = key.reader(session, where, key, (forward, ascending), limit, offset)
     if len(found) == limit:
         return found
     rest = select(Ticket).where(*where, key.missing).order_by(_by_id(ascending))
@@ -133,7 +130,12 @@ def _with_value(
 
 
 def _by_assignee(
-    session: Session, where: Sequence[ColumnElement[bool]], ascending: bool, limit: int, offset: int
+    session: Session,
+    where: Sequence[ColumnElement[bool]],
+    _key: Key,
+    ways: tuple[bool, bool],
+    limit: int,
+    offset: int,
 ) -> tuple[list[Ticket], int]:
     """The page's assigned tickets in their assignee's name order, as :func:`_with_value`.
 
@@ -142,6 +144,7 @@ def _by_assignee(
     where one statement would sort every assigned ticket of the archive. The
     tickets per person are counted only for a page that begins past the first.
     """
+    ascending = ways[1]  # names and ids run the same way
     name = _name(Agent.name, Agent.email)
     people = session.execute(
         select(Agent.id, name).order_by(name.asc() if ascending else name.desc(), Agent.id)
@@ -205,6 +208,15 @@ class Key:
     #: The tickets of the first part, when it is not "those with a value": their value
     #: is computed only to sort them, and those without one end the part.
     only: tuple[ColumnElement[bool], ...] = ()
+    #: How the first part is read (:func:`_with_value` unless the key knows better).
+    reader: Reader = field(default_factory=lambda: _with_value)
+
+
+#: Reads a page's first part: its tickets, and how many tickets the part holds.
+Reader = Callable[
+    [Session, Sequence[ColumnElement[bool]], "Key", tuple[bool, bool], int, int],
+    tuple[list[Ticket], int],
+]
 
 
 def _customer() -> Key:
@@ -220,6 +232,7 @@ def _assignee() -> Key:
         _name(Agent.name, Agent.email),
         (Agent, Agent.id == Ticket.assignee_id),
         Ticket.assignee_id.is_(None),
+        reader=_by_assignee,
     )
 
 
@@ -276,7 +289,7 @@ def _customer_waits_since() -> ColumnElement[Any]:
         .correlate(Ticket)
         .scalar_subquery()
     )
-    first = (
+    return (
         select(func.min(func.coalesce(mine.sent_at, mine.created_at)))
         .where(
             mine.ticket_id == Ticket.id,
@@ -285,7 +298,6 @@ def _customer_waits_since() -> ColumnElement[Any]:
         )
         .scalar_subquery()
     )
-    return first
 
 
 _KEYS: dict[str, Callable[[], Key]] = {
