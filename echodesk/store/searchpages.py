@@ -173,7 +173,7 @@ def _keyset(sql: Sql, key: tuple[Any, ...] | None, forward: bool, table: str) ->
 
 def newest_page(plan: Plan, at: Cursor | None, limit: int) -> Page:
     forward = at is None or at.forward
-    rows = _newest_rows(plan, at, limit)
+    rows, counted = _newest_rows(plan, at, limit)
     more = len(rows) > limit  # beyond the page, in the direction read
     rows = rows[:limit] if forward else rows[:limit][::-1]
     keys = [(_updated_key(r[1]), int(r[0])) for r in rows]
@@ -183,14 +183,14 @@ def newest_page(plan: Plan, at: Cursor | None, limit: int) -> Page:
     else:
         position, after, before = (max(0, at.position - len(keys)) if more else 0), True, more
     page = Page(keys, [k[1] for k in keys], position, after, before, 0, True)
-    page.total, page.exact = _newest_total(plan, rows, page)
+    page.total, page.exact = _newest_total(plan, counted, page)
     return page
 
 
-def _newest_rows(plan: Plan, at: Cursor | None, limit: int) -> list[Any]:
-    """Up to ``limit + 1`` rows (id, updated_at, total or None) after or before the
-    cursor, in the order read: walked in growing chunks while words are tested and
-    that pays, else read from the candidate set (the total with them)."""
+def _newest_rows(plan: Plan, at: Cursor | None, limit: int) -> tuple[list[Any], int | None]:
+    """Up to ``limit + 1`` rows (id, updated_at) after or before the cursor, in the
+    order read: walked in growing chunks while words are tested and that pays, else
+    read from the candidate set, counted in the same statement (the total, else None)."""
     sql = plan.sql
     forward = at is None or at.forward
     key = at.key if at is not None else None
@@ -198,22 +198,26 @@ def _newest_rows(plan: Plan, at: Cursor | None, limit: int) -> list[Any]:
     if plan.walk and words_tested:
         walked = _walk(plan, key, forward, limit)
         if walked is not None:
-            return walked
+            return walked, None
         plan.walk = False  # too few matches among the newest: read them all as a set
-    keyset, order = _keyset(sql, key, forward, "t." if plan.walk else "")
+    keyset, order = _keyset(sql, key, forward, "t.")
     if plan.walk:
         where = conditions(plan, _walked(plan, limit), skip=None)
         statement = (
-            f"SELECT t.id, t.updated_at, NULL FROM tickets t "
+            f"SELECT t.id, t.updated_at FROM tickets t "
             f"WHERE {where} AND {keyset} ORDER BY {order} LIMIT {limit + 1}"
         )
-    else:
-        statement = (
-            f"{sql.with_ctes(*hits_ctes(plan))}SELECT id, updated_at, "
-            f"(SELECT count(*) FROM hits) FROM hits WHERE {keyset} ORDER BY {order} "
-            f"LIMIT {limit + 1}"
-        )
-    return list(sql.session.execute(text(statement), sql.params))
+        return list(sql.session.execute(text(statement), sql.params)), None
+    # The count is the statement's one row, the page joined to it (none on an empty
+    # page): the hits are read once, for both.
+    statement = (
+        f"{sql.with_ctes(*hits_ctes(plan))}SELECT p.id, p.updated_at, n.total FROM "
+        "(SELECT count(*) AS total FROM hits) n LEFT JOIN (SELECT t.id, t.updated_at "
+        f"FROM hits t WHERE {keyset} ORDER BY {order} LIMIT {limit + 1}) p ON 1 = 1 "
+        f"ORDER BY {order.replace('t.', 'p.')}"
+    )
+    found = list(sql.session.execute(text(statement), sql.params))
+    return [r[:2] for r in found if r[0] is not None], int(found[0][2])
 
 
 def _walk(plan: Plan, key: tuple[Any, ...] | None, forward: bool, limit: int) -> list[Any] | None:
@@ -243,7 +247,7 @@ def _walk(plan: Plan, key: tuple[Any, ...] | None, forward: bool, limit: int) ->
             last = sql.bind(_updated_bound(sql.pg, _updated_key(edge[0]))), sql.bind(edge[1])
             within = f"AND (t.updated_at, t.id) {'>=' if forward else '<='} ({last[0]}, {last[1]})"
         statement = (
-            f"SELECT t.id, t.updated_at, NULL FROM tickets t WHERE {where} AND {keyset} "
+            f"SELECT t.id, t.updated_at FROM tickets t WHERE {where} AND {keyset} "
             f"{within} ORDER BY {order} LIMIT {limit + 1 - len(found)}"
         )
         found += list(sql.session.execute(text(statement), sql.params))
@@ -262,15 +266,13 @@ def _walked(plan: Plan, limit: int) -> float:
     return (limit + 1) * max(1.0, plan.sql.messages / plan.rows)
 
 
-def _newest_total(plan: Plan, rows: list[Any], page: Page) -> tuple[int, bool]:
+def _newest_total(plan: Plan, counted: int | None, page: Page) -> tuple[int, bool]:
     """The total of a newest-first page: read with a candidate set; else counted within
     the budget; else a lower bound: the results before the page and those among as
     many tickets from the page's first as the budget lets be tested (exact when
     that reaches the oldest ticket), or at least the page and one more."""
-    if not plan.walk:
-        if rows:
-            return int(rows[0][2]), True
-        return _count(plan, None) or 0, True
+    if counted is not None:
+        return counted, True
     if not page.ids:  # nothing after the cursor: the results before it are all
         return page.position, True
     if not page.more_after:  # the last page
@@ -321,12 +323,10 @@ def _worth_counting(plan: Plan) -> bool:
     return set_cost_ms(plan) <= plan.sql.budget.count_ms
 
 
-def _count(plan: Plan, budget_ms: float | None) -> int | None:
+def _count(plan: Plan, budget_ms: float) -> int | None:
     """Every hit counted (None when ``budget_ms`` ran out first)."""
     sql = plan.sql
     statement = text(f"{sql.with_ctes(*hits_ctes(plan))}SELECT count(*) FROM hits")
-    if budget_ms is None:
-        return int(sql.session.execute(statement, sql.params).scalar_one())
     try:
         return int(_within(sql, statement, budget_ms).scalar_one())
     except _OutOfTime:
