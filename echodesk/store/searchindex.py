@@ -13,7 +13,9 @@ Every write of a message reaches the index: the batch pipeline's multi-row
 inserts call :func:`index_rows` (given the names of the files it is about
 to attach); messages and attachments added through the ORM (replies,
 notes, acknowledgements) are indexed by a flush hook (:func:`watch`);
-erasure calls :func:`reindex`.
+erasure calls :func:`reindex`. On PostgreSQL each ticket's words are also kept
+whole (``ticket_words``): :func:`add_ticket_words` adds a batch's new messages,
+and every other write reads the ticket's words again from its messages.
 """
 
 from __future__ import annotations
@@ -45,6 +47,10 @@ MAX_BODY = 200_000  # characters of a body that are indexed
 #: SQLite: (id, ticket_id) of every message, so that a search finds the ticket of each
 #: matching message without reading the wide messages table (migration 0023).
 ID_TICKET_INDEX = "ix_messages_id_ticket"
+#: The words of every message of a ticket, stripped of positions and weights, in one
+#: tsvector with a GIN index of its own: words are intersected ticket by ticket there.
+#: NULL when they would pass a tsvector's size (the ticket is then always a candidate).
+TICKET_WORDS = "ticket_words"
 
 
 def outside_the_models(name: str | None, type_: str) -> bool:
@@ -52,12 +58,13 @@ def outside_the_models(name: str | None, type_: str) -> bool:
     (the FTS5 table and its shadow tables, the tsvector column, the GIN indexes,
     SQLite's index of each message's ticket)."""
     if type_ == "table":
-        return bool(name and name.startswith("message_fts"))
+        return bool(name and (name.startswith("message_fts") or name == TICKET_WORDS))
     if type_ == "column":
         return name == "search_vector"
     if type_ == "index":
         searched = ("ix_messages_search_vector", ID_TICKET_INDEX)
-        return bool(name and (name.endswith("_trgm") or name in searched))
+        kept = bool(name and name.startswith(f"ix_{TICKET_WORDS}_"))
+        return bool(name and (name.endswith("_trgm") or name in searched or kept))
     return False
 
 
@@ -116,6 +123,7 @@ def index_rows(
         conn.execute(
             text(f"UPDATE messages SET search_vector = {_PG_VECTOR} WHERE id = :id"), params
         )
+        _ticket_words_again(session, pks)
         return
     if not fresh:
         conn.execute(
@@ -178,6 +186,46 @@ def insert_indexed(
     session.connection().execute(statement, params)
 
 
+# -- each ticket's words (PostgreSQL, migration 0026) -----------------------------------------
+
+
+def add_ticket_words(session: Session, pks: Sequence[int]) -> None:
+    """PostgreSQL: add the words of these new messages to their tickets' words."""
+    session.connection().execute(
+        text(
+            "INSERT INTO ticket_words (ticket_id, words) SELECT ticket_id, "
+            "echo_ticket_words(search_vector ORDER BY id) FROM messages WHERE id = ANY(:ids) "
+            "GROUP BY ticket_id ORDER BY ticket_id ON CONFLICT (ticket_id) DO UPDATE "
+            "SET words = echo_words_add(ticket_words.words, excluded.words)"
+        ),
+        {"ids": list(pks)},
+    )
+
+
+def _ticket_words_again(session: Session, pks: Sequence[int]) -> None:
+    """PostgreSQL: the words of these messages' tickets, read again from all their
+    messages (a message changed: erased, or given files). The tickets' rows are
+    locked first, so that a message added meanwhile is either seen or added after."""
+    conn = session.connection()
+    tickets = "SELECT ticket_id FROM messages WHERE id = ANY(:ids)"
+    conn.execute(
+        text(
+            f"SELECT 1 FROM ticket_words WHERE ticket_id IN ({tickets}) "
+            "ORDER BY ticket_id FOR UPDATE"
+        ),
+        {"ids": list(pks)},
+    )
+    conn.execute(
+        text(
+            "INSERT INTO ticket_words (ticket_id, words) SELECT ticket_id, "
+            "echo_ticket_words(search_vector ORDER BY id) FROM messages "
+            f"WHERE ticket_id IN ({tickets}) GROUP BY ticket_id ORDER BY ticket_id "
+            "ON CONFLICT (ticket_id) DO UPDATE SET words = excluded.words"
+        ),
+        {"ids": list(pks)},
+    )
+
+
 def file_names(session: Session, pks: Sequence[int]) -> dict[int, list[str]]:
     """The names of the (not erased) files attached to these messages."""
     found: dict[int, list[str]] = {}
@@ -228,6 +276,8 @@ def watch(sessions: sessionmaker[Session]) -> None:
 
 __all__ = [
     "ID_TICKET_INDEX",
+    "TICKET_WORDS",
+    "add_ticket_words",
     "document",
     "file_names",
     "index_rows",

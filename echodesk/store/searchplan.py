@@ -127,6 +127,7 @@ class Plan:
     order: str
     walk: bool  # test tickets newest first, rather than read the candidate set whole
     candidates: list[int] | None = None  # the driving clause's tickets, when read already
+    superset: bool = False  # the candidates may fail the driving clause too (test it)
 
     @property
     def reads_set(self) -> bool:
@@ -160,27 +161,93 @@ def plan(session: Session, query: Query, me: str | None, order: str | None) -> P
     plan = Plan(sql, query, clauses, driver, rows, chosen, walk=False)
     if chosen == NEWEST:
         plan.walk = rows > sql.budget.set_limit or set_cost_ms(plan) > sql.budget.set_ms
-        uncertain = plan.reads_set and sql.pg and rows <= 4 * sql.budget.set_limit
-        if plan.walk and uncertain and not any(p.term.phrase for p in clauses[driver or 0]):
+        if plan.walk and plan.reads_set and sql.pg:
             _read_candidates(plan)
     return plan
 
 
 def _read_candidates(plan: Plan) -> None:
-    """PostgreSQL, when its estimate is not far above ``set_limit``: read the driving
-    clause's tickets, up to just past the limit. Estimates of phrases and field terms
-    are their words' (an upper bound); when the candidates are in fact few, the set
-    is read (and the walk, which might test many tickets to find few, is not). A
-    phrase is not read so: each message with its words would be checked for it."""
+    """PostgreSQL, before a walk (which might test many tickets to find few): read the
+    candidates whole when they are in fact few. With two clauses of words or more,
+    the tickets whose words hold every such clause's (``ticket_words``, which
+    intersects them itself), up to ``word_limit``; they are candidates for every
+    clause, each tested. With one, when its estimate is not far above ``set_limit``,
+    its tickets, up to just past that limit: estimates of field terms are their
+    words' (an upper bound). A phrase is not read so: each message with its words
+    would be checked for it."""
     sql = plan.sql
     assert plan.driver is not None
-    cap = sql.budget.set_limit + 1
-    sets = " UNION ALL ".join(s for p in plan.clauses[plan.driver] for s in p.set_sql(sql))
-    found = sql.session.execute(text(f"SELECT * FROM ({sets}) x LIMIT {cap}"), sql.params).all()
-    if len(found) < cap:  # all of them: tested as a set, whatever the other clauses cost
-        plan.candidates = sorted({int(r[0]) for r in found})
-        plan.rows = float(len(found))
-        plan.walk = False
+    worded = [c for c in plan.clauses if all(p.text and not p.term.negated for p in c)]
+    if len(worded) > 1:
+        found = _worded_tickets(sql, worded)
+        if found is not None:
+            _take(plan, found, sql.budget.word_limit, superset=True)
+            return
+    if plan.rows > 4 * sql.budget.set_limit:
+        return
+    if not any(p.term.phrase for p in plan.clauses[plan.driver]):
+        sets = " UNION ALL ".join(s for p in plan.clauses[plan.driver] for s in p.set_sql(sql))
+        _take(plan, [sets], sql.budget.set_limit, superset=False)
+
+
+def _take(plan: Plan, sets: Sequence[str], limit: int, *, superset: bool) -> None:
+    """The tickets of these sets as the candidates, read one set after the other,
+    unless they have more than ``limit`` rows (each read stops just past it)."""
+    sql = plan.sql
+    found: set[int] = set()
+    for one in sets:
+        statement = text(f"SELECT * FROM ({one}) x LIMIT {limit + 1}")
+        rows = sql.session.execute(statement, sql.params).all()
+        found.update(int(r[0]) for r in rows)
+        if len(rows) > limit or len(found) > limit:
+            return
+    plan.candidates = sorted(found)
+    plan.rows = float(len(found))
+    plan.walk = False
+    plan.superset = superset
+
+
+def _worded_tickets(sql: Sql, clauses: Sequence[Sequence[Part]]) -> list[str] | None:
+    """SQL of the sets of tickets that may match every clause: those whose words hold
+    each clause's words (a phrase or a field taken as its words: more, never fewer),
+    and those a clause's word names (a tag, a customer, a number) whose words hold
+    the other clauses' (for each set of such clauses, the tickets named by all of
+    it). None when a term has no words, when more than two clauses name tickets
+    (four sets at most), or when PostgreSQL expects the first set to be far more
+    than ``word_limit``."""
+    held: list[str] = []
+    named: list[list[str]] = []
+    for clause in clauses:
+        words = []
+        for p in clause:
+            if not p.term.tokens:
+                return None
+            tokens = list(p.term.tokens)
+            tokens[-1] += ":*" if p.term.prefix else ""
+            words.append("(" + " & ".join(tokens) + ")")
+        held.append(" | ".join(words))
+        named.append([s for p in clause for s, _ in p.named])
+    naming = [i for i, sets in enumerate(named) if sets]
+    if len(naming) > 2:
+        return None
+    branches = []
+    for chosen in _subsets(naming):
+        tests = [f"w.ticket_id IN ({union(named[i])})" for i in chosen]
+        rest = [held[i] for i in range(len(clauses)) if i not in chosen]
+        if rest:
+            query = sql.bind(" & ".join(f"({h})" for h in rest))
+            tests.append(f"(w.words @@ to_tsquery('simple', {query}) OR w.words IS NULL)")
+        branches.append(f"SELECT w.ticket_id FROM ticket_words w WHERE {' AND '.join(tests)}")
+    if _explained(sql, branches[0], sql.params) > 4 * sql.budget.word_limit:
+        return None
+    return branches
+
+
+def _subsets(items: Sequence[int]) -> list[list[int]]:
+    found: list[list[int]] = [[]]
+    for item in items:
+        found += [[*s, item] for s in found]
+    return found
 
 
 def set_cost_ms(plan: Plan) -> float:
@@ -230,7 +297,7 @@ def hits_ctes(plan: Plan, *, subject: bool = False) -> list[str]:
     cand = union(sets)
     if plan.candidates is not None:
         cand = f"SELECT t.id FROM tickets t WHERE {sql.member('t.id', plan.candidates)}"
-    where = conditions(plan, plan.rows, skip=plan.driver)
+    where = conditions(plan, plan.rows, skip=None if plan.superset else plan.driver)
     return [
         f"cand AS MATERIALIZED ({cand})",
         f"hits AS MATERIALIZED (SELECT {columns} FROM tickets t "

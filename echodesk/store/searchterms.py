@@ -41,6 +41,7 @@ class Budget:
 
     rank_limit: int  # rows of the driving clause at most for the ranked order
     set_limit: int  # rows at most for a candidate set read whole (newest first)
+    word_limit: int  # tickets at most read whole from each ticket's words (PostgreSQL)
     map_us: float  # microseconds to find the ticket of one matching message
     probe_us: float  # microseconds to test one ticket for one word
     set_ms: float  # a newest-first candidate set dearer than this is walked instead
@@ -49,8 +50,8 @@ class Budget:
 
 
 BUDGETS = {
-    "sqlite": Budget(10_000, 30_000, 1.0, 75.0, 40.0, 40.0, 10.0),
-    "postgresql": Budget(3_000, 15_000, 3.0, 15.0, 60.0, 60.0, 40.0),
+    "sqlite": Budget(10_000, 30_000, 0, 1.0, 75.0, 40.0, 40.0, 10.0),
+    "postgresql": Budget(3_000, 15_000, 2_000, 3.0, 15.0, 60.0, 60.0, 40.0),
 }
 TICKETS_PER_CUSTOMER = 4  # a guess, for sizing a customer's tickets on PostgreSQL
 TEXT_KINDS = ("text", "subject", "from", "to")

@@ -233,7 +233,9 @@ def insert_messages(
     if session.connection().dialect.name == "postgresql":
         # The search vector goes in with the row: no second write of each message.
         searchindex.insert_indexed(session, _table(Message), rows, file_names)
-        return _ids_by(session, _table(Message), rows, "message_id")
+        ids = _ids_by(session, _table(Message), rows, "message_id")
+        searchindex.add_ticket_words(session, ids)
+        return ids
     ids = _insert_keyed(session, Message, rows, "message_id")
     files = dict(zip(ids, file_names, strict=True)) if file_names is not None else None
     searchindex.index_rows(session, ids, rows, files, fresh=True)

@@ -269,7 +269,12 @@ PAGED = [
 CONFIGS = {
     "planned": {},  # as the budgets choose on this archive
     "ranked": {"rank_limit": 10**9, "set_limit": 10**9, "set_ms": 1e9},
-    "walked": {"rank_limit": -1, "set_limit": -1, "count_ms": 0.0},
+    "walked": {"rank_limit": -1, "set_limit": -1, "word_limit": -1, "count_ms": 0.0},
+    # newest first, every walk replaced by the tickets whose words hold every clause's
+    # (PostgreSQL's ticket_words; on SQLite a walk)
+    "worded": {"rank_limit": -1, "set_limit": 10**9, "word_limit": 10**9, "set_ms": -1.0},
+    # the same with small limits: a set read stops past its limit and is not taken
+    "limited": {"rank_limit": -1, "set_limit": 40, "word_limit": 40, "set_ms": -1.0},
 }
 
 

@@ -1,0 +1,125 @@
+"""PostgreSQL keeps each ticket's words (``ticket_words``): every write of a message
+keeps them equal to the words of the ticket's messages, erased words included."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select, text, update
+from sqlalchemy.orm import Session
+
+from echodesk.store import searchindex
+from echodesk.store.models import Message
+from echodesk.store.search import search
+from tests.support.desk import Desk
+from tests.support.mail import make_mail
+
+pytestmark = pytest.mark.postgresql_only
+
+
+@pytest.fixture
+def desk(db_url: str, tmp_path: Path) -> Iterator[Desk]:
+    d = Desk(db_url, tmp_path / "data", flood_limit=0)
+    d.add_agent("bob@desk.test", "Bob Agent")
+    for n, (subject, body) in enumerate(
+        [("Printer jammed", "The paper tray is stuck."), ("Invoice", "Wrong total, please fix.")]
+    ):
+        d.deliver(
+            make_mail(
+                message_id=f"w{n}@a.test",
+                sender=f"c{n}@shop.example",
+                subject=subject,
+                body=body,
+            )
+        )
+    yield d
+    d.close()
+
+
+def _kept(session: Session, number: int) -> set[str] | None:
+    words = session.execute(
+        text(
+            "SELECT w.words FROM ticket_words w JOIN tickets t ON t.id = w.ticket_id "
+            "WHERE t.number = :n"
+        ),
+        {"n": number},
+    ).scalar_one()
+    return (
+        None
+        if words is None
+        else set(
+            session.execute(
+                text("SELECT lexeme FROM unnest(CAST(:w AS tsvector))"), {"w": words}
+            ).scalars()
+        )
+    )
+
+
+def _truth(session: Session, number: int) -> set[str]:
+    """Every word of the ticket's messages, read from their own search vectors."""
+    return set(
+        session.execute(
+            text(
+                "SELECT DISTINCT u.lexeme FROM messages m JOIN tickets t ON t.id = m.ticket_id, "
+                "unnest(m.search_vector) u WHERE t.number = :n"
+            ),
+            {"n": number},
+        ).scalars()
+    )
+
+
+def test_each_write_keeps_the_tickets_words(desk: Desk) -> None:
+    with desk.db.reading() as session:
+        assert {"printer", "paper", "tray", "shop"} <= (_kept(session, 1) or set())
+        assert _kept(session, 1) == _truth(session, 1)
+    desk.reply(1, "Open the rear cover and pull the sheet gently.")  # an agent's reply (ORM)
+    desk.deliver(  # the customer answers (the batch path)
+        make_mail(
+            message_id="w9@a.test",
+            sender="c0@shop.example",
+            subject="Re: Printer jammed",
+            body="The cover is open, the sheet is out. Thanks!",
+            in_reply_to="w0@a.test",
+        )
+    )
+    with desk.db.reading() as session:
+        kept = _kept(session, 1) or set()
+        assert {"rear", "gently", "thanks"} <= kept
+        assert kept == _truth(session, 1)
+        assert _kept(session, 2) == _truth(session, 2)
+        assert "gently" not in (_kept(session, 2) or set())
+
+
+def test_erased_words_leave_the_tickets_words(desk: Desk) -> None:
+    with desk.db.transaction() as session:
+        session.execute(update(Message).where(Message.ticket_id == 2).values(body_text="gone"))
+        ids = session.scalars(select(Message.id).where(Message.ticket_id == 2)).all()
+        searchindex.reindex(session, ids)
+    with desk.db.reading() as session:
+        kept = _kept(session, 2) or set()
+        assert "total" not in kept and "gone" in kept
+        assert kept == _truth(session, 2)
+        assert search(session, "wrong total").total == 0
+        assert search(session, "invoice gone").total == 1
+
+
+def test_words_past_a_tsvectors_size_make_the_ticket_always_a_candidate(desk: Desk) -> None:
+    """A ticket whose words would not fit in one tsvector keeps NULL, and is still found
+    by the words of its messages."""
+    for n in range(6):  # each body indexed up to MAX_BODY characters: ~190 kB of words
+        many = " ".join(f"w{n}x{k:05d}{'q' * 30}" for k in range(5_000))
+        desk.deliver(
+            make_mail(
+                message_id=f"big{n}@a.test",
+                sender="c0@shop.example",
+                subject="Re: Printer jammed",
+                body=f"tail{n} " + many,
+                in_reply_to="w0@a.test",
+            )
+        )
+    with desk.db.reading() as session:
+        assert _kept(session, 1) is None
+        assert search(session, "tail5 jammed").total == 1
+        assert search(session, "tail5 invoice").total == 0
