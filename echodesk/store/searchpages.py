@@ -202,7 +202,7 @@ def _newest_rows(plan: Plan, at: Cursor | None, limit: int) -> tuple[list[Any], 
         plan.walk = False  # too few matches among the newest: read them all as a set
     keyset, order = _keyset(sql, key, forward, "t.")
     if plan.walk:
-        where = conditions(plan, _walked(plan, limit), skip=None)
+        where = conditions(plan, _walked(plan, limit))
         statement = (
             f"SELECT t.id, t.updated_at FROM tickets t "
             f"WHERE {where} AND {keyset} ORDER BY {order} LIMIT {limit + 1}"
@@ -227,7 +227,7 @@ def _walk(plan: Plan, key: tuple[Any, ...] | None, forward: bool, limit: int) ->
     stretch is read in order and left as soon as the page is full."""
     sql = plan.sql
     tickets = _walked(plan, limit)
-    where = conditions(plan, tickets, skip=None)
+    where = conditions(plan, tickets)
     tests = sum(1 for c in plan.clauses for p in c if p.text)
     affordable = sql.budget.walk_ms * 1000 / (4 * sql.budget.probe_us * tests)
     chunk = max(8 * (limit + 1), int(min(2 * tickets, affordable)))
@@ -301,7 +301,7 @@ def _count_from(plan: Plan, first: tuple[Any, ...], budget_ms: float) -> tuple[i
         return None
     tickets = max(FEWEST_COUNTED, affordable)
     updated, ident = sql.bind(_updated_bound(sql.pg, first[0])), sql.bind(first[1])
-    where = conditions(plan, tickets, skip=None)
+    where = conditions(plan, tickets)
     walked = (
         "w AS MATERIALIZED (SELECT t.id FROM tickets t WHERE t.merged_into_id IS NULL AND "
         f"(t.updated_at, t.id) <= ({updated}, {ident}) "

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import text
@@ -127,7 +127,7 @@ class Plan:
     order: str
     walk: bool  # test tickets newest first, rather than read the candidate set whole
     candidates: list[int] | None = None  # the driving clause's tickets, when read already
-    superset: bool = False  # the candidates may fail the driving clause too (test it)
+    held: list[int] = field(default_factory=list)  # clauses every candidate is known to meet
 
     @property
     def reads_set(self) -> bool:
@@ -168,29 +168,46 @@ def plan(session: Session, query: Query, me: str | None, order: str | None) -> P
 
 def _read_candidates(plan: Plan) -> None:
     """PostgreSQL, before a walk (which might test many tickets to find few): read the
-    candidates whole when they are in fact few. With two clauses of words or more,
-    the tickets whose words hold every such clause's (``ticket_words``, which
-    intersects them itself), up to ``word_limit``; they are candidates for every
-    clause, each tested. With one, when its estimate is not far above ``set_limit``,
-    its tickets, up to just past that limit: estimates of field terms are their
-    words' (an upper bound). A phrase is not read so: each message with its words
-    would be checked for it."""
+    candidates whole when they are in fact few.
+
+    Every clause of positive words at once, from each ticket's words
+    (``ticket_words``, which intersects them itself): two common words seldom in
+    one ticket, or a word and a sender, are few tickets there. When every such
+    term is one plain word (exact in a ticket's words) and no ticket's words were
+    too many to keep, those clauses hold for every candidate and are not tested
+    again; else the candidates are tested for every clause, and fewer are read
+    (``word_limit``). Otherwise, the driving clause's own tickets when its estimate
+    is not far above ``set_limit`` (estimates of field terms are their words': an
+    upper bound). A phrase is not read so: each message with its words would be
+    checked for it."""
     sql = plan.sql
     assert plan.driver is not None
-    worded = [c for c in plan.clauses if all(p.text and not p.term.negated for p in c)]
-    if len(worded) > 1:
-        found = _worded_tickets(sql, worded)
-        if found is not None:
-            _take(plan, found, sql.budget.word_limit, superset=True)
-            return
+    worded = [
+        i for i, c in enumerate(plan.clauses) if all(p.text and not p.term.negated for p in c)
+    ]
+    exact = all(_exact(p) for i in worded for p in plan.clauses[i])
+    limit = sql.budget.set_limit if exact else sql.budget.word_limit
+    found = _worded_tickets(sql, [plan.clauses[i] for i in worded], limit) if worded else None
+    if found is not None and (len(worded) > 1 or exact):
+        unknown = "SELECT ticket_id FROM ticket_words WHERE words IS NULL"
+        if _take(plan, [*found, unknown], limit):
+            plan.held = worded if exact and not _take_unknown(plan, unknown) else []
+        return
     if plan.rows > 4 * sql.budget.set_limit:
         return
     if not any(p.term.phrase for p in plan.clauses[plan.driver]):
         sets = " UNION ALL ".join(s for p in plan.clauses[plan.driver] for s in p.set_sql(sql))
-        _take(plan, [sets], sql.budget.set_limit, superset=False)
+        if _take(plan, [sets], sql.budget.set_limit):
+            plan.held = [plan.driver]
 
 
-def _take(plan: Plan, sets: Sequence[str], limit: int, *, superset: bool) -> None:
+def _exact(part: Part) -> bool:
+    """Whether a ticket's words tell exactly whether a message of it has this term: one
+    plain word (a field or a phrase needs the message's own vector)."""
+    return part.term.kind == "text" and len(part.term.tokens) == 1 and not part.term.phrase
+
+
+def _take(plan: Plan, sets: Sequence[str], limit: int) -> bool:
     """The tickets of these sets as the candidates, read one set after the other,
     unless they have more than ``limit`` rows (each read stops just past it)."""
     sql = plan.sql
@@ -200,21 +217,28 @@ def _take(plan: Plan, sets: Sequence[str], limit: int, *, superset: bool) -> Non
         rows = sql.session.execute(statement, sql.params).all()
         found.update(int(r[0]) for r in rows)
         if len(rows) > limit or len(found) > limit:
-            return
+            return False
     plan.candidates = sorted(found)
     plan.rows = float(len(found))
     plan.walk = False
-    plan.superset = superset
+    plan.held = []
+    return True
 
 
-def _worded_tickets(sql: Sql, clauses: Sequence[Sequence[Part]]) -> list[str] | None:
+def _take_unknown(plan: Plan, unknown: str) -> bool:
+    """Whether a ticket whose words are not kept is among the candidates."""
+    rows = plan.sql.session.execute(text(f"{unknown} LIMIT 1")).first()
+    return rows is not None
+
+
+def _worded_tickets(sql: Sql, clauses: Sequence[Sequence[Part]], limit: int) -> list[str] | None:
     """SQL of the sets of tickets that may match every clause: those whose words hold
     each clause's words (a phrase or a field taken as its words: more, never fewer),
     and those a clause's word names (a tag, a customer, a number) whose words hold
     the other clauses' (for each set of such clauses, the tickets named by all of
     it). None when a term has no words, when more than two clauses name tickets
     (four sets at most), or when PostgreSQL expects the first set to be far more
-    than ``word_limit``."""
+    than ``limit``."""
     held: list[str] = []
     named: list[list[str]] = []
     for clause in clauses:
@@ -236,9 +260,9 @@ def _worded_tickets(sql: Sql, clauses: Sequence[Sequence[Part]]) -> list[str] | 
         rest = [held[i] for i in range(len(clauses)) if i not in chosen]
         if rest:
             query = sql.bind(" & ".join(f"({h})" for h in rest))
-            tests.append(f"(w.words @@ to_tsquery('simple', {query}) OR w.words IS NULL)")
+            tests.append(f"w.words @@ to_tsquery('simple', {query})")
         branches.append(f"SELECT w.ticket_id FROM ticket_words w WHERE {' AND '.join(tests)}")
-    if _explained(sql, branches[0], sql.params) > 4 * sql.budget.word_limit:
+    if _explained(sql, branches[0], sql.params) > 4 * limit:
         return None
     return branches
 
@@ -266,13 +290,13 @@ def set_cost_ms(plan: Plan) -> float:
     return cost / 1000
 
 
-def conditions(plan: Plan, tickets: float, *, skip: int | None) -> str:
-    """Every clause but ``skip`` (the driving one, when its set is read) as conditions
+def conditions(plan: Plan, tickets: float, *, skip: Sequence[int] = ()) -> str:
+    """Every clause but those in ``skip`` (met by every candidate read) as conditions
     on ``t``, live tickets only."""
     parts = ["t.merged_into_id IS NULL"]
     sql = plan.sql
     for i, clause in enumerate(plan.clauses):
-        if i == skip:
+        if i in skip:
             continue
         if len(clause) > 1 and all(p.as_set(sql, tickets) and not p.term.negated for p in clause):
             # ORed sets as one IN over their union (see Part.test: no sub-select in OR)
@@ -290,14 +314,16 @@ def hits_ctes(plan: Plan, *, subject: bool = False) -> list[str]:
     sql = plan.sql
     columns = "t.id, t.updated_at" + (", t.subject" if subject else "")
     if not plan.reads_set:
-        where = conditions(plan, plan.rows, skip=None)
+        where = conditions(plan, plan.rows)
         return [f"hits AS MATERIALIZED (SELECT {columns} FROM tickets t WHERE {where})"]
     assert plan.driver is not None
     sets = [s for p in plan.clauses[plan.driver] for s in p.set_sql(sql)]
     cand = union(sets)
+    held = [plan.driver]
     if plan.candidates is not None:
         cand = f"SELECT t.id FROM tickets t WHERE {sql.member('t.id', plan.candidates)}"
-    where = conditions(plan, plan.rows, skip=None if plan.superset else plan.driver)
+        held = plan.held
+    where = conditions(plan, plan.rows, skip=held)
     return [
         f"cand AS MATERIALIZED ({cand})",
         f"hits AS MATERIALIZED (SELECT {columns} FROM tickets t "

@@ -4,6 +4,7 @@ keeps them equal to the words of the ticket's messages, erased words included.""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -13,6 +14,7 @@ from sqlalchemy.orm import Session
 from echodesk.store import searchindex
 from echodesk.store.models import Message
 from echodesk.store.search import search
+from echodesk.store.searchterms import BUDGETS
 from tests.support.desk import Desk
 from tests.support.mail import make_mail
 
@@ -105,9 +107,14 @@ def test_erased_words_leave_the_tickets_words(desk: Desk) -> None:
         assert search(session, "invoice gone").total == 1
 
 
-def test_words_past_a_tsvectors_size_make_the_ticket_always_a_candidate(desk: Desk) -> None:
+def test_words_past_a_tsvectors_size_make_the_ticket_always_a_candidate(
+    desk: Desk, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """A ticket whose words would not fit in one tsvector keeps NULL, and is still found
-    by the words of its messages."""
+    by the words of its messages (and only by them) when the candidates are read from
+    the tickets' words (forced here: newest first, never a set of the driving clause)."""
+    forced = replace(BUDGETS["postgresql"], rank_limit=-1, set_ms=-1.0)
+    monkeypatch.setitem(BUDGETS, "postgresql", forced)
     for n in range(6):  # each body indexed up to MAX_BODY characters: ~190 kB of words
         many = " ".join(f"w{n}x{k:05d}{'q' * 30}" for k in range(5_000))
         desk.deliver(
@@ -123,3 +130,4 @@ def test_words_past_a_tsvectors_size_make_the_ticket_always_a_candidate(desk: De
         assert _kept(session, 1) is None
         assert search(session, "tail5 jammed").total == 1
         assert search(session, "tail5 invoice").total == 0
+        assert search(session, "w3x00007qqqqqqqqqqqqqqqqqqqqqqqqqqqqqq jammed").total == 1
