@@ -203,26 +203,37 @@ def add_ticket_words(session: Session, pks: Sequence[int]) -> None:
 
 
 def _ticket_words_again(session: Session, pks: Sequence[int]) -> None:
-    """PostgreSQL: the words of these messages' tickets, read again from all their
-    messages (a message changed: erased, or given files). The tickets' rows are
+    """PostgreSQL: the words of these messages' tickets, read again (a message changed:
+    erased, or given files)."""
+    found = session.connection().execute(
+        text("SELECT DISTINCT ticket_id FROM messages WHERE id = ANY(:ids)"), {"ids": list(pks)}
+    )
+    refresh_ticket_words(session, [int(t) for t in found.scalars()])
+
+
+def refresh_ticket_words(session: Session, tickets: Sequence[int]) -> None:
+    """PostgreSQL: these tickets' words, read again from all their messages (after an
+    erasure, or messages moved from one ticket to another). The tickets' rows are
     locked first, so that a message added meanwhile is either seen or added after."""
     conn = session.connection()
-    tickets = "SELECT ticket_id FROM messages WHERE id = ANY(:ids)"
+    if conn.dialect.name != "postgresql" or not tickets:
+        return
+    ids = {"ids": sorted(set(tickets))}
     conn.execute(
         text(
-            f"SELECT 1 FROM ticket_words WHERE ticket_id IN ({tickets}) "
-            "ORDER BY ticket_id FOR UPDATE"
+            "SELECT 1 FROM ticket_words WHERE ticket_id = ANY(:ids) ORDER BY ticket_id FOR UPDATE"
         ),
-        {"ids": list(pks)},
+        ids,
     )
+    conn.execute(text("DELETE FROM ticket_words WHERE ticket_id = ANY(:ids)"), ids)
     conn.execute(
         text(
             "INSERT INTO ticket_words (ticket_id, words) SELECT ticket_id, "
             "echo_ticket_words(search_vector ORDER BY id) FROM messages "
-            f"WHERE ticket_id IN ({tickets}) GROUP BY ticket_id ORDER BY ticket_id "
+            "WHERE ticket_id = ANY(:ids) GROUP BY ticket_id ORDER BY ticket_id "
             "ON CONFLICT (ticket_id) DO UPDATE SET words = excluded.words"
         ),
-        {"ids": list(pks)},
+        ids,
     )
 
 
@@ -282,6 +293,7 @@ __all__ = [
     "file_names",
     "index_rows",
     "outside_the_models",
+    "refresh_ticket_words",
     "reindex",
     "watch",
     "words",

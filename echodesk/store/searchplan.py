@@ -172,26 +172,25 @@ def _read_candidates(plan: Plan) -> None:
 
     Every clause of positive words at once, from each ticket's words
     (``ticket_words``, which intersects them itself): two common words seldom in
-    one ticket, or a word and a sender, are few tickets there. When every such
-    term is one plain word (exact in a ticket's words) and no ticket's words were
-    too many to keep, those clauses hold for every candidate and are not tested
-    again; else the candidates are tested for every clause, and fewer are read
-    (``word_limit``). Otherwise, the driving clause's own tickets when its estimate
-    is not far above ``set_limit`` (estimates of field terms are their words': an
-    upper bound). A phrase is not read so: each message with its words would be
-    checked for it."""
+    one ticket, or a word and a sender, are few tickets there. A clause whose
+    every term is one plain word (exact in a ticket's words) holds for every
+    candidate, unless some ticket's words were too many to keep; the other
+    clauses are tested on each candidate, so that fewer are read when there are
+    such clauses (``word_limit``, else ``set_limit``). Otherwise, the driving
+    clause's own tickets when its estimate is not far above ``set_limit``
+    (estimates of field terms are their words': an upper bound). A phrase is not
+    read so: each message with its words would be checked for it."""
     sql = plan.sql
     assert plan.driver is not None
-    worded = [
-        i for i, c in enumerate(plan.clauses) if all(p.text and not p.term.negated for p in c)
-    ]
-    exact = all(_exact(p) for i in worded for p in plan.clauses[i])
-    limit = sql.budget.set_limit if exact else sql.budget.word_limit
-    found = _worded_tickets(sql, [plan.clauses[i] for i in worded], limit) if worded else None
+    clauses = plan.clauses
+    worded = [i for i, c in enumerate(clauses) if all(p.text and not p.term.negated for p in c)]
+    exact = [i for i in worded if all(_exact(p) for p in clauses[i])]
+    limit = sql.budget.set_limit if exact == worded else sql.budget.word_limit
+    found = _worded_tickets(sql, [clauses[i] for i in worded], limit) if worded else None
     if found is not None and (len(worded) > 1 or exact):
         unknown = "SELECT ticket_id FROM ticket_words WHERE words IS NULL"
         if _take(plan, [*found, unknown], limit):
-            plan.held = worded if exact and not _take_unknown(plan, unknown) else []
+            plan.held = [] if _take_unknown(plan, unknown) else exact
         return
     if plan.rows > 4 * sql.budget.set_limit:
         return
@@ -256,14 +255,26 @@ def _worded_tickets(sql: Sql, clauses: Sequence[Sequence[Part]], limit: int) -> 
         return None
     branches = []
     for chosen in _subsets(naming):
-        tests = [f"w.ticket_id IN ({union(named[i])})" for i in chosen]
+        sets = [union(named[i]) for i in chosen]
         rest = [held[i] for i in range(len(clauses)) if i not in chosen]
-        if rest:
-            query = sql.bind(" & ".join(f"({h})" for h in rest))
-            tests.append(f"w.words @@ to_tsquery('simple', {query})")
-        branches.append(f"SELECT w.ticket_id FROM ticket_words w WHERE {' AND '.join(tests)}")
-    if _explained(sql, branches[0], sql.params) > 4 * limit:
-        return None
+        if not rest:
+            tests = " AND ".join(f"w.ticket_id IN ({n})" for n in sets)
+            branches.append(f"SELECT w.ticket_id FROM ticket_words w WHERE {tests}")
+            continue
+        query = sql.bind(" & ".join(f"({h})" for h in rest))
+        matched = f"w.words @@ to_tsquery('simple', {query})"
+        having = f"SELECT w.ticket_id FROM ticket_words w WHERE {matched}"
+        few = _explained(sql, having, sql.params) <= 4 * limit
+        if not chosen and not few:
+            return None  # far more than the limit
+        # A few tickets with the words are intersected with the named ones whole (the
+        # planner cannot size a union of named sets, and would look each one up).
+        tests = " AND ".join(f"w.ticket_id IN ({n})" for n in sets)
+        branches.append(
+            " INTERSECT ".join(f"({one})" for one in [having, *sets])
+            if few
+            else f"{having} AND {tests}"
+        )
     return branches
 
 

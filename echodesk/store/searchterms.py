@@ -51,7 +51,7 @@ class Budget:
 
 BUDGETS = {
     "sqlite": Budget(10_000, 30_000, 0, 1.0, 75.0, 40.0, 40.0, 10.0),
-    "postgresql": Budget(3_000, 15_000, 2_000, 3.0, 15.0, 60.0, 60.0, 40.0),
+    "postgresql": Budget(3_000, 15_000, 5_000, 3.0, 15.0, 60.0, 60.0, 40.0),
 }
 TICKETS_PER_CUSTOMER = 4  # a guess, for sizing a customer's tickets on PostgreSQL
 TEXT_KINDS = ("text", "subject", "from", "to")

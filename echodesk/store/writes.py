@@ -279,6 +279,7 @@ def move_messages(session: Session, from_ticket: int, to_ticket: int) -> int:
     result = conn.execute(
         update(messages).where(messages.c.ticket_id == from_ticket).values(ticket_id=to_ticket)
     )
+    searchindex.refresh_ticket_words(session, [from_ticket, to_ticket])
     people = _table(TicketParticipant)
     rows = conn.execute(
         select(people.c.email, people.c.role).where(people.c.ticket_id == from_ticket)

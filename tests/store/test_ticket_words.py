@@ -11,10 +11,12 @@ import pytest
 from sqlalchemy import select, text, update
 from sqlalchemy.orm import Session
 
-from echodesk.store import searchindex
+from echodesk.desk.tickets.changes import merge_into
+from echodesk.store import lookups, searchindex, tickets
 from echodesk.store.models import Message
 from echodesk.store.search import search
 from echodesk.store.searchterms import BUDGETS
+from echodesk.store.types import utcnow
 from tests.support.desk import Desk
 from tests.support.mail import make_mail
 
@@ -105,6 +107,24 @@ def test_erased_words_leave_the_tickets_words(desk: Desk) -> None:
         assert kept == _truth(session, 2)
         assert search(session, "wrong total").total == 0
         assert search(session, "invoice gone").total == 1
+
+
+def test_a_merge_moves_the_words_with_the_messages(desk: Desk) -> None:
+    """Merging ticket 2 into ticket 1 moves its messages' words there: the merged
+    ticket's words are found in the ticket it was merged into."""
+    with desk.db.transaction() as session:
+        source = tickets.by_number(session, 2)
+        target = tickets.by_number(session, 1)
+        assert source is not None and target is not None
+        agent = lookups.active_agents(session)["bob@desk.test"]
+        merge_into(session, desk.ctx, source, target.id, agent, utcnow())
+    with desk.db.reading() as session:
+        assert (_kept(session, 1) or set()) >= {"invoice", "total", "printer"}
+        assert _kept(session, 1) == _truth(session, 1)
+        left = "SELECT count(*) FROM ticket_words w JOIN tickets t ON t.id = w.ticket_id"
+        assert session.execute(text(f"{left} AND t.number = 2")).scalar_one() == 0  # no messages
+        found = search(session, "invoice tray")
+        assert [h.number for h in found.hits] == [1] and found.total == 1
 
 
 def test_words_past_a_tsvectors_size_make_the_ticket_always_a_candidate(
