@@ -175,8 +175,9 @@ def _read_candidates(plan: Plan) -> None:
     one ticket, or a word and a sender, are few tickets there. A clause whose
     every term is one plain word (exact in a ticket's words) holds for every
     candidate, unless some ticket's words were too many to keep; the other
-    clauses are tested on each candidate, so that fewer are read when there are
-    such clauses (``word_limit``, else ``set_limit``). Otherwise, the driving
+    clauses are tested on each candidate. At most ``word_limit`` are read (each
+    candidate's update is read to order them), and none when PostgreSQL's
+    statistics of the tickets' words expect far more. Otherwise, the driving
     clause's own tickets when its estimate is not far above ``set_limit``
     (estimates of field terms are their words': an upper bound). A phrase is not
     read so: each message with its words would be checked for it."""
@@ -185,7 +186,7 @@ def _read_candidates(plan: Plan) -> None:
     clauses = plan.clauses
     worded = [i for i, c in enumerate(clauses) if all(p.text and not p.term.negated for p in c)]
     exact = [i for i in worded if all(_exact(p) for p in clauses[i])]
-    limit = sql.budget.set_limit if exact == worded else sql.budget.word_limit
+    limit = sql.budget.word_limit
     found = _worded_tickets(sql, [clauses[i] for i in worded], limit) if worded else None
     if found is not None and (len(worded) > 1 or exact):
         unknown = "SELECT ticket_id FROM ticket_words WHERE words IS NULL"
@@ -236,8 +237,8 @@ def _worded_tickets(sql: Sql, clauses: Sequence[Sequence[Part]], limit: int) -> 
     and those a clause's word names (a tag, a customer, a number) whose words hold
     the other clauses' (for each set of such clauses, the tickets named by all of
     it). None when a term has no words, when more than two clauses name tickets
-    (four sets at most), or when PostgreSQL expects the first set to be far more
-    than ``limit``."""
+    (four sets at most), or when PostgreSQL expects the first set to be more than
+    twice ``limit``."""
     held: list[str] = []
     named: list[list[str]] = []
     for clause in clauses:
@@ -264,7 +265,7 @@ def _worded_tickets(sql: Sql, clauses: Sequence[Sequence[Part]], limit: int) -> 
         query = sql.bind(" & ".join(f"({h})" for h in rest))
         matched = f"w.words @@ to_tsquery('simple', {query})"
         having = f"SELECT w.ticket_id FROM ticket_words w WHERE {matched}"
-        few = _explained(sql, having, sql.params) <= 4 * limit
+        few = _explained(sql, having, sql.params) <= 2 * limit
         if not chosen and not few:
             return None  # far more than the limit
         # A few tickets with the words are intersected with the named ones whole (the
