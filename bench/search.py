@@ -86,7 +86,7 @@ from sqlalchemy.orm import Session  # noqa: E402
 from echodesk.store import searchindex, writes  # noqa: E402
 from echodesk.store.db import Database  # noqa: E402
 from echodesk.store.migrate import upgrade  # noqa: E402
-from echodesk.store.models import Agent, Ticket, TicketTag  # noqa: E402
+from echodesk.store.models import Agent, Ticket  # noqa: E402
 from echodesk.store.search import search  # noqa: E402
 from tests.support.searchoracle import Oracle  # noqa: E402
 
@@ -258,9 +258,8 @@ def _write_batch(
             if target is not None:
                 merged.append({"b_id": ids[i], "merged_into_id": target, "status": "closed"})
     writes.update_by_id(session, Ticket, merged)
-    writes.insert_rows(
+    writes.insert_tags(
         session,
-        TicketTag,
         [
             {"ticket_id": tid, "tag": tag}
             for tid, t in zip(ids, tickets, strict=True)

@@ -190,11 +190,13 @@ def insert_indexed(
 
 
 def add_ticket_words(session: Session, pks: Sequence[int]) -> None:
-    """PostgreSQL: add the words of these new messages to their tickets' words."""
+    """PostgreSQL: add the words of these new messages to their tickets' words (with
+    the tickets' tags, for a ticket that had none)."""
     session.connection().execute(
         text(
-            "INSERT INTO ticket_words (ticket_id, words) SELECT ticket_id, "
-            "echo_ticket_words(search_vector ORDER BY id) FROM messages WHERE id = ANY(:ids) "
+            "INSERT INTO ticket_words (ticket_id, words) SELECT ticket_id, echo_words_add("
+            "echo_ticket_words(search_vector ORDER BY id), echo_tag_words(ticket_id)) "
+            "FROM messages WHERE id = ANY(:ids) "
             "GROUP BY ticket_id ORDER BY ticket_id ON CONFLICT (ticket_id) DO UPDATE "
             "SET words = echo_words_add(ticket_words.words, excluded.words)"
         ),
@@ -212,9 +214,10 @@ def _ticket_words_again(session: Session, pks: Sequence[int]) -> None:
 
 
 def refresh_ticket_words(session: Session, tickets: Sequence[int]) -> None:
-    """PostgreSQL: these tickets' words, read again from all their messages (after an
-    erasure, or messages moved from one ticket to another). The tickets' rows are
-    locked first, so that a message added meanwhile is either seen or added after."""
+    """PostgreSQL: these tickets' words, read again from all their messages and tags
+    (after an erasure, messages moved from one ticket to another, tags changed). The
+    tickets' rows are locked first, so that a message added meanwhile is either seen
+    or added after."""
     conn = session.connection()
     if conn.dialect.name != "postgresql" or not tickets:
         return
@@ -228,9 +231,10 @@ def refresh_ticket_words(session: Session, tickets: Sequence[int]) -> None:
     conn.execute(text("DELETE FROM ticket_words WHERE ticket_id = ANY(:ids)"), ids)
     conn.execute(
         text(
-            "INSERT INTO ticket_words (ticket_id, words) SELECT ticket_id, "
-            "echo_ticket_words(search_vector ORDER BY id) FROM messages "
-            "WHERE ticket_id = ANY(:ids) GROUP BY ticket_id ORDER BY ticket_id "
+            "INSERT INTO ticket_words (ticket_id, words) SELECT t.id, echo_words_add("
+            "(SELECT echo_ticket_words(m.search_vector ORDER BY m.id) FROM messages m "
+            "WHERE m.ticket_id = t.id), echo_tag_words(t.id)) "
+            "FROM tickets t WHERE t.id = ANY(:ids) ORDER BY t.id "
             "ON CONFLICT (ticket_id) DO UPDATE SET words = excluded.words"
         ),
         ids,

@@ -242,15 +242,10 @@ def _worded_tickets(sql: Sql, clauses: Sequence[Sequence[Part]], limit: int) -> 
     held: list[str] = []
     named: list[list[str]] = []
     for clause in clauses:
-        words = []
-        for p in clause:
-            if not p.term.tokens:
-                return None
-            tokens = list(p.term.tokens)
-            tokens[-1] += ":*" if p.term.prefix else ""
-            words.append("(" + " & ".join(tokens) + ")")
-        held.append(" | ".join(words))
-        named.append([s for p in clause for s, _ in p.named])
+        if not all(p.term.tokens for p in clause):
+            return None
+        held.append(" || ".join(_ticket_query(sql, p) for p in clause))
+        named.append([s for p in clause for s, _ in p.named if s != p.tag_set])
     naming = [i for i, sets in enumerate(named) if sets]
     if len(naming) > 2:
         return None
@@ -262,8 +257,7 @@ def _worded_tickets(sql: Sql, clauses: Sequence[Sequence[Part]], limit: int) -> 
             tests = " AND ".join(f"w.ticket_id IN ({n})" for n in sets)
             branches.append(f"SELECT w.ticket_id FROM ticket_words w WHERE {tests}")
             continue
-        query = sql.bind(" & ".join(f"({h})" for h in rest))
-        matched = f"w.words @@ to_tsquery('simple', {query})"
+        matched = "w.words @@ (" + " && ".join(f"({h})" for h in rest) + ")"
         having = f"SELECT w.ticket_id FROM ticket_words w WHERE {matched}"
         few = _explained(sql, having, sql.params) <= 2 * limit
         if not chosen and not few:
@@ -277,6 +271,18 @@ def _worded_tickets(sql: Sql, clauses: Sequence[Sequence[Part]], limit: int) -> 
             else f"{having} AND {tests}"
         )
     return branches
+
+
+def _ticket_query(sql: Sql, part: Part) -> str:
+    """A term as a tsquery of a ticket's words (SQL): its words, each in some message
+    of the ticket (the last one a prefix if it is one), or the tag it names."""
+    tokens = list(part.term.tokens)
+    tokens[-1] += ":*" if part.term.prefix else ""
+    query = f"to_tsquery('simple', {sql.bind(' & '.join(tokens))})"
+    if not part.tag:
+        return query
+    lexeme = "'#" + part.tag.replace("\\", "\\\\").replace("'", "''") + "'"
+    return f"({query} || CAST({sql.bind(lexeme)} AS tsquery))"
 
 
 def _subsets(items: Sequence[int]) -> list[list[int]]:

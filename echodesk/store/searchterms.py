@@ -260,6 +260,8 @@ class Part:
     condition: str = ""  # a filter as a condition on t
     tickets: str = ""  # a filter as a set of ticket ids
     rows: float = INF  # matching messages plus named tickets, or tickets of a filter
+    tag: str = ""  # the tag a free word names (its set is among ``named``)
+    tag_set: str = ""
 
     @property
     def text(self) -> bool:
@@ -323,24 +325,20 @@ def names_customers(term: Term) -> bool:
     return term.kind == "text" and not term.negated and len(term.raw) >= 3
 
 
-def _named(sql: Sql, term: Term) -> list[tuple[str, str]]:
+def _name(sql: Sql, part: Part) -> None:
     """The tickets a free word names: by number, tag, or customer address or name."""
-    found = []
+    term = part.term
     number = _ticket_number(term)
     if number is not None:
         n = sql.bind(number)
-        found.append((f"SELECT id FROM tickets WHERE number = {n}", f"t.number = {n}"))
+        part.named.append((f"SELECT id FROM tickets WHERE number = {n}", f"t.number = {n}"))
     if term.raw and not term.prefix:
         tag = sql.bind(term.raw)
-        found.append(
-            (
-                f"SELECT ticket_id FROM ticket_tags WHERE tag = {tag}",
-                f"EXISTS (SELECT 1 FROM ticket_tags g WHERE g.ticket_id = t.id AND g.tag = {tag})",
-            )
-        )
-    if names_customers(term):
-        found.append(sql.customers_tickets(term.raw))
-    return found
+        part.tag, part.tag_set = term.raw, f"SELECT ticket_id FROM ticket_tags WHERE tag = {tag}"
+        exists = f"EXISTS (SELECT 1 FROM ticket_tags g WHERE g.ticket_id = t.id AND g.tag = {tag})"
+        part.named.append((part.tag_set, exists))
+    if names_customers(term) and sql.customers(term.raw):
+        part.named.append(sql.customers_tickets(term.raw))
 
 
 def part(sql: Sql, term: Term) -> Part:
@@ -352,7 +350,7 @@ def part(sql: Sql, term: Term) -> Part:
         return Part(term, condition=condition, tickets=_filter_set(sql, term, condition))
     part = Part(term, expr=sql.bind(sql.expression(term)))
     if term.kind == "text" and not term.negated:
-        part.named = _named(sql, term)
+        _name(sql, part)
     return part
 
 

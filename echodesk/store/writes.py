@@ -172,14 +172,21 @@ def insert_participants(session: Session, rows: Sequence[Row]) -> None:
 
 def add_tags(session: Session, ticket_id: int, tags: Sequence[str]) -> None:
     """Tag a ticket (a tag it already has stays once)."""
-    rows = [{"ticket_id": ticket_id, "tag": tag} for tag in tags]
+    insert_tags(session, [{"ticket_id": ticket_id, "tag": tag} for tag in tags])
+
+
+def insert_tags(session: Session, rows: Sequence[Row]) -> None:
+    """Tag tickets (``ticket_id``, ``tag`` rows); the tickets' words of the search
+    index (PostgreSQL) hold their tags too."""
     insert_ignore(session, TicketTag, rows, ["ticket_id", "tag"])
+    searchindex.refresh_ticket_words(session, sorted({int(r["ticket_id"]) for r in rows}))
 
 
 def remove_tags(session: Session, ticket_id: int, tags: Sequence[str]) -> None:
     table = _table(TicketTag)
     where = (table.c.ticket_id == ticket_id) & table.c.tag.in_(list(tags))
     session.connection().execute(delete(table).where(where))
+    searchindex.refresh_ticket_words(session, [ticket_id])
 
 
 def set_following(session: Session, ticket_id: int, agent_id: int, following: bool) -> None:
@@ -279,7 +286,6 @@ def move_messages(session: Session, from_ticket: int, to_ticket: int) -> int:
     result = conn.execute(
         update(messages).where(messages.c.ticket_id == from_ticket).values(ticket_id=to_ticket)
     )
-    searchindex.refresh_ticket_words(session, [from_ticket, to_ticket])
     people = _table(TicketParticipant)
     rows = conn.execute(
         select(people.c.email, people.c.role).where(people.c.ticket_id == from_ticket)
@@ -293,6 +299,7 @@ def move_messages(session: Session, from_ticket: int, to_ticket: int) -> int:
         [{"ticket_id": to_ticket, "tag": t} for t in found],
         ["ticket_id", "tag"],
     )
+    searchindex.refresh_ticket_words(session, [from_ticket, to_ticket])
     return int(result.rowcount)
 
 

@@ -34,7 +34,7 @@ from echodesk.store import search as search_module
 from echodesk.store import writes
 from echodesk.store.db import Database
 from echodesk.store.migrate import upgrade
-from echodesk.store.models import Agent, Rating, Ticket, TicketSla, TicketTag
+from echodesk.store.models import Agent, Rating, Ticket, TicketSla
 from echodesk.store.search import Results, search
 from echodesk.store.searchquery import SearchError, decode_cursor, parse
 from tests.support.postgres import PgCluster
@@ -190,7 +190,7 @@ def _write_messages(
 
 def _write_extras(session: Session, rnd: random.Random, tickets: list[int]) -> None:
     tags = [{"ticket_id": t, "tag": tag} for t in tickets for tag in TAGS if rnd.random() < 0.12]
-    writes.insert_rows(session, TicketTag, tags)
+    writes.insert_tags(session, tags)
     ratings = [
         {
             "ticket_id": t,

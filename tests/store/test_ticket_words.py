@@ -12,7 +12,7 @@ from sqlalchemy import select, text, update
 from sqlalchemy.orm import Session
 
 from echodesk.desk.tickets.changes import merge_into
-from echodesk.store import lookups, searchindex, tickets
+from echodesk.store import lookups, searchindex, tickets, writes
 from echodesk.store.models import Message
 from echodesk.store.search import search
 from echodesk.store.searchterms import BUDGETS
@@ -109,6 +109,29 @@ def test_erased_words_leave_the_tickets_words(desk: Desk) -> None:
         assert search(session, "invoice gone").total == 1
 
 
+def test_a_tickets_tags_are_among_its_words(desk: Desk, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A word that names a tag finds the tagged ticket through its words (tags kept as
+    "#tag"), also when no message has the word; untagged, it no longer does."""
+    forced = replace(BUDGETS["postgresql"], rank_limit=-1, set_ms=-1.0)
+    monkeypatch.setitem(BUDGETS, "postgresql", forced)
+    with desk.db.transaction() as session:
+        writes.add_tags(session, 2, ["billing", "it's"])
+    with desk.db.reading() as session:
+        kept = _kept(session, 2) or set()
+        assert {"#billing", "#it's", "total"} <= kept and kept - _truth(session, 2) == {
+            "#billing",
+            "#it's",
+        }
+        assert [h.number for h in search(session, "billing total").hits] == [2]
+        assert [h.number for h in search(session, "it's total").hits] == [2]
+        assert search(session, "billing printer").total == 0
+    with desk.db.transaction() as session:
+        writes.remove_tags(session, 2, ["billing"])
+    with desk.db.reading() as session:
+        assert "#billing" not in (_kept(session, 2) or set())
+        assert search(session, "billing total").total == 0
+
+
 def test_a_merge_moves_the_words_with_the_messages(desk: Desk) -> None:
     """Merging ticket 2 into ticket 1 moves its messages' words there: the merged
     ticket's words are found in the ticket it was merged into."""
@@ -121,8 +144,7 @@ def test_a_merge_moves_the_words_with_the_messages(desk: Desk) -> None:
     with desk.db.reading() as session:
         assert (_kept(session, 1) or set()) >= {"invoice", "total", "printer"}
         assert _kept(session, 1) == _truth(session, 1)
-        left = "SELECT count(*) FROM ticket_words w JOIN tickets t ON t.id = w.ticket_id"
-        assert session.execute(text(f"{left} AND t.number = 2")).scalar_one() == 0  # no messages
+        assert _kept(session, 2) == set()  # no messages left, and no tags
         found = search(session, "invoice tray")
         assert [h.number for h in found.hits] == [1] and found.total == 1
 

@@ -8,6 +8,9 @@ messages, even when no ticket has both). ``ticket_words`` holds every word of
 a ticket's messages, stripped of positions and weights, with a GIN index of
 its own: the index intersects the words itself and yields tickets.
 
+A ticket's tags are there too, each as ``#`` and the tag (a lexeme no word can
+be), so that a word that names a tag is one more lexeme to look for.
+
 It is a filter of candidates (a phrase, a field or a word's position is
 still checked on the messages). A ticket whose words would pass the size a
 tsvector may have keeps NULL there, and is always a candidate.
@@ -37,6 +40,13 @@ LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
   END
 $$
 """
+TAGS = """
+CREATE FUNCTION echo_tag_words(ticket bigint) RETURNS tsvector
+LANGUAGE sql STABLE PARALLEL SAFE AS $$
+  SELECT coalesce(array_to_tsvector(array_agg('#' || tag)), '') FROM ticket_tags
+  WHERE ticket_id = ticket
+$$
+"""
 AGGREGATE = """
 CREATE AGGREGATE echo_ticket_words(tsvector) (
   SFUNC = echo_words_add, STYPE = tsvector, INITCOND = ''
@@ -48,14 +58,17 @@ def upgrade() -> None:
     if op.get_bind().dialect.name != "postgresql":
         return
     op.execute(ADD)
+    op.execute(TAGS)
     op.execute(AGGREGATE)
     op.execute(
         "CREATE TABLE ticket_words (ticket_id bigint PRIMARY KEY "
         "REFERENCES tickets (id) ON DELETE CASCADE, words tsvector)"
     )
     op.execute(
-        "INSERT INTO ticket_words (ticket_id, words) SELECT ticket_id, "
-        "echo_ticket_words(search_vector ORDER BY id) FROM messages GROUP BY ticket_id"
+        "INSERT INTO ticket_words (ticket_id, words) SELECT t.id, echo_words_add("
+        "CASE WHEN m.ticket_id IS NULL THEN '' ELSE m.words END, echo_tag_words(t.id)) "
+        "FROM tickets t LEFT JOIN (SELECT ticket_id, echo_ticket_words(search_vector "
+        "ORDER BY id) AS words FROM messages GROUP BY ticket_id) m ON m.ticket_id = t.id"
     )
     op.execute("CREATE INDEX ix_ticket_words_words ON ticket_words USING gin (words)")
     op.execute(
@@ -69,4 +82,5 @@ def downgrade() -> None:
         return
     op.execute("DROP TABLE ticket_words")
     op.execute("DROP AGGREGATE echo_ticket_words(tsvector)")
+    op.execute("DROP FUNCTION echo_tag_words(bigint)")
     op.execute("DROP FUNCTION echo_words_add(tsvector, tsvector)")
