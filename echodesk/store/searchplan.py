@@ -187,14 +187,14 @@ def _read_candidates(plan: Plan) -> None:
     worded = [i for i, c in enumerate(clauses) if all(p.text and not p.term.negated for p in c)]
     exact = [i for i in worded if all(_exact(p) for p in clauses[i])]
     limit = sql.budget.word_limit
-    found = _worded_tickets(sql, [clauses[i] for i in worded], limit) if worded else None
+    found, expected = _worded_tickets(sql, [clauses[i] for i in worded], limit)
     if found is not None and (len(worded) > 1 or exact):
         unknown = "SELECT ticket_id FROM ticket_words WHERE words IS NULL"
         if _take(plan, [*found, unknown], limit):
             plan.held = [] if _take_unknown(plan, unknown) else exact
         return
-    if plan.rows > 4 * sql.budget.set_limit:
-        return
+    if max(plan.rows / 4, expected) > sql.budget.set_limit:
+        return  # more tickets have the words than the set may hold
     if not any(p.term.phrase for p in plan.clauses[plan.driver]):
         sets = " UNION ALL ".join(s for p in plan.clauses[plan.driver] for s in p.set_sql(sql))
         if _take(plan, [sets], sql.budget.set_limit):
@@ -231,25 +231,29 @@ def _take_unknown(plan: Plan, unknown: str) -> bool:
     return rows is not None
 
 
-def _worded_tickets(sql: Sql, clauses: Sequence[Sequence[Part]], limit: int) -> list[str] | None:
+def _worded_tickets(
+    sql: Sql, clauses: Sequence[Sequence[Part]], limit: int
+) -> tuple[list[str] | None, float]:
     """SQL of the sets of tickets that may match every clause: those whose words hold
     each clause's words (a phrase or a field taken as its words: more, never fewer),
     and those a clause's word names (a tag, a customer, a number) whose words hold
     the other clauses' (for each set of such clauses, the tickets named by all of
     it). None when a term has no words, when more than two clauses name tickets
     (four sets at most), or when PostgreSQL expects the first set to be more than
-    twice ``limit``."""
+    twice ``limit``; and how many tickets it expects to have every clause's words
+    (infinite when not asked)."""
     held: list[str] = []
     named: list[list[str]] = []
+    if not clauses or not all(p.term.tokens for c in clauses for p in c):
+        return None, INF
     for clause in clauses:
-        if not all(p.term.tokens for p in clause):
-            return None
         held.append(" || ".join(_ticket_query(sql, p) for p in clause))
         named.append([s for p in clause for s, _ in p.named if s != p.tag_set])
     naming = [i for i, sets in enumerate(named) if sets]
     if len(naming) > 2:
-        return None
+        return None, INF
     branches = []
+    expected = INF
     for chosen in _subsets(naming):
         sets = [union(named[i]) for i in chosen]
         rest = [held[i] for i in range(len(clauses)) if i not in chosen]
@@ -259,9 +263,12 @@ def _worded_tickets(sql: Sql, clauses: Sequence[Sequence[Part]], limit: int) -> 
             continue
         matched = "w.words @@ (" + " && ".join(f"({h})" for h in rest) + ")"
         having = f"SELECT w.ticket_id FROM ticket_words w WHERE {matched}"
-        few = _explained(sql, having, sql.params) <= 2 * limit
-        if not chosen and not few:
-            return None  # far more than the limit
+        rows = _explained(sql, having, sql.params)
+        few = rows <= 2 * limit
+        if not chosen:
+            expected = rows
+            if not few:
+                return None, expected  # far more than the limit
         # A few tickets with the words are intersected with the named ones whole (the
         # planner cannot size a union of named sets, and would look each one up).
         tests = " AND ".join(f"w.ticket_id IN ({n})" for n in sets)
@@ -270,7 +277,7 @@ def _worded_tickets(sql: Sql, clauses: Sequence[Sequence[Part]], limit: int) -> 
             if few
             else f"{having} AND {tests}"
         )
-    return branches
+    return branches, expected
 
 
 def _ticket_query(sql: Sql, part: Part) -> str:
