@@ -185,7 +185,7 @@ def _read_candidates(plan: Plan) -> None:
     assert plan.driver is not None
     clauses = plan.clauses
     worded = [i for i, c in enumerate(clauses) if all(p.text and not p.term.negated for p in c)]
-    exact = [i for i in worded if all(_exact(p) for p in clauses[i])]
+    exact = [i for i in worded if all(p.exact for p in clauses[i])]
     limit = sql.budget.word_limit
     found, expected = _worded_tickets(sql, [clauses[i] for i in worded], limit)
     if found is not None and (len(worded) > 1 or exact):
@@ -199,12 +199,6 @@ def _read_candidates(plan: Plan) -> None:
         sets = " UNION ALL ".join(s for p in plan.clauses[plan.driver] for s in p.set_sql(sql))
         if _take(plan, [sets], sql.budget.set_limit):
             plan.held = [plan.driver]
-
-
-def _exact(part: Part) -> bool:
-    """Whether a ticket's words tell exactly whether a message of it has this term: one
-    plain word (a field or a phrase needs the message's own vector)."""
-    return part.term.kind == "text" and len(part.term.tokens) == 1 and not part.term.phrase
 
 
 def _take(plan: Plan, sets: Sequence[str], limit: int) -> bool:
@@ -247,7 +241,7 @@ def _worded_tickets(
     if not clauses or not all(p.term.tokens for c in clauses for p in c):
         return None, INF
     for clause in clauses:
-        held.append(" || ".join(_ticket_query(sql, p) for p in clause))
+        held.append(" || ".join(p.ticket_query(sql) for p in clause))
         named.append([s for p in clause for s, _ in p.named if s != p.tag_set])
     naming = [i for i, sets in enumerate(named) if sets]
     if len(naming) > 2:
@@ -278,18 +272,6 @@ def _worded_tickets(
             else f"{having} AND {tests}"
         )
     return branches, expected
-
-
-def _ticket_query(sql: Sql, part: Part) -> str:
-    """A term as a tsquery of a ticket's words (SQL): its words, each in some message
-    of the ticket (the last one a prefix if it is one), or the tag it names."""
-    tokens = list(part.term.tokens)
-    tokens[-1] += ":*" if part.term.prefix else ""
-    query = f"to_tsquery('simple', {sql.bind(' & '.join(tokens))})"
-    if not part.tag:
-        return query
-    lexeme = "'#" + part.tag.replace("\\", "\\\\").replace("'", "''") + "'"
-    return f"({query} || CAST({sql.bind(lexeme)} AS tsquery))"
 
 
 def _subsets(items: Sequence[int]) -> list[list[int]]:

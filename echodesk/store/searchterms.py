@@ -267,6 +267,26 @@ class Part:
     def text(self) -> bool:
         return self.term.kind in TEXT_KINDS
 
+    @property
+    def exact(self) -> bool:
+        """Whether a ticket's words (PostgreSQL's ``ticket_words``) tell exactly whether
+        a message of it has this term: one plain word (a field or a phrase needs the
+        message's own vector)."""
+        term = self.term
+        return term.kind == "text" and len(term.tokens) == 1 and not term.phrase
+
+    def ticket_query(self, sql: Sql) -> str:
+        """This term as a tsquery of a ticket's words (SQL): its words, each in some
+        message of the ticket (the last one a prefix if it is one), or the tag it names
+        (kept there as ``#tag``)."""
+        tokens = list(self.term.tokens)
+        tokens[-1] += ":*" if self.term.prefix else ""
+        query = f"to_tsquery('simple', {sql.bind(' & '.join(tokens))})"
+        if not self.tag:
+            return query
+        lexeme = "'#" + self.tag.replace("\\", "\\\\").replace("'", "''") + "'"
+        return f"({query} || CAST({sql.bind(lexeme)} AS tsquery))"
+
     def set_sql(self, sql: Sql) -> list[str]:
         """The ticket ids this (positive) term selects, as SQL sets (UNION ALL them)."""
         if not self.text:
@@ -279,10 +299,25 @@ class Part:
             return f"NOT ({self.condition})" if self.term.negated else f"({self.condition})"
         if self.as_set(sql, tickets):
             return self._set_test(sql)
-        found = sql.probe(self.expr)
+        named = self.named
+        if sql.pg and self.exact:  # the ticket's words, one short row (with its tag)
+            found = self._words_probe(sql)
+            named = [(s, c) for s, c in named if s != self.tag_set]
+        else:
+            found = sql.probe(self.expr)
         if self.term.negated:  # no message of the ticket matches (names do not count)
             return f"NOT ({found})"
-        return "(" + " OR ".join([found, *(c for _, c in self.named)]) + ")"
+        return "(" + " OR ".join([found, *(c for _, c in named)]) + ")"
+
+    def _words_probe(self, sql: Sql) -> str:
+        """Ticket ``t``'s words hold this term (PostgreSQL): one row of ``ticket_words``
+        read, not every message of the ticket; the messages when its words are not
+        kept (too many)."""
+        return (
+            "EXISTS (SELECT 1 FROM ticket_words w WHERE w.ticket_id = t.id AND "
+            f"(w.words @@ {self.ticket_query(sql)} OR (w.words IS NULL AND "
+            f"{sql.probe(self.expr)})))"
+        )
 
     def as_set(self, sql: Sql, tickets: float) -> bool:
         """Whether reading this word's tickets whole costs less than testing ``tickets``

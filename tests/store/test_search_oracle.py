@@ -273,6 +273,14 @@ CONFIGS = {
     # newest first, every walk replaced by the tickets whose words hold every clause's
     # (PostgreSQL's ticket_words; on SQLite a walk)
     "worded": {"rank_limit": -1, "set_limit": 10**9, "word_limit": 10**9, "set_ms": -1.0},
+    # walked, every word tested ticket by ticket (PostgreSQL: on the ticket's words)
+    "probed": {
+        "rank_limit": -1,
+        "set_limit": -1,
+        "word_limit": -1,
+        "count_ms": 0.0,
+        "probe_us": 1e-6,
+    },
     # the same with small limits: a set read stops past its limit and is not taken
     "limited": {"rank_limit": -1, "set_limit": 40, "word_limit": 40, "set_ms": -1.0},
 }

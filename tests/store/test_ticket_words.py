@@ -168,8 +168,11 @@ def test_words_past_a_tsvectors_size_make_the_ticket_always_a_candidate(
                 in_reply_to="w0@a.test",
             )
         )
-    with desk.db.reading() as session:
-        assert _kept(session, 1) is None
-        assert search(session, "tail5 jammed").total == 1
-        assert search(session, "tail5 invoice").total == 0
-        assert search(session, "w3x00007qqqqqqqqqqqqqqqqqqqqqqqqqqqqqq jammed").total == 1
+    probed = replace(forced, set_limit=-1, word_limit=-1, probe_us=1e-6)
+    for budget in (forced, probed):  # candidates from the words; each ticket tested
+        monkeypatch.setitem(BUDGETS, "postgresql", budget)
+        with desk.db.reading() as session:
+            assert _kept(session, 1) is None
+            assert search(session, "tail5 jammed").total == 1
+            assert search(session, "tail5 invoice").total == 0
+            assert search(session, "w3x00007qqqqqqqqqqqqqqqqqqqqqqqqqqqqqq jammed").total == 1
