@@ -191,7 +191,7 @@ def _read_candidates(plan: Plan) -> None:
     if found is not None and (len(worded) > 1 or exact):
         unknown = "SELECT ticket_id FROM ticket_words WHERE words IS NULL"
         if _take(plan, [*found, unknown], limit):
-            plan.held = [] if _take_unknown(plan, unknown) else exact
+            plan.held = [] if _any_unkept(plan.sql, unknown) else exact
         return
     if max(plan.rows / 4, expected) > sql.budget.set_limit:
         return  # more tickets have the words than the set may hold
@@ -219,10 +219,10 @@ def _take(plan: Plan, sets: Sequence[str], limit: int) -> bool:
     return True
 
 
-def _take_unknown(plan: Plan, unknown: str) -> bool:
-    """Whether a ticket whose words are not kept is among the candidates."""
-    rows = plan.sql.session.execute(text(f"{unknown} LIMIT 1")).first()
-    return rows is not None
+def _any_unkept(sql: Sql, unknown: str) -> bool:
+    """Whether some ticket's words are not kept (too many): it was read among the
+    candidates, which then are tested for every clause."""
+    return sql.session.execute(text(f"{unknown} LIMIT 1")).first() is not None
 
 
 def _worded_tickets(
@@ -236,12 +236,12 @@ def _worded_tickets(
     (four sets at most), or when PostgreSQL expects the first set to be more than
     twice ``limit``; and how many tickets it expects to have every clause's words
     (infinite when not asked)."""
-    held: list[str] = []
+    queries: list[str] = []  # each clause as a tsquery of a ticket's words
     named: list[list[str]] = []
     if not clauses or not all(p.term.tokens for c in clauses for p in c):
         return None, INF
     for clause in clauses:
-        held.append(" || ".join(p.ticket_query(sql) for p in clause))
+        queries.append(" || ".join(p.ticket_query(sql) for p in clause))
         named.append([s for p in clause for s, _ in p.named if s != p.tag_set])
     naming = [i for i, sets in enumerate(named) if sets]
     if len(naming) > 2:
@@ -250,7 +250,7 @@ def _worded_tickets(
     expected = INF
     for chosen in _subsets(naming):
         sets = [union(named[i]) for i in chosen]
-        rest = [held[i] for i in range(len(clauses)) if i not in chosen]
+        rest = [queries[i] for i in range(len(clauses)) if i not in chosen]
         if not rest:
             tests = " AND ".join(f"w.ticket_id IN ({n})" for n in sets)
             branches.append(f"SELECT w.ticket_id FROM ticket_words w WHERE {tests}")
