@@ -8,9 +8,12 @@ them is stored, each named with the reason, unless ``--force`` is given.
 
 from __future__ import annotations
 
+import itertools
+import os
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 import click
 
@@ -20,6 +23,8 @@ from echodesk.desk.intake.pipeline import Outcome
 from echodesk.desk.intake.worker import Worker
 from echodesk.mailbox.files import count_messages, iter_messages, not_mail
 from echodesk.mailbox.message import Envelope
+
+T = TypeVar("T")
 
 #: Every count of the summary, in the order it is printed; each message is in exactly one.
 COUNTS = (
@@ -62,27 +67,26 @@ class _Reading:
 @click.argument("paths", nargs=-1, required=True)
 @click.option("--json", "as_json", is_flag=True, help="Print a summary object.")
 @click.option("--force", is_flag=True, help="Take files that do not look like mail, too.")
+@click.option(
+    "--processes",
+    type=click.IntRange(1, 64),
+    default=None,
+    help="Processes that parse the mail [default: one per core].",
+)
 @pass_app
 @friendly_errors
-def ingest(app: App, paths: tuple[str, ...], as_json: bool, force: bool) -> None:
+def ingest(
+    app: App, paths: tuple[str, ...], as_json: bool, force: bool, processes: int | None
+) -> None:
     """Import mail: .eml files, mbox, Maildir, folders, or '-' for stdin."""
     database = app.database()
-    intake = Intake(database, app.ctx)
     show_bar = sys.stderr.isatty() and not as_json
     total = count_messages(list(paths)) if show_bar else None
     reading = _Reading(force)
-    ids = intake.accept_many(reading.arrivals(paths))
-    wanted = set(ids)
-    last: dict[int, Outcome] = {}
-    bar_cm = click.progressbar(length=total or len(ids), label="ingesting", file=sys.stderr)
+    bar_cm = click.progressbar(length=total or 0, label="ingesting", file=sys.stderr)
     with bar_cm if show_bar else _null_bar() as bar:
-
-        def on_outcome(outcome: Outcome) -> None:
-            if outcome.spool_id in wanted:
-                last[outcome.spool_id] = outcome
-                bar.update(1)
-
-        Worker(database, app.ctx).run_until_idle(on_outcome)
+        processes = processes or os.cpu_count() or 1
+        ids, last = _import(app, reading.arrivals(paths), processes, lambda: bar.update(1))
     if last:
         # An import can multiply a table's size: the planner is told at once, not
         # after PostgreSQL's autovacuum or the worker's next upkeep gets to it.
@@ -92,6 +96,53 @@ def ingest(app: App, paths: tuple[str, ...], as_json: bool, force: bool) -> None
         emit_json(summary)
     else:
         click.echo(describe(summary))
+
+
+def _import(
+    app: App,
+    arrivals: Iterator[tuple[bytes, Envelope]],
+    processes: int,
+    tick: Callable[[], None],
+) -> tuple[list[int], dict[int, Outcome]]:
+    """Spool the messages a batch at a time and process them as they come.
+
+    The worker parses in ``processes`` other processes (when above 1): while it writes one
+    batch and the next is being parsed, the batch after that is read from
+    the files and spooled, so every core has work from the start.
+    """
+    database = app.database()
+    intake = Intake(database, app.ctx)
+    ids: list[int] = []
+    last: dict[int, Outcome] = {}
+
+    def on_outcome(outcome: Outcome) -> None:
+        if outcome.spool_id in wanted:
+            last[outcome.spool_id] = outcome
+            tick()
+
+    wanted: set[int] = set()
+    worker = Worker(database, app.ctx, parse_processes=processes)
+    try:
+        for chunk in _chunks(arrivals, worker.batch):
+            accepted = intake.accept_many(chunk, batch=worker.batch)
+            ids += accepted
+            wanted.update(accepted)
+            if worker.parsing_ahead:
+                for outcome in worker.run_once():
+                    if outcome.state != "deferred":  # a deferred row is taken again below
+                        on_outcome(outcome)
+            else:
+                worker.prefetch()
+        worker.run_until_idle(on_outcome)
+    finally:
+        worker.close()
+    return ids, last
+
+
+def _chunks(items: Iterator[T], size: int) -> Iterator[list[T]]:
+    """``items`` in lists of ``size`` (the last may be shorter)."""
+    while chunk := list(itertools.islice(items, size)):
+        yield chunk
 
 
 def _count_of(outcome: Outcome) -> str:

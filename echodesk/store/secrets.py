@@ -219,6 +219,12 @@ class Keyring:
         row = StoredSecret(1, secret, _EPOCH, _EPOCH)
         return cls(lambda: [row], timedelta(0), refresh_seconds=math.inf)
 
+    def snapshot(self) -> Keyring:
+        """These secrets as read now, never re-read: for a process that must not open
+        the database (a parsing process forked from a worker)."""
+        rows = list(self.generations())
+        return Keyring(lambda: rows, self.grace, refresh_seconds=math.inf, clock=self._clock)
+
     def generations(self) -> list[StoredSecret]:
         """The stored generations, oldest first (read or re-read as due)."""
         with self._lock:

@@ -148,12 +148,17 @@ def claim(session: Session, limit: int, now: datetime | None = None) -> list[Cla
     return [Claimed(*row) for row in session.execute(stmt)]
 
 
-def due(session: Session, limit: int) -> list[Claimed]:
-    """The oldest due pending rows, read without locking (SQLite reads them before its
-    write lock, so parsing does not hold up writers)."""
+def due(session: Session, limit: int, after: int = 0) -> list[Claimed]:
+    """The oldest due pending rows past id ``after``, read without locking (read before
+    the write lock, so parsing does not hold up writers; ``after`` skips the rows
+    already being parsed)."""
     stmt = (
         select(*_CLAIM_COLUMNS)
-        .where(InboundSpool.state == "pending", InboundSpool.next_attempt_at <= utcnow())
+        .where(
+            InboundSpool.state == "pending",
+            InboundSpool.next_attempt_at <= utcnow(),
+            InboundSpool.id > after,
+        )
         .order_by(InboundSpool.id)
         .limit(limit)
     )

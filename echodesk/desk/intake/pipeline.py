@@ -85,12 +85,27 @@ def parse_row(row: Claimed, ctx: DeskContext, checks: SenderChecks | None = None
     Raises only if its raw bytes cannot be read. The attachment files are
     content-addressed, so writing them before the transaction is harmless if
     it rolls back, and it keeps file I/O out of the database's write lock.
-    Mail to a signed VERP address is a bounce whatever it looks like.
     """
     raw = spool.raw_bytes(row, ctx.blobs)
-    msg = parse_message(checks.stamp(raw, row) if checks is not None else raw)
-    for part in msg.attachments:
+    item = read_row(row, checks.stamp(raw, row) if checks is not None else raw, ctx)
+    store_attachments(item, ctx)
+    return item
+
+
+def store_attachments(item: Item, ctx: DeskContext) -> None:
+    """The attachments' bytes, kept before the row is written (see :func:`parse_row`)."""
+    for part in item.msg.attachments:
         ctx.blobs.put(part.data, durable=False)  # re-derivable from the raw message
+
+
+def read_row(row: Claimed, raw: bytes, ctx: DeskContext) -> Item:
+    """What deciding reads of one row, from its (stamped) raw bytes alone.
+
+    Pure work: no database, file or network is touched, so it may run in
+    another process (:mod:`echodesk.desk.intake.parsepool`). Mail to a signed
+    VERP address is a bounce whatever it looks like.
+    """
+    msg = parse_message(raw)
     sender = f"{msg.from_.name} {msg.from_.email}" if msg.from_ is not None else ""
     own = ctx.addresses
     to = _addressed_to(row, msg)

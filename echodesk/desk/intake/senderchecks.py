@@ -18,12 +18,15 @@ from __future__ import annotations
 
 import ipaddress
 import logging
+from typing import TYPE_CHECKING
 
 from echodesk.config import Settings
 from echodesk.mailbox import authstamp, orgdomain
-from echodesk.mailbox.mailauth import Authenticator, Connection, Resolver
 from echodesk.mailbox.message import Envelope
 from echodesk.store.spool import Claimed
+
+if TYPE_CHECKING:
+    from echodesk.mailbox.mailauth import Authenticator
 
 log = logging.getLogger(__name__)
 #: Sources whose bytes came from outside just now (a file import is history).
@@ -49,6 +52,10 @@ class SenderChecks:
     def checker(self) -> Authenticator:
         """Made on first use: receipt only cleans headers and needs no resolver."""
         if self._checker is None:
+            # Imported here: the DKIM, SPF and DNS libraries take a while to load, and
+            # a process that checks nothing (an import of files) never needs them.
+            from echodesk.mailbox.mailauth import Authenticator, Resolver
+
             resolver = Resolver(self.settings.dns_resolver, self.settings.dns_timeout)
             orgdomain.warm()
             self._checker = Authenticator(self.own_id, resolver)
@@ -74,6 +81,8 @@ class SenderChecks:
         """Before parsing: ``raw`` with Echo's own results on top (when it checks this row)."""
         if not self.active or row.source not in CHECKED_SOURCES:
             return raw
+        from echodesk.mailbox.mailauth import Connection
+
         conn = None
         if self.direct(row.source, row.peer):
             helo = row.source_ref[len(HELO) :] if row.source_ref.startswith(HELO) else ""

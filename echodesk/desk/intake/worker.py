@@ -16,10 +16,13 @@ import logging
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
+from typing import TypeVar
 
 from sqlalchemy.orm import Session
 
 from echodesk.desk.context import DeskContext
+from echodesk.desk.intake.parsepool import ParsePool, ParseResult, Parsing
 from echodesk.desk.intake.pipeline import Outcome, parse_row, process_batch
 from echodesk.desk.intake.senderchecks import SenderChecks
 from echodesk.desk.item import Item
@@ -30,6 +33,7 @@ from echodesk.store.db import Database
 from echodesk.store.spool import Claimed
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 CHECK_THREADS = 8
 #: Seconds of work between two updates of the planner's statistics (SQLite keeps none
 #: by itself; see ``Database.keep_statistics``).
@@ -37,8 +41,6 @@ STATISTICS_EVERY = 600.0
 #: How long a long-running worker may hold SQLite's one write lock: receivers wait
 #: that long at most before they can commit a message and answer 250.
 SQLITE_WRITE_SECONDS = 0.015
-
-ParseResult = Item | Exception
 
 
 def log_line(outcome: Outcome) -> str:
@@ -103,14 +105,21 @@ class Worker:
         *,
         batch: int | None = None,
         shared_lock: bool = False,
+        parse_processes: int = 1,
     ) -> None:
         """``shared_lock``: receivers wait on this worker's SQLite transactions (``serve``
-        and ``worker``), so each is kept short; a one-off run takes full batches."""
+        and ``worker``), so each is kept short; a one-off run takes full batches.
+        ``parse_processes`` above 1: rows are parsed in that many other processes, the
+        next batch while this one is written (:mod:`~echodesk.desk.intake.parsepool`)."""
         self.db = db
         self.ctx = ctx
         self.batch = batch or ctx.settings.worker_batch
         budget = SQLITE_WRITE_SECONDS if shared_lock and not db.is_postgres else None
         self.sizer = BatchSizer(self.batch, budget)
+        wanted = parse_processes > 1 and ParsePool.available()
+        self.parsers = ParsePool(ctx, parse_processes) if wanted else None
+        #: The next batch, being parsed while this one is written.
+        self._ahead: Parsing | None = None
         self.checks = SenderChecks(ctx.settings)
         #: The sender checks wait on DNS: a batch's messages are checked side by side.
         active = self.checks.active
@@ -121,7 +130,8 @@ class Worker:
         """Process one batch of due rows; [] when there is nothing to do."""
         started = time.perf_counter()
         postgres = self.db.is_postgres
-        outcomes = self._claim_then_parse() if postgres else self._parse_then_claim()
+        claim_first = postgres and self.parsers is None
+        outcomes = self._claim_then_parse() if claim_first else self._parse_then_claim()
         if outcomes:
             PROCESSING_SECONDS.observe(time.perf_counter() - started)
             for outcome in outcomes:
@@ -148,12 +158,21 @@ class Worker:
             return self._process(session, rows, self._parse_all(rows))
 
     def _parse_then_claim(self) -> list[Outcome]:
-        """SQLite: parse before taking the single write lock, then claim what is left."""
-        with self.db.reading() as session:
-            peeked = spool.due(session, self.sizer.size())
-        if not peeked:
+        """Parse before taking the write lock, then claim what is left.
+
+        SQLite's one writer must not wait on parsing. With parsing processes
+        (either database) the next batch is handed to them before this one is
+        written, so parsing and writing overlap; PostgreSQL's claim skips rows
+        another worker locked meanwhile.
+        """
+        parsing, self._ahead = self._ahead, None
+        if parsing is None:
+            parsing = self._peek()
+        if parsing is None:
             return []
-        parsed = self._parse_all(peeked)
+        parsed = parsing.results()
+        if self.parsers is not None:
+            self._ahead = self._peek(after=max(parsed))
         with self.db.transaction() as session:
             began = time.perf_counter()
             rows = spool.claim_ids(session, list(parsed))
@@ -161,14 +180,50 @@ class Worker:
         self.sizer.record(len(rows), time.perf_counter() - began)
         return outcomes
 
+    @property
+    def parsing_ahead(self) -> bool:
+        """Whether the next batch is being parsed already (see :meth:`prefetch`)."""
+        return self._ahead is not None
+
+    def prefetch(self) -> None:
+        """Start parsing the next due rows now, in the parsing processes (if any), unless
+        a batch is being parsed already: an import that spools as it goes calls this, so
+        that its own work overlaps the parsing."""
+        if self.parsers is not None and self._ahead is None:
+            self._ahead = self._peek()
+
+    def _peek(self, after: int = 0) -> Parsing | None:
+        """The next due rows (past ``after``), their parsing started; None when none is due."""
+        with self.db.reading() as session:
+            rows = spool.due(session, self.sizer.size(), after=after)
+        if not rows:
+            return None
+        if self.parsers is None:
+            return Parsing(self.ctx, early=self._parse_all(rows))
+        stamped = list(zip(rows, self._each(self._stamped, rows), strict=True))
+        jobs = [(replace(r, raw=None), raw) for r, raw in stamped if isinstance(raw, bytes)]
+        early = {r.id: exc for r, exc in stamped if isinstance(exc, Exception)}
+        return self.parsers.start(jobs, early)
+
     def _parse_all(self, rows: Sequence[Claimed]) -> dict[int, ParseResult]:
+        return dict(zip((r.id for r in rows), self._each(self._parse, rows), strict=True))
+
+    def _each(self, work: Callable[[Claimed], T], rows: Sequence[Claimed]) -> list[T]:
+        """``work`` on every row: side by side on the sender-check threads (they wait on DNS)."""
         if self.pool is None or len(rows) < 2:
-            return {row.id: self._parse(row) for row in rows}
-        return dict(zip((r.id for r in rows), self.pool.map(self._parse, rows), strict=True))
+            return [work(row) for row in rows]
+        return list(self.pool.map(work, rows))
 
     def _parse(self, row: Claimed) -> ParseResult:
         try:
             return parse_row(row, self.ctx, self.checks)
+        except Exception as exc:  # noqa: BLE001 - recorded on the row by _process
+            return exc
+
+    def _stamped(self, row: Claimed) -> bytes | Exception:
+        """The row's raw bytes with the sender checks' results on top (for the parsers)."""
+        try:
+            return self.checks.stamp(spool.raw_bytes(row, self.ctx.blobs), row)
         except Exception as exc:  # noqa: BLE001 - recorded on the row by _process
             return exc
 
@@ -228,6 +283,12 @@ class Worker:
             if on_outcome:
                 for outcome in finished:
                     on_outcome(outcome)
+
+    def close(self) -> None:
+        """Stop the parsing processes (a worker without them has nothing to stop)."""
+        self._ahead = None
+        if self.parsers is not None:
+            self.parsers.close()
 
     def run_forever(self, stop: Callable[[], bool], idle_sleep: float = 1.0) -> None:
         """The ``serve`` loop: drain, sleep when idle, until ``stop()`` says so."""
