@@ -38,11 +38,6 @@ class Arrival:
     received_at: datetime | None = None
 
 
-def put(conn: Connection, raw: bytes, arrival: Arrival, blobs: BlobStore, inline_limit: int) -> int:
-    """Add a pending row holding ``raw``; the caller commits before acknowledging."""
-    return put_many(conn, [(raw, arrival)], blobs, inline_limit)[0]
-
-
 def put_many(
     conn: Connection,
     items: Sequence[tuple[bytes, Arrival]],
@@ -51,7 +46,7 @@ def put_many(
 ) -> list[int]:
     """Add pending rows in one statement; large messages go to the blob store first.
 
-    Returns the new row ids in increasing order (not necessarily item order).
+    Returns the new row ids in the items' order.
     """
     now = utcnow()
     rows = []
@@ -82,10 +77,14 @@ def put_many(
     if not rows:
         return []
     table = cast(Table, InboundSpool.__table__)
-    # Unordered RETURNING: callers need the set of new ids, and asking for them
-    # in parameter order would make SQLite run one statement per row.
-    stmt = insert(table).returning(table.c.id)
-    return sorted(int(i) for i in conn.execute(stmt, rows).scalars())
+    # Unordered RETURNING (asked for in parameter order, SQLite would run one
+    # statement per row): each id is matched to its item by the bytes' sha256, and
+    # the rows of equal bytes, numbered in the order they were inserted, by order.
+    stmt = insert(table).returning(table.c.id, table.c.raw_sha256)
+    ids_of: dict[str, list[int]] = {}
+    for row_id, sha in sorted(conn.execute(stmt, rows).all()):
+        ids_of.setdefault(sha, []).append(int(row_id))
+    return [ids_of[str(row["raw_sha256"])].pop(0) for row in rows]
 
 
 @dataclass(frozen=True)

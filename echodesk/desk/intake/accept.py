@@ -9,9 +9,10 @@ sender run later, in the worker, so no sender waits on DNS.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 from echodesk.desk.context import DeskContext
+from echodesk.desk.intake.groupcommit import GroupCommit
 from echodesk.desk.intake.senderchecks import HELO, SenderChecks
 from echodesk.mailbox.message import Envelope
 from echodesk.store import spool
@@ -38,18 +39,15 @@ class Intake:
         self.db = db
         self.ctx = ctx
         self.checks = SenderChecks(ctx.settings)
+        self._group: GroupCommit[tuple[bytes, Arrival]] = GroupCommit(self._commit)
 
     def accept(self, raw: bytes, envelope: Envelope) -> int:
-        """Spool one message durably (committed on return) and give its row id."""
-        raw = self.checks.clean(raw, envelope)
-        with self.db.writing() as conn:
-            return spool.put(
-                conn,
-                raw,
-                _arrival(envelope),
-                self.ctx.blobs,
-                self.ctx.settings.spool_inline_limit,
-            )
+        """Spool one message durably (committed on return) and give its row id.
+
+        Called by many receiver threads at once: the messages that arrive while
+        one commit runs are committed together (:mod:`.groupcommit`).
+        """
+        return self._group.submit((self.checks.clean(raw, envelope), _arrival(envelope)))
 
     def accept_many(self, items: Iterable[tuple[bytes, Envelope]], batch: int = 200) -> list[int]:
         """Spool many messages, committing every ``batch`` (for imports from files,
@@ -65,7 +63,7 @@ class Intake:
             ids += self._commit(pending)
         return ids
 
-    def _commit(self, items: list[tuple[bytes, Arrival]]) -> list[int]:
+    def _commit(self, items: Sequence[tuple[bytes, Arrival]]) -> list[int]:
         limit = self.ctx.settings.spool_inline_limit
         with self.db.writing() as conn:
             return spool.put_many(conn, items, self.ctx.blobs, limit)
