@@ -17,7 +17,7 @@ import os
 import re
 import threading
 import weakref
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Protocol
 
@@ -59,6 +59,11 @@ class BlobStore(Protocol):
         again from a durable copy (attachments, re-extractable from the raw
         message kept in the spool).
         """
+        ...
+
+    def put_many(self, values: Sequence[bytes], *, durable: bool = True) -> list[str]:
+        """Store each of ``values`` as :meth:`put` does, together where the store can
+        (one transaction in the database store); their keys, in order."""
         ...
 
     def get(self, key: str) -> bytes:
@@ -159,6 +164,9 @@ class LocalBlobStore:
         if self.fsync and durable:
             _fsync_dir(path.parent)  # the rename itself must survive a crash too
         return key
+
+    def put_many(self, values: Sequence[bytes], *, durable: bool = True) -> list[str]:
+        return [self.put(value, durable=durable) for value in values]
 
     def get(self, key: str) -> bytes:
         try:

@@ -185,7 +185,7 @@ class _Unreadable:
         self.inner = inner
 
     def __getattr__(self, name: str) -> Any:
-        if name in ("put", "get", "stream"):
+        if name in ("put", "put_many", "get", "stream"):
             raise RuntimeError("blob store is away")
         return getattr(self.inner, name)
 

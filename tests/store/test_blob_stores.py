@@ -106,6 +106,19 @@ def test_a_value_is_kept_once_under_its_sha256_until_deleted(store: BlobStore) -
 
 
 @CONTRACT
+def test_many_values_at_once_are_kept_each_under_its_key_in_order(store: BlobStore) -> None:
+    kept = store.put(b"kept before")
+    big = os.urandom(CHUNK + 7)
+    values = [b"first", b"kept before", big, b"first", b""]
+    keys = store.put_many(values, durable=False)
+    assert keys == [hashlib.sha256(v).hexdigest() for v in values]
+    assert keys[1] == kept
+    assert [store.get(k) for k in keys] == values
+    assert sorted(store.keys()) == sorted(set(keys))
+    assert store.put_many([]) == []
+
+
+@CONTRACT
 def test_a_large_value_comes_back_whole_and_streams_in_chunks(store: BlobStore) -> None:
     data = os.urandom(2 * CHUNK + 12345)
     key = store.put(data)

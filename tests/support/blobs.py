@@ -8,7 +8,7 @@ real store and fails as an unreachable one does (``BlobStoreError``) while
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 
 from sqlalchemy import update
 
@@ -52,6 +52,10 @@ class Unreachable:
     def put(self, data: bytes, *, durable: bool = True) -> str:
         self._check()
         return self.real.put(data, durable=durable)
+
+    def put_many(self, values: Sequence[bytes], *, durable: bool = True) -> list[str]:
+        self._check()
+        return self.real.put_many(values, durable=durable)
 
     def get(self, key: str) -> bytes:
         self._check()

@@ -95,17 +95,22 @@ class Parsing:
             log.warning("parsing processes failed (%s); parsing here", describe(exc))
             read = read_all(self._jobs, self._ctx)
         results = dict(self._early)
-        for (row, _), result in zip(self._jobs, read, strict=True):
-            results[row.id] = self._kept(result)
-        return results
+        results.update((row.id, result) for (row, _), result in zip(self._jobs, read, strict=True))
+        return self._kept(results)
 
-    def _kept(self, result: ParseResult) -> ParseResult:
-        if isinstance(result, Item):
-            try:
-                store_attachments(result, self._ctx)
-            except Exception as exc:  # noqa: BLE001 - recorded on the row by the worker
-                return exc
-        return result
+    def _kept(self, results: dict[int, ParseResult]) -> dict[int, ParseResult]:
+        """``results`` once the items' attachments are stored: all together, or, if that
+        fails, item by item, so that only the item whose bytes cannot be kept fails."""
+        items = {k: r for k, r in results.items() if isinstance(r, Item) and r.msg.attachments}
+        try:
+            store_attachments(list(items.values()), self._ctx)
+        except Exception:  # noqa: BLE001 - found again, item by item, below
+            for row_id, item in items.items():
+                try:
+                    store_attachments([item], self._ctx)
+                except Exception as exc:  # noqa: BLE001 - recorded on the row by the worker
+                    results[row_id] = exc
+        return results
 
 
 class ParsePool:

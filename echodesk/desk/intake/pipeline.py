@@ -88,14 +88,16 @@ def parse_row(row: Claimed, ctx: DeskContext, checks: SenderChecks | None = None
     """
     raw = spool.raw_bytes(row, ctx.blobs)
     item = read_row(row, checks.stamp(raw, row) if checks is not None else raw, ctx)
-    store_attachments(item, ctx)
+    store_attachments([item], ctx)
     return item
 
 
-def store_attachments(item: Item, ctx: DeskContext) -> None:
-    """The attachments' bytes, kept before the row is written (see :func:`parse_row`)."""
-    for part in item.msg.attachments:
-        ctx.blobs.put(part.data, durable=False)  # re-derivable from the raw message
+def store_attachments(items: Sequence[Item], ctx: DeskContext) -> None:
+    """The attachments' bytes, kept before the rows are written (see :func:`parse_row`),
+    all in one go (one transaction in the database blob store)."""
+    values = [part.data for item in items for part in item.msg.attachments]
+    if values:
+        ctx.blobs.put_many(values, durable=False)  # re-derivable from the raw message
 
 
 def read_row(row: Claimed, raw: bytes, ctx: DeskContext) -> Item:

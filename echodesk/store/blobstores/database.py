@@ -18,7 +18,7 @@ from __future__ import annotations
 import hashlib
 import io
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any, cast
 
@@ -51,25 +51,37 @@ class DatabaseBlobStore:
         self._writer = db.engine.execution_options(**{_IMMEDIATE: True})
 
     def put(self, data: bytes, *, durable: bool = True) -> str:
-        key = hashlib.sha256(data).hexdigest()
-        view = memoryview(data)
-        rows = [
-            {"key": key, "seq": seq, "data": view[start : start + self.chunk_size]}
-            for seq, start in enumerate(range(0, len(data), self.chunk_size))
-        ]
+        return self.put_many([data], durable=durable)[0]
+
+    def put_many(self, values: Sequence[bytes], *, durable: bool = True) -> list[str]:
+        """Every value in one transaction: the keys already stored are skipped, the
+        chunks of the others written in one statement, then their ``blobs`` rows."""
+        keys = [hashlib.sha256(data).hexdigest() for data in values]
+        if not keys:
+            return keys
         with self._writing() as conn:
             if not durable and self.db.is_postgres:
                 # Its own transaction need not wait for the disk: a later durable commit
                 # (the rows naming it) flushes the log up to and past this one.
                 conn.exec_driver_sql("SET LOCAL synchronous_commit TO OFF")
-            if conn.execute(select(_blobs.c.key).where(_blobs.c.key == key)).first():
-                return key
-            if rows:
-                conn.execute(self._insert(_chunks), rows)
-            conn.execute(
-                self._insert(_blobs), [{"key": key, "size": len(data), "created_at": utcnow()}]
-            )
-        return key
+            stored = select(_blobs.c.key).where(_blobs.c.key.in_(set(keys)))
+            have = set(conn.execute(stored).scalars())
+            new = {key: data for key, data in zip(keys, values, strict=True) if key not in have}
+            chunks = [row for key, data in new.items() for row in self._chunk_rows(key, data)]
+            if chunks:
+                conn.execute(self._insert(_chunks), chunks)
+            if new:
+                now = utcnow()
+                rows = [{"key": k, "size": len(d), "created_at": now} for k, d in new.items()]
+                conn.execute(self._insert(_blobs), rows)
+        return keys
+
+    def _chunk_rows(self, key: str, data: bytes) -> list[dict[str, Any]]:
+        view = memoryview(data)
+        return [
+            {"key": key, "seq": seq, "data": view[start : start + self.chunk_size]}
+            for seq, start in enumerate(range(0, len(data), self.chunk_size))
+        ]
 
     def get(self, key: str) -> bytes:
         check_key(key)

@@ -14,7 +14,7 @@ from __future__ import annotations
 import hashlib
 import io
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
@@ -98,6 +98,9 @@ class S3BlobStore:
                 parts = TransferConfig(multipart_threshold=MULTIPART, multipart_chunksize=MULTIPART)
                 self.client.upload_fileobj(io.BytesIO(data), self.bucket, name, Config=parts)
         return key
+
+    def put_many(self, values: Sequence[bytes], *, durable: bool = True) -> list[str]:
+        return [self.put(value, durable=durable) for value in values]
 
     def get(self, key: str) -> bytes:
         name = self._object(key)
