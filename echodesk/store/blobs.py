@@ -51,6 +51,9 @@ class CorruptBlobError(KeyError, StoreError):
 class BlobStore(Protocol):
     #: How the store is named in messages: "local folder ...", "database", "s3://...".
     name: str
+    #: Whether a process forked from this one may use this very object (files named by
+    #: their content may be written by any process; a connection may not be shared).
+    fork_safe: bool
 
     def put(self, data: bytes, *, durable: bool = True) -> str:
         """Store ``data`` and return its key (sha256 hex).
@@ -135,6 +138,7 @@ class LocalBlobStore:
         self.root = root
         self.fsync = fsync
         self.name = f"local folder {root}"
+        self.fork_safe = True
         self._dirs: set[str] = set()
 
     def _path(self, key: str) -> Path:

@@ -41,6 +41,7 @@ class Unreachable:
     def __init__(self, real: BlobStore) -> None:
         self.real = real
         self.name = real.name
+        self.fork_safe = False  # its switch is flipped in the test's own process
         self.down = True
         self.calls = 0
 

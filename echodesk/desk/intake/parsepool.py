@@ -5,8 +5,10 @@ them out (the interpreter runs one at a time), processes can. The pool's
 processes are forked from the worker once, so they start with its modules
 and its context already loaded; a batch's rows go to them as raw bytes and
 come back as :class:`~echodesk.desk.item.Item` (frozen plain data). The
-children never open the database, a file or the network: the worker reads
-the raw bytes, checks the senders and stores the attachments itself, and a
+children never open the database or the network: the worker reads the raw
+bytes, checks the senders and stores the attachments itself (unless the blob
+store is a local folder, which any process of the machine may write to: then
+each child stores the attachments of what it parsed), and a
 child's copy of the installation's secrets is a snapshot
 (:meth:`~echodesk.store.secrets.Keyring.snapshot`), never re-read.
 
@@ -58,8 +60,13 @@ def read_all(jobs: Sequence[Job], ctx: DeskContext) -> list[ParseResult]:
 
 
 def _read_in_child(jobs: list[Job]) -> list[ParseResult]:
+    """The jobs read, and their attachments stored where the store may be used from here
+    (files in a local folder: every process of the machine may write them)."""
     assert _context is not None, "the pool's initializer sets the context"
-    return [r if isinstance(r, Item) else _portable(r) for r in read_all(jobs, _context)]
+    read = read_all(jobs, _context)
+    if _context.blobs.fork_safe:
+        read = kept(read, _context)
+    return [r if isinstance(r, Item) else _portable(r) for r in read]
 
 
 def _portable(exc: Exception) -> Exception:
@@ -88,29 +95,38 @@ class Parsing:
         self._early = dict(early or {})
 
     def results(self) -> dict[int, ParseResult]:
-        """Every row's result by its id; the children's items have their attachments stored."""
+        """Every row's result by its id, the items' attachments stored."""
         try:
             read = [result for part in self._parts for result in part.result()]
         except Exception as exc:  # noqa: BLE001 - a dead child or a result that did not pickle
             log.warning("parsing processes failed (%s); parsing here", describe(exc))
-            read = read_all(self._jobs, self._ctx)
+            read = kept(read_all(self._jobs, self._ctx), self._ctx)
+        else:
+            read = read if self._ctx.blobs.fork_safe else kept(read, self._ctx)
         results = dict(self._early)
         results.update((row.id, result) for (row, _), result in zip(self._jobs, read, strict=True))
-        return self._kept(results)
-
-    def _kept(self, results: dict[int, ParseResult]) -> dict[int, ParseResult]:
-        """``results`` once the items' attachments are stored: all together, or, if that
-        fails, item by item, so that only the item whose bytes cannot be kept fails."""
-        items = {k: r for k, r in results.items() if isinstance(r, Item) and r.msg.attachments}
-        try:
-            store_attachments(list(items.values()), self._ctx)
-        except Exception:  # noqa: BLE001 - found again, item by item, below
-            for row_id, item in items.items():
-                try:
-                    store_attachments([item], self._ctx)
-                except Exception as exc:  # noqa: BLE001 - recorded on the row by the worker
-                    results[row_id] = exc
         return results
+
+
+def kept(results: list[ParseResult], ctx: DeskContext) -> list[ParseResult]:
+    """``results`` once the items' attachments are stored: all together, or, if that
+    fails, item by item, so that only the item whose bytes cannot be kept fails."""
+    items = [r for r in results if isinstance(r, Item) and r.msg.attachments]
+    try:
+        store_attachments(items, ctx)
+    except Exception:  # noqa: BLE001 - found again, item by item, below
+        alone = {id(item) for item in items}
+        return [_kept_alone(r, ctx) if id(r) in alone else r for r in results]
+    return results
+
+
+def _kept_alone(item: ParseResult, ctx: DeskContext) -> ParseResult:
+    assert isinstance(item, Item)
+    try:
+        store_attachments([item], ctx)
+    except Exception as exc:  # noqa: BLE001 - recorded on the row by the worker
+        return exc
+    return item
 
 
 class ParsePool:

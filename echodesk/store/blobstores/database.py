@@ -42,6 +42,7 @@ class DatabaseBlobStore:
     """Content-addressed values in ``blobs`` / ``blob_chunks`` of ``db``."""
 
     name = "database"
+    fork_safe = False
 
     def __init__(self, db: Database, *, chunk_size: int = CHUNK) -> None:
         self.db = db

@@ -45,6 +45,7 @@ class S3BlobStore:
         self.bucket = bucket
         self.prefix = prefix
         self.name = f"s3://{bucket}/{prefix}"
+        self.fork_safe = False  # its client's connections
         self._options = client_options
         self._client: Any = None
         self._lock = threading.Lock()
