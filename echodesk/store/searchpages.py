@@ -125,7 +125,8 @@ def _ranked_rows(plan: Plan) -> list[tuple[tuple[Any, ...], float, int | None]]:
         f"FROM hits h {joined}"
     )
     found = []
-    for tid, updated, subj, score, best in sql.session.execute(text(statement), sql.params):
+    # Fetched whole (one call) rather than row by row: a ranked set may be thousands.
+    for tid, updated, subj, score, best in sql.session.execute(text(statement), sql.params).all():
         exact = 1 if subj is not None and words(subj) == wanted else 0
         value = float(score or 0.0)
         found.append(((exact, value, _updated_key(updated), int(tid)), value, best))
