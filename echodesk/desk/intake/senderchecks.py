@@ -77,9 +77,13 @@ class SenderChecks:
         trusted = self.settings.trusted_authserv_ids
         return authstamp.clean(raw, self.own_id, trusted, trusted_hop=trusted_hop)
 
+    def checks(self, row: Claimed) -> bool:
+        """Whether this row's sender is checked (it then waits on DNS)."""
+        return self.active and row.source in CHECKED_SOURCES
+
     def stamp(self, raw: bytes, row: Claimed) -> bytes:
         """Before parsing: ``raw`` with Echo's own results on top (when it checks this row)."""
-        if not self.active or row.source not in CHECKED_SOURCES:
+        if not self.checks(row):
             return raw
         from echodesk.mailbox.mailauth import Connection
 

@@ -209,10 +209,13 @@ class Worker:
         return dict(zip((r.id for r in rows), self._each(self._parse, rows), strict=True))
 
     def _each(self, work: Callable[[Claimed], T], rows: Sequence[Claimed]) -> list[T]:
-        """``work`` on every row: side by side on the sender-check threads (they wait on DNS)."""
-        if self.pool is None or len(rows) < 2:
+        """``work`` on every row, in order: the rows whose senders are checked side by side
+        on the sender-check threads (they wait on DNS), the others (a file import) here."""
+        waiting = [row for row in rows if self.checks.checks(row)]
+        if self.pool is None or len(waiting) < 2:
             return [work(row) for row in rows]
-        return list(self.pool.map(work, rows))
+        done = dict(zip((r.id for r in waiting), self.pool.map(work, waiting), strict=True))
+        return [done[row.id] if row.id in done else work(row) for row in rows]
 
     def _parse(self, row: Claimed) -> ParseResult:
         try:
