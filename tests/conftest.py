@@ -8,7 +8,6 @@ they never skip silently.
 
 from __future__ import annotations
 
-import itertools
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -61,9 +60,6 @@ def pg_cluster() -> Iterator[PgCluster]:
         cluster.stop()
 
 
-_db_counter = itertools.count(1)
-
-
 @pytest.fixture(params=["sqlite", "postgresql"])
 def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     """A fresh, empty database URL of each kind."""
@@ -71,12 +67,8 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
         yield f"sqlite:///{tmp_path / 'echodesk.db'}"
         return
     cluster: PgCluster = request.getfixturevalue("pg_cluster")
-    name = f"t{os.getpid()}_{next(_db_counter)}"
-    url = cluster.create_database(name)
-    try:
+    with cluster.fresh_database() as url:
         yield url
-    finally:
-        cluster.drop_database(name)
 
 
 def corpus_dir() -> Path:

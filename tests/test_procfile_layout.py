@@ -33,12 +33,8 @@ from tests.web.webproc import API, HOOK, WebServer
 
 @pytest.fixture
 def pg_url(pg_cluster: PgCluster) -> Iterator[str]:
-    name = f"layout{os.getpid()}"
-    url = pg_cluster.create_database(name)
-    try:
+    with pg_cluster.fresh_database("layout") as url:
         yield url
-    finally:
-        pg_cluster.drop_database(name)
 
 
 def _mail(subject: str, files: dict[str, bytes], sender: str) -> bytes:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -38,32 +38,34 @@ class _Slow:
         return ids
 
 
+def _during_a_commit(write: _Slow, names: list[str]) -> dict[str, Future[int]]:
+    """``first`` submitted alone, then ``names`` while its commit runs: each one's id."""
+    group: GroupCommit[str] = GroupCommit(write)
+    pool = ThreadPoolExecutor(len(names) + 1)
+    first = pool.submit(group.submit, "first")
+    assert write.started.wait(5)
+    submitted = {name: pool.submit(group.submit, name) for name in names}
+    pool.shutdown(wait=False)
+    return {"first": first, **submitted}
+
+
 def test_messages_that_arrive_during_a_commit_share_the_next_one() -> None:
     write = _Slow(0.2)
-    group: GroupCommit[str] = GroupCommit(write)
-    with ThreadPoolExecutor(10) as pool:
-        first = pool.submit(group.submit, "first")
-        assert write.started.wait(5)
-        rest = [pool.submit(group.submit, f"m{n}") for n in range(9)]
-        ids = [first.result(), *(f.result() for f in rest)]
+    names = [f"m{n}" for n in range(9)]
+    ids = {name: f.result(timeout=10) for name, f in _during_a_commit(write, names).items()}
     assert write.groups[0] == ["first"]
-    assert len(write.groups) == 2 and sorted(write.groups[1]) == [f"m{n}" for n in range(9)]
-    assert sorted(ids) == list(range(100, 110))  # each thread got its own id
-    named = dict(zip(["first", *(f"m{n}" for n in range(9))], ids, strict=True))
-    assert [named[item] for item in write.groups[1]] == list(range(101, 110))
+    assert len(write.groups) == 2 and sorted(write.groups[1]) == names
+    assert sorted(ids.values()) == list(range(100, 110))  # each thread got its own id
+    assert [ids[item] for item in write.groups[1]] == list(range(101, 110))
 
 
 def test_a_bad_message_in_a_group_fails_alone() -> None:
     write = _Slow(0.1)
-    group: GroupCommit[str] = GroupCommit(write)
-    with ThreadPoolExecutor(6) as pool:
-        first = pool.submit(group.submit, "first")
-        assert write.started.wait(5)
-        others = {name: pool.submit(group.submit, name) for name in ("a", "bad-1", "b", "c")}
-        assert first.result() == 100
-        with pytest.raises(ValueError, match="bad-1"):
-            others["bad-1"].result()
-        stored = {name: others[name].result() for name in ("a", "b", "c")}
+    futures = _during_a_commit(write, ["a", "bad-1", "b", "c"])
+    assert futures["first"].result(timeout=10) == 100
+    with pytest.raises(ValueError, match="bad-1"):
+        futures["bad-1"].result(timeout=10)
+    stored = {name: futures[name].result(timeout=10) for name in ("a", "b", "c")}
     assert sorted(stored.values()) == [101, 102, 103]
     assert sorted(item for g in write.groups for item in g) == ["a", "b", "c", "first"]
 

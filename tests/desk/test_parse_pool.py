@@ -4,7 +4,6 @@ same desk as parsing in the worker, and a dead parsing process costs no message.
 from __future__ import annotations
 
 import email
-import itertools
 import mailbox as stdlib_mailbox
 import os
 import signal
@@ -25,8 +24,6 @@ from tests.support.mail import make_dsn, make_mail
 from tests.support.postgres import PgCluster
 from tests.test_cli import Cli
 
-_names = itertools.count(1)
-
 
 @pytest.fixture
 def two_db_urls(db_url: str, request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
@@ -35,12 +32,8 @@ def two_db_urls(db_url: str, request: pytest.FixtureRequest, tmp_path: Path) -> 
         yield f"sqlite:///{tmp_path / 'second.db'}"
         return
     cluster: PgCluster = request.getfixturevalue("pg_cluster")
-    name = f"pp{os.getpid()}_{next(_names)}"
-    url = cluster.create_database(name)
-    try:
+    with cluster.fresh_database("pp") as url:
         yield url
-    finally:
-        cluster.drop_database(name)
 
 
 def _with_attachment(raw: bytes, n: int) -> bytes:

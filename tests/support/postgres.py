@@ -9,14 +9,19 @@ Failing to start raises: in CI a storage test must never silently skip.
 from __future__ import annotations
 
 import glob
+import itertools
 import os
 import pwd
 import shutil
 import socket
 import subprocess
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
+
+_fresh = itertools.count(1)
 
 
 def _pg_bin() -> str:
@@ -112,6 +117,16 @@ class PgCluster:
 
     def drop_database(self, name: str) -> None:
         self.psql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+    @contextmanager
+    def fresh_database(self, prefix: str = "t") -> Iterator[str]:
+        """A new empty database for one test (its URL), dropped afterwards."""
+        name = f"{prefix}{os.getpid()}_{next(_fresh)}"
+        url = self.create_database(name)
+        try:
+            yield url
+        finally:
+            self.drop_database(name)
 
     def pause(self) -> None:
         """Stop the server but keep its data (to test a database outage)."""
