@@ -167,6 +167,9 @@ def test_a_parsing_process_killed_mid_import_costs_no_message(db_url: str, tmp_p
         assert len(outcomes) == 31 and {o.state for o in outcomes} == {"processed"}
         assert len(desk.tickets()) == 10
         assert desk.spool("pending") == [] and desk.spool("failed") == []
+        with desk.db.reading() as session:
+            keys = session.scalars(select(Attachment.storage_key)).all()
+        assert len(keys) == 4 and all(desk.ctx.blobs.exists(k) for k in keys)
     finally:
         desk.close()
 

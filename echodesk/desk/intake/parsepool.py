@@ -159,14 +159,10 @@ class ParsePool:
             parts = [self._executor.submit(_read_in_child, chunk) for chunk in chunks]
         except Exception as exc:  # noqa: BLE001 - a broken pool takes no more work
             log.warning("parsing processes unavailable (%s); parsing here", describe(exc))
-            parts = [_done(read_all(jobs, self.ctx))]
+            here = kept(read_all(jobs, self.ctx), self.ctx)
+            done = dict(zip((row.id for row, _ in jobs), here, strict=True))
+            return Parsing(self.ctx, early={**early, **done})
         return Parsing(self.ctx, jobs, parts, early)
 
     def close(self) -> None:
         self._executor.shutdown(wait=True, cancel_futures=True)
-
-
-def _done(results: list[ParseResult]) -> Future[list[ParseResult]]:
-    future: Future[list[ParseResult]] = Future()
-    future.set_result(results)
-    return future
