@@ -25,21 +25,14 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import (
-    Column,
-    MetaData,
-    String,
     Table,
-    bindparam,
     event,
-    func,
-    insert,
-    literal_column,
     select,
     text,
 )
-from sqlalchemy.dialects.postgresql import TSVECTOR
 from sqlalchemy.orm import Session, sessionmaker
 
+from echodesk.store import bulk
 from echodesk.store.models import Attachment, Message
 
 _NON_WORD = re.compile(r"[\W_]+")
@@ -90,12 +83,19 @@ def document(row: dict[str, Any] | Message, files: Sequence[str] = ()) -> tuple[
     return subject, body, sender, recipients
 
 
-_PG_VECTOR = (
-    "setweight(to_tsvector('simple', :subject), 'A') || "
-    "setweight(to_tsvector('simple', :body), 'B') || "
-    "setweight(to_tsvector('simple', :sender), 'C') || "
-    "setweight(to_tsvector('simple', :recipients), 'D')"
-)
+#: A message's parts in its search vector (PostgreSQL), with their weights: subject first.
+_PARTS = (("subject", "A"), ("body", "B"), ("sender", "C"), ("recipients", "D"))
+
+
+def _vector(value: str) -> str:
+    """The SQL of a search vector; ``value`` names each part's text (``{}`` the part)."""
+    return " || ".join(
+        f"setweight(to_tsvector('simple', {value.format(part)}), '{weight}')"
+        for part, weight in _PARTS
+    )
+
+
+_PG_VECTOR = _vector(":{}")
 
 
 def index_rows(
@@ -138,23 +138,6 @@ def index_rows(
     )
 
 
-_WITH_VECTOR: dict[str, Table] = {}
-
-
-def _with_vector(table: Table) -> Table:
-    """A copy of the messages table that also names the tsvector column (PostgreSQL)."""
-    if table.name not in _WITH_VECTOR:
-        copy = table.to_metadata(MetaData())
-        copy.append_column(Column("search_vector", TSVECTOR))
-        _WITH_VECTOR[table.name] = copy
-    return _WITH_VECTOR[table.name]
-
-
-def _weighted(name: str, weight: str) -> Any:
-    tsvector = func.to_tsvector(literal_column("'simple'"), bindparam(name, type_=String))
-    return func.setweight(tsvector, literal_column(f"'{weight}'"))
-
-
 def insert_indexed(
     session: Session,
     table: Table,
@@ -164,12 +147,6 @@ def insert_indexed(
     """PostgreSQL: insert message rows with their search vector in the same statement
     (column defaults apply as for any insert); ``file_names``, one list per row, are
     the files about to be attached."""
-    vector = (
-        (_weighted("v_subject", "A").op("||")(_weighted("v_body", "B")))
-        .op("||")(_weighted("v_sender", "C"))
-        .op("||")(_weighted("v_recipients", "D"))
-    )
-    statement = insert(_with_vector(table)).values(search_vector=vector)
     params = []
     for n, row in enumerate(rows):
         files = file_names[n] if file_names is not None else ()
@@ -183,7 +160,13 @@ def insert_indexed(
                 "v_recipients": recipients,
             }
         )
-    session.connection().execute(statement, params)
+    bulk.insert_rows(
+        session.connection(),
+        table,
+        params,
+        inputs={f"v_{part}": "text" for part, _ in _PARTS},
+        computed={"search_vector": _vector("v.v_{}")},
+    )
 
 
 # -- each ticket's words (PostgreSQL, migration 0026) -----------------------------------------

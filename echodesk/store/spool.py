@@ -19,6 +19,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session, defer
 
 from echodesk.errors import NotFoundError
+from echodesk.store import bulk
 from echodesk.store.blobs import BlobStore, stored_bytes
 from echodesk.store.models import InboundSpool
 from echodesk.store.types import utcnow
@@ -80,9 +81,12 @@ def put_many(
     # Unordered RETURNING (asked for in parameter order, SQLite would run one
     # statement per row): each id is matched to its item by the bytes' sha256, and
     # the rows of equal bytes, numbered in the order they were inserted, by order.
-    stmt = insert(table).returning(table.c.id, table.c.raw_sha256)
+    if conn.dialect.name == "postgresql":
+        found = bulk.insert_rows(conn, table, rows, returning=("id", "raw_sha256"))
+    else:
+        found = list(conn.execute(insert(table).returning(table.c.id, table.c.raw_sha256), rows))
     ids_of: dict[str, list[int]] = {}
-    for row_id, sha in sorted(conn.execute(stmt, rows).all()):
+    for row_id, sha in sorted(found):
         ids_of.setdefault(sha, []).append(int(row_id))
     return [ids_of[str(row["raw_sha256"])].pop(0) for row in rows]
 

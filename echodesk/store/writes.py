@@ -12,11 +12,10 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, delete, insert, select, text, update
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import Table, delete, select, text, update
 from sqlalchemy.orm import Session
 
-from echodesk.store import searchindex
+from echodesk.store import bulk, searchindex
 from echodesk.store.models import (
     Attachment,
     AuditLog,
@@ -42,12 +41,7 @@ def _table(model: type[Any]) -> Table:
 def insert_ignore(
     session: Session, model: type[Any], rows: Sequence[Row], conflict: list[str]
 ) -> None:
-    if not rows:
-        return
-    dialect = session.get_bind().dialect.name
-    module: Any = postgresql if dialect == "postgresql" else sqlite
-    stmt = module.insert(_table(model)).on_conflict_do_nothing(index_elements=conflict)
-    session.connection().execute(stmt, list(rows))
+    bulk.insert_rows(session.connection(), _table(model), rows, conflict=conflict)
 
 
 def allocate_numbers(session: Session, count: int) -> list[int]:
@@ -107,10 +101,7 @@ def upsert_customers(session: Session, people: dict[str, tuple[str, datetime]]) 
                 last,
             ):
                 changes.append(fixed)
-    if changes:
-        table = _table(Customer)
-        change = update(table).where(table.c.id == bindparam("b_id"))
-        session.connection().execute(change, changes)
+    update_by_id(session, Customer, changes)
     return ids
 
 
@@ -124,7 +115,7 @@ def _insert_keyed(session: Session, model: type[Any], rows: Sequence[Row], key: 
     if not rows:
         return []
     table = _table(model)
-    session.connection().execute(insert(table), list(rows))
+    insert_rows(session, model, rows)
     return _ids_by(session, table, rows, key)
 
 
@@ -146,10 +137,8 @@ def update_by_id(session: Session, model: type[Any], rows: Sequence[Row]) -> Non
     by_shape: dict[tuple[str, ...], list[Row]] = {}
     for row in rows:
         by_shape.setdefault(tuple(sorted(row)), []).append(row)
-    table = _table(model)
     for group in by_shape.values():
-        stmt = update(table).where(table.c.id == bindparam("b_id"))
-        session.connection().execute(stmt, group)
+        bulk.update_rows(session.connection(), _table(model), group)
 
 
 def update_tickets(session: Session, rows: Sequence[Row]) -> None:
@@ -158,8 +147,7 @@ def update_tickets(session: Session, rows: Sequence[Row]) -> None:
 
 
 def insert_rows(session: Session, model: type[Any], rows: Sequence[Row]) -> None:
-    if rows:
-        session.connection().execute(insert(_table(model)), list(rows))
+    bulk.insert_rows(session.connection(), _table(model), rows)
 
 
 def insert_references(session: Session, rows: Sequence[Row]) -> None:
@@ -264,19 +252,14 @@ _SPOOL_RESULT = (
 
 def finish_spool_rows(session: Session, rows: Sequence[Row]) -> None:
     """Record each row's result (state, kind, ticket...) and count the attempt."""
-    if not rows:
-        return
-    table = _table(InboundSpool)
-    stmt = (
-        update(table)
-        .where(table.c.id == bindparam("b_id"))
-        .values(
-            attempts=table.c.attempts + 1,
-            last_error="",
-            **{name: bindparam(name) for name in _SPOOL_RESULT},
-        )
-    )
-    session.connection().execute(stmt, list(rows))
+    also = {"attempts": "inbound_spool.attempts + 1", "last_error": "''"}
+    results = [_spool_result(row) for row in rows]
+    bulk.update_rows(session.connection(), _table(InboundSpool), results, also=also)
+
+
+def _spool_result(row: Row) -> Row:
+    """The keys of a spool row's result, in one order (every row of a batch the same)."""
+    return {"b_id": row["b_id"], **{name: row[name] for name in _SPOOL_RESULT}}
 
 
 def move_messages(session: Session, from_ticket: int, to_ticket: int) -> int:

@@ -23,10 +23,10 @@ from contextlib import contextmanager
 from typing import Any, cast
 
 from sqlalchemy import Table, delete, event, select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import OperationalError
 
+from echodesk.store import bulk
 from echodesk.store.blobs import CHUNK, BlobStoreError, check_key, verified, verify_stream
 from echodesk.store.db import _IMMEDIATE, Database
 from echodesk.store.models import Blob, BlobChunk
@@ -69,13 +69,16 @@ class DatabaseBlobStore:
             have = set(conn.execute(stored).scalars())
             new = {key: data for key, data in zip(keys, values, strict=True) if key not in have}
             chunks = [row for key, data in new.items() for row in self._chunk_rows(key, data)]
-            if chunks:
-                conn.execute(self._insert(_chunks), chunks)
-            if new:
-                now = utcnow()
-                rows = [{"key": k, "size": len(d), "created_at": now} for k, d in new.items()]
-                conn.execute(self._insert(_blobs), rows)
+            now = utcnow()
+            rows = [{"key": k, "size": len(d), "created_at": now} for k, d in new.items()]
+            self._insert_many(conn, _chunks, chunks)
+            self._insert_many(conn, _blobs, rows)
         return keys
+
+    def _insert_many(self, conn: Connection, table: Table, rows: list[dict[str, Any]]) -> None:
+        """Many rows at once, a row whose key is already there skipped (a concurrent
+        writer of the same key wins)."""
+        bulk.insert_rows(conn, table, rows, conflict=())
 
     def _chunk_rows(self, key: str, data: bytes) -> list[dict[str, Any]]:
         view = memoryview(data)
@@ -155,11 +158,6 @@ class DatabaseBlobStore:
             select(_chunks.c.data).where(_chunks.c.key == key, _chunks.c.seq == seq)
         ).scalar()
         return None if data is None else bytes(data)
-
-    def _insert(self, table: Table) -> Any:
-        """INSERT ... ON CONFLICT DO NOTHING: a concurrent writer of the same key wins."""
-        dialect = postgresql if self.db.is_postgres else sqlite
-        return dialect.insert(table).on_conflict_do_nothing()
 
     def _held(self) -> Connection | None:
         return None if self.db.is_postgres else _held_writer(self.db.engine)
