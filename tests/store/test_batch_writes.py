@@ -49,7 +49,7 @@ def _audit_rows(actor: str) -> list[dict[str, Any]]:
             "target_type": "ticket",
             "target_id": "9" * 80,
             "ticket_id": None,
-            "payload": {"quote": "it's \"done\", {braces} and \\ back"},
+            "payload": {"quote": 'it\'s "done", {braces} and \\ back'},
         },
     ]
 
@@ -84,7 +84,7 @@ def test_a_batch_of_rows_reads_back_as_the_same_rows_inserted_one_by_one(db: Dat
     assert batch[0][0] == datetime(2026, 3, 28, 23, 30, tzinfo=UTC)
     assert batch[0][3] == {"tags": ["vip", "rückruf"], "n": 2**40, "none": None}
     assert batch[1][2] == "9" * 80
-    assert batch[1][3] == {"quote": "it's \"done\", {braces} and \\ back"}
+    assert batch[1][3] == {"quote": 'it\'s "done", {braces} and \\ back'}
     assert batch[2][3] == batch[3][3] == {}  # the default payload
     assert before <= batch[2][0] <= datetime.now(UTC)  # the default time: now
     assert [r[1:] for r in batch] == [r[1:] for r in single]
@@ -191,7 +191,9 @@ def test_finishing_spool_rows_records_each_result_and_counts_the_attempt(db: Dat
         }
 
     with db.transaction() as session:
-        writes.finish_spool_rows(session, [result(first, "done", ""), result(second, "failed", "x")])
+        writes.finish_spool_rows(
+            session, [result(first, "done", ""), result(second, "failed", "x")]
+        )
     with db.transaction() as session:
         writes.finish_spool_rows(session, [result(second, "done", "")])
     with db.reading() as session:
