@@ -318,6 +318,9 @@ class Settings:
     worker_batch: int = field(
         default=100, metadata=_doc("Spool rows a worker claims and commits together.")
     )
+    import_batch: int = field(
+        default=500, metadata=_doc("Messages echodesk ingest decides and writes together.")
+    )
     support_name: str = field(
         default="Support", metadata=_doc("Display name in From of outgoing mail.")
     )
@@ -1063,6 +1066,7 @@ def _validate_numbers(s: Settings) -> None:
         "ticket_number_width",
         "spool_max_attempts",
         "worker_batch",
+        "import_batch",
         "max_message_size",
         "smtp_timeout",
         "imap_poll_seconds",

@@ -6,6 +6,8 @@ from __future__ import annotations
 import mailbox as stdlib_mailbox
 from pathlib import Path
 
+from echodesk.cli.ingest import _chunks
+from echodesk.mailbox.message import Envelope
 from echodesk.store.db import Database
 from echodesk.store.models import InboundSpool, Ticket
 from tests.support.mail import make_dsn, make_mail
@@ -153,3 +155,17 @@ def test_mail_with_a_broken_header_further_down_is_still_mail(tmp_path: Path) ->
     eml.write_bytes(b"---- Original email message ----\r\n" + raw)
     summary = cli.json("ingest", str(eml))
     assert (summary["rejected"], summary["tickets_created"]) == (0, 1)
+
+
+def test_an_import_holds_a_bounded_amount_of_mail_read_from_the_files() -> None:
+    sizes = [10, 10, 30, 5, 5, 5, 100, 1]
+    arrivals = [(b"x" * n, Envelope(source="file", source_ref=str(i))) for i, n in enumerate(sizes)]
+    chunks = list(_chunks(iter(arrivals), 3, 25))
+    # at most 3 messages, and no more once 25 bytes are held; none lost, none reordered
+    assert [[len(raw) for raw, _ in chunk] for chunk in chunks] == [
+        [10, 10, 30],
+        [5, 5, 5],
+        [100],
+        [1],
+    ]
+    assert [env.source_ref for chunk in chunks for _, env in chunk] == [str(i) for i in range(8)]

@@ -8,12 +8,10 @@ them is stored, each named with the reason, unless ``--force`` is given.
 
 from __future__ import annotations
 
-import itertools
 import os
 import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import TypeVar
 
 import click
 
@@ -24,7 +22,9 @@ from echodesk.desk.intake.worker import Worker
 from echodesk.mailbox.files import count_messages, iter_messages, not_mail
 from echodesk.mailbox.message import Envelope
 
-T = TypeVar("T")
+#: Bytes of mail read from the files before they are spooled: a folder of large
+#: messages is not held in memory ``import_batch`` at a time.
+IMPORT_CHUNK_BYTES = 32 * 1024 * 1024
 
 #: Every count of the summary, in the order it is printed; each message is in exactly one.
 COUNTS = (
@@ -121,9 +121,12 @@ def _import(
             tick()
 
     wanted: set[int] = set()
-    worker = Worker(database, app.ctx, parse_processes=processes)
+    # A one-off run has no receivers waiting on its transactions: larger batches
+    # than a worker's, each costing one commit and one round of lookups.
+    batch = app.ctx.settings.import_batch
+    worker = Worker(database, app.ctx, batch=batch, parse_processes=processes)
     try:
-        for chunk in _chunks(arrivals, worker.batch):
+        for chunk in _chunks(arrivals, worker.batch, IMPORT_CHUNK_BYTES):
             accepted = intake.accept_many(chunk, batch=worker.batch)
             ids += accepted
             wanted.update(accepted)
@@ -139,9 +142,19 @@ def _import(
     return ids, last
 
 
-def _chunks(items: Iterator[T], size: int) -> Iterator[list[T]]:
-    """``items`` in lists of ``size`` (the last may be shorter)."""
-    while chunk := list(itertools.islice(items, size)):
+def _chunks(
+    arrivals: Iterator[tuple[bytes, Envelope]], size: int, max_bytes: int
+) -> Iterator[list[tuple[bytes, Envelope]]]:
+    """``arrivals`` in lists of ``size``, or fewer once they hold ``max_bytes`` of mail."""
+    chunk: list[tuple[bytes, Envelope]] = []
+    held = 0
+    for arrival in arrivals:
+        chunk.append(arrival)
+        held += len(arrival[0])
+        if len(chunk) >= size or held >= max_bytes:
+            yield chunk
+            chunk, held = [], 0
+    if chunk:
         yield chunk
 
 

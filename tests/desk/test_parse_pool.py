@@ -119,7 +119,7 @@ def test_an_import_parsed_in_processes_makes_the_same_desk_as_one_parsed_in_the_
     for url, processes, folder in ((db_url, "1", "one"), (two_db_urls, "3", "three")):
         (tmp_path / folder).mkdir()
         cli = Cli(tmp_path / folder, url)
-        cli.env["ECHODESK_WORKER_BATCH"] = "7"  # many batches: replies cross them
+        cli.env["ECHODESK_IMPORT_BATCH"] = "7"  # many batches: replies cross them
         cli.run("db", "upgrade")
         summaries.append(cli.json("ingest", "--processes", processes, str(path)))
         kept = cli.json("blobs", "check")  # the attachments' bytes are stored too
