@@ -25,6 +25,9 @@ from sqlalchemy.engine import Connection
 
 Row = dict[str, Any]
 _MISSING = object()
+#: Rows one PostgreSQL statement carries at most: a batch's text travels whole in
+#: each statement (and is copied on its way), so a large batch is sent in parts.
+ROWS_A_STATEMENT = 100
 
 
 def insert_rows(
@@ -49,6 +52,20 @@ def insert_rows(
     """
     if not rows:
         return []
+    if len(rows) > ROWS_A_STATEMENT and conn.dialect.name == "postgresql":
+        found: list[tuple[Any, ...]] = []
+        for start in range(0, len(rows), ROWS_A_STATEMENT):
+            part = rows[start : start + ROWS_A_STATEMENT]
+            found += insert_rows(
+                conn,
+                table,
+                part,
+                conflict=conflict,
+                inputs=inputs,
+                computed=computed,
+                returning=returning,
+            )
+        return found
     q = conn.dialect.identifier_preparer.quote
     columns = _insert_columns(table, rows, exclude=set(inputs) | set(computed))
     values = _values(conn, rows, [(c.name, c) for c in columns], fill=True)

@@ -10,15 +10,18 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
 from typing import Any
 
 import pytest
 from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
-from echodesk.store import migrate, writes
+from echodesk.store import migrate, spool, writes
+from echodesk.store.blobs import LocalBlobStore
 from echodesk.store.db import Database
 from echodesk.store.models import AuditLog, Customer, InboundSpool
+from echodesk.store.spool import Arrival
 
 BERLIN = timezone(timedelta(hours=2))
 
@@ -210,3 +213,25 @@ def test_finishing_spool_rows_records_each_result_and_counts_the_attempt(db: Dat
         (first, "done", 1, f"Subject {first}", done),
         (second, "done", 2, f"Subject {second}", done),
     ]
+
+
+def test_a_batch_longer_than_one_statement_keeps_every_row_once(
+    db: Database, tmp_path: Path
+) -> None:
+    people = [
+        {"email": f"c{n % 230}@example.test", "display_name": f"Customer {n}"} for n in range(260)
+    ]  # 30 addresses twice: the second time, 230 rows further on, is skipped
+    with db.transaction() as session:
+        writes.insert_ignore(session, Customer, people, ["email"])
+    with db.reading() as session:
+        names = {e: n for e, (n, _) in _customers(session).items()}
+    assert len(names) == 230
+    assert names["c5@example.test"] == "Customer 5" and names["c229@example.test"] == "Customer 229"
+    items = [(f"message {n}".encode() * (n % 3 + 1), Arrival("smtp")) for n in range(240)]
+    items.append(items[7])  # the same bytes twice: two rows
+    with db.writing() as conn:
+        ids = spool.put_many(conn, items, LocalBlobStore(tmp_path / "blobs"), 1_000_000)
+    assert len(set(ids)) == 241
+    with db.reading() as session:
+        stored = {i: raw for i, raw in session.execute(select(InboundSpool.id, InboundSpool.raw))}
+    assert [stored[i] for i in ids] == [raw for raw, _ in items]
