@@ -41,7 +41,8 @@ def insert_rows(
     returning: Sequence[str] = (),
 ) -> list[tuple[Any, ...]]:
     """Insert every row: on PostgreSQL ``INSERT ... SELECT FROM unnest(...)``, one
-    statement; on SQLite one compiled statement run for each row.
+    statement a ``ROWS_A_STATEMENT`` rows; on SQLite one compiled statement run for
+    each row.
 
     ``conflict``: the unique columns whose clash skips a row (ON CONFLICT DO
     NOTHING); empty: a clash on any unique column skips it. PostgreSQL only:
@@ -52,35 +53,44 @@ def insert_rows(
     """
     if not rows:
         return []
-    if len(rows) > ROWS_A_STATEMENT and conn.dialect.name == "postgresql":
-        found: list[tuple[Any, ...]] = []
-        for start in range(0, len(rows), ROWS_A_STATEMENT):
-            part = rows[start : start + ROWS_A_STATEMENT]
-            found += insert_rows(
-                conn,
-                table,
-                part,
-                conflict=conflict,
-                inputs=inputs,
-                computed=computed,
-                returning=returning,
-            )
-        return found
-    q = conn.dialect.identifier_preparer.quote
-    columns = _insert_columns(table, rows, exclude=set(inputs) | set(computed))
-    values = _values(conn, rows, [(c.name, c) for c in columns], fill=True)
-    clash = ""
-    if conflict is not None:
-        target = f"({', '.join(q(c) for c in conflict)}) " if conflict else ""
-        clash = f" ON CONFLICT {target}DO NOTHING"
     if conn.dialect.name != "postgresql":
         if inputs or computed or returning:
             raise ValueError("inputs, computed columns and returning are PostgreSQL's")
-        marks = ", ".join("?" for _ in columns)
-        targets = ", ".join(q(c.name) for c in columns)
-        sql = f"INSERT INTO {q(table.name)} ({targets}) VALUES ({marks}){clash}"
-        conn.exec_driver_sql(sql, list(zip(*values, strict=True)))
+        _insert_sqlite(conn, table, rows, conflict)
         return []
+    found: list[tuple[Any, ...]] = []
+    for start in range(0, len(rows), ROWS_A_STATEMENT):
+        part = rows[start : start + ROWS_A_STATEMENT]
+        found += _insert_pg(conn, table, part, conflict, inputs, computed, returning)
+    return found
+
+
+def _insert_sqlite(
+    conn: Connection, table: Table, rows: Sequence[Row], conflict: Sequence[str] | None
+) -> None:
+    """``INSERT ... VALUES (?, ...)`` run for each row, by the library."""
+    q = conn.dialect.identifier_preparer.quote
+    columns = _insert_columns(table, rows, exclude=set())
+    values = _values(conn, rows, [(c.name, c) for c in columns], fill=True)
+    marks = ", ".join("?" for _ in columns)
+    targets = ", ".join(q(c.name) for c in columns)
+    sql = f"INSERT INTO {q(table.name)} ({targets}) VALUES ({marks}){_clash(conn, conflict)}"
+    conn.exec_driver_sql(sql, list(zip(*values, strict=True)))
+
+
+def _insert_pg(
+    conn: Connection,
+    table: Table,
+    rows: Sequence[Row],
+    conflict: Sequence[str] | None,
+    inputs: Mapping[str, str],
+    computed: Mapping[str, str],
+    returning: Sequence[str],
+) -> list[tuple[Any, ...]]:
+    """One ``INSERT ... SELECT FROM unnest(...)`` of these rows: the server plans it once."""
+    q = conn.dialect.identifier_preparer.quote
+    columns = _insert_columns(table, rows, exclude=set(inputs) | set(computed))
+    values = _values(conn, rows, [(c.name, c) for c in columns], fill=True)
     types = [_sql_type(conn, c) for c in columns]
     for name, sql_type in inputs.items():
         values.append([row.get(name) for row in rows])
@@ -89,11 +99,20 @@ def insert_rows(
     targets = ", ".join(q(name) for name in [c.name for c in columns] + list(computed))
     chosen = ", ".join([f"v.{q(c.name)}" for c in columns] + list(computed.values()))
     sql = f"INSERT INTO {q(table.name)} ({targets}) SELECT {chosen} FROM "
-    sql += _unnest(conn, types, names) + clash
+    sql += _unnest(conn, types, names) + _clash(conn, conflict)
     if returning:
         sql += f" RETURNING {', '.join(q(c) for c in returning)}"
     result = conn.exec_driver_sql(sql, tuple(values))
     return [tuple(r) for r in result] if returning else []
+
+
+def _clash(conn: Connection, conflict: Sequence[str] | None) -> str:
+    """The ON CONFLICT clause that skips a clashing row ('' when a clash is an error)."""
+    if conflict is None:
+        return ""
+    q = conn.dialect.identifier_preparer.quote
+    target = f"({', '.join(q(c) for c in conflict)}) " if conflict else ""
+    return f" ON CONFLICT {target}DO NOTHING"
 
 
 def update_rows(
