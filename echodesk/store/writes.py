@@ -1,9 +1,10 @@
 """Set-at-a-time writes for a decided batch: few statements, many rows each.
 
 The pipeline hands over plain rows (dictionaries of column values); each
-function issues one multi-row statement (``executemany`` or a multi-row
-``INSERT ... RETURNING``), so a batch of hundreds of messages costs a few
-dozen round trips instead of thousands of ORM flushes.
+function writes them at once through :mod:`echodesk.store.bulk` (on PostgreSQL
+one statement a table, on SQLite one compiled statement run over every row),
+so a batch of hundreds of messages costs a few dozen statements instead of
+thousands of ORM flushes.
 """
 
 from __future__ import annotations
