@@ -20,7 +20,7 @@ import json
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import JSON, Column, Table
+from sqlalchemy import JSON, Column, Table, insert
 from sqlalchemy.engine import Connection
 
 Row = dict[str, Any]
@@ -45,17 +45,20 @@ def insert_rows(
     each row.
 
     ``conflict``: the unique columns whose clash skips a row (ON CONFLICT DO
-    NOTHING); empty: a clash on any unique column skips it. PostgreSQL only:
-    ``inputs``, keys of the rows that are not columns, with their SQL type, for
-    ``computed``, columns whose value is an SQL expression over ``v.<key>`` (a
-    search vector made from the row's text); ``returning``, the columns returned,
-    one tuple per inserted row, in no promised order.
+    NOTHING; not with ``returning``); empty: a clash on any unique column skips
+    it. ``returning``: the columns returned, one tuple per inserted row, in no
+    promised order. PostgreSQL only: ``inputs``, keys of the rows that are not
+    columns, with their SQL type, for ``computed``, columns whose value is an SQL
+    expression over ``v.<key>`` (a search vector made from the row's text).
     """
     if not rows:
         return []
     if conn.dialect.name != "postgresql":
-        if inputs or computed or returning:
-            raise ValueError("inputs, computed columns and returning are PostgreSQL's")
+        if inputs or computed:
+            raise ValueError("inputs and computed columns are PostgreSQL's")
+        if returning:  # SQLAlchemy sends these as multi-row INSERT ... RETURNING
+            stmt = insert(table).returning(*(table.c[c] for c in returning))
+            return [tuple(r) for r in conn.execute(stmt, list(rows))]
         _insert_sqlite(conn, table, rows, conflict)
         return []
     found: list[tuple[Any, ...]] = []

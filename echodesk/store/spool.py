@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import cast
 
-from sqlalchemy import Table, func, insert, select, update
+from sqlalchemy import Table, func, select, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session, defer
 
@@ -81,10 +81,7 @@ def put_many(
     # Unordered RETURNING (asked for in parameter order, SQLite would run one
     # statement per row): each id is matched to its item by the bytes' sha256, and
     # the rows of equal bytes, numbered in the order they were inserted, by order.
-    if conn.dialect.name == "postgresql":
-        found = bulk.insert_rows(conn, table, rows, returning=("id", "raw_sha256"))
-    else:
-        found = list(conn.execute(insert(table).returning(table.c.id, table.c.raw_sha256), rows))
+    found = bulk.insert_rows(conn, table, rows, returning=("id", "raw_sha256"))
     ids_of: dict[str, list[int]] = {}
     for row_id, sha in sorted(found):
         ids_of.setdefault(sha, []).append(int(row_id))

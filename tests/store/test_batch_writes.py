@@ -106,6 +106,13 @@ def _spool_row(raw: bytes, size: int, rcpt: list[str]) -> dict[str, Any]:
     }
 
 
+def _spool(db: Database, *columns: Any) -> list[tuple[Any, ...]]:
+    """These columns of every spool row, oldest first."""
+    with db.reading() as session:
+        found = session.execute(select(*columns).order_by(InboundSpool.id))
+        return [tuple(r) for r in found]
+
+
 def test_bytes_lists_and_numbers_past_32_bits_are_kept_whole(db: Database) -> None:
     rows = [
         _spool_row(b"small", 5, ["support@example.test"]),
@@ -114,17 +121,15 @@ def test_bytes_lists_and_numbers_past_32_bits_are_kept_whole(db: Database) -> No
     ]
     with db.transaction() as session:
         writes.insert_rows(session, InboundSpool, rows)
-    with db.reading() as session:
-        stored = session.execute(
-            select(
-                InboundSpool.raw,
-                InboundSpool.size,
-                InboundSpool.rcpt_to,
-                InboundSpool.state,
-                InboundSpool.attempts,
-            ).order_by(InboundSpool.id)
-        ).all()
-    assert [tuple(r) for r in stored] == [
+    stored = _spool(
+        db,
+        InboundSpool.raw,
+        InboundSpool.size,
+        InboundSpool.rcpt_to,
+        InboundSpool.state,
+        InboundSpool.attempts,
+    )
+    assert stored == [
         (b"small", 5, ["support@example.test"], "pending", 0),
         (b"\x00\xff\r\n.\r\n" * 3, 5_000_000_000, [], "pending", 0),
         (b"", 0, ["a@example.test", "b@example.test"], "pending", 0),
@@ -199,17 +204,15 @@ def test_finishing_spool_rows_records_each_result_and_counts_the_attempt(db: Dat
         )
     with db.transaction() as session:
         writes.finish_spool_rows(session, [result(second, "done", "")])
-    with db.reading() as session:
-        rows = session.execute(
-            select(
-                InboundSpool.id,
-                InboundSpool.state,
-                InboundSpool.attempts,
-                InboundSpool.subject,
-                InboundSpool.processed_at,
-            ).order_by(InboundSpool.id)
-        ).all()
-    assert [tuple(r) for r in rows] == [
+    rows = _spool(
+        db,
+        InboundSpool.id,
+        InboundSpool.state,
+        InboundSpool.attempts,
+        InboundSpool.subject,
+        InboundSpool.processed_at,
+    )
+    assert rows == [
         (first, "done", 1, f"Subject {first}", done),
         (second, "done", 2, f"Subject {second}", done),
     ]

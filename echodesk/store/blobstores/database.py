@@ -71,14 +71,10 @@ class DatabaseBlobStore:
             chunks = [row for key, data in new.items() for row in self._chunk_rows(key, data)]
             now = utcnow()
             rows = [{"key": k, "size": len(d), "created_at": now} for k, d in new.items()]
-            self._insert_many(conn, _chunks, chunks)
-            self._insert_many(conn, _blobs, rows)
+            # A key already there is skipped: a concurrent writer of the same key wins.
+            bulk.insert_rows(conn, _chunks, chunks, conflict=())
+            bulk.insert_rows(conn, _blobs, rows, conflict=())
         return keys
-
-    def _insert_many(self, conn: Connection, table: Table, rows: list[dict[str, Any]]) -> None:
-        """Many rows at once, a row whose key is already there skipped (a concurrent
-        writer of the same key wins)."""
-        bulk.insert_rows(conn, table, rows, conflict=())
 
     def _chunk_rows(self, key: str, data: bytes) -> list[dict[str, Any]]:
         view = memoryview(data)
